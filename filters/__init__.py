@@ -1,0 +1,8 @@
+"""Keep/drop steps: heuristic filters, each usable from recipes or directly as a library."""
+
+from filters.base import Check, Filter, FilterParams
+from filters.c4 import C4
+from filters.fineweb import FineWebQuality
+from filters.gopher import GopherQuality, GopherRepetition
+
+__all__ = ["C4", "Check", "Filter", "FilterParams", "FineWebQuality", "GopherQuality", "GopherRepetition"]

@@ -1,0 +1,82 @@
+"""Filter base class: a vectorised keep/drop decision with a reason for every dropped row."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, Mapping
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import BaseModel, ConfigDict, Field
+
+from pipeline.columns import REJECT_REASON, REJECTED_BY, as_table, set_column
+
+
+class FilterParams(BaseModel):
+    """Parameters every filter takes; subclasses add their thresholds."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    text_column: str = Field("text", description="Column holding the document text.")
+
+
+@dataclass(frozen=True)
+class Check:
+    """One rule's verdict: `failed[i]` is True where row i breaks the rule named by `reason`."""
+
+    failed: np.ndarray
+    reason: str
+
+
+class Filter:
+    """Base of keep/drop steps.
+
+    A subclass declares a nested `Params` model and implements `checks(batch)`, an ordered list of
+    `Check`s. The first failing check gives a row's reason, prefixed by the step name
+    (`gopher_quality:word_count<50`). Filters never load models; `rewrite` may edit kept rows.
+    """
+
+    name: ClassVar[str] = "filter"
+    version: ClassVar[int] = 1
+    Params: ClassVar[type[FilterParams]] = FilterParams
+
+    def __init__(self, params: FilterParams | Mapping[str, Any] | None = None, **kwargs: Any):
+        given = params.model_dump(exclude_unset=True) if isinstance(params, BaseModel) else params
+        self.params = self.Params.model_validate({**(given or {}), **kwargs})
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.params.model_dump(exclude_defaults=True)})"
+
+    def checks(self, batch: pa.Table) -> list[Check]:
+        """Ordered rule verdicts for every row of `batch`."""
+        raise NotImplementedError
+
+    def rewrite(self, kept: pa.Table) -> pa.Table:
+        """Edit kept rows (e.g. remove lines); the default keeps them as they are."""
+        return kept
+
+    def reasons(self, data: Any) -> pa.Array:
+        """Reject reason per row (`<step>:<rule>`), null for rows the filter keeps."""
+        batch = as_table(data, self.params.text_column)
+        reason = np.full(batch.num_rows, None, dtype=object)
+        undecided = np.ones(batch.num_rows, dtype=bool)
+        for check in self.checks(batch):
+            hit = undecided & np.asarray(check.failed, dtype=bool)
+            reason[hit] = f"{self.name}:{check.reason}"
+            undecided &= ~hit
+        return pa.array(reason, pa.string())
+
+    def split(self, data: Any) -> tuple[pa.Table, pa.Table]:
+        """(kept rows after `rewrite`, rejected rows with `reject_reason` and `rejected_by`)."""
+        batch = as_table(data, self.params.text_column)
+        reason = self.reasons(batch)
+        dropped = pc.is_valid(reason)
+        rejected = batch.filter(dropped)
+        rejected = set_column(rejected, REJECT_REASON, reason.filter(dropped))
+        rejected = set_column(rejected, REJECTED_BY, pa.array([self.name] * rejected.num_rows, pa.string()))
+        return self.rewrite(batch.filter(pc.invert(dropped))), rejected
+
+    def __call__(self, data: Any) -> pa.Table:
+        """The rows this filter keeps."""
+        return self.split(data)[0]

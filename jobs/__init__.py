@@ -1,0 +1,1 @@
+"""Ray job entrypoints for clusters (`python -m jobs.curate RECIPE`)."""

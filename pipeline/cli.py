@@ -1,0 +1,86 @@
+"""The `tamis` command line: run a recipe, list steps."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from typing import Any
+
+from pipeline.errors import TamisError
+
+
+def _run(args: argparse.Namespace) -> int:
+    from pipeline.recipe import load_recipe
+    from pipeline.runner import run_recipe
+
+    recipe = load_recipe(args.recipe, args.input, args.output)
+    manifest = run_recipe(recipe, runner=args.runner, limit=args.limit, overwrite=args.overwrite,
+                          progress=not args.quiet)
+    print(summary(manifest, recipe.output.path))
+    return 0
+
+
+def summary(manifest: dict[str, Any], output: str) -> str:
+    """A short table: rows in, kept and rejected per step, and where the output is."""
+    rows, run = manifest["rows"], manifest["run"]
+    rate = rows["in"] / run["seconds"] if run["seconds"] else 0.0
+    lines = [
+        f"{manifest['recipe']['name']}: {rows['in']} rows in, {rows['kept']} kept, "
+        f"{rows['rejected']} rejected ({run['runner']} runner, {run['seconds']:.1f} s, {rate:.0f} rows/s)",
+        f"  {'step':<20}{'rows in':>9}{'rejected':>10}  top reasons",
+    ]
+    for step in manifest["steps"]:
+        top = ", ".join(f"{r} {n}" for r, n in list(step["reasons"].items())[:3])
+        lines.append(f"  {step['step']:<20}{step['rows_in']:>9}{step['rejected']:>10}  {top}")
+    lines.append(f"output: {output}/kept, {output}/rejected, {output}/manifest.json")
+    return "\n".join(lines)
+
+
+def _list(args: argparse.Namespace) -> int:
+    from pipeline.registry import registered
+
+    for name, step in registered().items():
+        doc = (step.__doc__ or "").strip().splitlines()[0]
+        print(f"{name} (v{step.version}): {doc}")
+        for field, info in step.Params.model_fields.items():
+            default = info.get_default(call_default_factory=True)
+            print(f"    {field} = {default!r}  {info.description or ''}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    """The argument parser for every subcommand."""
+    top = argparse.ArgumentParser(prog="tamis", description="Curate LLM training data with small models.")
+    sub = top.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run a recipe")
+    run.add_argument("recipe", help="YAML recipe, e.g. configs/web-en.yaml")
+    run.add_argument("--input", help="override the recipe's input path")
+    run.add_argument("--output", help="override the recipe's output folder")
+    run.add_argument("--runner", choices=["local", "ray"], default="ray", help="default: ray (in-process)")
+    run.add_argument("--limit", type=int, help="read at most N rows in total, for a quick look")
+    run.add_argument("--overwrite", action="store_true", help="replace an earlier run in the output folder")
+    run.add_argument("--quiet", action="store_true", help="no progress bars")
+    run.set_defaults(func=_run)
+    lst = sub.add_parser("list", help="list registered steps and their parameters")
+    lst.set_defaults(func=_list)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `tamis` command."""
+    logging.basicConfig(level=os.environ.get("TAMIS_LOG", "WARNING"), format="%(levelname)s %(name)s: %(message)s")
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except TamisError as err:
+        print(f"tamis: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("tamis: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

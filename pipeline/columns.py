@@ -1,0 +1,56 @@
+"""Names of the columns tamis adds, and coercion of user data to Arrow tables."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import pyarrow as pa
+
+REJECT_REASON = "reject_reason"
+REJECTED_BY = "rejected_by"
+DUPLICATE_OF = "duplicate_of"
+# Internal bookkeeping columns: input shard index and row index within it. Never written out.
+SHARD = "_shard"
+ROW = "_row"
+
+INTERNAL = (SHARD, ROW)
+
+
+def as_table(data: Any, text_column: str = "text") -> pa.Table:
+    """A pyarrow Table from a Table, a pandas DataFrame, or a list of strings."""
+    if isinstance(data, pa.Table):
+        return data
+    if isinstance(data, pa.RecordBatch):
+        return pa.Table.from_batches([data])
+    if isinstance(data, (list, tuple)):
+        return pa.table({text_column: pa.array(list(data), pa.string())})
+    if type(data).__name__ == "DataFrame" and hasattr(data, "to_dict"):
+        return pa.Table.from_pandas(data, preserve_index=False)
+    raise TypeError(
+        f"expected a pyarrow Table, a pandas DataFrame or a list of strings, got {type(data).__name__}"
+    )
+
+
+def text_list(table: pa.Table, text_column: str) -> list[str]:
+    """The text column as Python strings (nulls become empty strings)."""
+    if text_column not in table.column_names:
+        raise KeyError(
+            f"text column {text_column!r} not in table (columns: {', '.join(table.column_names)})"
+        )
+    return [t if t is not None else "" for t in table[text_column].to_pylist()]
+
+
+def add_reason_columns(table: pa.Table) -> pa.Table:
+    """Add null `reject_reason` / `rejected_by` columns when absent."""
+    for name in (REJECT_REASON, REJECTED_BY):
+        if name not in table.column_names:
+            table = table.append_column(name, pa.nulls(table.num_rows, pa.string()))
+    return table
+
+
+def set_column(table: pa.Table, name: str, values: pa.Array | Sequence[Any]) -> pa.Table:
+    """Replace column `name`, or append it when absent."""
+    arr = values if isinstance(values, (pa.Array, pa.ChunkedArray)) else pa.array(values)
+    if name in table.column_names:
+        return table.set_column(table.column_names.index(name), name, arr)
+    return table.append_column(name, arr)

@@ -1,0 +1,309 @@
+"""Input discovery and streaming shard readers (Parquet, JSONL[.gz], HF datasets), and atomic writes.
+
+Every row a reader yields carries `_shard` and `_row`; rows whose text is unusable come out
+already rejected with `invalid:<why>`, so nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import glob
+import gzip
+import json
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from pipeline.columns import REJECT_REASON, REJECTED_BY, ROW, SHARD
+from pipeline.errors import SchemaError
+
+FORMATS = ("parquet", "jsonl", "hf")
+_SUFFIXES = {".parquet": "parquet", ".jsonl": "jsonl", ".json": "jsonl", ".jsonl.gz": "jsonl", ".json.gz": "jsonl"}
+INVALID_BY = "input"
+
+
+@dataclass(frozen=True)
+class InputShard:
+    """One input file, its position in the deterministic input order, and its format."""
+
+    index: int
+    path: str
+    format: str
+
+    @property
+    def label(self) -> str:
+        """A short name for ids and messages."""
+        return Path(self.path).name
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How to read text and ids from every shard."""
+
+    text_column: str = "text"
+    id_column: str = "id"
+    max_text_chars: int = 1_000_000
+    chunk_rows: int = 4096
+
+
+def _format_of(path: str) -> str | None:
+    """The format a file name implies, or None."""
+    name = path.lower()
+    for suffix, fmt in _SUFFIXES.items():
+        if name.endswith(suffix):
+            return fmt
+    if name.endswith(".arrow"):
+        return "hf"
+    return None
+
+
+def _hf_arrow_files(folder: Path) -> list[str] | None:
+    """Arrow files of a dataset saved with `datasets.save_to_disk`, or None if `folder` is not one."""
+    state = folder / "state.json"
+    if state.exists() and (folder / "dataset_info.json").exists():
+        files = json.loads(state.read_text())["_data_files"]
+        return [str(folder / f["filename"]) for f in files]
+    splits = folder / "dataset_dict.json"
+    if splits.exists():
+        found: list[str] = []
+        for split in json.loads(splits.read_text())["splits"]:
+            found += _hf_arrow_files(folder / split) or []
+        return found
+    return None
+
+
+def discover(path: str, fmt: str = "auto") -> list[InputShard]:
+    """Input shards under a file, folder, glob or saved HF dataset, sorted by path."""
+    target = Path(path)
+    if target.is_dir():
+        hf = _hf_arrow_files(target)
+        if hf is not None:
+            files = hf
+        else:
+            files = sorted(
+                str(p) for p in target.rglob("*") if p.is_file() and _format_of(str(p)) and not p.name.startswith((".", "_"))
+            )
+    elif target.is_file():
+        files = [str(target)]
+    else:
+        files = sorted(glob.glob(path, recursive=True))
+    if not files:
+        raise SchemaError(f"no input files found at {path!r} (expected Parquet, JSONL[.gz] or a saved HF dataset)")
+    shards = []
+    for i, f in enumerate(files):
+        found = _format_of(f) if fmt == "auto" else fmt
+        if found is None:
+            raise SchemaError(f"{f}: cannot tell the format from the name; set input.format ({', '.join(FORMATS)})")
+        shards.append(InputShard(i, f, found))
+    return shards
+
+
+def read_shard(shard: InputShard, opts: ReadOptions, limit: int | None = None) -> Iterator[pa.Table]:
+    """Chunks of `shard` with `_shard`, `_row`, an id, and invalid rows already rejected."""
+    readers = {"parquet": _parquet_batches, "jsonl": _jsonl_batches, "hf": _arrow_batches}
+    row = 0
+    try:
+        for raw in readers[shard.format](shard, opts):
+            if limit is not None and row + raw.num_rows > limit:
+                raw = raw.slice(0, max(limit - row, 0))
+            if raw.num_rows:
+                yield _prepare(raw, shard, opts, row)
+            row += raw.num_rows
+            if limit is not None and row >= limit:
+                return
+    except SchemaError:
+        raise
+    except (OSError, pa.ArrowException, ValueError, UnicodeDecodeError) as exc:
+        raise SchemaError(f"{shard.path}: cannot read {shard.format} file: {exc}") from exc
+
+
+def _parquet_batches(shard: InputShard, opts: ReadOptions) -> Iterator[pa.Table]:
+    """Record batches of a Parquet file, checked for the text column."""
+    parquet = pq.ParquetFile(shard.path)
+    _require_text_column(shard, parquet.schema_arrow, opts)
+    for batch in parquet.iter_batches(batch_size=opts.chunk_rows):
+        yield pa.Table.from_batches([batch])
+
+
+def _arrow_batches(shard: InputShard, opts: ReadOptions) -> Iterator[pa.Table]:
+    """Record batches of an Arrow stream file (the format `datasets.save_to_disk` writes)."""
+    with pa.memory_map(shard.path) as source:
+        try:
+            reader = pa.ipc.open_stream(source)
+        except pa.ArrowInvalid:
+            source.seek(0)
+            reader = pa.ipc.open_file(source)
+            yield from (pa.Table.from_batches([reader.get_batch(i)]) for i in range(reader.num_record_batches))
+            return
+        _require_text_column(shard, reader.schema, opts)
+        for batch in reader:
+            for start in range(0, batch.num_rows, opts.chunk_rows):
+                yield pa.Table.from_batches([batch.slice(start, opts.chunk_rows)])
+
+
+def _jsonl_batches(shard: InputShard, opts: ReadOptions) -> Iterator[pa.Table]:
+    """Chunks of a JSONL file; undecodable or unparsable lines become rows rejected as invalid."""
+    opener = gzip.open if shard.path.endswith(".gz") else open
+    rows: list[dict[str, Any]] = []
+    seen_text = False
+    with opener(shard.path, "rb") as fh:
+        for line in fh:
+            if not line.strip():
+                continue
+            rows.append(_parse_json_line(line, opts.text_column))
+            seen_text = seen_text or opts.text_column in rows[-1]
+            if len(rows) == opts.chunk_rows:
+                if not seen_text:
+                    raise SchemaError(f"{shard.path}: no row has the text column {opts.text_column!r}")
+                yield _rows_to_table(rows, shard)
+                rows = []
+    if rows:
+        if not seen_text:
+            raise SchemaError(f"{shard.path}: no row has the text column {opts.text_column!r}")
+        yield _rows_to_table(rows, shard)
+
+
+def _parse_json_line(line: bytes, text_column: str) -> dict[str, Any]:
+    """One JSONL record; a bad line keeps its raw text and is marked for rejection."""
+    try:
+        record = json.loads(line.decode("utf-8"))
+    except UnicodeDecodeError:
+        return {text_column: line.decode("utf-8", "replace").rstrip("\n"), REJECT_REASON: "invalid:invalid_utf8"}
+    except json.JSONDecodeError:
+        return {text_column: line.decode("utf-8").rstrip("\n"), REJECT_REASON: "invalid:bad_json"}
+    if not isinstance(record, dict):
+        return {text_column: json.dumps(record), REJECT_REASON: "invalid:not_an_object"}
+    if text_column not in record:
+        return {**record, text_column: None, REJECT_REASON: "invalid:missing_text"}
+    value = record[text_column]
+    if value is not None and not isinstance(value, str):
+        return {**record, text_column: json.dumps(value), REJECT_REASON: "invalid:not_a_string"}
+    return record
+
+
+def _rows_to_table(rows: list[dict[str, Any]], shard: InputShard) -> pa.Table:
+    """An Arrow table from JSON records; mixed-type columns are a clear error naming the file."""
+    try:
+        return pa.Table.from_pylist(rows)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise SchemaError(f"{shard.path}: a field has mixed types across rows ({exc})") from exc
+
+
+def _require_text_column(shard: InputShard, schema: pa.Schema, opts: ReadOptions) -> None:
+    """Fail with the file name when the text column is missing or not text."""
+    if opts.text_column not in schema.names:
+        raise SchemaError(
+            f"{shard.path}: no text column {opts.text_column!r} (columns: {', '.join(schema.names)}); "
+            "set input.text_column"
+        )
+    kind = schema.field(opts.text_column).type
+    if not (pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_binary(kind)
+            or pa.types.is_large_binary(kind) or pa.types.is_null(kind)):
+        raise SchemaError(f"{shard.path}: text column {opts.text_column!r} has type {kind}, expected a string")
+
+
+def _prepare(raw: pa.Table, shard: InputShard, opts: ReadOptions, first_row: int) -> pa.Table:
+    """Add bookkeeping columns and an id; validate text, rejecting bad rows as `invalid:<why>`."""
+    n = raw.num_rows
+    given = raw[REJECT_REASON].to_pylist() if REJECT_REASON in raw.column_names else [None] * n
+    if REJECT_REASON in raw.column_names:
+        raw = raw.drop_columns([REJECT_REASON])
+    texts, reasons = _validate_text(raw[opts.text_column], opts.max_text_chars)
+    reasons = [g or r for g, r in zip(given, reasons)]
+    table = raw.set_column(raw.column_names.index(opts.text_column), opts.text_column, texts)
+    rows = pa.array(range(first_row, first_row + n), pa.int64())
+    ids = [f"{shard.label}:{r}" for r in range(first_row, first_row + n)]
+    if opts.id_column in table.column_names:
+        given_ids = table[opts.id_column].cast(pa.string()).to_pylist()
+        ids = [g if g is not None else made for g, made in zip(given_ids, ids)]
+        table = table.drop_columns([opts.id_column])
+    table = table.add_column(0, opts.id_column, pa.array(ids, pa.string()))
+    table = table.append_column(SHARD, pa.array([shard.index] * n, pa.int32())).append_column(ROW, rows)
+    reason = pa.array(reasons, pa.string())
+    by = pc.if_else(pc.is_valid(reason), INVALID_BY, pa.scalar(None, pa.string()))
+    return table.append_column(REJECT_REASON, reason).append_column(REJECTED_BY, by)
+
+
+def _validate_text(column: pa.ChunkedArray, max_chars: int) -> tuple[pa.Array, list[str | None]]:
+    """The text as a string array (bad bytes replaced) and an invalid reason per row."""
+    kind = column.type
+    if pa.types.is_null(kind):
+        return pa.nulls(len(column), pa.string()), ["invalid:null_text"] * len(column)
+    values: list[Any]
+    if pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
+        values = column.to_pylist()
+    else:
+        try:
+            column.validate(full=True)
+            values = column.to_pylist()
+        except pa.ArrowInvalid:  # a string column holding bytes that are not UTF-8
+            values = column.cast(pa.binary() if pa.types.is_string(kind) else pa.large_binary()).to_pylist()
+    texts: list[str | None] = []
+    reasons: list[str | None] = []
+    for value in values:
+        reason = None
+        if isinstance(value, bytes):
+            try:
+                value = value.decode("utf-8")
+            except UnicodeDecodeError:
+                value, reason = value.decode("utf-8", "replace"), "invalid:invalid_utf8"
+        if value is None:
+            reason = "invalid:null_text"
+        elif reason is None and not value.strip():
+            reason = "invalid:empty_text"
+        elif reason is None and len(value) > max_chars:
+            reason = "invalid:text_too_long"
+        texts.append(value)
+        reasons.append(reason)
+    return pa.array(texts, pa.string()), reasons
+
+
+def atomic_write_parquet(table: pa.Table, dest: str | Path) -> None:
+    """Write `table` to a temporary name beside `dest`, then rename it into place."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.tmp")
+    pq.write_table(table, tmp, compression="zstd")
+    os.replace(tmp, dest)
+
+
+def atomic_write_json(data: Any, dest: str | Path) -> None:
+    """Write JSON to a temporary name beside `dest`, then rename it into place."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=str))
+    os.replace(tmp, dest)
+
+
+def merge_parquet(sources: list[Path], dest: Path, drop: tuple[str, ...] = ()) -> int:
+    """Stream `sources` (schemas unified, in order, `drop` columns left out) into one Parquet
+    file, atomically; returns the rows written."""
+    schemas = [pq.read_schema(s) for s in sources]
+    schema = pa.unify_schemas(schemas, promote_options="permissive") if schemas else pa.schema([])
+    schema = pa.schema([f for f in schema if f.name not in drop])
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.tmp")
+    rows = 0
+    with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+        for source in sources:
+            for batch in pq.ParquetFile(source).iter_batches():
+                table = conform(pa.Table.from_batches([batch]), schema)
+                writer.write_table(table)
+                rows += table.num_rows
+    os.replace(tmp, dest)
+    return rows
+
+
+def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """`table` with `schema`'s columns in order, missing ones as nulls."""
+    columns = [
+        table[f.name].cast(f.type) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
+        for f in schema
+    ]
+    return pa.Table.from_arrays(columns, schema=schema)

@@ -1,0 +1,36 @@
+"""Local runner: plain Python in one process, no Ray."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+from pipeline.dedup.base import GlobalStep
+from pipeline.dedup.buckets import resolve_on_disk
+from pipeline.io import InputShard
+from pipeline.plan import StageContext, commit_shard, process_chunk, stage_chunks, write_pieces
+
+
+class LocalExecutor:
+    """Runs shards one after another and global steps as on-disk bucket passes."""
+
+    name = "local"
+
+    def run_stage(
+        self, ctx: StageContext, pending: list[InputShard], on_rows: Callable[[int], None]
+    ) -> list[dict[str, Any]]:
+        """Process and commit each pending shard of one stage."""
+        stats = []
+        for shard in pending:
+            for chunk in stage_chunks(ctx, shard):
+                write_pieces(process_chunk(chunk, ctx.stage), ctx.layout, ctx.stage.index)
+                on_rows(chunk.num_rows)
+            stats.append(commit_shard(ctx, shard))
+        return stats
+
+    def resolve(self, step: GlobalStep, sources: list[Path], dest: Path, buckets: int) -> dict[str, int]:
+        """Find duplicates with an on-disk bucket pass."""
+        return resolve_on_disk(step, sources, dest, buckets)
+
+    def close(self) -> None:
+        """Nothing to release."""

@@ -1,0 +1,107 @@
+"""The run manifest: what ran on what, row counts per step, timings, and their reconciliation."""
+
+from __future__ import annotations
+
+import json
+import platform
+from collections import Counter
+from importlib import metadata
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from pipeline.errors import ManifestError
+from pipeline.io import INVALID_BY, InputShard
+from pipeline.layout import RunLayout
+from pipeline.plan import Stage
+from pipeline.recipe import Recipe
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def build_manifest(
+    recipe: Recipe,
+    stages: list[Stage],
+    shards: list[InputShard],
+    layout: RunLayout,
+    run: dict[str, Any],
+    global_stats: dict[str, dict[str, Any]],
+) -> dict[str, Any]:
+    """Aggregate shard markers into the manifest (see DESIGN.md, Output)."""
+    last = len(stages) - 1
+    markers = {
+        (k, s.index): json.loads(layout.done(k, s.index).read_text()) for k in range(len(stages)) for s in shards
+    }
+    reasons: dict[str, Counter[str]] = {}
+    seconds: Counter[str] = Counter()
+    for marker in markers.values():
+        for key, n in marker["rejected"].items():
+            by, reason = key.split("\t", 1)
+            reasons.setdefault(by, Counter())[reason] += n
+        seconds.update(marker["seconds"])
+    rows_in = sum(markers[(0, s.index)]["rows_in"] for s in shards)
+    kept = sum(markers[(last, s.index)]["kept"] for s in shards)
+    rejected = sum(sum(c.values()) for c in reasons.values())
+    steps = []
+    flowing = rows_in
+    ordered = [(INVALID_BY, None)] + [(step.name, step) for stage in stages for step in _stage_steps(stage)]
+    for name, step in ordered:
+        dropped = reasons.get(name, Counter())
+        entry: dict[str, Any] = {
+            "step": name,
+            "rows_in": flowing,
+            "rejected": sum(dropped.values()),
+            "kept": flowing - sum(dropped.values()),
+            "reasons": dict(dropped.most_common()),
+            "seconds": round(seconds.get(name, 0.0) + seconds.get(f"{name}:keys", 0.0), 3),
+        }
+        if step is not None:
+            entry |= {"version": step.version, "params": step.params.model_dump()}
+        if name in global_stats:
+            entry["global"] = global_stats[name]
+        steps.append(entry)
+        flowing -= sum(dropped.values())
+    return {
+        "recipe": recipe.model_dump(),
+        "recipe_hash": recipe.fingerprint(),
+        "versions": {
+            "tamis": _version("tamis"), "python": platform.python_version(),
+            "pyarrow": _version("pyarrow"), "ray": _version("ray"),
+        },
+        "run": run,
+        "rows": {"in": rows_in, "kept": kept, "rejected": rejected},
+        "steps": steps,
+        "shards": [
+            {
+                "index": s.index, "input": s.path, "rows_in": markers[(0, s.index)]["rows_in"],
+                "kept": markers[(last, s.index)]["kept"], "kept_file": str(layout.kept(s.index)),
+                "rejected_file": str(layout.rejected(s.index)), "node": markers[(last, s.index)]["node"],
+                "done": True,
+            }
+            for s in shards
+        ],
+    }
+
+
+def _stage_steps(stage: Stage) -> list[Any]:
+    """The steps a stage accounts for, in order: the global step it applies, then its row steps."""
+    return ([stage.applies] if stage.applies is not None else []) + stage.steps
+
+
+def reconcile(manifest: dict[str, Any], layout: RunLayout) -> None:
+    """Check rows in = kept + rejected, in the counts and in the files written; raise if not."""
+    rows = manifest["rows"]
+    if rows["in"] != rows["kept"] + rows["rejected"]:
+        raise ManifestError(f"rows do not reconcile: {rows['in']} in, {rows['kept']} kept + {rows['rejected']} rejected")
+    kept_files = sum(pq.read_metadata(layout.kept(s["index"])).num_rows for s in manifest["shards"])
+    rejected_files = sum(pq.read_metadata(layout.rejected(s["index"])).num_rows for s in manifest["shards"])
+    if (kept_files, rejected_files) != (rows["kept"], rows["rejected"]):
+        raise ManifestError(
+            f"output files hold {kept_files} kept and {rejected_files} rejected rows, "
+            f"but the run counted {rows['kept']} and {rows['rejected']}"
+        )

@@ -1,0 +1,211 @@
+"""A recipe as stages, and the per-shard work of one stage, shared by every runner.
+
+Global steps cut the step list into stages. Stage k first rejects the duplicates that global
+step k found (if any), then runs its row steps, then adds the keys of the next global step.
+Each shard's output of a stage is a set of pieces plus a `.done.json` marker, so a rerun
+redoes only shards without a marker.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as pads
+import pyarrow.parquet as pq
+
+from pipeline.columns import DUPLICATE_OF, INTERNAL, REJECT_REASON, REJECTED_BY, ROW, SHARD
+from pipeline.dedup.base import BUCKET, GlobalStep
+from pipeline.io import InputShard, ReadOptions, atomic_write_json, atomic_write_parquet, merge_parquet, read_shard
+from pipeline.layout import RunLayout
+
+SECONDS_META = b"tamis.seconds"
+
+
+@dataclass
+class Stage:
+    """Row steps between two global steps."""
+
+    index: int
+    steps: list[Any]
+    applies: GlobalStep | None = None  # its duplicates are rejected first
+    keys_for: GlobalStep | None = None  # its keys are added to the survivors
+
+    @property
+    def is_last(self) -> bool:
+        return self.keys_for is None
+
+    def describe(self) -> str:
+        names = ([self.applies.name] if self.applies else []) + [s.name for s in self.steps]
+        return " -> ".join(names) or "read"
+
+
+def build_stages(steps: list[Any]) -> list[Stage]:
+    """Cut the step list at each global step."""
+    stages = [Stage(0, [])]
+    for step in steps:
+        if isinstance(step, GlobalStep):
+            stages[-1].keys_for = step
+            stages.append(Stage(len(stages), [], applies=step))
+        else:
+            stages[-1].steps.append(step)
+    return stages
+
+
+@dataclass
+class StageContext:
+    """Everything a worker needs to process shards of one stage (picklable)."""
+
+    layout: RunLayout
+    stage: Stage
+    n_stages: int
+    read: ReadOptions
+    limits: dict[int, int | None] = field(default_factory=dict)
+
+
+def stage_chunks(ctx: StageContext, shard: InputShard) -> Iterator[pa.Table]:
+    """The rows entering stage k for one shard; writes the shard's read marker when done."""
+    layout, stage = ctx.layout, ctx.stage
+    folder = layout.shard_dir(stage.index, shard.index)
+    if folder.exists():
+        shutil.rmtree(folder)  # leftovers of an interrupted attempt
+    folder.mkdir(parents=True)
+    rows = 0
+    if stage.index == 0:
+        source: Iterator[pa.Table] = read_shard(shard, ctx.read, ctx.limits.get(shard.index))
+    else:
+        source = _previous_survivors(layout, stage.index - 1, shard.index)
+    duplicates = _duplicates_for(layout, stage, shard.index)
+    for chunk in source:
+        rows += chunk.num_rows
+        yield _reject_duplicates(chunk, stage, duplicates) if duplicates is not None else chunk
+    atomic_write_json({"rows": rows}, layout.read_marker(stage.index, shard.index))
+
+
+def _previous_survivors(layout: RunLayout, stage: int, shard: int) -> Iterator[pa.Table]:
+    """Kept pieces of the previous stage, batch by batch, with reason columns reset."""
+    for piece in layout.kept_pieces(stage, shard):
+        for batch in pq.ParquetFile(piece).iter_batches():
+            table = pa.Table.from_batches([batch])
+            table = table.append_column(REJECT_REASON, pa.nulls(table.num_rows, pa.string()))
+            yield table.append_column(REJECTED_BY, pa.nulls(table.num_rows, pa.string()))
+
+
+def _duplicates_for(layout: RunLayout, stage: Stage, shard: int) -> dict[int, str] | None:
+    """Row -> id kept, for this shard's duplicates found by the global step the stage applies."""
+    if stage.applies is None:
+        return None
+    folder = layout.decisions(stage.index)
+    if not any(folder.glob("*.parquet")):
+        return {}
+    table = pads.dataset(str(folder), format="parquet").to_table(
+        columns=[ROW, DUPLICATE_OF], filter=pc.field(SHARD) == shard
+    )
+    return dict(zip(table[ROW].to_pylist(), table[DUPLICATE_OF].to_pylist()))
+
+
+def _reject_duplicates(chunk: pa.Table, stage: Stage, duplicates: dict[int, str]) -> pa.Table:
+    """Mark rows found as duplicates rejected, with the id kept in `duplicate_of`."""
+    step = stage.applies
+    assert step is not None
+    chunk = chunk.drop_columns([c for c in (*step.key_columns, BUCKET) if c in chunk.column_names])
+    kept_id = pa.array([duplicates.get(r) for r in chunk[ROW].to_pylist()], pa.string())
+    hit = pc.is_valid(kept_id)
+    reason = pc.if_else(hit, f"duplicate:{step.method}", chunk[REJECT_REASON])
+    by = pc.if_else(hit, step.name, chunk[REJECTED_BY])
+    chunk = chunk.set_column(chunk.column_names.index(REJECT_REASON), REJECT_REASON, reason)
+    chunk = chunk.set_column(chunk.column_names.index(REJECTED_BY), REJECTED_BY, by)
+    return chunk.append_column(DUPLICATE_OF, kept_id)
+
+
+def process_chunk(chunk: pa.Table, stage: Stage) -> pa.Table:
+    """Run the stage's steps on the live rows of a chunk; rejected rows keep their reasons.
+
+    The result's schema metadata holds the seconds spent in each step.
+    """
+    live_mask = pc.is_null(chunk[REJECT_REASON])
+    done = [chunk.filter(pc.invert(live_mask))]
+    live = chunk.filter(live_mask).drop_columns([REJECT_REASON, REJECTED_BY])
+    seconds: dict[str, float] = {}
+    for step in stage.steps:
+        start = time.perf_counter()
+        live, rejected = step.split(live)
+        seconds[step.name] = seconds.get(step.name, 0.0) + time.perf_counter() - start
+        done.append(rejected)
+    if stage.keys_for is not None and live.num_rows:
+        start = time.perf_counter()
+        live = stage.keys_for.keys(live)
+        seconds[f"{stage.keys_for.name}:keys"] = time.perf_counter() - start
+    out = pa.concat_tables([live, *done], promote_options="permissive")
+    return out.replace_schema_metadata({SECONDS_META: json.dumps(seconds).encode()})
+
+
+def write_pieces(table: pa.Table, layout: RunLayout, stage: int) -> list[tuple[int, int]]:
+    """Write a processed table as kept/rejected pieces per shard; returns (shard, rows) pairs."""
+    seconds = (table.schema.metadata or {}).get(SECONDS_META, b"{}")
+    table = table.replace_schema_metadata(None)
+    written = []
+    for shard in pc.unique(table[SHARD]).to_pylist():
+        part = table.filter(pc.equal(table[SHARD], shard)).sort_by([(ROW, "ascending")])
+        first = part[ROW][0].as_py()
+        folder = layout.shard_dir(stage, shard)
+        kept_mask = pc.is_null(part[REJECT_REASON])
+        kept = part.filter(kept_mask).drop_columns([REJECT_REASON, REJECTED_BY])
+        rejected = part.filter(pc.invert(kept_mask))
+        atomic_write_parquet(kept.replace_schema_metadata({SECONDS_META: seconds}), folder / f"kept-{first:012d}.parquet")
+        atomic_write_parquet(rejected, folder / f"rejected-{first:012d}.parquet")
+        seconds = b"{}"  # count a chunk's timings once
+        written.append((shard, part.num_rows))
+    return written
+
+
+def commit_shard(ctx: StageContext, shard: InputShard) -> dict[str, Any]:
+    """Check a shard's pieces are complete, publish final files if last stage, write its marker."""
+    layout, stage = ctx.layout, ctx.stage
+    marker = layout.read_marker(stage.index, shard.index)
+    rows_in = json.loads(marker.read_text())["rows"]
+    kept_pieces = layout.kept_pieces(stage.index, shard.index)
+    rejected_pieces = layout.rejected_pieces(stage.index, shard.index)
+    kept = sum(pq.read_metadata(p).num_rows for p in kept_pieces)
+    reasons = _reason_counts(rejected_pieces)
+    rejected = sum(reasons.values())
+    if kept + rejected != rows_in:
+        raise RuntimeError(f"shard {shard.path}, stage {stage.index}: {rows_in} rows in but {kept} kept + {rejected} rejected")
+    seconds: Counter[str] = Counter()
+    for piece in kept_pieces:
+        seconds.update(json.loads((pq.read_schema(piece).metadata or {}).get(SECONDS_META, b"{}")))
+    if stage.is_last:
+        merge_parquet(kept_pieces, layout.kept(shard.index), drop=INTERNAL)
+        all_rejected = [p for k in range(ctx.n_stages) for p in layout.rejected_pieces(k, shard.index)]
+        merge_parquet(all_rejected, layout.rejected(shard.index), drop=INTERNAL)
+    stats = {
+        "shard": shard.index,
+        "path": shard.path,
+        "rows_in": rows_in,
+        "kept": kept,
+        "rejected": {f"{by}\t{reason}": n for (by, reason), n in sorted(reasons.items())},
+        "seconds": dict(seconds),
+        "node": socket.gethostname(),
+        "pid": os.getpid(),
+    }
+    atomic_write_json(stats, layout.done(stage.index, shard.index))
+    return stats
+
+
+def _reason_counts(pieces: list[Path]) -> Counter[tuple[str, str]]:
+    """Rejected rows per (step, reason) across pieces."""
+    counts: Counter[tuple[str, str]] = Counter()
+    for piece in pieces:
+        table = pq.read_table(piece, columns=[REJECTED_BY, REJECT_REASON])
+        for row in table.group_by([REJECTED_BY, REJECT_REASON]).aggregate([([], "count_all")]).to_pylist():
+            counts[(row[REJECTED_BY], row[REJECT_REASON])] += row["count_all"]
+    return counts

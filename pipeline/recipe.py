@@ -1,0 +1,138 @@
+"""Recipe model: a validated YAML description of input, output and steps."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from pipeline.errors import RecipeError
+from pipeline.registry import get_step
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class InputSpec(_Strict):
+    """Where the documents are and which columns hold text and ids."""
+
+    path: str = Field(description="File, folder, glob or saved HF dataset.")
+    format: Literal["auto", "parquet", "jsonl", "hf"] = Field("auto", description="Input format.")
+    text_column: str = Field("text", description="Column holding the document text.")
+    id_column: str = Field("id", description="Column holding ids; made from file:row when absent.")
+    max_text_chars: int = Field(1_000_000, gt=0, description="Longer texts are invalid:text_too_long.")
+    chunk_rows: int = Field(4096, gt=0, description="Rows read and processed at a time.")
+
+
+class OutputSpec(_Strict):
+    """Where kept rows, rejected rows and the manifest go."""
+
+    path: str = Field(description="Output folder.")
+
+
+class StepSpec(_Strict):
+    """One step: a registered name and its parameters."""
+
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class Recipe(_Strict):
+    """A whole recipe, as written in configs/*.yaml."""
+
+    name: str
+    description: str = ""
+    input: InputSpec
+    output: OutputSpec
+    steps: list[StepSpec] = Field(min_length=1)
+
+    @field_validator("steps", mode="before")
+    @classmethod
+    def _steps_from_mappings(cls, value: Any) -> Any:
+        """Accept the YAML form `- step_name: {params}`."""
+        if not isinstance(value, list):
+            return value
+        steps = []
+        for i, item in enumerate(value, 1):
+            if isinstance(item, dict) and set(item) - {"name", "params"} and len(item) == 1:
+                (name, params), = item.items()
+                item = {"name": name, "params": params or {}}
+            elif isinstance(item, str):
+                item = {"name": item, "params": {}}
+            elif not isinstance(item, dict):
+                raise ValueError(f"step {i}: expected `- step_name: {{params}}`, got {item!r}")
+            steps.append(item)
+        return steps
+
+    def fingerprint(self) -> str:
+        """A stable hash of everything that changes the output."""
+        return hashlib.sha256(json.dumps(self.model_dump(), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _describe(err: ValidationError, where: str) -> str:
+    """One line per problem: the key and what was expected."""
+    parts = []
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        if e["type"] == "extra_forbidden":
+            parts.append(f"{where}unknown key {key!r}")
+        else:
+            parts.append(f"{where}key {key!r}: {e['msg']} (got {e.get('input')!r})")
+    return "; ".join(parts)
+
+
+def parse_recipe(data: Any, source: str = "recipe") -> Recipe:
+    """A Recipe from a mapping, with every step's parameters checked against its class."""
+    if not isinstance(data, dict):
+        raise RecipeError(f"{source}: expected a mapping with name, input, output and steps")
+    try:
+        recipe = Recipe.model_validate(data)
+    except ValidationError as err:
+        raise RecipeError(f"{source}: {_describe(err, '')}") from None
+    for i, spec in enumerate(recipe.steps, 1):
+        try:
+            step_class = get_step(spec.name)
+        except RecipeError as err:
+            raise RecipeError(f"{source}: step {i}: {err}") from None
+        try:
+            step_class.Params.model_validate(spec.params)
+        except ValidationError as err:
+            known = ", ".join(step_class.Params.model_fields)
+            raise RecipeError(
+                f"{source}: step {i} ({spec.name}): {_describe(err, '')} (keys: {known})"
+            ) from None
+    return recipe
+
+
+def load_recipe(path: str | Path, input_path: str | None = None, output_path: str | None = None) -> Recipe:
+    """Read and validate a YAML recipe; `input_path` / `output_path` override its paths."""
+    path = Path(path)
+    if not path.is_file():
+        raise RecipeError(f"recipe {str(path)!r} not found")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise RecipeError(f"{path}: not valid YAML: {err}") from None
+    if isinstance(data, dict):
+        if input_path:
+            data["input"] = {**(data.get("input") or {}), "path": input_path}
+        if output_path:
+            data["output"] = {**(data.get("output") or {}), "path": output_path}
+    return parse_recipe(data, str(path))
+
+
+def build_steps(recipe: Recipe) -> list[Any]:
+    """Step instances for a recipe; text and id columns default to the input's."""
+    steps = []
+    for spec in recipe.steps:
+        step_class = get_step(spec.name)
+        fields = step_class.Params.model_fields
+        defaults = {"text_column": recipe.input.text_column, "id_column": recipe.input.id_column}
+        params = {k: v for k, v in defaults.items() if k in fields} | spec.params
+        steps.append(step_class(params))
+    return steps

@@ -1,0 +1,162 @@
+"""Run a recipe end to end with the local or the Ray executor, resuming finished shards."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+import pyarrow.parquet as pq
+from tqdm import tqdm
+
+from pipeline.dedup.buckets import bucket_count
+from pipeline.errors import ManifestError
+from pipeline.io import InputShard, ReadOptions, atomic_write_json, discover
+from pipeline.layout import RunLayout
+from pipeline.manifest import build_manifest, reconcile
+from pipeline.plan import Stage, StageContext, build_stages
+from pipeline.recipe import Recipe, build_steps
+
+log = logging.getLogger(__name__)
+Runner = Literal["local", "ray"]
+
+
+def run_recipe(
+    recipe: Recipe,
+    runner: Runner = "ray",
+    limit: int | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Run `recipe`; returns the manifest written to OUT/manifest.json."""
+    started = time.time()
+    steps = build_steps(recipe)
+    stages = build_stages(steps)
+    shards = discover(recipe.input.path, recipe.input.format)
+    limits = _row_limits(shards, limit)
+    if limit is not None:
+        shards = [s for s in shards if limits[s.index] > 0]
+    layout = RunLayout(Path(recipe.output.path))
+    _claim_output(layout, recipe, shards, limit, overwrite)
+    opts = ReadOptions(recipe.input.text_column, recipe.input.id_column, recipe.input.max_text_chars, recipe.input.chunk_rows)
+    executor = _executor(runner)
+    global_stats: dict[str, dict[str, Any]] = {}
+    stage_seconds = []
+    try:
+        for stage in stages:
+            t0 = time.time()
+            if stage.applies is not None:
+                global_stats[stage.applies.name] = _resolve(executor, layout, stage, shards)
+            ctx = StageContext(layout, stage, len(stages), opts, limits)
+            pending = [s for s in shards if not layout.done(stage.index, s.index).exists()]
+            total = _rows_entering(layout, stage, pending, limits)
+            label = f"stage {stage.index + 1}/{len(stages)} ({stage.describe()})"
+            with tqdm(total=total, desc=label, unit=" rows", disable=not progress, file=sys.stderr, leave=True) as bar:
+                executor.run_stage(ctx, pending, bar.update)
+            stage_seconds.append({"stage": stage.index, "steps": stage.describe(), "shards_run": len(pending),
+                                  "shards_skipped": len(shards) - len(pending), "seconds": round(time.time() - t0, 3)})
+    finally:
+        executor.close()
+    run = {
+        "runner": runner, "limit": limit,
+        "started": datetime.fromtimestamp(started, timezone.utc).isoformat(),
+        "finished": datetime.now(timezone.utc).isoformat(),
+        "seconds": round(time.time() - started, 3), "stages": stage_seconds,
+    }
+    manifest = build_manifest(recipe, stages, shards, layout, run, global_stats)
+    reconcile(manifest, layout)
+    atomic_write_json(manifest, layout.manifest)
+    return manifest
+
+
+def _executor(runner: Runner) -> Any:
+    """The executor for a runner name; Ray is imported only when asked for."""
+    if runner == "local":
+        from pipeline.local_runner import LocalExecutor
+
+        return LocalExecutor()
+    if runner == "ray":
+        from pipeline.ray_runner import RayExecutor
+
+        return RayExecutor()
+    raise ValueError(f"unknown runner {runner!r}; expected 'local' or 'ray'")
+
+
+def _resolve(executor: Any, layout: RunLayout, stage: Stage, shards: list[InputShard]) -> dict[str, Any]:
+    """Run a global step's resolve phase once; its marker makes reruns skip it."""
+    step = stage.applies
+    assert step is not None
+    done = layout.decisions_done(stage.index)
+    if done.exists():
+        return json.loads(done.read_text())
+    sources = [p for s in shards for p in layout.kept_pieces(stage.index - 1, s.index)]
+    rows = sum(pq.read_metadata(p).num_rows for p in sources)
+    dest = layout.decisions(stage.index)
+    shutil.rmtree(dest, ignore_errors=True)
+    t0 = time.time()
+    stats = executor.resolve(step, sources, dest, bucket_count(rows, step.params.rows_per_bucket))
+    stats |= {"rows": rows, "seconds": round(time.time() - t0, 3)}
+    atomic_write_json(stats, done)
+    return stats
+
+
+def _row_limits(shards: list[InputShard], limit: int | None) -> dict[int, int | None]:
+    """Rows to read from each shard so that at most `limit` are read in total, in input order."""
+    if limit is None:
+        return {s.index: None for s in shards}
+    limits: dict[int, int | None] = {}
+    left = limit
+    for shard in shards:
+        limits[shard.index] = left
+        if left > 0:
+            left -= min(left, _row_count(shard) or left)
+    return limits
+
+
+def _row_count(shard: InputShard) -> int | None:
+    """Rows in a shard when cheap to know (Parquet metadata), else None."""
+    return pq.read_metadata(shard.path).num_rows if shard.format == "parquet" else None
+
+
+def _rows_entering(layout: RunLayout, stage: Stage, pending: list[InputShard], limits: dict[int, int | None]) -> int | None:
+    """Rows the pending shards bring into a stage, for the progress bar; None if unknown."""
+    total = 0
+    for shard in pending:
+        if stage.index == 0:
+            count = _row_count(shard)
+            if count is None:
+                return None
+            limit = limits.get(shard.index)
+            total += count if limit is None else min(count, limit)
+        else:
+            total += sum(pq.read_metadata(p).num_rows for p in layout.kept_pieces(stage.index - 1, shard.index))
+    return total
+
+
+def _claim_output(layout: RunLayout, recipe: Recipe, shards: list[InputShard], limit: int | None, overwrite: bool) -> None:
+    """Record what this output folder holds; refuse to mix runs of different recipes or inputs."""
+    state = {
+        "recipe_hash": recipe.fingerprint(),
+        "limit": limit,
+        "inputs": [[s.path, Path(s.path).stat().st_size] for s in shards],
+    }
+    if overwrite and layout.root.exists():
+        for name in ("kept", "rejected", "_work", "manifest.json"):
+            target = layout.root / name
+            shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
+    if layout.state.exists():
+        previous = json.loads(layout.state.read_text())
+        if previous != state:
+            raise ManifestError(
+                f"{layout.root} holds a run of another recipe, input or --limit; "
+                "pass --overwrite to replace it, or choose another --output"
+            )
+        return
+    if not overwrite and layout.root.exists() and any(layout.root.iterdir()):
+        raise ManifestError(f"{layout.root} is not empty and holds no tamis run; choose another --output or pass --overwrite")
+    atomic_write_json(state, layout.state)

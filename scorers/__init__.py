@@ -1,0 +1,3 @@
+"""Small-model scorers (fastText, KenLM, small causal LMs, embeddings) that add score columns."""
+
+__all__: list[str] = []

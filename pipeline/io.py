@@ -187,9 +187,11 @@ def _parse_json_line(line: bytes, text_column: str) -> dict[str, Any]:
 
 
 def _rows_to_table(rows: list[dict[str, Any]], shard: InputShard) -> pa.Table:
-    """An Arrow table from JSON records; mixed-type columns are a clear error naming the file."""
+    """An Arrow table from JSON records (every key of every row); mixed-type columns are a clear
+    error naming the file."""
+    keys = list(dict.fromkeys(k for row in rows for k in row))
     try:
-        return pa.Table.from_pylist(rows)
+        return pa.table({k: pa.array([row.get(k) for row in rows]) for k in keys})
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise SchemaError(f"{shard.path}: a field has mixed types across rows ({exc})") from exc
 

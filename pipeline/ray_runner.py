@@ -45,11 +45,12 @@ class RayExecutor:
             address = address or os.environ.get("RAY_ADDRESS")
             ray.init(address=address, num_cpus=None if address else num_cpus,
                      include_dashboard=False, logging_level=logging.WARNING, log_to_driver=True)
-        for name in ("ray.data", "ray"):  # keep the console to our own progress and summary
-            logging.getLogger(name).setLevel(logging.WARNING)
-        context = ray.data.DataContext.get_current()
-        context.enable_progress_bars = False
+        context = ray.data.DataContext.get_current()  # imports ray.data, which sets up its logging
         context.print_on_execution_start = False
+        # Keep the console to our own progress bar and summary; Ray Data's INFO lines go to its log file.
+        for name in [n for n in logging.root.manager.loggerDict if n.startswith("ray.data")] + ["ray.data"]:
+            logging.getLogger(name).setLevel(logging.ERROR)
+        context.enable_progress_bars = False
 
     def run_stage(
         self, ctx: StageContext, pending: list[InputShard], on_rows: Callable[[int], None]
@@ -92,7 +93,7 @@ class RayExecutor:
         dest.mkdir(parents=True, exist_ok=True)
         if not sources:
             return {"duplicates": 0, "clusters": 0, "buckets": buckets}
-        keys = ray.data.read_parquet([str(s) for s in sources], columns=key_columns(step))
+        keys = ray.data.read_parquet([str(s) for s in sources]).select_columns(key_columns(step))
         keys = keys.map_batches(assign_buckets, fn_kwargs={"buckets": buckets}, batch_format="pyarrow")
         found = keys.groupby(BUCKET).map_groups(_resolve_group, fn_kwargs={"step": step}, batch_format="pyarrow")
         # Decisions are written by the workers; only counts come back to the driver.

@@ -22,7 +22,17 @@ test: setup  ## the whole test suite (real Ray included)
 test-fast: setup  ## tests without the slow (Ray / subprocess) ones
 	$(PY) -m pytest -q -m 'not slow and not bench and not gpu'
 
-bench: setup  ## heuristics: tamis vs datatrove on the same shards, local vs Ray
+BENCH_VENV := .bench-venv
+BENCH_STAMP := $(BENCH_VENV)/.installed
+
+# Peers live in their own venv so their pins never touch ours.
+$(BENCH_STAMP): Makefile
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
+		'datatrove[processing,io]==0.10.1' 'spacy==3.8.18' pyarrow
+	touch $(BENCH_STAMP)
+
+bench: setup $(BENCH_STAMP)  ## heuristics: tamis vs datatrove on the same shards, local vs Ray
 	$(PY) benchmarks/bench_heuristics.py
 
 samples: setup  ## regenerate samples/web from ../shared/data

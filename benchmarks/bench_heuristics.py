@@ -42,7 +42,9 @@ def make_shards(folder: Path, repeat: int) -> list[Path]:
     for r in range(repeat):
         for shard in sorted((REPO / "samples" / "web").glob("*.parquet")):
             table = pq.read_table(shard, columns=["id", "text"])
-            table = table.filter(pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(table["text"])), 0))
+            table = table.filter(
+                pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(table["text"])), 0)
+            )
             ids = pc.binary_join_element_wise(table["id"], pa.scalar(f"r{r}"), "-")
             path = folder / f"r{r}-{shard.name}"
             pq.write_table(table.set_column(0, "id", ids), path)
@@ -61,7 +63,9 @@ def run_tamis(paths: list[Path]) -> tuple[dict[str, str | None], float]:
             live = pa.Table.from_batches([chunk])
             for step in steps:
                 live, rejected = step.split(live)
-                verdicts.update(zip(rejected["id"].to_pylist(), rejected["reject_reason"].to_pylist()))
+                verdicts.update(
+                    zip(rejected["id"].to_pylist(), rejected["reject_reason"].to_pylist())
+                )
             verdicts.update((i, None) for i in live["id"].to_pylist())
     return verdicts, time.perf_counter() - start
 
@@ -69,8 +73,17 @@ def run_tamis(paths: list[Path]) -> tuple[dict[str, str | None], float]:
 def run_datatrove(paths: list[Path], scratch: Path) -> tuple[dict[str, str | None], float]:
     """The same, with datatrove in the benchmark venv."""
     out = scratch / "datatrove.parquet"
-    done = subprocess.run([str(BENCH_PY), str(REPO / "benchmarks" / "datatrove_heuristics.py"), str(out), *map(str, paths)],
-                          check=True, capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            str(BENCH_PY),
+            str(REPO / "benchmarks" / "datatrove_heuristics.py"),
+            str(out),
+            *map(str, paths),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     seconds = json.loads(done.stdout.strip().splitlines()[-1])["seconds"]
     table = pq.read_table(out)
     return dict(zip(table["id"].to_pylist(), table["dropped"].to_pylist())), seconds
@@ -78,12 +91,19 @@ def run_datatrove(paths: list[Path], scratch: Path) -> tuple[dict[str, str | Non
 
 def run_pipeline(folder: Path, out: Path, runner: str) -> float:
     """Seconds for the whole heuristic recipe (read, filter, write, manifest) with one runner."""
-    recipe = parse_recipe({
-        "name": f"bench-{runner}",
-        "input": {"path": str(folder)},
-        "output": {"path": str(out)},
-        "steps": [{"gopher_repetition": {}}, {"gopher_quality": {}}, {"c4": {"remove_lines": True}}, {"fineweb_quality": {}}],
-    })
+    recipe = parse_recipe(
+        {
+            "name": f"bench-{runner}",
+            "input": {"path": str(folder)},
+            "output": {"path": str(out)},
+            "steps": [
+                {"gopher_repetition": {}},
+                {"gopher_quality": {}},
+                {"c4": {"remove_lines": True}},
+                {"fineweb_quality": {}},
+            ],
+        }
+    )
     start = time.perf_counter()
     run_recipe(recipe, runner=runner, progress=False)
     return time.perf_counter() - start
@@ -104,7 +124,9 @@ def main() -> None:
         theirs, t_theirs = run_datatrove(paths, scratch)
         n = len(ours)
         agree = sum((ours[i] is None) == (theirs[i] is None) for i in ours)
-        print(f"machine: {platform.machine()}, {os.cpu_count()} cores, python {platform.python_version()}")
+        print(
+            f"machine: {platform.machine()}, {os.cpu_count()} cores, python {platform.python_version()}"
+        )
         print(f"documents: {n} ({args.repeat} x samples/web, valid rows)")
         print(f"{'':<12}{'docs/s (1 core)':>16}{'kept':>8}")
         print(f"{'tamis':<12}{n / t_ours:>16.0f}{sum(v is None for v in ours.values()):>8}")
@@ -112,7 +134,9 @@ def main() -> None:
         print(f"speed ratio tamis/datatrove: {t_theirs / t_ours:.2f}x")
         print(f"keep/drop agreement: {agree / n:.4f} ({n - agree} of {n} differ)")
         confusion = Counter(
-            (str(ours[i]).split(":")[0], str(theirs[i]).split(":")[0]) for i in ours if (ours[i] is None) != (theirs[i] is None)
+            (str(ours[i]).split(":")[0], str(theirs[i]).split(":")[0])
+            for i in ours
+            if (ours[i] is None) != (theirs[i] is None)
         )
         for (mine, other), count in confusion.most_common():
             print(f"  tamis {mine:<18} datatrove {other:<18} {count}")
@@ -127,10 +151,14 @@ def main() -> None:
             ray.init(include_dashboard=False, logging_level="ERROR")
             t_init = time.perf_counter() - start
             t_ray = run_pipeline(scratch / "in", scratch / "out-ray", "ray")
-            print(f"pipeline end to end (read + 4 filters + write + manifest), {n} docs in {len(paths)} shards:")
+            print(
+                f"pipeline end to end (read + 4 filters + write + manifest), {n} docs in {len(paths)} shards:"
+            )
             print(f"  local runner (1 process): {n / t_local:.0f} docs/s")
-            print(f"  Ray runner ({os.cpu_count()} CPUs, Ray already started): {n / t_ray:.0f} docs/s "
-                  f"(ray/local {t_local / t_ray:.2f}x); ray.init took {t_init:.1f} s")
+            print(
+                f"  Ray runner ({os.cpu_count()} CPUs, Ray already started): {n / t_ray:.0f} docs/s "
+                f"(ray/local {t_local / t_ray:.2f}x); ray.init took {t_init:.1f} s"
+            )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 

@@ -23,7 +23,9 @@ from datatrove.pipeline.filters import (
 
 def main(inputs: list[str], out: str) -> None:
     table = pa.concat_tables([pq.read_table(p, columns=["id", "text"]) for p in inputs])
-    docs = [Document(text=t, id=i) for i, t in zip(table["id"].to_pylist(), table["text"].to_pylist())]
+    docs = [
+        Document(text=t, id=i) for i, t in zip(table["id"].to_pylist(), table["text"].to_pylist())
+    ]
     filters = [
         ("gopher_repetition", GopherRepetitionFilter()),
         ("gopher_quality", GopherQualityFilter()),

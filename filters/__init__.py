@@ -5,4 +5,12 @@ from filters.c4 import C4
 from filters.fineweb import FineWebQuality
 from filters.gopher import GopherQuality, GopherRepetition
 
-__all__ = ["C4", "Check", "Filter", "FilterParams", "FineWebQuality", "GopherQuality", "GopherRepetition"]
+__all__ = [
+    "C4",
+    "Check",
+    "Filter",
+    "FilterParams",
+    "FineWebQuality",
+    "GopherQuality",
+    "GopherRepetition",
+]

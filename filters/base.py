@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar
 
 import numpy as np
 import pyarrow as pa
@@ -74,7 +75,9 @@ class Filter:
         dropped = pc.is_valid(reason)
         rejected = batch.filter(dropped)
         rejected = set_column(rejected, REJECT_REASON, reason.filter(dropped))
-        rejected = set_column(rejected, REJECTED_BY, pa.array([self.name] * rejected.num_rows, pa.string()))
+        rejected = set_column(
+            rejected, REJECTED_BY, pa.array([self.name] * rejected.num_rows, pa.string())
+        )
         return self.rewrite(batch.filter(pc.invert(dropped))), rejected
 
     def __call__(self, data: Any) -> pa.Table:

@@ -21,7 +21,14 @@ from pipeline.registry import register
 
 _CITATION = regex.compile(r"\[\d*]|\[edit]|\[citation needed]")
 _END_PUNCTUATION = (".", "?", "!", '"', "'")
-_POLICY = ("terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies", "use cookies")
+_POLICY = (
+    "terms of use",
+    "privacy policy",
+    "cookie policy",
+    "uses cookies",
+    "use of cookies",
+    "use cookies",
+)
 
 
 @dataclass
@@ -46,10 +53,14 @@ class C4(Filter):
     class Params(FilterParams):
         remove_lines: bool = Field(False, description="Rewrite kept text without dropped lines.")
         remove_citations: bool = Field(True, description="Strip wiki citations like [1], [edit].")
-        filter_no_terminal_punct: bool = Field(True, description="Drop lines not ending in . ? ! \" '.")
+        filter_no_terminal_punct: bool = Field(
+            True, description="Drop lines not ending in . ? ! \" '."
+        )
         min_sentences: int | None = Field(5, ge=0, description="Fewest sentences left in a page.")
         min_words_per_line: int | None = Field(3, ge=0, description="Drop lines with fewer words.")
-        max_word_length: int | None = Field(1000, gt=0, description="Drop lines with a longer word.")
+        max_word_length: int | None = Field(
+            1000, gt=0, description="Drop lines with a longer word."
+        )
         filter_lorem_ipsum: bool = Field(True, description="Reject pages with 'lorem ipsum'.")
         filter_javascript: bool = Field(True, description="Drop lines mentioning javascript.")
         filter_curly_bracket: bool = Field(True, description="Reject pages with a '{'.")
@@ -58,10 +69,18 @@ class C4(Filter):
     def checks(self, batch: pa.Table) -> list[Check]:
         passes = [self._line_pass(t) for t in text_list(batch, self.params.text_column)]
         reasons = np.array([p.doc_reason for p in passes], dtype=object)
-        found = [Check(reasons == "lorem_ipsum", "lorem_ipsum"), Check(reasons == "curly_bracket", "curly_bracket")]
+        found = [
+            Check(reasons == "lorem_ipsum", "lorem_ipsum"),
+            Check(reasons == "curly_bracket", "curly_bracket"),
+        ]
         if self.params.min_sentences is not None:
             sentences = np.array([p.sentences for p in passes])
-            found.append(Check(sentences < self.params.min_sentences, f"sentence_count<{self.params.min_sentences}"))
+            found.append(
+                Check(
+                    sentences < self.params.min_sentences,
+                    f"sentence_count<{self.params.min_sentences}",
+                )
+            )
         return found
 
     def rewrite(self, kept: pa.Table) -> pa.Table:
@@ -69,7 +88,9 @@ class C4(Filter):
             return kept
         column = self.params.text_column
         passes = [self._line_pass(t) for t in text_list(kept, column)]
-        kept = set_column(kept, column, pa.array(["\n".join(p.kept_lines).strip() for p in passes], pa.string()))
+        kept = set_column(
+            kept, column, pa.array(["\n".join(p.kept_lines).strip() for p in passes], pa.string())
+        )
         removed = [p.total_lines - len(p.kept_lines) for p in passes]
         return set_column(kept, "c4_lines_removed", pa.array(removed, pa.int32()))
 
@@ -86,7 +107,9 @@ class C4(Filter):
                 continue
             if p.remove_citations:
                 line = _CITATION.sub("", line)
-            if p.filter_no_terminal_punct and (not line.endswith(_END_PUNCTUATION) or line.endswith("...")):
+            if p.filter_no_terminal_punct and (
+                not line.endswith(_END_PUNCTUATION) or line.endswith("...")
+            ):
                 continue
             if p.min_words_per_line is not None and len(words) < p.min_words_per_line:
                 continue

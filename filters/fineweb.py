@@ -29,7 +29,9 @@ class FineWebQuality(Filter):
         )
         line_punct_exclude_zero: bool = Field(False, description="Keep pages with no such line.")
         max_short_line_ratio: float = Field(0.67, ge=0, le=1, description="Most short lines.")
-        short_line_length: int = Field(30, ge=0, description="A line this long or shorter is short.")
+        short_line_length: int = Field(
+            30, ge=0, description="A line this long or shorter is short."
+        )
         max_char_dup_ratio: float = Field(
             0.01, ge=0, le=1, description="Most characters in repeated lines."
         )

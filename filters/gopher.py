@@ -126,7 +126,9 @@ class GopherRepetition(Filter):
         # One reason per row; rules run in Gopher's order and stop at the first that fires.
         reasons = [self._first_failure(t) for t in text_list(batch, p.text_column)]
         labels = sorted({r for r in reasons if r is not None})
-        return [Check(np.array([r == label for r in reasons], dtype=bool), label) for label in labels]
+        return [
+            Check(np.array([r == label for r in reasons], dtype=bool), label) for label in labels
+        ]
 
     def _first_failure(self, text: str) -> str | None:
         """The first repetition rule `text` breaks, or None."""

@@ -6,8 +6,8 @@ FineWeb rules (runs of word characters, and punctuation split off), in one C-lev
 
 from __future__ import annotations
 
-from collections import Counter
 import re
+from collections import Counter
 from functools import cache
 
 import regex
@@ -35,7 +35,9 @@ _TITLES = frozenset(
     "jan feb mar apr jun jul aug sep sept oct nov dec".split()
 )
 _PUNCT_TOKEN = regex.compile(r"\p{P}+")
-_SENTENCE_PUNCT = frozenset(".!?։؟۔܀܁܂߹।॥၊။።፧፨᙮᜵᜶᠃᠉᥄᥅᪨᪩᪪᪫᭚᭛᭞᭟᰻᰼᱾᱿‼‽⁇⁈⁉⸮⸼꓿꘎꘏꛳꛷꡶꡷꣎꣏꤯꧈꧉꩝꩞꩟꫰꫱꯫﹒﹖﹗！．？｡。")
+_SENTENCE_PUNCT = frozenset(
+    ".!?։؟۔܀܁܂߹।॥၊။።፧፨᙮᜵᜶᠃᠉᥄᥅᪨᪩᪪᪫᭚᭛᭞᭟᰻᰼᱾᱿‼‽⁇⁈⁉⸮⸼꓿꘎꘏꛳꛷꡶꡷꣎꣏꤯꧈꧉꩝꩞꩟꫰꫱꯫﹒﹖﹗！．？｡。"
+)
 _TERMINAL = regex.compile(r"\p{Sentence_Terminal}")
 _ALPHA = regex.compile(r"[^\W\d_]")
 _PARAGRAPH_BREAK = regex.compile(r"\n{2,}")

@@ -16,8 +16,13 @@ def _run(args: argparse.Namespace) -> int:
     from pipeline.runner import run_recipe
 
     recipe = load_recipe(args.recipe, args.input, args.output)
-    manifest = run_recipe(recipe, runner=args.runner, limit=args.limit, overwrite=args.overwrite,
-                          progress=not args.quiet)
+    manifest = run_recipe(
+        recipe,
+        runner=args.runner,
+        limit=args.limit,
+        overwrite=args.overwrite,
+        progress=not args.quiet,
+    )
     print(summary(manifest, recipe.output.path))
     return 0
 
@@ -52,15 +57,21 @@ def _list(args: argparse.Namespace) -> int:
 
 def parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
-    top = argparse.ArgumentParser(prog="tamis", description="Curate LLM training data with small models.")
+    top = argparse.ArgumentParser(
+        prog="tamis", description="Curate LLM training data with small models."
+    )
     sub = top.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run a recipe")
     run.add_argument("recipe", help="YAML recipe, e.g. configs/web-en.yaml")
     run.add_argument("--input", help="override the recipe's input path")
     run.add_argument("--output", help="override the recipe's output folder")
-    run.add_argument("--runner", choices=["local", "ray"], default="ray", help="default: ray (in-process)")
+    run.add_argument(
+        "--runner", choices=["local", "ray"], default="ray", help="default: ray (in-process)"
+    )
     run.add_argument("--limit", type=int, help="read at most N rows in total, for a quick look")
-    run.add_argument("--overwrite", action="store_true", help="replace an earlier run in the output folder")
+    run.add_argument(
+        "--overwrite", action="store_true", help="replace an earlier run in the output folder"
+    )
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.set_defaults(func=_run)
     lst = sub.add_parser("list", help="list registered steps and their parameters")
@@ -70,7 +81,9 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `tamis` command."""
-    logging.basicConfig(level=os.environ.get("TAMIS_LOG", "WARNING"), format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=os.environ.get("TAMIS_LOG", "WARNING"), format="%(levelname)s %(name)s: %(message)s"
+    )
     args = parser().parse_args(argv)
     try:
         return args.func(args)

@@ -11,9 +11,10 @@ import gzip
 import json
 import os
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -23,7 +24,13 @@ from pipeline.columns import REJECT_REASON, REJECTED_BY, ROW, SHARD
 from pipeline.errors import SchemaError
 
 FORMATS = ("parquet", "jsonl", "hf")
-_SUFFIXES = {".parquet": "parquet", ".jsonl": "jsonl", ".json": "jsonl", ".jsonl.gz": "jsonl", ".json.gz": "jsonl"}
+_SUFFIXES = {
+    ".parquet": "parquet",
+    ".jsonl": "jsonl",
+    ".json": "jsonl",
+    ".jsonl.gz": "jsonl",
+    ".json.gz": "jsonl",
+}
 INVALID_BY = "input"
 
 
@@ -86,24 +93,32 @@ def discover(path: str, fmt: str = "auto") -> list[InputShard]:
             files = hf
         else:
             files = sorted(
-                str(p) for p in target.rglob("*") if p.is_file() and _format_of(str(p)) and not p.name.startswith((".", "_"))
+                str(p)
+                for p in target.rglob("*")
+                if p.is_file() and _format_of(str(p)) and not p.name.startswith((".", "_"))
             )
     elif target.is_file():
         files = [str(target)]
     else:
         files = sorted(glob.glob(path, recursive=True))
     if not files:
-        raise SchemaError(f"no input files found at {path!r} (expected Parquet, JSONL[.gz] or a saved HF dataset)")
+        raise SchemaError(
+            f"no input files found at {path!r} (expected Parquet, JSONL[.gz] or a saved HF dataset)"
+        )
     shards = []
     for i, f in enumerate(files):
         found = _format_of(f) if fmt == "auto" else fmt
         if found is None:
-            raise SchemaError(f"{f}: cannot tell the format from the name; set input.format ({', '.join(FORMATS)})")
+            raise SchemaError(
+                f"{f}: cannot tell the format from the name; set input.format ({', '.join(FORMATS)})"
+            )
         shards.append(InputShard(i, f, found))
     return shards
 
 
-def read_shard(shard: InputShard, opts: ReadOptions, limit: int | None = None) -> Iterator[pa.Table]:
+def read_shard(
+    shard: InputShard, opts: ReadOptions, limit: int | None = None
+) -> Iterator[pa.Table]:
     """Chunks of `shard` with `_shard`, `_row`, an id, and invalid rows already rejected."""
     readers = {"parquet": _parquet_batches, "jsonl": _jsonl_batches, "hf": _arrow_batches}
     row = 0
@@ -138,7 +153,10 @@ def _arrow_batches(shard: InputShard, opts: ReadOptions) -> Iterator[pa.Table]:
         except pa.ArrowInvalid:
             source.seek(0)
             reader = pa.ipc.open_file(source)
-            yield from (pa.Table.from_batches([reader.get_batch(i)]) for i in range(reader.num_record_batches))
+            yield from (
+                pa.Table.from_batches([reader.get_batch(i)])
+                for i in range(reader.num_record_batches)
+            )
             return
         _require_text_column(shard, reader.schema, opts)
         for batch in reader:
@@ -159,7 +177,9 @@ def _jsonl_batches(shard: InputShard, opts: ReadOptions) -> Iterator[pa.Table]:
             seen_text = seen_text or opts.text_column in rows[-1]
             if len(rows) == opts.chunk_rows:
                 if not seen_text:
-                    raise SchemaError(f"{shard.path}: no row has the text column {opts.text_column!r}")
+                    raise SchemaError(
+                        f"{shard.path}: no row has the text column {opts.text_column!r}"
+                    )
                 yield _rows_to_table(rows, shard)
                 rows = []
     if rows:
@@ -173,7 +193,10 @@ def _parse_json_line(line: bytes, text_column: str) -> dict[str, Any]:
     try:
         record = json.loads(line.decode("utf-8"))
     except UnicodeDecodeError:
-        return {text_column: line.decode("utf-8", "replace").rstrip("\n"), REJECT_REASON: "invalid:invalid_utf8"}
+        return {
+            text_column: line.decode("utf-8", "replace").rstrip("\n"),
+            REJECT_REASON: "invalid:invalid_utf8",
+        }
     except json.JSONDecodeError:
         return {text_column: line.decode("utf-8").rstrip("\n"), REJECT_REASON: "invalid:bad_json"}
     if not isinstance(record, dict):
@@ -204,9 +227,16 @@ def _require_text_column(shard: InputShard, schema: pa.Schema, opts: ReadOptions
             "set input.text_column"
         )
     kind = schema.field(opts.text_column).type
-    if not (pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_binary(kind)
-            or pa.types.is_large_binary(kind) or pa.types.is_null(kind)):
-        raise SchemaError(f"{shard.path}: text column {opts.text_column!r} has type {kind}, expected a string")
+    if not (
+        pa.types.is_string(kind)
+        or pa.types.is_large_string(kind)
+        or pa.types.is_binary(kind)
+        or pa.types.is_large_binary(kind)
+        or pa.types.is_null(kind)
+    ):
+        raise SchemaError(
+            f"{shard.path}: text column {opts.text_column!r} has type {kind}, expected a string"
+        )
 
 
 def _prepare(raw: pa.Table, shard: InputShard, opts: ReadOptions, first_row: int) -> pa.Table:
@@ -225,7 +255,9 @@ def _prepare(raw: pa.Table, shard: InputShard, opts: ReadOptions, first_row: int
         ids = [g if g is not None else made for g, made in zip(given_ids, ids)]
         table = table.drop_columns([opts.id_column])
     table = table.add_column(0, opts.id_column, pa.array(ids, pa.string()))
-    table = table.append_column(SHARD, pa.array([shard.index] * n, pa.int32())).append_column(ROW, rows)
+    table = table.append_column(SHARD, pa.array([shard.index] * n, pa.int32())).append_column(
+        ROW, rows
+    )
     reason = pa.array(reasons, pa.string())
     by = pc.if_else(pc.is_valid(reason), INVALID_BY, pa.scalar(None, pa.string()))
     return table.append_column(REJECT_REASON, reason).append_column(REJECTED_BY, by)
@@ -244,7 +276,9 @@ def _validate_text(column: pa.ChunkedArray, max_chars: int) -> tuple[pa.Array, l
             column.validate(full=True)
             values = column.to_pylist()
         except pa.ArrowInvalid:  # a string column holding bytes that are not UTF-8
-            values = column.cast(pa.binary() if pa.types.is_string(kind) else pa.large_binary()).to_pylist()
+            values = column.cast(
+                pa.binary() if pa.types.is_string(kind) else pa.large_binary()
+            ).to_pylist()
     texts: list[str | None] = []
     reasons: list[str | None] = []
     for value in values:
@@ -305,7 +339,9 @@ def merge_parquet(sources: list[Path], dest: Path, drop: tuple[str, ...] = ()) -
 def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
     """`table` with `schema`'s columns in order, missing ones as nulls."""
     columns = [
-        table[f.name].cast(f.type) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
+        table[f.name].cast(f.type)
+        if f.name in table.column_names
+        else pa.nulls(table.num_rows, f.type)
         for f in schema
     ]
     return pa.Table.from_arrays(columns, schema=schema)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from pipeline.dedup.base import GlobalStep
 from pipeline.dedup.buckets import resolve_on_disk
@@ -28,7 +29,9 @@ class LocalExecutor:
             stats.append(commit_shard(ctx, shard))
         return stats
 
-    def resolve(self, step: GlobalStep, sources: list[Path], dest: Path, buckets: int) -> dict[str, int]:
+    def resolve(
+        self, step: GlobalStep, sources: list[Path], dest: Path, buckets: int
+    ) -> dict[str, int]:
         """Find duplicates with an on-disk bucket pass."""
         return resolve_on_disk(step, sources, dest, buckets)
 

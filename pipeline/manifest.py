@@ -35,7 +35,9 @@ def build_manifest(
     """Aggregate shard markers into the manifest (see DESIGN.md, Output)."""
     last = len(stages) - 1
     markers = {
-        (k, s.index): json.loads(layout.done(k, s.index).read_text()) for k in range(len(stages)) for s in shards
+        (k, s.index): json.loads(layout.done(k, s.index).read_text())
+        for k in range(len(stages))
+        for s in shards
     }
     reasons: dict[str, Counter[str]] = {}
     seconds: Counter[str] = Counter()
@@ -49,7 +51,9 @@ def build_manifest(
     rejected = sum(sum(c.values()) for c in reasons.values())
     steps = []
     flowing = rows_in
-    ordered = [(INVALID_BY, None)] + [(step.name, step) for stage in stages for step in _stage_steps(stage)]
+    ordered = [(INVALID_BY, None)] + [
+        (step.name, step) for stage in stages for step in _stage_steps(stage)
+    ]
     for name, step in ordered:
         dropped = reasons.get(name, Counter())
         entry: dict[str, Any] = {
@@ -70,17 +74,23 @@ def build_manifest(
         "recipe": recipe.model_dump(),
         "recipe_hash": recipe.fingerprint(),
         "versions": {
-            "tamis": _version("tamis"), "python": platform.python_version(),
-            "pyarrow": _version("pyarrow"), "ray": _version("ray"),
+            "tamis": _version("tamis"),
+            "python": platform.python_version(),
+            "pyarrow": _version("pyarrow"),
+            "ray": _version("ray"),
         },
         "run": run,
         "rows": {"in": rows_in, "kept": kept, "rejected": rejected},
         "steps": steps,
         "shards": [
             {
-                "index": s.index, "input": s.path, "rows_in": markers[(0, s.index)]["rows_in"],
-                "kept": markers[(last, s.index)]["kept"], "kept_file": str(layout.kept(s.index)),
-                "rejected_file": str(layout.rejected(s.index)), "node": markers[(last, s.index)]["node"],
+                "index": s.index,
+                "input": s.path,
+                "rows_in": markers[(0, s.index)]["rows_in"],
+                "kept": markers[(last, s.index)]["kept"],
+                "kept_file": str(layout.kept(s.index)),
+                "rejected_file": str(layout.rejected(s.index)),
+                "node": markers[(last, s.index)]["node"],
                 "done": True,
             }
             for s in shards
@@ -97,9 +107,13 @@ def reconcile(manifest: dict[str, Any], layout: RunLayout) -> None:
     """Check rows in = kept + rejected, in the counts and in the files written; raise if not."""
     rows = manifest["rows"]
     if rows["in"] != rows["kept"] + rows["rejected"]:
-        raise ManifestError(f"rows do not reconcile: {rows['in']} in, {rows['kept']} kept + {rows['rejected']} rejected")
+        raise ManifestError(
+            f"rows do not reconcile: {rows['in']} in, {rows['kept']} kept + {rows['rejected']} rejected"
+        )
     kept_files = sum(pq.read_metadata(layout.kept(s["index"])).num_rows for s in manifest["shards"])
-    rejected_files = sum(pq.read_metadata(layout.rejected(s["index"])).num_rows for s in manifest["shards"])
+    rejected_files = sum(
+        pq.read_metadata(layout.rejected(s["index"])).num_rows for s in manifest["shards"]
+    )
     if (kept_files, rejected_files) != (rows["kept"], rows["rejected"]):
         raise ManifestError(
             f"output files hold {kept_files} kept and {rejected_files} rejected rows, "

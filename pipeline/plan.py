@@ -14,9 +14,10 @@ import shutil
 import socket
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -25,7 +26,14 @@ import pyarrow.parquet as pq
 
 from pipeline.columns import DUPLICATE_OF, INTERNAL, REJECT_REASON, REJECTED_BY, ROW, SHARD
 from pipeline.dedup.base import BUCKET, GlobalStep
-from pipeline.io import InputShard, ReadOptions, atomic_write_json, atomic_write_parquet, merge_parquet, read_shard
+from pipeline.io import (
+    InputShard,
+    ReadOptions,
+    atomic_write_json,
+    atomic_write_parquet,
+    merge_parquet,
+    read_shard,
+)
 from pipeline.layout import RunLayout
 
 SECONDS_META = b"tamis.seconds"
@@ -161,7 +169,10 @@ def write_pieces(table: pa.Table, layout: RunLayout, stage: int) -> list[tuple[i
         kept_mask = pc.is_null(part[REJECT_REASON])
         kept = part.filter(kept_mask).drop_columns([REJECT_REASON, REJECTED_BY])
         rejected = part.filter(pc.invert(kept_mask))
-        atomic_write_parquet(kept.replace_schema_metadata({SECONDS_META: seconds}), folder / f"kept-{first:012d}.parquet")
+        atomic_write_parquet(
+            kept.replace_schema_metadata({SECONDS_META: seconds}),
+            folder / f"kept-{first:012d}.parquet",
+        )
         atomic_write_parquet(rejected, folder / f"rejected-{first:012d}.parquet")
         seconds = b"{}"  # count a chunk's timings once
         written.append((shard, part.num_rows))
@@ -179,13 +190,17 @@ def commit_shard(ctx: StageContext, shard: InputShard) -> dict[str, Any]:
     reasons = _reason_counts(rejected_pieces)
     rejected = sum(reasons.values())
     if kept + rejected != rows_in:
-        raise RuntimeError(f"shard {shard.path}, stage {stage.index}: {rows_in} rows in but {kept} kept + {rejected} rejected")
+        raise RuntimeError(
+            f"shard {shard.path}, stage {stage.index}: {rows_in} rows in but {kept} kept + {rejected} rejected"
+        )
     seconds: Counter[str] = Counter()
     for piece in kept_pieces:
         seconds.update(json.loads((pq.read_schema(piece).metadata or {}).get(SECONDS_META, b"{}")))
     if stage.is_last:
         merge_parquet(kept_pieces, layout.kept(shard.index), drop=INTERNAL)
-        all_rejected = [p for k in range(ctx.n_stages) for p in layout.rejected_pieces(k, shard.index)]
+        all_rejected = [
+            p for k in range(ctx.n_stages) for p in layout.rejected_pieces(k, shard.index)
+        ]
         merge_parquet(all_rejected, layout.rejected(shard.index), drop=INTERNAL)
     stats = {
         "shard": shard.index,
@@ -206,6 +221,8 @@ def _reason_counts(pieces: list[Path]) -> Counter[tuple[str, str]]:
     counts: Counter[tuple[str, str]] = Counter()
     for piece in pieces:
         table = pq.read_table(piece, columns=[REJECTED_BY, REJECT_REASON])
-        for row in table.group_by([REJECTED_BY, REJECT_REASON]).aggregate([([], "count_all")]).to_pylist():
+        for row in (
+            table.group_by([REJECTED_BY, REJECT_REASON]).aggregate([([], "count_all")]).to_pylist()
+        ):
             counts[(row[REJECTED_BY], row[REJECT_REASON])] += row["count_all"]
     return counts

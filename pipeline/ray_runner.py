@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pyarrow as pa
 
@@ -19,7 +20,9 @@ from pipeline.plan import StageContext, commit_shard, process_chunk, stage_chunk
 log = logging.getLogger(__name__)
 
 
-def _process_shards(batch: pa.Table, ctx: StageContext, shards: dict[int, InputShard]) -> Iterator[pa.Table]:
+def _process_shards(
+    batch: pa.Table, ctx: StageContext, shards: dict[int, InputShard]
+) -> Iterator[pa.Table]:
     """Read, process and write every chunk of the shards named in `batch`; yield (shard, rows)."""
     for index in batch["shard"].to_pylist():
         for chunk in stage_chunks(ctx, shards[index]):
@@ -43,12 +46,19 @@ class RayExecutor:
         self._ray = ray
         if not ray.is_initialized():
             address = address or os.environ.get("RAY_ADDRESS")
-            ray.init(address=address, num_cpus=None if address else num_cpus,
-                     include_dashboard=False, logging_level=logging.WARNING, log_to_driver=True)
+            ray.init(
+                address=address,
+                num_cpus=None if address else num_cpus,
+                include_dashboard=False,
+                logging_level=logging.WARNING,
+                log_to_driver=True,
+            )
         context = ray.data.DataContext.get_current()  # imports ray.data, which sets up its logging
         context.print_on_execution_start = False
         # Keep the console to our own progress bar and summary; Ray Data's INFO lines go to its log file.
-        for name in [n for n in logging.root.manager.loggerDict if n.startswith("ray.data")] + ["ray.data"]:
+        for name in [n for n in logging.root.manager.loggerDict if n.startswith("ray.data")] + [
+            "ray.data"
+        ]:
             logging.getLogger(name).setLevel(logging.ERROR)
         context.enable_progress_bars = False
 
@@ -60,10 +70,15 @@ class RayExecutor:
         if not pending:
             return []
         shards = {s.index: s for s in pending}
-        items = ray.data.from_items([{"shard": s.index} for s in pending], override_num_blocks=len(pending))
+        items = ray.data.from_items(
+            [{"shard": s.index} for s in pending], override_num_blocks=len(pending)
+        )
         results = items.map_batches(
-            _process_shards, fn_kwargs={"ctx": ctx, "shards": shards},
-            batch_size=1, batch_format="pyarrow", num_cpus=1,
+            _process_shards,
+            fn_kwargs={"ctx": ctx, "shards": shards},
+            batch_size=1,
+            batch_format="pyarrow",
+            num_cpus=1,
         )
         commit = ray.remote(num_cpus=0)(commit_shard)
         written: dict[int, int] = {}
@@ -87,15 +102,21 @@ class RayExecutor:
             return False
         return json.loads(marker.read_text())["rows"] == written
 
-    def resolve(self, step: GlobalStep, sources: list[Path], dest: Path, buckets: int) -> dict[str, int]:
+    def resolve(
+        self, step: GlobalStep, sources: list[Path], dest: Path, buckets: int
+    ) -> dict[str, int]:
         """Group keys by bucket with a Ray Data groupby and resolve each bucket on a worker."""
         ray = self._ray
         dest.mkdir(parents=True, exist_ok=True)
         if not sources:
             return {"duplicates": 0, "clusters": 0, "buckets": buckets}
         keys = ray.data.read_parquet([str(s) for s in sources]).select_columns(key_columns(step))
-        keys = keys.map_batches(assign_buckets, fn_kwargs={"buckets": buckets}, batch_format="pyarrow")
-        found = keys.groupby(BUCKET).map_groups(_resolve_group, fn_kwargs={"step": step}, batch_format="pyarrow")
+        keys = keys.map_batches(
+            assign_buckets, fn_kwargs={"buckets": buckets}, batch_format="pyarrow"
+        )
+        found = keys.groupby(BUCKET).map_groups(
+            _resolve_group, fn_kwargs={"step": step}, batch_format="pyarrow"
+        )
         # Decisions are written by the workers; only counts come back to the driver.
         found = found.materialize()
         found.write_parquet(str(dest))

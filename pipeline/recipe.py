@@ -25,7 +25,9 @@ class InputSpec(_Strict):
     format: Literal["auto", "parquet", "jsonl", "hf"] = Field("auto", description="Input format.")
     text_column: str = Field("text", description="Column holding the document text.")
     id_column: str = Field("id", description="Column holding ids; made from file:row when absent.")
-    max_text_chars: int = Field(1_000_000, gt=0, description="Longer texts are invalid:text_too_long.")
+    max_text_chars: int = Field(
+        1_000_000, gt=0, description="Longer texts are invalid:text_too_long."
+    )
     chunk_rows: int = Field(4096, gt=0, description="Rows read and processed at a time.")
 
 
@@ -60,7 +62,7 @@ class Recipe(_Strict):
         steps = []
         for i, item in enumerate(value, 1):
             if isinstance(item, dict) and set(item) - {"name", "params"} and len(item) == 1:
-                (name, params), = item.items()
+                ((name, params),) = item.items()
                 item = {"name": name, "params": params or {}}
             elif isinstance(item, str):
                 item = {"name": item, "params": {}}
@@ -71,7 +73,9 @@ class Recipe(_Strict):
 
     def fingerprint(self) -> str:
         """A stable hash of everything that changes the output."""
-        return hashlib.sha256(json.dumps(self.model_dump(), sort_keys=True).encode()).hexdigest()[:16]
+        return hashlib.sha256(json.dumps(self.model_dump(), sort_keys=True).encode()).hexdigest()[
+            :16
+        ]
 
 
 def _describe(err: ValidationError, where: str) -> str:
@@ -109,7 +113,9 @@ def parse_recipe(data: Any, source: str = "recipe") -> Recipe:
     return recipe
 
 
-def load_recipe(path: str | Path, input_path: str | None = None, output_path: str | None = None) -> Recipe:
+def load_recipe(
+    path: str | Path, input_path: str | None = None, output_path: str | None = None
+) -> Recipe:
     """Read and validate a YAML recipe; `input_path` / `output_path` override its paths."""
     path = Path(path)
     if not path.is_file():

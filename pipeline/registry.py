@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import difflib
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from pipeline.errors import RecipeError
 
@@ -37,9 +38,7 @@ def get_step(name: str) -> type[Any]:
     if name not in _STEPS:
         close = difflib.get_close_matches(name, _STEPS, n=3)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise RecipeError(
-            f"unknown step {name!r}.{hint} Known steps: {', '.join(sorted(_STEPS))}"
-        )
+        raise RecipeError(f"unknown step {name!r}.{hint} Known steps: {', '.join(sorted(_STEPS))}")
     return _STEPS[name]
 
 

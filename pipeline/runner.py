@@ -7,7 +7,7 @@ import logging
 import shutil
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -43,7 +43,12 @@ def run_recipe(
         shards = [s for s in shards if limits[s.index] > 0]
     layout = RunLayout(Path(recipe.output.path))
     _claim_output(layout, recipe, shards, limit, overwrite)
-    opts = ReadOptions(recipe.input.text_column, recipe.input.id_column, recipe.input.max_text_chars, recipe.input.chunk_rows)
+    opts = ReadOptions(
+        recipe.input.text_column,
+        recipe.input.id_column,
+        recipe.input.max_text_chars,
+        recipe.input.chunk_rows,
+    )
     executor = _executor(runner)
     global_stats: dict[str, dict[str, Any]] = {}
     stage_seconds = []
@@ -56,17 +61,33 @@ def run_recipe(
             pending = [s for s in shards if not layout.done(stage.index, s.index).exists()]
             total = _rows_entering(layout, stage, pending, limits)
             label = f"stage {stage.index + 1}/{len(stages)} ({stage.describe()})"
-            with tqdm(total=total, desc=label, unit=" rows", disable=not progress, file=sys.stderr, leave=True) as bar:
+            with tqdm(
+                total=total,
+                desc=label,
+                unit=" rows",
+                disable=not progress,
+                file=sys.stderr,
+                leave=True,
+            ) as bar:
                 executor.run_stage(ctx, pending, bar.update)
-            stage_seconds.append({"stage": stage.index, "steps": stage.describe(), "shards_run": len(pending),
-                                  "shards_skipped": len(shards) - len(pending), "seconds": round(time.time() - t0, 3)})
+            stage_seconds.append(
+                {
+                    "stage": stage.index,
+                    "steps": stage.describe(),
+                    "shards_run": len(pending),
+                    "shards_skipped": len(shards) - len(pending),
+                    "seconds": round(time.time() - t0, 3),
+                }
+            )
     finally:
         executor.close()
     run = {
-        "runner": runner, "limit": limit,
-        "started": datetime.fromtimestamp(started, timezone.utc).isoformat(),
-        "finished": datetime.now(timezone.utc).isoformat(),
-        "seconds": round(time.time() - started, 3), "stages": stage_seconds,
+        "runner": runner,
+        "limit": limit,
+        "started": datetime.fromtimestamp(started, UTC).isoformat(),
+        "finished": datetime.now(UTC).isoformat(),
+        "seconds": round(time.time() - started, 3),
+        "stages": stage_seconds,
     }
     manifest = build_manifest(recipe, stages, shards, layout, run, global_stats)
     reconcile(manifest, layout)
@@ -87,7 +108,9 @@ def _executor(runner: Runner) -> Any:
     raise ValueError(f"unknown runner {runner!r}; expected 'local' or 'ray'")
 
 
-def _resolve(executor: Any, layout: RunLayout, stage: Stage, shards: list[InputShard]) -> dict[str, Any]:
+def _resolve(
+    executor: Any, layout: RunLayout, stage: Stage, shards: list[InputShard]
+) -> dict[str, Any]:
     """Run a global step's resolve phase once; its marker makes reruns skip it."""
     step = stage.applies
     assert step is not None
@@ -123,7 +146,9 @@ def _row_count(shard: InputShard) -> int | None:
     return pq.read_metadata(shard.path).num_rows if shard.format == "parquet" else None
 
 
-def _rows_entering(layout: RunLayout, stage: Stage, pending: list[InputShard], limits: dict[int, int | None]) -> int | None:
+def _rows_entering(
+    layout: RunLayout, stage: Stage, pending: list[InputShard], limits: dict[int, int | None]
+) -> int | None:
     """Rows the pending shards bring into a stage, for the progress bar; None if unknown."""
     total = 0
     for shard in pending:
@@ -134,11 +159,16 @@ def _rows_entering(layout: RunLayout, stage: Stage, pending: list[InputShard], l
             limit = limits.get(shard.index)
             total += count if limit is None else min(count, limit)
         else:
-            total += sum(pq.read_metadata(p).num_rows for p in layout.kept_pieces(stage.index - 1, shard.index))
+            total += sum(
+                pq.read_metadata(p).num_rows
+                for p in layout.kept_pieces(stage.index - 1, shard.index)
+            )
     return total
 
 
-def _claim_output(layout: RunLayout, recipe: Recipe, shards: list[InputShard], limit: int | None, overwrite: bool) -> None:
+def _claim_output(
+    layout: RunLayout, recipe: Recipe, shards: list[InputShard], limit: int | None, overwrite: bool
+) -> None:
     """Record what this output folder holds; refuse to mix runs of different recipes or inputs."""
     state = {
         "recipe_hash": recipe.fingerprint(),
@@ -158,5 +188,7 @@ def _claim_output(layout: RunLayout, recipe: Recipe, shards: list[InputShard], l
             )
         return
     if not overwrite and layout.root.exists() and any(layout.root.iterdir()):
-        raise ManifestError(f"{layout.root} is not empty and holds no tamis run; choose another --output or pass --overwrite")
+        raise ManifestError(
+            f"{layout.root} is not empty and holds no tamis run; choose another --output or pass --overwrite"
+        )
     atomic_write_json(state, layout.state)

@@ -3,6 +3,7 @@
 Deterministic for a given --seed. Needs pyarrow and faker==40.63.0 (pin: `pip install faker==40.63.0`).
 Usage: .venv/bin/python samples/build_samples.py [--data DIR] [--out DIR] [--seed N]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,28 +23,75 @@ from faker import Faker
 REPO = Path(__file__).resolve().parents[1]
 Doc = dict  # {"text": str | None, "url": str, "source": str}
 N_SHARDS = 4
-CLEAN_TARGETS = {"wikitext": 700, "state_union": 400, "inaugural": 200, "shakespeare": 450, "gsm8k": 150}
-NOISE_TARGETS = {"boilerplate": 300, "link_list": 200, "keyword_spam": 150, "repeated_lines": 160, "short": 150,
-                 "bullet_list": 120, "ellipsis_hash": 100, "lorem_ipsum": 30, "curly_brace": 30}
+CLEAN_TARGETS = {
+    "wikitext": 700,
+    "state_union": 400,
+    "inaugural": 200,
+    "shakespeare": 450,
+    "gsm8k": 150,
+}
+NOISE_TARGETS = {
+    "boilerplate": 300,
+    "link_list": 200,
+    "keyword_spam": 150,
+    "repeated_lines": 160,
+    "short": 150,
+    "bullet_list": 120,
+    "ellipsis_hash": 100,
+    "lorem_ipsum": 30,
+    "curly_brace": 30,
+}
 N_NON_ENGLISH, N_EXACT_DUP, N_NEAR_DUP = 320, 200, 200
 LOCALES = ["de_DE", "fr_FR", "es_ES", "it_IT", "ru_RU", "zh_CN", "ja_JP", "pl_PL"]
-DJ_FILES = {"arxiv": "arxiv", "demo-dataset-deduplication": "dedup_demo", "redpajama-cc-2023-06-refined": "redpajama_cc",
-            "redpajama-pile-stackexchange-refined": "pile_stackexchange", "stack_exchange": "stack_exchange",
-            "the-pile-uspto-refined": "uspto"}
+DJ_FILES = {
+    "arxiv": "arxiv",
+    "demo-dataset-deduplication": "dedup_demo",
+    "redpajama-cc-2023-06-refined": "redpajama_cc",
+    "redpajama-pile-stackexchange-refined": "pile_stackexchange",
+    "stack_exchange": "stack_exchange",
+    "the-pile-uspto-refined": "uspto",
+}
 MOJIBAKE = {b"\xa1\xa6": b"'", b"\xa1@": b"", b"\xa1X": b" -- ", b"\xbd\xa2": b"1/2"}
-LOREM = ("Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt ut labore et dolore "
-         "magna aliqua. Ut enim ad minim veniam, quis nostrud exercitation ullamco laboris nisi ut aliquip ex ea commodo "
-         "consequat. Duis aute irure dolor in reprehenderit in voluptate velit esse cillum dolore eu fugiat nulla pariatur.")
-HEADER_LINES = ["Home | About Us | Services | Blog | Shop | Contact", "Skip to main content", "Sign in | Register | My Account",
-                "Menu", "Search this site", "JavaScript is required to view this page. Please enable JavaScript and reload.",
-                "We use cookies to improve your experience. By continuing to browse this site you agree to our use of cookies. Accept | Reject | Manage preferences",
-                "This website uses cookies. Learn more", "You are here: Home > News > Article"]
-FOOTER_LINES = ["Privacy Policy | Terms of Use | Cookie Settings | Sitemap", "Share this: Facebook Twitter Email Print",
-                "Subscribe to our newsletter for the latest updates.", "Related posts", "Leave a comment",
-                "Posted in Uncategorized | Tagged news, updates", "Back to top", "Powered by WordPress",
-                "Do not sell my personal information", "Contact us | Careers | Advertise with us"]
-SHORT_PAGES = ["Page not found", "404 Not Found", "Loading...", "Coming soon!", "Access denied", "Click here to continue",
-               "This page has moved.", "Under construction", "Session expired. Please log in again.", "Thank you for your order!"]
+LOREM = (
+    "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt ut labore et dolore "
+    "magna aliqua. Ut enim ad minim veniam, quis nostrud exercitation ullamco laboris nisi ut aliquip ex ea commodo "
+    "consequat. Duis aute irure dolor in reprehenderit in voluptate velit esse cillum dolore eu fugiat nulla pariatur."
+)
+HEADER_LINES = [
+    "Home | About Us | Services | Blog | Shop | Contact",
+    "Skip to main content",
+    "Sign in | Register | My Account",
+    "Menu",
+    "Search this site",
+    "JavaScript is required to view this page. Please enable JavaScript and reload.",
+    "We use cookies to improve your experience. By continuing to browse this site you agree to our use of cookies. Accept | Reject | Manage preferences",
+    "This website uses cookies. Learn more",
+    "You are here: Home > News > Article",
+]
+FOOTER_LINES = [
+    "Privacy Policy | Terms of Use | Cookie Settings | Sitemap",
+    "Share this: Facebook Twitter Email Print",
+    "Subscribe to our newsletter for the latest updates.",
+    "Related posts",
+    "Leave a comment",
+    "Posted in Uncategorized | Tagged news, updates",
+    "Back to top",
+    "Powered by WordPress",
+    "Do not sell my personal information",
+    "Contact us | Careers | Advertise with us",
+]
+SHORT_PAGES = [
+    "Page not found",
+    "404 Not Found",
+    "Loading...",
+    "Coming soon!",
+    "Access denied",
+    "Click here to continue",
+    "This page has moved.",
+    "Under construction",
+    "Session expired. Please log in again.",
+    "Thank you for your order!",
+]
 BULLETS = ["• ", "- ", "* ", "· ", "1. "]
 
 
@@ -98,14 +146,24 @@ def load_wikitext(data: Path) -> list[Doc]:
     """Split WikiText-2 valid+test into articles, then long articles into section groups."""
     docs: list[Doc] = []
     for name in ("valid.txt", "test.txt"):
-        for art in re.split(r"^ = (?=[^=])", (data / "wikitext-2" / name).read_text("utf-8"), flags=re.MULTILINE)[1:]:
+        for art in re.split(
+            r"^ = (?=[^=])", (data / "wikitext-2" / name).read_text("utf-8"), flags=re.MULTILINE
+        )[1:]:
             title, _, body = art.partition(" = \n")
             title = detok_wikitext(title)
             paras = wiki_paras(body)
             url = f"https://en.wikipedia.org/wiki/{title.replace(' ', '_')}"
-            for i, chunk in enumerate(chunk_paras(paras, 150, 600) if words(paras) > 900 else ["\n\n".join(paras)]):
+            for i, chunk in enumerate(
+                chunk_paras(paras, 150, 600) if words(paras) > 900 else ["\n\n".join(paras)]
+            ):
                 if len(chunk.split()) >= 60:
-                    docs.append({"text": f"{title}\n\n{chunk}", "url": url + (f"#part{i}" if i else ""), "source": "wikitext"})
+                    docs.append(
+                        {
+                            "text": f"{title}\n\n{chunk}",
+                            "url": url + (f"#part{i}" if i else ""),
+                            "source": "wikitext",
+                        }
+                    )
     return docs
 
 
@@ -120,27 +178,44 @@ def load_speeches(data: Path, name: str) -> list[Doc]:
             paras = [p.strip() for p in raw.decode("utf-8", "replace").split("\n") if p.strip()]
             stem = Path(member).stem.lower()
             for i, chunk in enumerate(chunk_paras(paras, 200, 700)):
-                docs.append({"text": chunk, "url": f"https://www.presidency-archive.org/{name}/{stem}/{i + 1}", "source": name})
+                docs.append(
+                    {
+                        "text": chunk,
+                        "url": f"https://www.presidency-archive.org/{name}/{stem}/{i + 1}",
+                        "source": name,
+                    }
+                )
     return docs
 
 
 def load_shakespeare(data: Path) -> list[Doc]:
     """Cut tinyshakespeare into scene-sized chunks of 120-400 words."""
     blocks = (data / "tinyshakespeare" / "input.txt").read_text("utf-8").split("\n\n")
-    return [{"text": c, "url": f"https://shakespeare-texts.net/folio/{i:04d}.html", "source": "shakespeare"}
-            for i, c in enumerate(chunk_paras([b.strip() for b in blocks if b.strip()], 120, 400))]
+    return [
+        {
+            "text": c,
+            "url": f"https://shakespeare-texts.net/folio/{i:04d}.html",
+            "source": "shakespeare",
+        }
+        for i, c in enumerate(chunk_paras([b.strip() for b in blocks if b.strip()], 120, 400))
+    ]
 
 
 def load_dj(data: Path) -> list[Doc]:
     """Load data-juicer demo docs (>= 30 words, exact duplicates dropped)."""
     docs, seen = [], set()
     for stem, label in DJ_FILES.items():
-        for n, line in enumerate((data / "data-juicer-demos" / f"{stem}.jsonl").read_text("utf-8").splitlines()):
+        for n, line in enumerate(
+            (data / "data-juicer-demos" / f"{stem}.jsonl").read_text("utf-8").splitlines()
+        ):
             rec = json.loads(line)
             text, key = rec["text"].strip(), " ".join(rec["text"].lower().split())
             if len(text.split()) >= 30 and key not in seen:
                 seen.add(key)
-                url = rec.get("meta", {}).get("url") or f"https://{label.replace('_', '-')}.example.com/doc/{n}"
+                url = (
+                    rec.get("meta", {}).get("url")
+                    or f"https://{label.replace('_', '-')}.example.com/doc/{n}"
+                )
                 docs.append({"text": text, "url": url, "source": f"dj:{label}"})
     return docs
 
@@ -148,8 +223,14 @@ def load_dj(data: Path) -> list[Doc]:
 def load_gsm8k(data: Path) -> list[Doc]:
     """Turn GSM8K train items into question + answer documents."""
     items = json.loads((data / "gpteacher-gsm8k" / "gsm_8k_train.json").read_text("utf-8"))
-    return [{"text": f"Question: {it['instruction'].strip()}\n\nAnswer: {it['output'].strip()}",
-             "url": f"https://math-help-forum.net/t/{i}", "source": "gsm8k"} for i, it in enumerate(items)]
+    return [
+        {
+            "text": f"Question: {it['instruction'].strip()}\n\nAnswer: {it['output'].strip()}",
+            "url": f"https://math-help-forum.net/t/{i}",
+            "source": "gsm8k",
+        }
+        for i, it in enumerate(items)
+    ]
 
 
 def sentences(text: str) -> list[str]:
@@ -160,26 +241,54 @@ def sentences(text: str) -> list[str]:
 def boilerplate(rng: random.Random, fake: Faker, para: str) -> str:
     """Wrap a real paragraph in header/cookie/nav and footer/copyright lines."""
     head = rng.sample(HEADER_LINES, rng.randint(2, 5))
-    foot = rng.sample(FOOTER_LINES, rng.randint(2, 5)) + [f"© {rng.randint(2005, 2024)} {fake.company()}. All rights reserved."]
+    foot = rng.sample(FOOTER_LINES, rng.randint(2, 5)) + [
+        f"© {rng.randint(2005, 2024)} {fake.company()}. All rights reserved."
+    ]
     return "\n".join(head + [fake.catch_phrase().title(), para] + foot)
 
 
 def link_list(rng: random.Random, fake: Faker, para: str) -> str:
     """A navigation / sitemap page: many short anchor texts, optionally with URLs."""
-    title = rng.choice(["Sitemap", "Related links", "Categories", "Useful Resources", "Archives", "Quick Links"])
+    title = rng.choice(
+        ["Sitemap", "Related links", "Categories", "Useful Resources", "Archives", "Quick Links"]
+    )
     lines = []
     for _ in range(rng.randint(12, 60)):
         anchor = rng.choice([fake.catch_phrase, fake.bs, fake.city, fake.month_name])().title()
-        lines.append(rng.choice([f"{anchor} - {fake.url()}{slug(anchor)}", f"» {anchor} ({rng.randint(1, 400)})", anchor]))
+        lines.append(
+            rng.choice(
+                [
+                    f"{anchor} - {fake.url()}{slug(anchor)}",
+                    f"» {anchor} ({rng.randint(1, 400)})",
+                    anchor,
+                ]
+            )
+        )
     return "\n".join([title] + lines)
 
 
 def keyword_spam(rng: random.Random, fake: Faker, para: str) -> str:
     """SEO keyword stuffing: a few keyword phrases repeated many times."""
     kws = [" ".join(fake.words(rng.randint(1, 3))) for _ in range(rng.randint(3, 7))]
-    kws += rng.sample(["cheap", "best price", "free shipping", "buy now", "discount", "online", "top rated", "sale"], 2)
+    kws += rng.sample(
+        [
+            "cheap",
+            "best price",
+            "free shipping",
+            "buy now",
+            "discount",
+            "online",
+            "top rated",
+            "sale",
+        ],
+        2,
+    )
     seps = rng.choice([", ", " ", " | ", "\n"])
-    return rng.choice(kws).title() + "\n" + seps.join(rng.choice(kws) for _ in range(rng.randint(60, 250)))
+    return (
+        rng.choice(kws).title()
+        + "\n"
+        + seps.join(rng.choice(kws) for _ in range(rng.randint(60, 250)))
+    )
 
 
 def repeated_lines(rng: random.Random, fake: Faker, para: str) -> str:
@@ -191,15 +300,26 @@ def repeated_lines(rng: random.Random, fake: Faker, para: str) -> str:
 
 def short(rng: random.Random, fake: Faker, para: str) -> str:
     """A page of one or two short lines."""
-    return rng.choice([rng.choice(SHORT_PAGES), sentences(para)[0], f"{rng.choice(SHORT_PAGES)}\n{fake.sentence()}"])
+    return rng.choice(
+        [
+            rng.choice(SHORT_PAGES),
+            sentences(para)[0],
+            f"{rng.choice(SHORT_PAGES)}\n{fake.sentence()}",
+        ]
+    )
 
 
 def bullet_list(rng: random.Random, fake: Faker, para: str) -> str:
     """A page that is mostly bullet points of short fragments."""
     mark = rng.choice(BULLETS)
-    items = [" ".join(s.split()[: rng.randint(2, 8)]) for s in sentences(para)] + [fake.bs() for _ in range(rng.randint(4, 15))]
+    items = [" ".join(s.split()[: rng.randint(2, 8)]) for s in sentences(para)] + [
+        fake.bs() for _ in range(rng.randint(4, 15))
+    ]
     rng.shuffle(items)
-    return "\n".join([fake.catch_phrase().title()] + [(f"{i + 1}. " if mark == "1. " else mark) + it for i, it in enumerate(items)])
+    return "\n".join(
+        [fake.catch_phrase().title()]
+        + [(f"{i + 1}. " if mark == "1. " else mark) + it for i, it in enumerate(items)]
+    )
 
 
 def ellipsis_hash(rng: random.Random, fake: Faker, para: str) -> str:
@@ -211,21 +331,35 @@ def ellipsis_hash(rng: random.Random, fake: Faker, para: str) -> str:
 
 def lorem_ipsum(rng: random.Random, fake: Faker, para: str) -> str:
     """A placeholder page containing lorem ipsum text."""
-    return "\n\n".join([fake.catch_phrase().title(), LOREM] + ([para] if rng.random() < 0.5 else []))
+    return "\n\n".join(
+        [fake.catch_phrase().title(), LOREM] + ([para] if rng.random() < 0.5 else [])
+    )
 
 
 def curly_brace(rng: random.Random, fake: Faker, para: str) -> str:
     """A page with leaked CSS/JS code (curly brackets) around real text."""
-    code = rng.choice(["body { margin: 0; padding: 0; font-family: Arial, sans-serif; }",
-                       "function init() { document.getElementById('menu').style.display = 'none'; }",
-                       "{\"status\": \"ok\", \"items\": []}", "window.dataLayer = window.dataLayer || []; function gtag(){dataLayer.push(arguments);}"])
+    code = rng.choice(
+        [
+            "body { margin: 0; padding: 0; font-family: Arial, sans-serif; }",
+            "function init() { document.getElementById('menu').style.display = 'none'; }",
+            '{"status": "ok", "items": []}',
+            "window.dataLayer = window.dataLayer || []; function gtag(){dataLayer.push(arguments);}",
+        ]
+    )
     return "\n".join([code, para, code] if rng.random() < 0.5 else [para, code])
 
 
 NOISE_FNS: dict[str, Callable[[random.Random, Faker, str], str]] = {
-    "boilerplate": boilerplate, "link_list": link_list, "keyword_spam": keyword_spam, "repeated_lines": repeated_lines,
-    "short": short, "bullet_list": bullet_list, "ellipsis_hash": ellipsis_hash, "lorem_ipsum": lorem_ipsum,
-    "curly_brace": curly_brace}
+    "boilerplate": boilerplate,
+    "link_list": link_list,
+    "keyword_spam": keyword_spam,
+    "repeated_lines": repeated_lines,
+    "short": short,
+    "bullet_list": bullet_list,
+    "ellipsis_hash": ellipsis_hash,
+    "lorem_ipsum": lorem_ipsum,
+    "curly_brace": curly_brace,
+}
 
 
 def non_english(rng: random.Random, fakes: dict[str, Faker]) -> Doc:
@@ -233,15 +367,32 @@ def non_english(rng: random.Random, fakes: dict[str, Faker]) -> Doc:
     loc = rng.choice(LOCALES)
     f = fakes[loc]
     paras = [f.paragraph(nb_sentences=rng.randint(3, 9)) for _ in range(rng.randint(1, 6))]
-    text = "\n\n".join([f.sentence(nb_words=5).rstrip(".。")] + paras + [f"{f.company()} · {f.address().replace(chr(10), ', ')}"])
-    return {"text": text, "url": f.url() + slug(f.word()) + ".html", "source": f"noise:non_english:{loc[:2]}"}
+    text = "\n\n".join(
+        [f.sentence(nb_words=5).rstrip(".。")]
+        + paras
+        + [f"{f.company()} · {f.address().replace(chr(10), ', ')}"]
+    )
+    return {
+        "text": text,
+        "url": f.url() + slug(f.word()) + ".html",
+        "source": f"noise:non_english:{loc[:2]}",
+    }
 
 
 def exact_dup(rng: random.Random, doc: Doc) -> str:
     """Copy a doc byte-identically or with only case/whitespace/punctuation changes."""
     t = doc["text"]
-    return rng.choice([lambda: t, lambda: t, lambda: t.lower(), lambda: t.upper(), lambda: "  " + t.replace("\n", "\n\n") + "\n",
-                       lambda: re.sub(r"[ \t]+", "  ", t), lambda: re.sub(r"[.,;:!?]", "", t)])()
+    return rng.choice(
+        [
+            lambda: t,
+            lambda: t,
+            lambda: t.lower(),
+            lambda: t.upper(),
+            lambda: "  " + t.replace("\n", "\n\n") + "\n",
+            lambda: re.sub(r"[ \t]+", "  ", t),
+            lambda: re.sub(r"[.,;:!?]", "", t),
+        ]
+    )()
 
 
 def near_dup(rng: random.Random, doc: Doc, pool: list[str]) -> str:
@@ -252,7 +403,9 @@ def near_dup(rng: random.Random, doc: Doc, pool: list[str]) -> str:
         toks = t.split(" ")
         for _ in range(rng.randint(1, 4)):
             i = rng.randrange(len(toks))
-            toks[i] = rng.choice(["", rng.choice(rng.choice(pool).split()), toks[i] + " " + toks[i]])
+            toks[i] = rng.choice(
+                ["", rng.choice(rng.choice(pool).split()), toks[i] + " " + toks[i]]
+            )
         return re.sub(r" {2,}", " ", " ".join(toks))
     if op == "append":
         return t + "\n" + rng.choice(FOOTER_LINES)
@@ -275,22 +428,51 @@ def build(data: Path, seed: int) -> list[Doc]:
     fakes = {loc: Faker(loc) for loc in LOCALES}
     for k, f in enumerate([fake, *fakes.values()]):
         f.seed_instance(seed + k)
-    pools = {"wikitext": load_wikitext(data), "state_union": load_speeches(data, "state_union"),
-             "inaugural": load_speeches(data, "inaugural"), "shakespeare": load_shakespeare(data), "gsm8k": load_gsm8k(data)}
+    pools = {
+        "wikitext": load_wikitext(data),
+        "state_union": load_speeches(data, "state_union"),
+        "inaugural": load_speeches(data, "inaugural"),
+        "shakespeare": load_shakespeare(data),
+        "gsm8k": load_gsm8k(data),
+    }
     clean = load_dj(data)
     for name, n in CLEAN_TARGETS.items():
         clean += rng.sample(pools[name], min(n, len(pools[name])))
-    paras = [p for d in clean if d["source"] in ("wikitext", "state_union", "inaugural")
-             for p in d["text"].split("\n\n") if 25 <= len(p.split()) <= 120]
-    noise = [{"text": NOISE_FNS[k](rng, fake, rng.choice(paras)), "url": fake.url() + slug(fake.word()), "source": f"noise:{k}"}
-             for k, n in NOISE_TARGETS.items() for _ in range(n)]
+    paras = [
+        p
+        for d in clean
+        if d["source"] in ("wikitext", "state_union", "inaugural")
+        for p in d["text"].split("\n\n")
+        if 25 <= len(p.split()) <= 120
+    ]
+    noise = [
+        {
+            "text": NOISE_FNS[k](rng, fake, rng.choice(paras)),
+            "url": fake.url() + slug(fake.word()),
+            "source": f"noise:{k}",
+        }
+        for k, n in NOISE_TARGETS.items()
+        for _ in range(n)
+    ]
     noise += [non_english(rng, fakes) for _ in range(N_NON_ENGLISH)]
     originals = clean + noise
-    dups = [{"text": exact_dup(rng, d), "url": d["url"].rstrip("/") + "?ref=mirror", "source": "dup:exact"}
-            for d in rng.sample(originals, N_EXACT_DUP)]
+    dups = [
+        {
+            "text": exact_dup(rng, d),
+            "url": d["url"].rstrip("/") + "?ref=mirror",
+            "source": "dup:exact",
+        }
+        for d in rng.sample(originals, N_EXACT_DUP)
+    ]
     long_docs = [d for d in originals if len(d["text"].split()) >= 80]
-    dups += [{"text": near_dup(rng, d, paras), "url": fake.url() + slug(d["text"][:40]), "source": "dup:near"}
-             for d in rng.sample(long_docs, N_NEAR_DUP)]
+    dups += [
+        {
+            "text": near_dup(rng, d, paras),
+            "url": fake.url() + slug(d["text"][:40]),
+            "source": "dup:near",
+        }
+        for d in rng.sample(long_docs, N_NEAR_DUP)
+    ]
     invalid = [{"text": "", "url": fake.url(), "source": "invalid:empty"} for _ in range(3)]
     invalid += [{"text": None, "url": fake.url(), "source": "invalid:null"} for _ in range(2)]
     docs = originals + dups + invalid
@@ -304,7 +486,7 @@ def write_shards(docs: list[Doc], out: Path) -> list[Path]:
     schema = pa.schema([(c, pa.string()) for c in ("id", "text", "url", "source")])
     paths, per = [], -(-len(docs) // N_SHARDS)
     for s in range(N_SHARDS):
-        part = docs[s * per:(s + 1) * per]
+        part = docs[s * per : (s + 1) * per]
         table = pa.Table.from_pylist(part, schema=schema)
         paths.append(out / f"part-{s:05d}.parquet")
         pq.write_table(table, paths[-1], compression="zstd", compression_level=9)
@@ -314,7 +496,11 @@ def write_shards(docs: list[Doc], out: Path) -> list[Path]:
 def main() -> None:
     """Parse arguments, build the shards and print a summary."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, default=Path(os.environ.get("TAMIS_SHARED_DATA", REPO.parent / "shared" / "data")))
+    ap.add_argument(
+        "--data",
+        type=Path,
+        default=Path(os.environ.get("TAMIS_SHARED_DATA", REPO.parent / "shared" / "data")),
+    )
     ap.add_argument("--out", type=Path, default=REPO / "samples" / "web")
     ap.add_argument("--seed", type=int, default=1234)
     args = ap.parse_args()

@@ -22,7 +22,9 @@ def test_list_shows_steps_and_parameters(capsys):
 
 def test_bad_recipe_is_one_line_and_exit_2(tmp_path, capsys):
     recipe = tmp_path / "bad.yaml"
-    recipe.write_text("name: x\ninput: {path: in}\noutput: {path: out}\nsteps:\n  - c4: {min_sentence: 3}\n")
+    recipe.write_text(
+        "name: x\ninput: {path: in}\noutput: {path: out}\nsteps:\n  - c4: {min_sentence: 3}\n"
+    )
     assert main(["run", str(recipe)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0
@@ -30,13 +32,38 @@ def test_bad_recipe_is_one_line_and_exit_2(tmp_path, capsys):
 
 
 def test_missing_input_is_one_line(tmp_path, capsys):
-    assert main(["run", str(REPO / "configs/web-en.yaml"), "--input", str(tmp_path / "none"), "--output", str(tmp_path / "o")]) == 2
+    assert (
+        main(
+            [
+                "run",
+                str(REPO / "configs/web-en.yaml"),
+                "--input",
+                str(tmp_path / "none"),
+                "--output",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 2
+    )
     assert "no input files found" in capsys.readouterr().err
 
 
 def test_local_run_prints_summary(small_samples, tmp_path, capsys):
-    code = main(["run", str(REPO / "configs/web-en.yaml"), "--input", str(small_samples), "--output", str(tmp_path / "o"),
-                 "--runner", "local", "--limit", "100", "--quiet"])
+    code = main(
+        [
+            "run",
+            str(REPO / "configs/web-en.yaml"),
+            "--input",
+            str(small_samples),
+            "--output",
+            str(tmp_path / "o"),
+            "--runner",
+            "local",
+            "--limit",
+            "100",
+            "--quiet",
+        ]
+    )
     assert code == 0
     out = capsys.readouterr().out
     assert out.startswith("web-en: 100 rows in, ")
@@ -46,9 +73,23 @@ def test_local_run_prints_summary(small_samples, tmp_path, capsys):
 @pytest.mark.slow
 def test_job_entrypoint_runs_on_ray(small_samples, tmp_path):
     done = subprocess.run(
-        [sys.executable, "-m", "jobs.curate", str(REPO / "configs/web-en.yaml"), "--input", str(small_samples),
-         "--output", str(tmp_path / "o"), "--limit", "200", "--quiet"],
-        cwd=REPO, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "jobs.curate",
+            str(REPO / "configs/web-en.yaml"),
+            "--input",
+            str(small_samples),
+            "--output",
+            str(tmp_path / "o"),
+            "--limit",
+            "200",
+            "--quiet",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr
     manifest = json.loads((tmp_path / "o" / "manifest.json").read_text())

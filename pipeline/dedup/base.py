@@ -10,14 +10,23 @@ reach the driver.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Mapping
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field
 
-from pipeline.columns import DUPLICATE_OF, REJECT_REASON, REJECTED_BY, ROW, SHARD, as_table, set_column
+from pipeline.columns import (
+    DUPLICATE_OF,
+    REJECT_REASON,
+    REJECTED_BY,
+    ROW,
+    SHARD,
+    as_table,
+    set_column,
+)
 
 BUCKET = "_bucket"
 ORDER = "_order"
@@ -63,7 +72,9 @@ class GlobalStep:
         """In-memory use on one table: (kept rows, rejected duplicates with reasons)."""
         table = as_table(data, self.params.text_column)
         if self.params.id_column not in table.column_names:
-            table = table.append_column(self.params.id_column, pa.array([str(i) for i in range(table.num_rows)]))
+            table = table.append_column(
+                self.params.id_column, pa.array([str(i) for i in range(table.num_rows)])
+            )
         work = table.append_column(SHARD, pa.array(np.zeros(table.num_rows, np.int32)))
         work = work.append_column(ROW, pa.array(np.arange(table.num_rows, dtype=np.int64)))
         decisions = self.resolve(self.keys(work))
@@ -73,7 +84,9 @@ class GlobalStep:
         kept_of[decisions[ROW].to_numpy()] = decisions[DUPLICATE_OF].to_numpy(zero_copy_only=False)
         mask = pa.array(dropped)
         rejected = table.filter(mask)
-        rejected = set_column(rejected, REJECT_REASON, pa.array([f"duplicate:{self.method}"] * rejected.num_rows))
+        rejected = set_column(
+            rejected, REJECT_REASON, pa.array([f"duplicate:{self.method}"] * rejected.num_rows)
+        )
         rejected = set_column(rejected, REJECTED_BY, pa.array([self.name] * rejected.num_rows))
         rejected = set_column(rejected, DUPLICATE_OF, pa.array(kept_of[dropped], pa.string()))
         return table.filter(pc.invert(mask)), rejected
@@ -89,11 +102,18 @@ def order_key(table: pa.Table) -> pa.Array:
 def keep_first_per_key(bucket: pa.Table, key: str, id_column: str) -> pa.Table:
     """Rows that share `key` with an earlier row (input order), with the id of the first one."""
     if bucket.num_rows == 0:
-        return pa.table({SHARD: pa.array([], pa.int32()), ROW: pa.array([], pa.int64()),
-                         DUPLICATE_OF: pa.array([], pa.string())})
+        return pa.table(
+            {
+                SHARD: pa.array([], pa.int32()),
+                ROW: pa.array([], pa.int64()),
+                DUPLICATE_OF: pa.array([], pa.string()),
+            }
+        )
     rows = bucket.select([key, SHARD, ROW, id_column]).append_column(ORDER, order_key(bucket))
     first = rows.group_by(key).aggregate([(ORDER, "min")]).rename_columns([key, "_first"])
     kept = rows.select([ORDER, id_column]).rename_columns(["_first", DUPLICATE_OF])
     joined = rows.join(first, key).join(kept, "_first")
     dups = joined.filter(pc.not_equal(joined[ORDER], joined["_first"]))
-    return dups.select([SHARD, ROW, DUPLICATE_OF]).sort_by([(SHARD, "ascending"), (ROW, "ascending")])
+    return dups.select([SHARD, ROW, DUPLICATE_OF]).sort_by(
+        [(SHARD, "ascending"), (ROW, "ascending")]
+    )

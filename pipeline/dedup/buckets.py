@@ -34,7 +34,9 @@ def assign_buckets(table: pa.Table, buckets: int) -> pa.Table:
     return table.set_column(table.column_names.index(BUCKET), BUCKET, folded)
 
 
-def resolve_on_disk(step: GlobalStep, sources: list[Path], dest: Path, buckets: int) -> dict[str, int]:
+def resolve_on_disk(
+    step: GlobalStep, sources: list[Path], dest: Path, buckets: int
+) -> dict[str, int]:
     """Partition keys from `sources` into bucket files, resolve each, write decisions to `dest`."""
     scratch = dest.parent / f"{dest.name}.buckets"
     shutil.rmtree(scratch, ignore_errors=True)
@@ -47,7 +49,9 @@ def resolve_on_disk(step: GlobalStep, sources: list[Path], dest: Path, buckets: 
                 for b in pc.unique(table[BUCKET]).to_pylist():
                     part = table.filter(pc.equal(table[BUCKET], b))
                     if b not in writers:
-                        writers[b] = pq.ParquetWriter(scratch / f"bucket-{b:05d}.parquet", part.schema)
+                        writers[b] = pq.ParquetWriter(
+                            scratch / f"bucket-{b:05d}.parquet", part.schema
+                        )
                     writers[b].write_table(part)
     finally:
         for writer in writers.values():

@@ -34,13 +34,18 @@ class ExactDedup(GlobalStep):
     key_columns = (KEY,)
 
     class Params(GlobalParams):
-        normalise: bool = Field(True, description="Lowercase, drop punctuation, collapse whitespace.")
+        normalise: bool = Field(
+            True, description="Lowercase, drop punctuation, collapse whitespace."
+        )
 
     def keys(self, batch: pa.Table) -> pa.Table:
         texts = batch[self.params.text_column]
         if self.params.normalise:
             texts = normalise(texts)
-        digests = [xxhash.xxh3_128_digest(t.encode("utf-8")) if t is not None else b"" for t in texts.to_pylist()]
+        digests = [
+            xxhash.xxh3_128_digest(t.encode("utf-8")) if t is not None else b""
+            for t in texts.to_pylist()
+        ]
         # The first 4 bytes of the hash spread keys evenly over buckets.
         bucket = np.frombuffer(b"".join(d[:4] if d else b"\0\0\0\0" for d in digests), dtype="<u4")
         batch = set_column(batch, KEY, pa.array(digests, pa.binary()))

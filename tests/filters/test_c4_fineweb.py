@@ -31,7 +31,10 @@ def test_c4_keeps_prose():
     [
         (PROSE + "\nLorem ipsum dolor sit amet, consectetur adipiscing elit.", "c4:lorem_ipsum"),
         (PROSE + "\nThe function body is {return x;} in the example.", "c4:curly_bracket"),
-        ("Only two good sentences are here. And this is the second one.\nmenu\nhome", "c4:sentence_count<5"),
+        (
+            "Only two good sentences are here. And this is the second one.\nmenu\nhome",
+            "c4:sentence_count<5",
+        ),
     ],
 )
 def test_c4_page_rules(text, expected):
@@ -42,12 +45,23 @@ def test_c4_line_rules_only_matter_after_filtering():
     # A curly bracket in a line that is dropped anyway (no terminal punctuation) does not reject the page.
     assert c4_reason(PROSE + "\nvar x = {a: 1}") is None
     # Lines failing line rules do not count towards the 5 sentences.
-    short = "\n".join(["Click here.", "Please enable JavaScript to use this site.", "We use cookies on this site."] * 3)
+    short = "\n".join(
+        [
+            "Click here.",
+            "Please enable JavaScript to use this site.",
+            "We use cookies on this site.",
+        ]
+        * 3
+    )
     assert c4_reason(short) == "c4:sentence_count<5"
 
 
 def test_c4_remove_lines_rewrites_kept_text():
-    noisy = "Home | About | Contact\n" + PROSE + "\nPlease enable javascript in your browser now.\nShare"
+    noisy = (
+        "Home | About | Contact\n"
+        + PROSE
+        + "\nPlease enable javascript in your browser now.\nShare"
+    )
     kept, rejected = C4(remove_lines=True).split(pa.table({"text": [noisy]}))
     assert rejected.num_rows == 0
     assert kept["text"].to_pylist() == [PROSE]
@@ -71,11 +85,22 @@ def test_fineweb_keeps_prose():
     "text, expected",
     [
         ("\n \n", "fineweb_quality:empty"),
-        ("\n".join(f"a line about topic number {i} without an end" for i in range(20)), "fineweb_quality:line_punct_ratio<0.12"),
-        ("\n".join(["Short line."] * 1 + [f"Item {i}." for i in range(10)]), "fineweb_quality:short_line_ratio>0.67"),
+        (
+            "\n".join(f"a line about topic number {i} without an end" for i in range(20)),
+            "fineweb_quality:line_punct_ratio<0.12",
+        ),
+        (
+            "\n".join(["Short line."] * 1 + [f"Item {i}." for i in range(10)]),
+            "fineweb_quality:short_line_ratio>0.67",
+        ),
         (PROSE + "\n" + PROSE.splitlines()[0], "fineweb_quality:char_dup_ratio>0.01"),
-        ("\n".join(f"Extraordinarily magnificentcelebrations{i}" + ("." if i < 2 else "") for i in range(10)),
-         "fineweb_quality:list_ratio>0.3"),
+        (
+            "\n".join(
+                f"Extraordinarily magnificentcelebrations{i}" + ("." if i < 2 else "")
+                for i in range(10)
+            ),
+            "fineweb_quality:list_ratio>0.3",
+        ),
     ],
 )
 def test_fineweb_rules(text, expected):

@@ -33,16 +33,25 @@ def test_good_text_is_kept():
         ("The cat sat on the mat with the dog.", "gopher_quality:word_count<50"),
         (" ".join(["the and of to with"] * 30000), "gopher_quality:word_count>100000"),
         (" ".join(["a be to of an it"] * 20), "gopher_quality:avg_word_length<3"),
-        (" ".join(["the and extraordinarily incomprehensibilities"] * 20), "gopher_quality:avg_word_length>10"),
+        (
+            " ".join(["the and extraordinarily incomprehensibilities"] * 20),
+            "gopher_quality:avg_word_length>10",
+        ),
         (GOOD + " #tag" * 12, "gopher_quality:hash_ratio>0.1"),
         (GOOD + " and so on..." * 12, "gopher_quality:ellipsis_ratio>0.1"),
-        ("\n".join(f"- the item {i} with its long description of the thing" for i in range(60)),
-         "gopher_quality:bullet_lines_ratio>0.9"),
-        ("\n".join(f"the story of item {i} with the dog goes on and on..." for i in range(20)),
-         "gopher_quality:end_ellipsis_lines_ratio>0.3"),
+        (
+            "\n".join(f"- the item {i} with its long description of the thing" for i in range(60)),
+            "gopher_quality:bullet_lines_ratio>0.9",
+        ),
+        (
+            "\n".join(f"the story of item {i} with the dog goes on and on..." for i in range(20)),
+            "gopher_quality:end_ellipsis_lines_ratio>0.3",
+        ),
         (GOOD + " 12 34 56 78 90 11 22 33" * 4, "gopher_quality:alpha_word_ratio<0.8"),
-        (" ".join(["committee members reviewed library plans carefully today"] * 10),
-         "gopher_quality:stop_word_count<2"),
+        (
+            " ".join(["committee members reviewed library plans carefully today"] * 10),
+            "gopher_quality:stop_word_count<2",
+        ),
     ],
 )
 def test_quality_rules(text, expected):
@@ -52,13 +61,26 @@ def test_quality_rules(text, expected):
 @pytest.mark.parametrize(
     "text, expected",
     [
-        ("\n\n".join(["Same paragraph here."] * 3 + ["Other one.", "Another."]), "gopher_repetition:dup_para_frac>0.3"),
-        ("\n\n".join(["A long paragraph that repeats itself twice in full."] * 2 + [f"p{i}" for i in range(5)]),
-         "gopher_repetition:dup_para_char_frac>0.2"),
+        (
+            "\n\n".join(["Same paragraph here."] * 3 + ["Other one.", "Another."]),
+            "gopher_repetition:dup_para_frac>0.3",
+        ),
+        (
+            "\n\n".join(
+                ["A long paragraph that repeats itself twice in full."] * 2
+                + [f"p{i}" for i in range(5)]
+            ),
+            "gopher_repetition:dup_para_char_frac>0.2",
+        ),
         ("\n".join(["same line"] * 4 + ["x", "y", "z"]), "gopher_repetition:dup_line_frac>0.3"),
-        ("\n".join(["a line long enough to matter here"] * 2 + [f"l{i}" for i in range(6)]),
-         "gopher_repetition:dup_line_char_frac>0.2"),
-        (" ".join(["buy cheap"] * 10 + [f"w{i}" for i in range(40)]), "gopher_repetition:top_2_gram_char_frac>0.2"),
+        (
+            "\n".join(["a line long enough to matter here"] * 2 + [f"l{i}" for i in range(6)]),
+            "gopher_repetition:dup_line_char_frac>0.2",
+        ),
+        (
+            " ".join(["buy cheap"] * 10 + [f"w{i}" for i in range(40)]),
+            "gopher_repetition:top_2_gram_char_frac>0.2",
+        ),
         (repeated_gram("alpha beta gamma", 8), "gopher_repetition:top_3_gram_char_frac>0.18"),
         (repeated_gram("one two three four", 10), "gopher_repetition:top_4_gram_char_frac>0.16"),
     ],
@@ -70,8 +92,12 @@ def test_repetition_rules(text, expected):
 def test_duplicated_ngram_rule():
     # No line or top n-gram rule fires, but a 10-word sentence recurs in several places.
     sentence = "we hold these truths to be self evident that all"
-    text = " ".join(f"{sentence} variant{i} word{i} more{i} filler{i} extra{i} text{i}" for i in range(8))
-    assert reason(GopherRepetition(top_ngram_char_frac={}), text).startswith("gopher_repetition:dup_")
+    text = " ".join(
+        f"{sentence} variant{i} word{i} more{i} filler{i} extra{i} text{i}" for i in range(8)
+    )
+    assert reason(GopherRepetition(top_ngram_char_frac={}), text).startswith(
+        "gopher_repetition:dup_"
+    )
 
 
 def test_disabled_threshold_never_fires():
@@ -80,9 +106,13 @@ def test_disabled_threshold_never_fires():
 
 
 def test_split_keeps_order_and_reasons():
-    kept, rejected = GopherQuality().split(pa.table({"text": [GOOD, "short", GOOD], "n": [1, 2, 3]}))
+    kept, rejected = GopherQuality().split(
+        pa.table({"text": [GOOD, "short", GOOD], "n": [1, 2, 3]})
+    )
     assert kept["n"].to_pylist() == [1, 3]
     assert rejected.to_pydict() == {
-        "text": ["short"], "n": [2], "reject_reason": ["gopher_quality:word_count<50"],
+        "text": ["short"],
+        "n": [2],
+        "reject_reason": ["gopher_quality:word_count<50"],
         "rejected_by": ["gopher_quality"],
     }

@@ -11,11 +11,16 @@ from tests.conftest import write_parquet
 
 
 def test_normalise():
-    assert normalise(pa.array(["  Hello,   WORLD!\n", "hello world"])).to_pylist() == ["hello world"] * 2
+    assert (
+        normalise(pa.array(["  Hello,   WORLD!\n", "hello world"])).to_pylist()
+        == ["hello world"] * 2
+    )
 
 
 def test_split_keeps_first_and_names_it():
-    kept, dups = ExactDedup().split(pa.table({"text": ["A b.", "x", "a   B", "X!", "y"], "id": list("abcde")}))
+    kept, dups = ExactDedup().split(
+        pa.table({"text": ["A b.", "x", "a   B", "X!", "y"], "id": list("abcde")})
+    )
     assert kept["id"].to_pylist() == ["a", "b", "e"]
     assert dups["id"].to_pylist() == ["c", "d"]
     assert dups["duplicate_of"].to_pylist() == ["a", "b"]
@@ -28,12 +33,18 @@ def test_normalise_off_compares_raw_text():
 
 
 def dedup_run(tmp_path, name, **params):
-    recipe = parse_recipe({
-        "name": name, "input": {"path": str(tmp_path / "in"), "chunk_rows": 2},
-        "output": {"path": str(tmp_path / name)}, "steps": [{"exact_dedup": params}],
-    })
+    recipe = parse_recipe(
+        {
+            "name": name,
+            "input": {"path": str(tmp_path / "in"), "chunk_rows": 2},
+            "output": {"path": str(tmp_path / name)},
+            "steps": [{"exact_dedup": params}],
+        }
+    )
     run_recipe(recipe, runner="local", progress=False)
-    return pa.concat_tables([pq.read_table(p) for p in sorted((tmp_path / name / "rejected").glob("*.parquet"))])
+    return pa.concat_tables(
+        [pq.read_table(p) for p in sorted((tmp_path / name / "rejected").glob("*.parquet"))]
+    )
 
 
 def test_first_occurrence_by_file_then_row(tmp_path):
@@ -41,7 +52,10 @@ def test_first_occurrence_by_file_then_row(tmp_path):
     write_parquet(tmp_path / "in" / "a.parquet", id=["a0", "a1"], text=["zero", "TWO"])
     rejected = dedup_run(tmp_path, "out")
     # a.parquet comes first, so its "TWO" is kept and both copies in b.parquet point to it.
-    assert sorted(zip(rejected["id"].to_pylist(), rejected["duplicate_of"].to_pylist())) == [("b1", "a1"), ("b2", "a1")]
+    assert sorted(zip(rejected["id"].to_pylist(), rejected["duplicate_of"].to_pylist())) == [
+        ("b1", "a1"),
+        ("b2", "a1"),
+    ]
 
 
 def test_many_buckets_give_the_same_result(tmp_path):

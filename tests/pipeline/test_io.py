@@ -2,7 +2,6 @@
 
 import gzip
 import json
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -39,7 +38,9 @@ def test_jsonl_and_gzip(tmp_path):
 
 def test_hf_dataset_saved_to_disk(tmp_path):
     datasets = pytest.importorskip("datasets")
-    datasets.Dataset.from_dict({"content": ["hello there", "general kenobi"]}).save_to_disk(str(tmp_path / "ds"))
+    datasets.Dataset.from_dict({"content": ["hello there", "general kenobi"]}).save_to_disk(
+        str(tmp_path / "ds")
+    )
     table = read_all(tmp_path / "ds", text_column="content")
     assert table["content"].to_pylist() == ["hello there", "general kenobi"]
 
@@ -53,12 +54,18 @@ def test_custom_text_and_id_columns(tmp_path):
 def test_invalid_rows_are_rejected_with_reasons(tmp_path):
     bad_utf8 = b"caf\xe9 au lait"
     pq.write_table(
-        pa.table({"text": pa.array([b"good text", None, b"", b"   ", bad_utf8, b"x" * 50], pa.binary())}),
+        pa.table(
+            {"text": pa.array([b"good text", None, b"", b"   ", bad_utf8, b"x" * 50], pa.binary())}
+        ),
         tmp_path / "a.parquet",
     )
     table = read_all(tmp_path, max_text_chars=20)
     assert table["reject_reason"].to_pylist() == [
-        None, "invalid:null_text", "invalid:empty_text", "invalid:empty_text", "invalid:invalid_utf8",
+        None,
+        "invalid:null_text",
+        "invalid:empty_text",
+        "invalid:empty_text",
+        "invalid:invalid_utf8",
         "invalid:text_too_long",
     ]
     assert table["rejected_by"].to_pylist()[1] == "input"
@@ -67,10 +74,16 @@ def test_invalid_rows_are_rejected_with_reasons(tmp_path):
 
 def test_jsonl_bad_lines_are_rows_not_crashes(tmp_path):
     path = tmp_path / "a.jsonl"
-    path.write_bytes(b'{"text": "fine"}\n{"text": 12}\n{not json}\n{"other": 1}\n[1, 2]\n{"text": "caf\xe9"}\n')
+    path.write_bytes(
+        b'{"text": "fine"}\n{"text": 12}\n{not json}\n{"other": 1}\n[1, 2]\n{"text": "caf\xe9"}\n'
+    )
     table = read_all(path)
     assert table["reject_reason"].to_pylist() == [
-        None, "invalid:not_a_string", "invalid:bad_json", "invalid:missing_text", "invalid:not_an_object",
+        None,
+        "invalid:not_a_string",
+        "invalid:bad_json",
+        "invalid:missing_text",
+        "invalid:not_an_object",
         "invalid:invalid_utf8",
     ]
     assert table["text"].to_pylist()[:3] == ["fine", "12", "{not json}"]

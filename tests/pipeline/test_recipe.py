@@ -31,7 +31,9 @@ def test_wrong_type_names_key_and_expectation():
 
 
 def test_out_of_bounds_value():
-    assert "key 'max_bullet_lines_ratio'" in error_of([{"gopher_quality": {"max_bullet_lines_ratio": 2}}])
+    assert "key 'max_bullet_lines_ratio'" in error_of(
+        [{"gopher_quality": {"max_bullet_lines_ratio": 2}}]
+    )
 
 
 def test_unknown_top_level_key():
@@ -46,12 +48,18 @@ def test_no_steps():
 def test_shipped_recipes_are_valid():
     recipe = load_recipe("configs/web-en.yaml")
     assert [s.name for s in build_steps(recipe)] == [
-        "exact_dedup", "gopher_repetition", "gopher_quality", "c4", "fineweb_quality",
+        "exact_dedup",
+        "gopher_repetition",
+        "gopher_quality",
+        "c4",
+        "fineweb_quality",
     ]
 
 
 def test_text_column_flows_to_steps():
-    recipe = parse_recipe({**BASE, "input": {"path": "in", "text_column": "body"}, "steps": [{"c4": {}}]})
+    recipe = parse_recipe(
+        {**BASE, "input": {"path": "in", "text_column": "body"}, "steps": [{"c4": {}}]}
+    )
     assert build_steps(recipe)[0].params.text_column == "body"
 
 

@@ -25,29 +25,54 @@ RECIPE = REPO / "configs" / "web-en.yaml"
 def outputs(out: Path) -> tuple[pa.Table, pa.Table]:
     """All kept and all rejected rows of a run, sorted by id."""
     kept = pa.concat_tables([pq.read_table(p) for p in sorted((out / "kept").glob("*.parquet"))])
-    rejected = pa.concat_tables([pq.read_table(p) for p in sorted((out / "rejected").glob("*.parquet"))])
+    rejected = pa.concat_tables(
+        [pq.read_table(p) for p in sorted((out / "rejected").glob("*.parquet"))]
+    )
     return kept.sort_by("id"), rejected.sort_by("id")
 
 
 def run(inp: Path, out: Path, runner: str = "local", **kwargs):
-    return run_recipe(load_recipe(RECIPE, str(inp), str(out)), runner=runner, progress=False, **kwargs)
+    return run_recipe(
+        load_recipe(RECIPE, str(inp), str(out)), runner=runner, progress=False, **kwargs
+    )
 
 
 def test_local_run_accounts_for_every_row(small_samples, tmp_path):
     manifest = run(small_samples, tmp_path / "out")
     kept, rejected = outputs(tmp_path / "out")
     inputs = pa.concat_tables([pq.read_table(p) for p in sorted(small_samples.glob("*.parquet"))])
-    assert manifest["rows"] == {"in": inputs.num_rows, "kept": kept.num_rows, "rejected": rejected.num_rows}
-    assert sorted(kept["id"].to_pylist() + rejected["id"].to_pylist()) == sorted(inputs["id"].to_pylist())
-    assert rejected["reject_reason"].null_count == 0 and kept.column_names[:4] == ["id", "text", "url", "source"]
+    assert manifest["rows"] == {
+        "in": inputs.num_rows,
+        "kept": kept.num_rows,
+        "rejected": rejected.num_rows,
+    }
+    assert sorted(kept["id"].to_pylist() + rejected["id"].to_pylist()) == sorted(
+        inputs["id"].to_pylist()
+    )
+    assert rejected["reject_reason"].null_count == 0 and kept.column_names[:4] == [
+        "id",
+        "text",
+        "url",
+        "source",
+    ]
     assert "_shard" not in kept.column_names and "reject_reason" not in kept.column_names
     # The step table chains: each step sees what the previous one kept.
     steps = manifest["steps"]
-    assert [s["step"] for s in steps] == ["input", "exact_dedup", "gopher_repetition", "gopher_quality", "c4", "fineweb_quality"]
+    assert [s["step"] for s in steps] == [
+        "input",
+        "exact_dedup",
+        "gopher_repetition",
+        "gopher_quality",
+        "c4",
+        "fineweb_quality",
+    ]
     for before, after in zip(steps, steps[1:]):
         assert after["rows_in"] == before["rows_in"] - before["rejected"]
     assert steps[-1]["kept"] == kept.num_rows
-    assert steps[0]["reasons"] == {"invalid:empty_text": 3, "invalid:null_text": 2} or steps[0]["rejected"] <= 5
+    assert (
+        steps[0]["reasons"] == {"invalid:empty_text": 3, "invalid:null_text": 2}
+        or steps[0]["rejected"] <= 5
+    )
     # Duplicates point at an input id; the manifest records the global step's figures.
     dups = rejected.filter(pa.compute.equal(rejected["rejected_by"], "exact_dedup"))
     assert dups.num_rows == steps[1]["rejected"] == steps[1]["global"]["duplicates"] > 0
@@ -60,10 +85,14 @@ def test_rerun_skips_finished_work_and_refuses_other_recipes(small_samples, tmp_
     run(small_samples, tmp_path / "out")
     again = run(small_samples, tmp_path / "out")
     assert all(stage["shards_run"] == 0 for stage in again["run"]["stages"])
-    recipe = load_recipe(RECIPE, str(small_samples), str(tmp_path / "out")).model_copy(update={"name": "other"})
+    recipe = load_recipe(RECIPE, str(small_samples), str(tmp_path / "out")).model_copy(
+        update={"name": "other"}
+    )
     with pytest.raises(ManifestError, match="--overwrite"):
         run_recipe(recipe, runner="local", progress=False)
-    assert run_recipe(recipe, runner="local", progress=False, overwrite=True)["rows"] == again["rows"]
+    assert (
+        run_recipe(recipe, runner="local", progress=False, overwrite=True)["rows"] == again["rows"]
+    )
 
 
 def test_limit_reads_at_most_n_rows(small_samples, tmp_path):
@@ -96,9 +125,25 @@ def _replicate(samples: Path, folder: Path, copies: int) -> Path:
 @pytest.mark.slow
 def test_resume_after_interruption_gives_the_same_output(samples, tmp_path):
     inp = _replicate(samples, tmp_path / "in", 2)
-    command = [sys.executable, "-m", "pipeline.cli", "run", str(RECIPE), "--input", str(inp), "--runner", "local", "--quiet"]
+    command = [
+        sys.executable,
+        "-m",
+        "pipeline.cli",
+        "run",
+        str(RECIPE),
+        "--input",
+        str(inp),
+        "--runner",
+        "local",
+        "--quiet",
+    ]
     interrupted = tmp_path / "interrupted"
-    proc = subprocess.Popen([*command, "--output", str(interrupted)], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [*command, "--output", str(interrupted)],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     # Kill the run once the first shard of the last stage is committed, i.e. mid-way through.
     deadline = time.time() + 120
     while not list((interrupted / "_work" / "stage-1").glob("shard-*.done.json")):
@@ -111,13 +156,19 @@ def test_resume_after_interruption_gives_the_same_output(samples, tmp_path):
     finished_before = len(list((interrupted / "_work" / "stage-1").glob("shard-*.done.json")))
     assert finished_before < 8
 
-    resumed = subprocess.run([*command, "--output", str(interrupted)], cwd=REPO, capture_output=True, text=True)
+    resumed = subprocess.run(
+        [*command, "--output", str(interrupted)], cwd=REPO, capture_output=True, text=True
+    )
     assert resumed.returncode == 0, resumed.stderr
-    subprocess.run([*command, "--output", str(tmp_path / "clean")], cwd=REPO, check=True, capture_output=True)
+    subprocess.run(
+        [*command, "--output", str(tmp_path / "clean")], cwd=REPO, check=True, capture_output=True
+    )
 
     manifest = json.loads((interrupted / "manifest.json").read_text())
     assert manifest["run"]["stages"][0]["shards_run"] == 0  # stage 1 was complete, not redone
     assert manifest["run"]["stages"][1]["shards_skipped"] >= finished_before
     for got, want in zip(outputs(interrupted), outputs(tmp_path / "clean")):
         assert got.equals(want)
-    assert manifest["rows"] == json.loads((tmp_path / "clean" / "manifest.json").read_text())["rows"]
+    assert (
+        manifest["rows"] == json.loads((tmp_path / "clean" / "manifest.json").read_text())["rows"]
+    )

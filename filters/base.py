@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.columns import REJECT_REASON, REJECTED_BY, as_table, set_column
+from pipeline.step import Step, StepParams
 
 
-class FilterParams(BaseModel):
+class FilterParams(StepParams):
     """Parameters every filter takes; subclasses add their thresholds."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    text_column: str = Field("text", description="Column holding the document text.")
 
 
 @dataclass(frozen=True)
@@ -30,7 +25,7 @@ class Check:
     reason: str
 
 
-class Filter:
+class Filter(Step):
     """Base of keep/drop steps.
 
     A subclass declares a nested `Params` model and implements `checks(batch)`, an ordered list of
@@ -39,15 +34,8 @@ class Filter:
     """
 
     name: ClassVar[str] = "filter"
-    version: ClassVar[int] = 1
     Params: ClassVar[type[FilterParams]] = FilterParams
-
-    def __init__(self, params: FilterParams | Mapping[str, Any] | None = None, **kwargs: Any):
-        given = params.model_dump(exclude_unset=True) if isinstance(params, BaseModel) else params
-        self.params = self.Params.model_validate({**(given or {}), **kwargs})
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.params.model_dump(exclude_defaults=True)})"
+    params: FilterParams
 
     def checks(self, batch: pa.Table) -> list[Check]:
         """Ordered rule verdicts for every row of `batch`."""

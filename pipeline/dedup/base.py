@@ -10,13 +10,12 @@ reach the driver.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from pipeline.columns import (
     DUPLICATE_OF,
@@ -27,38 +26,29 @@ from pipeline.columns import (
     as_table,
     set_column,
 )
+from pipeline.step import Step, StepParams
 
 BUCKET = "_bucket"
 ORDER = "_order"
 
 
-class GlobalParams(BaseModel):
+class GlobalParams(StepParams):
     """Parameters every global step takes."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    text_column: str = Field("text", description="Column holding the document text.")
     id_column: str = Field("id", description="Column holding document ids.")
     rows_per_bucket: int = Field(
         1_000_000, gt=0, description="Rows per resolve bucket; bounds each worker's memory."
     )
 
 
-class GlobalStep:
+class GlobalStep(Step):
     """Base of whole-dataset steps; see the module docstring for the three phases."""
 
     name: ClassVar[str] = "global"
-    version: ClassVar[int] = 1
     method: ClassVar[str] = "global"
     key_columns: ClassVar[tuple[str, ...]] = ()
     Params: ClassVar[type[GlobalParams]] = GlobalParams
-
-    def __init__(self, params: GlobalParams | Mapping[str, Any] | None = None, **kwargs: Any):
-        given = params.model_dump(exclude_unset=True) if isinstance(params, BaseModel) else params
-        self.params = self.Params.model_validate({**(given or {}), **kwargs})
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.params.model_dump(exclude_defaults=True)})"
+    params: GlobalParams
 
     def keys(self, batch: pa.Table) -> pa.Table:
         """`batch` with the key columns added, plus `_bucket` in [0, 2**31)."""

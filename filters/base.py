@@ -48,26 +48,47 @@ class Filter(Step):
     def reasons(self, data: Any) -> pa.Array:
         """Reject reason per row (`<step>:<rule>`), null for rows the filter keeps."""
         batch = as_table(data, self.params.text_column)
-        reason = np.full(batch.num_rows, None, dtype=object)
-        undecided = np.ones(batch.num_rows, dtype=bool)
-        for check in self.checks(batch):
-            hit = undecided & np.asarray(check.failed, dtype=bool)
-            reason[hit] = f"{self.name}:{check.reason}"
-            undecided &= ~hit
-        return pa.array(reason, pa.string())
+        return first_failures(self.name, batch.num_rows, self.checks(batch))
 
     def split(self, data: Any) -> tuple[pa.Table, pa.Table]:
         """(kept rows after `rewrite`, rejected rows with `reject_reason` and `rejected_by`)."""
         batch = as_table(data, self.params.text_column)
-        reason = self.reasons(batch)
-        dropped = pc.is_valid(reason)
-        rejected = batch.filter(dropped)
-        rejected = set_column(rejected, REJECT_REASON, reason.filter(dropped))
-        rejected = set_column(
-            rejected, REJECTED_BY, pa.array([self.name] * rejected.num_rows, pa.string())
-        )
-        return self.rewrite(batch.filter(pc.invert(dropped))), rejected
+        kept, rejected = split_by_reason(batch, self.reasons(batch), self.name)
+        return self.rewrite(kept), rejected
 
     def __call__(self, data: Any) -> pa.Table:
         """The rows this filter keeps."""
         return self.split(data)[0]
+
+
+def first_failures(step: str, rows: int, checks: list[Check]) -> pa.Array:
+    """Per row, `<step>:<reason>` of the first check it fails, or null."""
+    reason = np.full(rows, None, dtype=object)
+    undecided = np.ones(rows, dtype=bool)
+    for check in checks:
+        hit = undecided & np.asarray(check.failed, dtype=bool)
+        reason[hit] = f"{step}:{check.reason}"
+        undecided &= ~hit
+    return pa.array(reason, pa.string())
+
+
+def split_by_reason(batch: pa.Table, reason: pa.Array, step: str) -> tuple[pa.Table, pa.Table]:
+    """(rows with a null reason, the others with `reject_reason` and `rejected_by` = `step`)."""
+    dropped = pc.is_valid(reason)
+    rejected = batch.filter(dropped)
+    rejected = set_column(rejected, REJECT_REASON, reason.filter(dropped))
+    rejected = set_column(rejected, REJECTED_BY, pa.array([step] * rejected.num_rows, pa.string()))
+    return batch.filter(pc.invert(dropped)), rejected
+
+
+def threshold_checks(
+    values: Any, column: str, low: float | None, high: float | None
+) -> list[Check]:
+    """Checks for `low <= values <= high` (either bound optional); nulls fail neither."""
+    values = np.asarray(pa.array(values).fill_null(np.nan).to_numpy(zero_copy_only=False), float)
+    found = []
+    if low is not None:
+        found.append(Check(values < low, f"{column}<{low:g}"))
+    if high is not None:
+        found.append(Check(values > high, f"{column}>{high:g}"))
+    return found

@@ -55,6 +55,52 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_quality(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from scorers.train_quality import train_quality
+
+    card = train_quality(
+        args.positive,
+        args.negative,
+        Path(args.out),
+        text_column=args.text_column,
+        holdout=args.holdout,
+        seed=args.seed,
+        epoch=args.epoch,
+        dim=args.dim,
+    )
+    data, metrics = card["data"], card["metrics_heldout"]
+    print(
+        f"trained {args.out} on {data['train_docs']} docs ({data['positive_docs']} positive, "
+        f"{data['negative_docs']} negative) in {card['train_seconds']} s; held-out "
+        f"({metrics.get('docs', 0)} docs): precision {metrics.get('precision')}, recall "
+        f"{metrics.get('recall')}, AUC {metrics.get('auc')}; card {Path(args.out).with_suffix('.json')}"
+    )
+    return 0
+
+
+def _train_lm(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from scorers.train_lm import train_lm
+
+    card = train_lm(
+        args.text,
+        Path(args.out),
+        order=args.order,
+        vocab_size=args.vocab_size,
+        text_column=args.text_column,
+    )
+    ref = card.get("reference_perplexity", {})
+    print(
+        f"trained {args.out} ({card['params']['order']}-gram over SentencePiece pieces) on "
+        f"{card['data']['train_paragraphs']} paragraphs in {card['train_seconds']} s; held-out "
+        f"perplexity p30 {ref.get(30)}, p60 {ref.get(60)}; card {Path(args.out) / 'card.json'}"
+    )
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     top = argparse.ArgumentParser(
@@ -74,6 +120,28 @@ def parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.set_defaults(func=_run)
+    train = sub.add_parser("train", help="train a small model").add_subparsers(
+        dest="what", required=True
+    )
+    quality = train.add_parser("quality", help="fastText quality classifier (DCLM style)")
+    quality.add_argument("--positive", nargs="+", required=True, help="inputs of high-quality text")
+    quality.add_argument("--negative", nargs="+", required=True, help="inputs of low-quality text")
+    quality.add_argument("--out", required=True, help="model file, e.g. models/quality.bin")
+    quality.add_argument("--text-column", default="text")
+    quality.add_argument("--holdout", type=float, default=0.1, help="held-out fraction for metrics")
+    quality.add_argument("--seed", type=int, default=0)
+    quality.add_argument("--epoch", type=int, default=5)
+    quality.add_argument("--dim", type=int, default=64)
+    quality.set_defaults(func=_train_quality)
+    lm = train.add_parser("lm", help="SentencePiece + KenLM language model (CCNet style)")
+    lm.add_argument(
+        "--text", nargs="+", required=True, help=".txt files (a paragraph a line) or inputs"
+    )
+    lm.add_argument("--out", required=True, help="model folder, e.g. models/wiki-en")
+    lm.add_argument("--order", type=int, default=5)
+    lm.add_argument("--vocab-size", type=int, default=8000)
+    lm.add_argument("--text-column", default="text")
+    lm.set_defaults(func=_train_lm)
     lst = sub.add_parser("list", help="list registered steps and their parameters")
     lst.set_defaults(func=_list)
     return top

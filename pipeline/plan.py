@@ -35,6 +35,7 @@ from pipeline.io import (
     read_shard,
 )
 from pipeline.layout import RunLayout
+from scorers.base import Scorer
 
 SECONDS_META = b"tamis.seconds"
 
@@ -136,25 +137,43 @@ def _reject_duplicates(chunk: pa.Table, stage: Stage, duplicates: dict[int, str]
 
 
 def process_chunk(chunk: pa.Table, stage: Stage) -> pa.Table:
-    """Run the stage's steps on the live rows of a chunk; rejected rows keep their reasons.
+    """Run all of a stage's steps on a chunk, then add the next global step's keys."""
+    return apply_steps(chunk, stage.steps, stage.keys_for)
 
-    The result's schema metadata holds the seconds spent in each step.
+
+def apply_steps(table: pa.Table, steps: list[Any], keys_for: GlobalStep | None = None) -> pa.Table:
+    """Run `steps` on the live rows of `table` (rejected rows keep their reasons), then add the
+    keys of `keys_for` to the rows still live. Seconds per step accumulate in the schema metadata.
     """
-    live_mask = pc.is_null(chunk[REJECT_REASON])
-    done = [chunk.filter(pc.invert(live_mask))]
-    live = chunk.filter(live_mask).drop_columns([REJECT_REASON, REJECTED_BY])
-    seconds: dict[str, float] = {}
-    for step in stage.steps:
+    seconds: Counter[str] = Counter(
+        json.loads((table.schema.metadata or {}).get(SECONDS_META, b"{}"))
+    )
+    live_mask = pc.is_null(table[REJECT_REASON])
+    done = [table.filter(pc.invert(live_mask))]
+    live = table.filter(live_mask).drop_columns([REJECT_REASON, REJECTED_BY])
+    for step in steps:
         start = time.perf_counter()
         live, rejected = step.split(live)
-        seconds[step.name] = seconds.get(step.name, 0.0) + time.perf_counter() - start
+        seconds[step.name] += time.perf_counter() - start
         done.append(rejected)
-    if stage.keys_for is not None and live.num_rows:
+    if keys_for is not None and live.num_rows:
         start = time.perf_counter()
-        live = stage.keys_for.keys(live)
-        seconds[f"{stage.keys_for.name}:keys"] = time.perf_counter() - start
+        live = keys_for.keys(live)
+        seconds[f"{keys_for.name}:keys"] += time.perf_counter() - start
     out = pa.concat_tables([live, *done], promote_options="permissive")
     return out.replace_schema_metadata({SECONDS_META: json.dumps(seconds).encode()})
+
+
+def step_groups(steps: list[Any]) -> list[list[Any]]:
+    """Consecutive steps that run together: each scorer alone (an actor pool on Ray), the steps
+    between scorers in runs (plain tasks)."""
+    groups: list[list[Any]] = []
+    for step in steps:
+        if isinstance(step, Scorer) or not groups or isinstance(groups[-1][0], Scorer):
+            groups.append([step])
+        else:
+            groups[-1].append(step)
+    return groups
 
 
 def write_pieces(table: pa.Table, layout: RunLayout, stage: int) -> list[tuple[int, int]]:
@@ -167,7 +186,10 @@ def write_pieces(table: pa.Table, layout: RunLayout, stage: int) -> list[tuple[i
         first = part[ROW][0].as_py()
         folder = layout.shard_dir(stage, shard)
         kept_mask = pc.is_null(part[REJECT_REASON])
-        kept = part.filter(kept_mask).drop_columns([REJECT_REASON, REJECTED_BY])
+        kept = part.filter(kept_mask)
+        kept = kept.drop_columns(
+            [c for c in (REJECT_REASON, REJECTED_BY, DUPLICATE_OF) if c in kept.column_names]
+        )
         rejected = part.filter(pc.invert(kept_mask))
         atomic_write_parquet(
             kept.replace_schema_metadata({SECONDS_META: seconds}),

@@ -1,13 +1,13 @@
-"""Ray Data runner: shards stream through Ray Data; global steps use a Ray Data groupby."""
+"""Ray Data runner: shards stream through Ray Data (filters as tasks, scorers as actor pools);
+global steps use a Ray Data groupby."""
 
 from __future__ import annotations
 
 import json
 import logging
 import os
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
 import pyarrow as pa
 
@@ -15,19 +15,51 @@ from pipeline.columns import DUPLICATE_OF
 from pipeline.dedup.base import BUCKET, GlobalStep
 from pipeline.dedup.buckets import assign_buckets, key_columns
 from pipeline.io import InputShard
-from pipeline.plan import StageContext, commit_shard, process_chunk, stage_chunks, write_pieces
+from pipeline.plan import (
+    StageContext,
+    apply_steps,
+    commit_shard,
+    stage_chunks,
+    step_groups,
+    write_pieces,
+)
+from scorers.base import Scorer
 
 log = logging.getLogger(__name__)
 
 
-def _process_shards(
+def _read_shards(
     batch: pa.Table, ctx: StageContext, shards: dict[int, InputShard]
 ) -> Iterator[pa.Table]:
-    """Read, process and write every chunk of the shards named in `batch`; yield (shard, rows)."""
+    """Every chunk entering the stage for the shards named in `batch`."""
     for index in batch["shard"].to_pylist():
-        for chunk in stage_chunks(ctx, shards[index]):
-            written = write_pieces(process_chunk(chunk, ctx.stage), ctx.layout, ctx.stage.index)
-            yield pa.table({"shard": [s for s, _ in written], "rows": [n for _, n in written]})
+        yield from stage_chunks(ctx, shards[index])
+
+
+def _apply(batch: pa.Table, steps: list[Any]) -> pa.Table:
+    """Filters (and other model-free steps) on one block."""
+    return apply_steps(batch, steps)
+
+
+def _scorer_actor(scorer: Scorer) -> type:
+    """An actor class with `scorer` built in (so no constructor arguments live in the object
+    store); its model loads once, in the constructor."""
+
+    class ScorerActor:
+        def __init__(self) -> None:
+            scorer.ready()
+
+        def __call__(self, batch: pa.Table) -> pa.Table:
+            return apply_steps(batch, [scorer])
+
+    ScorerActor.__name__ = ScorerActor.__qualname__ = f"Score_{scorer.name}"
+    return ScorerActor
+
+
+def _write(batch: pa.Table, ctx: StageContext) -> pa.Table:
+    """Add the next global step's keys, write pieces; returns (shard, rows) written."""
+    written = write_pieces(apply_steps(batch, [], ctx.stage.keys_for), ctx.layout, ctx.stage.index)
+    return pa.table({"shard": [s for s, _ in written], "rows": [n for _, n in written]})
 
 
 def _resolve_group(group: pa.Table, step: GlobalStep) -> pa.Table:
@@ -51,7 +83,6 @@ class RayExecutor:
                 num_cpus=None if address else num_cpus,
                 include_dashboard=False,
                 logging_level=logging.WARNING,
-                log_to_driver=True,
             )
         context = ray.data.DataContext.get_current()  # imports ray.data, which sets up its logging
         context.print_on_execution_start = False
@@ -70,21 +101,29 @@ class RayExecutor:
         if not pending:
             return []
         shards = {s.index: s for s in pending}
-        items = ray.data.from_items(
+        ds = ray.data.from_items(
             [{"shard": s.index} for s in pending], override_num_blocks=len(pending)
         )
-        results = items.map_batches(
-            _process_shards,
+        ds = ds.map_batches(
+            _read_shards,
             fn_kwargs={"ctx": ctx, "shards": shards},
             batch_size=1,
             batch_format="pyarrow",
             num_cpus=1,
         )
+        for group in step_groups(ctx.stage.steps):
+            if isinstance(group[0], Scorer):
+                ds = self._scorer_pool(ds, group[0])
+            else:
+                ds = ds.map_batches(
+                    _apply, fn_kwargs={"steps": group}, batch_format="pyarrow", num_cpus=1
+                )
+        results = ds.map_batches(_write, fn_kwargs={"ctx": ctx}, batch_format="pyarrow", num_cpus=1)
         commit = ray.remote(num_cpus=0)(commit_shard)
         written: dict[int, int] = {}
         commits: dict[int, Any] = {}
         for out in results.iter_batches(batch_size=None, batch_format="pyarrow"):
-            for shard, rows in zip(out["shard"].to_pylist(), out["rows"].to_pylist()):
+            for shard, rows in zip(out["shard"].to_pylist(), out["rows"].to_pylist(), strict=True):
                 written[shard] = written.get(shard, 0) + rows
                 on_rows(rows)
             for shard in shards.keys() - commits.keys():
@@ -93,6 +132,22 @@ class RayExecutor:
         for shard in shards.keys() - commits.keys():  # empty shards, or markers written last
             commits[shard] = commit.remote(ctx, shards[shard])
         return ray.get(list(commits.values()))
+
+    def _scorer_pool(self, ds: Any, scorer: Scorer) -> Any:
+        """`ds` through an actor pool of `scorer`, sized to leave a CPU for reads and writes."""
+        res = scorer.resources
+        cpus = self._ray.cluster_resources().get("CPU", 1)
+        default = max(1, int((cpus - 1) // max(res.cpus, 1e-9))) if res.cpus else 1
+        size = scorer.params.actors or default
+        return ds.map_batches(
+            _scorer_actor(scorer),
+            batch_size=scorer.params.batch_size or scorer.batch_size,
+            batch_format="pyarrow",
+            compute=self._ray.data.ActorPoolStrategy(min_size=1, max_size=size),
+            num_cpus=res.cpus,
+            num_gpus=res.gpus,
+            memory=res.memory_gb * 2**30 or None,
+        )
 
     @staticmethod
     def _complete(ctx: StageContext, shard: int, written: int) -> bool:

@@ -29,6 +29,7 @@ def register(name: str) -> Callable[[T], T]:
 def _load_builtin_steps() -> None:
     """Import the modules that register the built-in steps."""
     import filters  # noqa: F401
+    import scorers  # noqa: F401
     import pipeline.dedup  # noqa: F401
 
 

@@ -1,3 +1,17 @@
-"""Small-model scorers (fastText, KenLM, small causal LMs, embeddings) that add score columns."""
+"""Small-model scorers that add score columns (and may keep/drop rows on those scores)."""
 
-__all__: list[str] = []
+from scorers.base import Resources, Scorer, ScorerParams
+from scorers.kenlm_perplexity import KenlmPerplexity
+from scorers.lang_id import FastTextLangId
+from scorers.models import resolve_model
+from scorers.quality import QualityClassifier
+
+__all__ = [
+    "FastTextLangId",
+    "KenlmPerplexity",
+    "QualityClassifier",
+    "Resources",
+    "Scorer",
+    "ScorerParams",
+    "resolve_model",
+]

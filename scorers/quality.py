@@ -1,0 +1,76 @@
+"""DCLM-style quality classifier: a bigram fastText model giving P(high quality)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+from pydantic import Field
+
+from filters.base import Check, threshold_checks
+from pipeline.columns import set_column, text_list
+from pipeline.errors import ModelNotFoundError
+from pipeline.registry import register
+from scorers.base import Resources, Scorer, ScorerParams
+from scorers.models import resolve_model
+
+_SPACES = re.compile(r"\s+")
+
+
+def fasttext_input(texts: list[str]) -> list[str]:
+    """Lowercased single-line texts, as the classifier is trained and applied."""
+    return [_SPACES.sub(" ", t.lower()).strip() for t in texts]
+
+
+@register("quality_classifier")
+class QualityClassifier(Scorer):
+    """Probability that a row looks like the positive (reference / instruction) text a fastText
+    classifier was trained on (DCLM, Li et al. 2024, https://arxiv.org/abs/2406.11794).
+    Train one with `tamis train quality`.
+
+    Reads the text column; adds `quality_score` in [0, 1]. Reasons with `min` / `max`:
+    quality_score<R, quality_score>R.
+    """
+
+    requires = (("fasttext", "fasttext-numpy2-wheel==0.9.2"),)
+    resources = Resources(cpus=1, memory_gb=0.5)
+    batch_size = 2048
+    outputs = {"quality_score": pa.float32()}
+
+    class Params(ScorerParams):
+        model: str = Field(
+            "quality-demo", description="Trained model: name in models/, path or hub id."
+        )
+        positive_label: str = Field("hq", description="The label whose probability is the score.")
+        min: float | None = Field(None, ge=0, le=1, description="Lowest quality_score kept.")
+        max: float | None = Field(None, ge=0, le=1, description="Highest quality_score kept.")
+
+    params: Params
+
+    def setup(self) -> None:
+        import fasttext
+
+        self._model: Any = fasttext.load_model(str(resolve_model(self.params.model)))
+        self._label = f"__label__{self.params.positive_label}"
+        if self._label not in self._model.get_labels():
+            known = ", ".join(label.removeprefix("__label__") for label in self._model.get_labels())
+            raise ModelNotFoundError(
+                f"quality model {self.params.model!r} has no label {self.params.positive_label!r} "
+                f"(labels: {known}); set positive_label"
+            )
+
+    def score(self, batch: pa.Table) -> pa.Table:
+        texts = fasttext_input(text_list(batch, self.params.text_column))
+        labels, probs = self._model.predict(texts, k=-1)
+        score = np.array(
+            [dict(zip(lab, prob)).get(self._label, 0.0) for lab, prob in zip(labels, probs)],
+            dtype=np.float32,
+        )
+        return set_column(batch, "quality_score", pa.array(np.clip(score, 0, 1)))
+
+    def checks(self, scored: pa.Table) -> list[Check]:
+        return threshold_checks(
+            scored["quality_score"], "quality_score", self.params.min, self.params.max
+        )

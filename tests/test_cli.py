@@ -36,7 +36,7 @@ def test_missing_input_is_one_line(tmp_path, capsys):
         main(
             [
                 "run",
-                str(REPO / "configs/web-en.yaml"),
+                str(REPO / "configs/web-en-heuristics.yaml"),
                 "--input",
                 str(tmp_path / "none"),
                 "--output",
@@ -52,7 +52,7 @@ def test_local_run_prints_summary(small_samples, tmp_path, capsys):
     code = main(
         [
             "run",
-            str(REPO / "configs/web-en.yaml"),
+            str(REPO / "configs/web-en-heuristics.yaml"),
             "--input",
             str(small_samples),
             "--output",
@@ -66,7 +66,7 @@ def test_local_run_prints_summary(small_samples, tmp_path, capsys):
     )
     assert code == 0
     out = capsys.readouterr().out
-    assert out.startswith("web-en: 100 rows in, ")
+    assert out.startswith("web-en-heuristics: 100 rows in, ")
     assert "exact_dedup" in out and f"output: {tmp_path / 'o'}/kept" in out
 
 
@@ -77,7 +77,7 @@ def test_job_entrypoint_runs_on_ray(small_samples, tmp_path):
             sys.executable,
             "-m",
             "jobs.curate",
-            str(REPO / "configs/web-en.yaml"),
+            str(REPO / "configs/web-en-heuristics.yaml"),
             "--input",
             str(small_samples),
             "--output",

@@ -1,5 +1,7 @@
 """Recipe validation: errors name the step, the key and what was expected."""
 
+from pathlib import Path
+
 import pytest
 
 from pipeline.errors import RecipeError
@@ -45,15 +47,15 @@ def test_no_steps():
         parse_recipe({**BASE, "steps": []})
 
 
-def test_shipped_recipes_are_valid():
-    recipe = load_recipe("configs/web-en.yaml")
-    assert [s.name for s in build_steps(recipe)] == [
-        "exact_dedup",
-        "gopher_repetition",
-        "gopher_quality",
-        "c4",
-        "fineweb_quality",
-    ]
+@pytest.mark.parametrize("path", sorted(Path("configs").glob("*.yaml")), ids=str)
+def test_shipped_recipes_are_valid(path):
+    assert build_steps(load_recipe(path))
+
+
+def test_heuristic_recipe_steps():
+    recipe = load_recipe("configs/web-en-heuristics.yaml")
+    names = [s.name for s in build_steps(recipe)]
+    assert names == ["exact_dedup", "gopher_repetition", "gopher_quality", "c4", "fineweb_quality"]
 
 
 def test_text_column_flows_to_steps():

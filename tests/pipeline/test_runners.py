@@ -21,7 +21,7 @@ from pipeline.recipe import load_recipe
 from pipeline.runner import run_recipe
 from tests.conftest import REPO
 
-RECIPE = REPO / "configs" / "web-en.yaml"
+RECIPE = REPO / "configs" / "web-en-heuristics.yaml"
 
 
 def outputs(out: Path) -> tuple[pa.Table, pa.Table]:

@@ -85,7 +85,7 @@ def threshold_checks(
     values: Any, column: str, low: float | None, high: float | None
 ) -> list[Check]:
     """Checks for `low <= values <= high` (either bound optional); nulls fail neither."""
-    values = np.asarray(pa.array(values).fill_null(np.nan).to_numpy(zero_copy_only=False), float)
+    values = pc.fill_null(pc.cast(values, pa.float64()), float("nan")).to_numpy()
     found = []
     if low is not None:
         found.append(Check(values < low, f"{column}<{low:g}"))

@@ -111,9 +111,11 @@ class RayExecutor:
             batch_format="pyarrow",
             num_cpus=1,
         )
-        for group in step_groups(ctx.stage.steps):
+        groups = step_groups(ctx.stage.steps)
+        share = self._cpu_share([g[0] for g in groups if isinstance(g[0], Scorer)])
+        for group in groups:
             if isinstance(group[0], Scorer):
-                ds = self._scorer_pool(ds, group[0])
+                ds = self._scorer_pool(ds, group[0], share)
             else:
                 ds = ds.map_batches(
                     _apply, fn_kwargs={"steps": group}, batch_format="pyarrow", num_cpus=1
@@ -133,18 +135,27 @@ class RayExecutor:
             commits[shard] = commit.remote(ctx, shards[shard])
         return ray.get(list(commits.values()))
 
-    def _scorer_pool(self, ds: Any, scorer: Scorer) -> Any:
-        """`ds` through an actor pool of `scorer`, sized to leave a CPU for reads and writes."""
-        res = scorer.resources
+    def _cpu_share(self, scorers: list[Scorer]) -> float:
+        """Scale factor for scorer actors' CPUs so that one actor of every pool plus one task fit
+        in the cluster (else pools hold every CPU and reads starve)."""
         cpus = self._ray.cluster_resources().get("CPU", 1)
-        default = max(1, int((cpus - 1) // max(res.cpus, 1e-9))) if res.cpus else 1
-        size = scorer.params.actors or default
+        wanted = sum(s.resources.cpus for s in scorers)
+        return min(1.0, max(cpus - 1, 0.5) / wanted) if wanted else 1.0
+
+    def _scorer_pool(self, ds: Any, scorer: Scorer, share: float) -> Any:
+        """`ds` through an actor pool of `scorer`: one actor at least, more while CPUs allow."""
+        res = scorer.resources
+        cpus_per_actor = res.cpus * share
+        cpus = self._ray.cluster_resources().get("CPU", 1)
+        size = scorer.params.actors or max(
+            1, int((cpus - 1) // cpus_per_actor) if cpus_per_actor else 1
+        )
         return ds.map_batches(
             _scorer_actor(scorer),
             batch_size=scorer.params.batch_size or scorer.batch_size,
             batch_format="pyarrow",
             compute=self._ray.data.ActorPoolStrategy(min_size=1, max_size=size),
-            num_cpus=res.cpus,
+            num_cpus=cpus_per_actor,
             num_gpus=res.gpus,
             memory=res.memory_gb * 2**30 or None,
         )

@@ -85,12 +85,16 @@ class Scorer(Step):
         parts = [self.score(batch.slice(i, size)) for i in range(0, batch.num_rows, size)]
         return pa.concat_tables(parts)
 
+    def reasons(self, data: Any) -> pa.Array:
+        """Reject reason per row (`<step>:<rule>`) from the scores, null for rows kept."""
+        scored = self(data)
+        return first_failures(self.name, scored.num_rows, self.checks(scored))
+
     def split(self, data: Any) -> tuple[pa.Table, pa.Table]:
         """(kept rows, rejected rows); both keep their scores."""
         scored = self(data)
-        return split_by_reason(
-            scored, first_failures(self.name, scored.num_rows, self.checks(scored)), self.name
-        )
+        reasons = first_failures(self.name, scored.num_rows, self.checks(scored))
+        return split_by_reason(scored, reasons, self.name)
 
     def __getstate__(self) -> dict[str, Any]:
         # Ship parameters only: a loaded model is rebuilt by `setup()` on the worker.

@@ -1,0 +1,149 @@
+"""Scorers on real models: packaged lid.176, a quality classifier and a KenLM trained here."""
+
+from __future__ import annotations
+
+import json
+import math
+import pickle
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from pipeline.errors import MissingDependencyError, ModelNotFoundError
+from scorers import FastTextLangId, KenlmPerplexity, QualityClassifier, Scorer, resolve_model
+from scorers.ccnet import normalise
+from scorers.train_quality import roc_auc
+from tests.scorers.conftest import CLEAN, by_source
+
+ENGLISH = "The river rose quickly after three days of heavy rain, and the bridge was closed."
+FRENCH = "La rivière a monté rapidement après trois jours de pluie et le pont a été fermé."
+
+
+def test_lang_id_columns_and_reasons():
+    step = FastTextLangId(languages=["en"], min_score=0.5)
+    scored = step([ENGLISH, FRENCH, "ok"])
+    assert scored["lang"].to_pylist()[:2] == ["en", "fr"]
+    assert scored["lang_score"].type == pa.float32()
+    assert step.reasons([ENGLISH, FRENCH]).to_pylist() == [None, "lang_id:lang=fr"]
+
+
+def test_lang_id_accepts_dataframe_and_table():
+    step = FastTextLangId()
+    assert step(pd.DataFrame({"text": [FRENCH]}))["lang"].to_pylist() == ["fr"]
+    assert step(pa.table({"body": [ENGLISH]}).rename_columns(["text"]))["lang"].to_pylist() == [
+        "en"
+    ]
+
+
+def test_lang_id_separates_english_from_other_languages(sample_docs):
+    step = FastTextLangId(languages=["en"], min_score=0.65)
+    english = step.reasons(by_source(sample_docs, ["wikitext", "state_union", "inaugural"]))
+    foreign = step.reasons(by_source(sample_docs, prefix="noise:non_english"))
+    assert english.null_count / len(english) >= 0.98
+    assert 1 - foreign.null_count / len(foreign) >= 0.98
+
+
+def test_scorers_pickle_without_their_model():
+    step = FastTextLangId()
+    step([ENGLISH])  # loads the model
+    clone = pickle.loads(pickle.dumps(step))
+    assert len(pickle.dumps(step)) < 2000 and clone([FRENCH])["lang"].to_pylist() == ["fr"]
+
+
+def test_quality_classifier_card_and_ranking(quality_model, sample_docs):
+    card = json.loads(quality_model.with_suffix(".json").read_text())
+    assert card["metrics_heldout"]["auc"] >= 0.95
+    assert card["data"]["heldout_docs"] > 100
+    step = QualityClassifier(model=str(quality_model))
+    clean = step(by_source(sample_docs, CLEAN))["quality_score"].to_numpy()
+    noise = step(by_source(sample_docs, ["noise:boilerplate", "noise:keyword_spam"]))[
+        "quality_score"
+    ].to_numpy()
+    labels = np.r_[np.ones(len(clean)), np.zeros(len(noise))]
+    assert roc_auc(labels, np.r_[clean, noise]) >= 0.95
+
+
+def test_quality_classifier_threshold_reason(quality_model):
+    step = QualityClassifier(model=str(quality_model), min=0.5)
+    spam = "best cheap deals click here buy now " * 30
+    kept, rejected = step.split([spam])
+    assert rejected["reject_reason"].to_pylist() == ["quality_classifier:quality_score<0.5"]
+    assert "quality_score" in rejected.column_names and kept.num_rows == 0
+
+
+def test_quality_classifier_unknown_label(quality_model):
+    with pytest.raises(ModelNotFoundError, match="labels: "):
+        QualityClassifier(model=str(quality_model), positive_label="good")([ENGLISH])
+
+
+def test_ccnet_normalisation():
+    # As CCNet: an em dash becomes " - " (spaces are not collapsed), digits become 0.
+    assert normalise("  Café №1 — “Quote” …\x07 ") == 'cafe №0  -  "quote" ...'
+
+
+def test_kenlm_perplexity_follows_ccnet(kenlm_model):
+    import kenlm
+    import sentencepiece
+
+    step = KenlmPerplexity(model=str(kenlm_model))
+    text = "The river rose quickly.\n\nThe bridge was closed for two days."
+    lm = kenlm.Model(str(kenlm_model / "model.bin"))
+    sp = sentencepiece.SentencePieceProcessor(model_file=str(kenlm_model / "sp.model"))
+    lines = [normalise(x) for x in text.split("\n") if x.strip()]
+    pieces = [sp.encode(x, out_type=str) for x in lines]
+    log10 = sum(lm.score(" ".join(p)) for p in pieces)
+    expected = round(10 ** (-log10 / sum(len(p) + 1 for p in pieces)), 1)
+    assert step([text])["kenlm_perplexity"][0].as_py() == pytest.approx(expected, rel=1e-6)
+    assert math.isnan(step(["   \n  "])["kenlm_perplexity"][0].as_py())
+
+
+def test_kenlm_wikipedia_scores_below_noise(kenlm_model, sample_docs):
+    step = KenlmPerplexity(model=str(kenlm_model), buckets=True, max_perplexity=1e9)
+    speech = step(by_source(sample_docs, ["state_union"]))
+    noise = step(by_source(sample_docs, ["noise:keyword_spam", "noise:link_list"]))
+    foreign = step(by_source(sample_docs, prefix="noise:non_english"))
+    assert np.median(speech["kenlm_perplexity"]) < np.median(noise["kenlm_perplexity"])
+    assert np.median(speech["kenlm_perplexity"]) < np.median(foreign["kenlm_perplexity"])
+    assert set(speech["kenlm_bucket"].to_pylist()) <= {"head", "middle", "tail"}
+
+
+def test_kenlm_threshold_reason(kenlm_model):
+    step = KenlmPerplexity(model=str(kenlm_model), max_perplexity=50)
+    assert step.reasons(["zzq xqv wwk plo qqq"]).to_pylist() == [
+        "kenlm_perplexity:kenlm_perplexity>50"
+    ]
+
+
+def test_resolve_model(monkeypatch, tmp_path):
+    assert resolve_model("lid176").name == "lid.176.ftz"
+    (tmp_path / "mine.bin").write_bytes(b"x")
+    monkeypatch.setenv("TAMIS_MODELS", str(tmp_path))
+    assert resolve_model("mine") == tmp_path / "mine.bin"
+    with pytest.raises(ModelNotFoundError, match="make models"):
+        resolve_model("no-such-model")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelNotFoundError, match="hub id"):
+        resolve_model("some-org/some-model:model.bin")
+
+
+def test_missing_dependency_names_the_pip_command():
+    class NeedsNothingReal(Scorer):
+        name = "needs_nothing_real"
+        requires = (("no_such_module_xyz", "no-such-package==1.0"),)
+
+    with pytest.raises(MissingDependencyError, match="pip install 'no-such-package==1.0'"):
+        NeedsNothingReal()(["text"])
+
+
+def test_scorers_take_empty_batches(quality_model, kenlm_model):
+    empty = pa.table({"text": pa.array([], pa.string())})
+    for step in (
+        FastTextLangId(languages=["en"]),
+        QualityClassifier(model=str(quality_model), min=0.5),
+        KenlmPerplexity(model=str(kenlm_model), max_perplexity=10, buckets=True),
+    ):
+        kept, rejected = step.split(empty)
+        assert kept.num_rows == rejected.num_rows == 0
+        assert set(step.outputs) & set(kept.column_names)

@@ -3,10 +3,12 @@
 from scorers.base import Resources, Scorer, ScorerParams
 from scorers.kenlm_perplexity import KenlmPerplexity
 from scorers.lang_id import FastTextLangId
+from scorers.lm_perplexity import CausalLmPerplexity
 from scorers.models import resolve_model
 from scorers.quality import QualityClassifier
 
 __all__ = [
+    "CausalLmPerplexity",
     "FastTextLangId",
     "KenlmPerplexity",
     "QualityClassifier",

@@ -1,0 +1,108 @@
+"""Perplexity under a small causal language model (SmolLM2-135M by default), on torch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pyarrow as pa
+from pydantic import Field
+
+from filters.base import Check, threshold_checks
+from pipeline.columns import set_column, text_list
+from pipeline.registry import register
+from scorers.base import Resources, Scorer, ScorerParams
+from scorers.models import PACKAGED, resolve_model
+
+
+def load_causal_lm(setting: str, device: str) -> tuple[Any, Any]:
+    """(tokenizer, model) from a packaged GGUF, a local folder or a hub id, on `device`."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    source = (
+        resolve_model(setting, suffixes=("",))
+        if setting in PACKAGED or Path(setting).exists()
+        else setting
+    )
+    kwargs: dict[str, Any] = {}
+    if isinstance(source, Path) and source.suffix == ".gguf":
+        # A GGUF file is dequantised by transformers into a regular torch model.
+        source, kwargs = source.parent, {"gguf_file": source.name}
+    tokenizer = AutoTokenizer.from_pretrained(str(source), **kwargs)
+    model = AutoModelForCausalLM.from_pretrained(str(source), dtype=torch.float32, **kwargs)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer, model.to(device).eval()
+
+
+@register("lm_perplexity")
+class CausalLmPerplexity(Scorer):
+    """Perplexity of each row's first `max_tokens` tokens under a small causal LM: exp of the
+    mean next-token negative log-likelihood. Runs on CUDA when present (or asked), else CPU.
+
+    Reads the text column; adds `lm_perplexity`. Reasons: lm_perplexity>N, lm_perplexity<N.
+    """
+
+    requires = (("torch", "torch==2.13.0"), ("transformers", "transformers"), ("gguf", "gguf"))
+    batch_size = 8
+    outputs = {"lm_perplexity": pa.float32()}
+
+    class Params(ScorerParams):
+        model: str = Field("smollm2-135m", description="Packaged name, local folder or hub id.")
+        max_tokens: int = Field(512, gt=1, description="Tokens scored per row (the rest is cut).")
+        device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA if present.")
+        gpus: float = Field(0, ge=0, description="GPUs per Ray actor (fractions share a GPU).")
+        max_perplexity: float | None = Field(None, gt=0, description="Highest perplexity kept.")
+        min_perplexity: float | None = Field(None, gt=0, description="Lowest perplexity kept.")
+
+    params: Params
+
+    @property
+    def resources(self) -> Resources:  # type: ignore[override]
+        return Resources(cpus=1, gpus=self.params.gpus, memory_gb=2)
+
+    def setup(self) -> None:
+        import torch
+
+        wanted = self.params.device
+        self._device = (
+            "cuda"
+            if wanted == "cuda" or (wanted == "auto" and torch.cuda.is_available())
+            else "cpu"
+        )
+        self._tokenizer, self._model = load_causal_lm(self.params.model, self._device)
+
+    def score(self, batch: pa.Table) -> pa.Table:
+        texts = text_list(batch, self.params.text_column)
+        values = self.perplexities(texts) if texts else np.array([], np.float32)
+        return set_column(batch, "lm_perplexity", pa.array(values, pa.float32()))
+
+    def perplexities(self, texts: list[str]) -> np.ndarray:
+        """exp(mean token NLL) per text; NaN where a text has fewer than two tokens."""
+        import torch
+
+        enc = self._tokenizer(
+            texts,
+            return_tensors="pt",
+            padding=True,
+            truncation=True,
+            max_length=self.params.max_tokens,
+        ).to(self._device)
+        with torch.inference_mode():
+            logits = self._model(**enc).logits[:, :-1].float()
+        targets = enc["input_ids"][:, 1:]
+        mask = enc["attention_mask"][:, 1:].float()
+        nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), targets, reduction="none")
+        counts = mask.sum(dim=1)
+        mean = (nll * mask).sum(dim=1) / counts.clamp(min=1)
+        ppl = torch.exp(mean).cpu().numpy().astype(np.float32)
+        ppl[counts.cpu().numpy() == 0] = np.nan
+        return ppl
+
+    def checks(self, scored: pa.Table) -> list[Check]:
+        p = self.params
+        return threshold_checks(
+            scored["lm_perplexity"], "lm_perplexity", p.min_perplexity, p.max_perplexity
+        )

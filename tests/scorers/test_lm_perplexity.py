@@ -1,0 +1,47 @@
+"""Small causal LM perplexity with the packaged SmolLM2-135M (loads in ~15 s on CPU)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from scorers import CausalLmPerplexity
+
+CLEAN = "The river rose quickly after three days of heavy rain, so the town closed the old bridge."
+SPAM = "cheap cheap buy now click best price deal deal click here now free free win"
+
+
+@pytest.fixture(scope="module")
+def smollm() -> CausalLmPerplexity:
+    step = CausalLmPerplexity(max_tokens=48, max_perplexity=300)
+    step.ready()
+    return step
+
+
+@pytest.mark.slow
+def test_perplexity_ranks_prose_below_spam_and_ignores_padding(smollm):
+    both = smollm([CLEAN, SPAM, "x"])["lm_perplexity"].to_pylist()
+    alone = smollm([CLEAN])["lm_perplexity"].to_pylist()
+    assert both[0] < both[1]
+    assert both[0] == pytest.approx(alone[0], rel=1e-4)  # padding in a batch changes nothing
+    assert math.isnan(both[2])  # one token: nothing to predict
+
+
+@pytest.mark.slow
+def test_threshold_reason(smollm):
+    assert smollm.reasons([CLEAN, SPAM]).to_pylist() == [None, "lm_perplexity:lm_perplexity>300"]
+
+
+def test_gpu_request_is_a_resource():
+    assert CausalLmPerplexity(gpus=0.5).resources.gpus == 0.5
+    assert CausalLmPerplexity().resources.gpus == 0
+
+
+@pytest.mark.gpu
+def test_runs_on_cuda():
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    step = CausalLmPerplexity(device="cuda", max_tokens=32)
+    assert step([CLEAN])["lm_perplexity"][0].as_py() > 1

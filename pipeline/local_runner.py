@@ -6,10 +6,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pipeline.dedup.base import GlobalStep
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline.dedup.base import Deduplicator
 from pipeline.dedup.buckets import resolve_on_disk
 from pipeline.io import InputShard
 from pipeline.plan import StageContext, commit_shard, process_chunk, stage_chunks, write_pieces
+from pipeline.thresholds import BINS, batch_histogram
 
 
 class LocalExecutor:
@@ -29,11 +34,19 @@ class LocalExecutor:
             stats.append(commit_shard(ctx, shard))
         return stats
 
-    def resolve(
-        self, step: GlobalStep, sources: list[Path], dest: Path, buckets: int
+    def resolve_buckets(
+        self, step: Deduplicator, sources: list[Path], dest: Path, buckets: int
     ) -> dict[str, int]:
         """Find duplicates with an on-disk bucket pass."""
         return resolve_on_disk(step, sources, dest, buckets)
+
+    def key_histogram(self, sources: list[Path], column: str, prefix: int | None) -> np.ndarray:
+        """Summed score-key histograms over every source file (see pipeline/thresholds.py)."""
+        total = np.zeros(BINS, np.int64)
+        for source in sources:
+            for batch in pq.ParquetFile(source).iter_batches(columns=[column]):
+                total += batch_histogram(pa.Table.from_batches([batch]), column, prefix)
+        return total
 
     def close(self) -> None:
         """Nothing to release."""

@@ -1,7 +1,8 @@
 """A recipe as stages, and the per-shard work of one stage, shared by every runner.
 
-Global steps cut the step list into stages. Stage k first rejects the duplicates that global
-step k found (if any), then runs its row steps, then adds the keys of the next global step.
+Global steps cut the step list into stages. Stage k first rejects the rows that global step k
+decided against (duplicates, rows under a percentile cut), then runs its row steps, then adds
+the keys of the next global step.
 Each shard's output of a stage is a set of pieces plus a `.done.json` marker, so a rerun
 redoes only shards without a marker.
 """
@@ -21,11 +22,10 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
 from pipeline.columns import DUPLICATE_OF, INTERNAL, REJECT_REASON, REJECTED_BY, ROW, SHARD
-from pipeline.dedup.base import BUCKET, GlobalStep
+from pipeline.global_step import GlobalStep
 from pipeline.io import (
     InputShard,
     ReadOptions,
@@ -35,6 +35,7 @@ from pipeline.io import (
     read_shard,
 )
 from pipeline.layout import RunLayout
+from pipeline.thresholds import PercentileCut
 from scorers.base import Scorer
 
 SECONDS_META = b"tamis.seconds"
@@ -46,7 +47,7 @@ class Stage:
 
     index: int
     steps: list[Any]
-    applies: GlobalStep | None = None  # its duplicates are rejected first
+    applies: GlobalStep | None = None  # its decisions are applied first
     keys_for: GlobalStep | None = None  # its keys are added to the survivors
 
     @property
@@ -59,14 +60,22 @@ class Stage:
 
 
 def build_stages(steps: list[Any]) -> list[Stage]:
-    """Cut the step list at each global step."""
+    """Cut the step list at each global step; a scorer with `keep_top` / `keep_bottom` is
+    followed by the percentile cut it implies."""
     stages = [Stage(0, [])]
+
+    def cut(step: GlobalStep) -> None:
+        stages[-1].keys_for = step
+        stages.append(Stage(len(stages), [], applies=step))
+
     for step in steps:
         if isinstance(step, GlobalStep):
-            stages[-1].keys_for = step
-            stages.append(Stage(len(stages), [], applies=step))
-        else:
-            stages[-1].steps.append(step)
+            cut(step)
+            continue
+        stages[-1].steps.append(step)
+        percentile = PercentileCut.for_step(step)
+        if percentile is not None:
+            cut(percentile)
     return stages
 
 
@@ -93,10 +102,11 @@ def stage_chunks(ctx: StageContext, shard: InputShard) -> Iterator[pa.Table]:
         source: Iterator[pa.Table] = read_shard(shard, ctx.read, ctx.limits.get(shard.index))
     else:
         source = _previous_survivors(layout, stage.index - 1, shard.index)
-    duplicates = _duplicates_for(layout, stage, shard.index)
+    step = stage.applies
+    decisions = step.load_decisions(layout.decisions(stage.index), shard.index) if step else None
     for chunk in source:
         rows += chunk.num_rows
-        yield _reject_duplicates(chunk, stage, duplicates) if duplicates is not None else chunk
+        yield step.apply_decisions(chunk, decisions) if step else chunk
     atomic_write_json({"rows": rows}, layout.read_marker(stage.index, shard.index))
 
 
@@ -107,33 +117,6 @@ def _previous_survivors(layout: RunLayout, stage: int, shard: int) -> Iterator[p
             table = pa.Table.from_batches([batch])
             table = table.append_column(REJECT_REASON, pa.nulls(table.num_rows, pa.string()))
             yield table.append_column(REJECTED_BY, pa.nulls(table.num_rows, pa.string()))
-
-
-def _duplicates_for(layout: RunLayout, stage: Stage, shard: int) -> dict[int, str] | None:
-    """Row -> id kept, for this shard's duplicates found by the global step the stage applies."""
-    if stage.applies is None:
-        return None
-    folder = layout.decisions(stage.index)
-    if not any(folder.glob("*.parquet")):
-        return {}
-    table = pads.dataset(str(folder), format="parquet").to_table(
-        columns=[ROW, DUPLICATE_OF], filter=pc.field(SHARD) == shard
-    )
-    return dict(zip(table[ROW].to_pylist(), table[DUPLICATE_OF].to_pylist()))
-
-
-def _reject_duplicates(chunk: pa.Table, stage: Stage, duplicates: dict[int, str]) -> pa.Table:
-    """Mark rows found as duplicates rejected, with the id kept in `duplicate_of`."""
-    step = stage.applies
-    assert step is not None
-    chunk = chunk.drop_columns([c for c in (*step.key_columns, BUCKET) if c in chunk.column_names])
-    kept_id = pa.array([duplicates.get(r) for r in chunk[ROW].to_pylist()], pa.string())
-    hit = pc.is_valid(kept_id)
-    reason = pc.if_else(hit, f"duplicate:{step.method}", chunk[REJECT_REASON])
-    by = pc.if_else(hit, step.name, chunk[REJECTED_BY])
-    chunk = chunk.set_column(chunk.column_names.index(REJECT_REASON), REJECT_REASON, reason)
-    chunk = chunk.set_column(chunk.column_names.index(REJECTED_BY), REJECTED_BY, by)
-    return chunk.append_column(DUPLICATE_OF, kept_id)
 
 
 def process_chunk(chunk: pa.Table, stage: Stage) -> pa.Table:

@@ -9,11 +9,13 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+import numpy as np
 import pyarrow as pa
 
 from pipeline.columns import DUPLICATE_OF
-from pipeline.dedup.base import BUCKET, GlobalStep
+from pipeline.dedup.base import Deduplicator
 from pipeline.dedup.buckets import assign_buckets, key_columns
+from pipeline.global_step import BUCKET
 from pipeline.io import InputShard
 from pipeline.plan import (
     StageContext,
@@ -23,6 +25,7 @@ from pipeline.plan import (
     step_groups,
     write_pieces,
 )
+from pipeline.thresholds import BINS, batch_histogram
 from scorers.base import Scorer
 
 log = logging.getLogger(__name__)
@@ -62,7 +65,12 @@ def _write(batch: pa.Table, ctx: StageContext) -> pa.Table:
     return pa.table({"shard": [s for s, _ in written], "rows": [n for _, n in written]})
 
 
-def _resolve_group(group: pa.Table, step: GlobalStep) -> pa.Table:
+def _histogram(batch: pa.Table, column: str, prefix: int | None) -> pa.Table:
+    """One block's score-key histogram, as a one-row table."""
+    return pa.table({"counts": [batch_histogram(batch, column, prefix)]})
+
+
+def _resolve_group(group: pa.Table, step: Deduplicator) -> pa.Table:
     """Duplicates in one bucket group."""
     return step.resolve(group)
 
@@ -168,8 +176,8 @@ class RayExecutor:
             return False
         return json.loads(marker.read_text())["rows"] == written
 
-    def resolve(
-        self, step: GlobalStep, sources: list[Path], dest: Path, buckets: int
+    def resolve_buckets(
+        self, step: Deduplicator, sources: list[Path], dest: Path, buckets: int
     ) -> dict[str, int]:
         """Group keys by bucket with a Ray Data groupby and resolve each bucket on a worker."""
         ray = self._ray
@@ -189,6 +197,20 @@ class RayExecutor:
         duplicates = found.count()
         clusters = found.groupby(DUPLICATE_OF).count().count() if duplicates else 0
         return {"duplicates": duplicates, "clusters": clusters, "buckets": buckets}
+
+    def key_histogram(self, sources: list[Path], column: str, prefix: int | None) -> np.ndarray:
+        """Score-key histograms computed by the workers, one per block, summed here."""
+        total = np.zeros(BINS, np.int64)
+        if not sources:
+            return total
+        values = self._ray.data.read_parquet([str(s) for s in sources]).select_columns([column])
+        parts = values.map_batches(
+            _histogram, fn_kwargs={"column": column, "prefix": prefix}, batch_format="pyarrow"
+        )
+        for part in parts.iter_batches(batch_size=None, batch_format="pyarrow"):
+            for counts in part["counts"].to_numpy(zero_copy_only=False):
+                total += counts
+        return total
 
     def close(self) -> None:
         """Leave Ray running for the caller; it shuts down with the process."""

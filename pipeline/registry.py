@@ -29,8 +29,8 @@ def register(name: str) -> Callable[[T], T]:
 def _load_builtin_steps() -> None:
     """Import the modules that register the built-in steps."""
     import filters  # noqa: F401
-    import scorers  # noqa: F401
     import pipeline.dedup  # noqa: F401
+    import scorers  # noqa: F401
 
 
 def get_step(name: str) -> type[Any]:

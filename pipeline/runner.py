@@ -14,7 +14,6 @@ from typing import Any, Literal
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from pipeline.dedup.buckets import bucket_count
 from pipeline.errors import ManifestError
 from pipeline.io import InputShard, ReadOptions, atomic_write_json, discover
 from pipeline.layout import RunLayout
@@ -56,7 +55,7 @@ def run_recipe(
         for stage in stages:
             t0 = time.time()
             if stage.applies is not None:
-                global_stats[stage.applies.name] = _resolve(executor, layout, stage, shards)
+                global_stats[stage.applies.name] = _decide(executor, layout, stage, shards)
             ctx = StageContext(layout, stage, len(stages), opts, limits)
             pending = [s for s in shards if not layout.done(stage.index, s.index).exists()]
             total = _rows_entering(layout, stage, pending, limits)
@@ -108,10 +107,10 @@ def _executor(runner: Runner) -> Any:
     raise ValueError(f"unknown runner {runner!r}; expected 'local' or 'ray'")
 
 
-def _resolve(
+def _decide(
     executor: Any, layout: RunLayout, stage: Stage, shards: list[InputShard]
 ) -> dict[str, Any]:
-    """Run a global step's resolve phase once; its marker makes reruns skip it."""
+    """Run a global step's decision phase once; its marker makes reruns skip it."""
     step = stage.applies
     assert step is not None
     done = layout.decisions_done(stage.index)
@@ -122,7 +121,8 @@ def _resolve(
     dest = layout.decisions(stage.index)
     shutil.rmtree(dest, ignore_errors=True)
     t0 = time.time()
-    stats = executor.resolve(step, sources, dest, bucket_count(rows, step.params.rows_per_bucket))
+    dest.mkdir(parents=True)
+    stats = step.decide(executor, sources, dest, rows)
     stats |= {"rows": rows, "seconds": round(time.time() - t0, 3)}
     atomic_write_json(stats, done)
     return stats

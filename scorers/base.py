@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import pyarrow as pa
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from filters.base import Check, first_failures, split_by_reason
 from pipeline.columns import as_table
@@ -37,6 +37,18 @@ class ScorerParams(StepParams):
     actors: int | None = Field(
         None, ge=1, description="Ray actor pool size (default: fits the CPUs)."
     )
+    keep_top: float | None = Field(
+        None, gt=0, le=1, description="Keep this fraction with the highest score, over all rows."
+    )
+    keep_bottom: float | None = Field(
+        None, gt=0, le=1, description="Keep this fraction with the lowest score, over all rows."
+    )
+
+    @model_validator(mode="after")
+    def _one_fraction(self) -> ScorerParams:
+        if self.keep_top is not None and self.keep_bottom is not None:
+            raise ValueError("set keep_top or keep_bottom, not both")
+        return self
 
 
 class Scorer(Step):
@@ -49,6 +61,7 @@ class Scorer(Step):
     resources: ClassVar[Resources] = Resources()
     batch_size: ClassVar[int] = 1024
     outputs: ClassVar[dict[str, pa.DataType]] = {}
+    score_column: ClassVar[str] = ""  # the column keep_top / keep_bottom rank by
     Params: ClassVar[type[ScorerParams]] = ScorerParams
     params: ScorerParams
 

@@ -37,6 +37,7 @@ class KenlmPerplexity(Scorer):
     resources = Resources(cpus=1, memory_gb=1)
     batch_size = 512
     outputs = {"kenlm_perplexity": pa.float32(), "kenlm_bucket": pa.string()}
+    score_column = "kenlm_perplexity"
 
     class Params(ScorerParams):
         model: str = Field("wiki-en", description="Folder with model.bin, sp.model, card.json.")

@@ -34,6 +34,7 @@ class FastTextLangId(Scorer):
     resources = Resources(cpus=1, memory_gb=0.5)
     batch_size = 2048
     outputs = {"lang": pa.string(), "lang_score": pa.float32()}
+    score_column = "lang_score"
 
     class Params(ScorerParams):
         model: str = Field("lid176", description="Packaged name, local path or hub id.")

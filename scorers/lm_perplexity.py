@@ -48,6 +48,7 @@ class CausalLmPerplexity(Scorer):
     requires = (("torch", "torch==2.13.0"), ("transformers", "transformers"), ("gguf", "gguf"))
     batch_size = 8
     outputs = {"lm_perplexity": pa.float32()}
+    score_column = "lm_perplexity"
 
     class Params(ScorerParams):
         model: str = Field("smollm2-135m", description="Packaged name, local folder or hub id.")

@@ -38,6 +38,7 @@ class QualityClassifier(Scorer):
     resources = Resources(cpus=1, memory_gb=0.5)
     batch_size = 2048
     outputs = {"quality_score": pa.float32()}
+    score_column = "quality_score"
 
     class Params(ScorerParams):
         model: str = Field(

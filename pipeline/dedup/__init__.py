@@ -1,6 +1,6 @@
-"""Global deduplication steps."""
+"""Deduplication steps (global: they decide over the whole dataset)."""
 
-from pipeline.dedup.base import GlobalStep
+from pipeline.dedup.base import Deduplicator
 from pipeline.dedup.exact import ExactDedup
 
-__all__ = ["ExactDedup", "GlobalStep"]
+__all__ = ["Deduplicator", "ExactDedup"]

@@ -1,20 +1,20 @@
-"""Global steps: decisions over the whole dataset, made in three distributable phases.
+"""Deduplicators: global steps whose decisions are duplicates, found bucket by bucket.
 
-1. `keys(batch)` per shard (like a scorer) adds key columns to the surviving rows;
-2. `resolve(bucket)` on all rows whose keys fall in one bucket returns the duplicates;
-3. the next stage rejects those rows with `duplicate:<method>` and the id kept.
-
-Runners wire the phases with on-disk buckets (local) or a Ray Data groupby (Ray); only counts
-reach the driver.
+`keys(batch)` adds a key and a `_bucket` hash; the executor groups rows by bucket (an on-disk
+pass locally, a Ray Data groupby on Ray) and `resolve(bucket)` returns the duplicates in it;
+the next stage rejects them with `duplicate:<method>` and the id kept.
 """
 
 from __future__ import annotations
 
+import math
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as pads
 from pydantic import Field
 
 from pipeline.columns import (
@@ -26,29 +26,25 @@ from pipeline.columns import (
     as_table,
     set_column,
 )
-from pipeline.step import Step, StepParams
+from pipeline.global_step import BUCKET, GlobalParams, GlobalStep, reject_where
 
-BUCKET = "_bucket"
 ORDER = "_order"
+MAX_BUCKETS = 4096
 
 
-class GlobalParams(StepParams):
-    """Parameters every global step takes."""
+class DedupParams(GlobalParams):
+    """Parameters every deduplicator takes."""
 
-    id_column: str = Field("id", description="Column holding document ids.")
     rows_per_bucket: int = Field(
         1_000_000, gt=0, description="Rows per resolve bucket; bounds each worker's memory."
     )
 
 
-class GlobalStep(Step):
-    """Base of whole-dataset steps; see the module docstring for the three phases."""
+class Deduplicator(GlobalStep):
+    """Base of dedup steps: keep one row per group of duplicates, reject the others."""
 
-    name: ClassVar[str] = "global"
-    method: ClassVar[str] = "global"
-    key_columns: ClassVar[tuple[str, ...]] = ()
-    Params: ClassVar[type[GlobalParams]] = GlobalParams
-    params: GlobalParams
+    Params: ClassVar[type[DedupParams]] = DedupParams
+    params: DedupParams
 
     def keys(self, batch: pa.Table) -> pa.Table:
         """`batch` with the key columns added, plus `_bucket` in [0, 2**31)."""
@@ -57,6 +53,30 @@ class GlobalStep(Step):
     def resolve(self, bucket: pa.Table) -> pa.Table:
         """Duplicates among the rows of one bucket: (`_shard`, `_row`, `duplicate_of`)."""
         raise NotImplementedError
+
+    def decide(self, executor: Any, sources: list[Path], dest: Path, rows: int) -> dict[str, Any]:
+        """Group keys into buckets and resolve each one; decisions go to Parquet under `dest`."""
+        return executor.resolve_buckets(
+            self, sources, dest, bucket_count(rows, self.params.rows_per_bucket)
+        )
+
+    def load_decisions(self, folder: Path, shard: int) -> dict[int, str]:
+        """Row -> id kept, for one shard's duplicates (written by the resolve phase)."""
+        if not any(folder.glob("*.parquet")):
+            return {}
+        table = pads.dataset(str(folder), format="parquet").to_table(
+            columns=[ROW, DUPLICATE_OF], filter=pc.field(SHARD) == shard
+        )
+        return dict(zip(table[ROW].to_pylist(), table[DUPLICATE_OF].to_pylist(), strict=True))
+
+    def apply_decisions(self, chunk: pa.Table, duplicates: dict[int, str]) -> pa.Table:
+        """Reject a chunk's duplicates (`duplicate:<method>`, `duplicate_of` = the id kept)."""
+        chunk = chunk.drop_columns(
+            [c for c in (*self.key_columns, BUCKET) if c in chunk.column_names]
+        )
+        kept_id = pa.array([duplicates.get(r) for r in chunk[ROW].to_pylist()], pa.string())
+        chunk = reject_where(chunk, pc.is_valid(kept_id), f"duplicate:{self.method}", self.name)
+        return chunk.append_column(DUPLICATE_OF, kept_id)
 
     def split(self, data: Any) -> tuple[pa.Table, pa.Table]:
         """In-memory use on one table: (kept rows, rejected duplicates with reasons)."""
@@ -80,6 +100,11 @@ class GlobalStep(Step):
         rejected = set_column(rejected, REJECTED_BY, pa.array([self.name] * rejected.num_rows))
         rejected = set_column(rejected, DUPLICATE_OF, pa.array(kept_of[dropped], pa.string()))
         return table.filter(pc.invert(mask)), rejected
+
+
+def bucket_count(rows: int, rows_per_bucket: int) -> int:
+    """How many buckets keep each one near `rows_per_bucket` rows."""
+    return max(1, min(MAX_BUCKETS, math.ceil(rows / rows_per_bucket)))
 
 
 def order_key(table: pa.Table) -> pa.Array:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import shutil
 from pathlib import Path
 
@@ -12,18 +11,12 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline.columns import DUPLICATE_OF, ROW, SHARD
-from pipeline.dedup.base import BUCKET, GlobalStep
+from pipeline.dedup.base import Deduplicator
+from pipeline.global_step import BUCKET
 from pipeline.io import atomic_write_parquet
 
-MAX_BUCKETS = 4096
 
-
-def bucket_count(rows: int, rows_per_bucket: int) -> int:
-    """How many buckets keep each one near `rows_per_bucket` rows."""
-    return max(1, min(MAX_BUCKETS, math.ceil(rows / rows_per_bucket)))
-
-
-def key_columns(step: GlobalStep) -> list[str]:
+def key_columns(step: Deduplicator) -> list[str]:
     """Columns a resolve pass reads."""
     return [*step.key_columns, BUCKET, SHARD, ROW, step.params.id_column]
 
@@ -35,7 +28,7 @@ def assign_buckets(table: pa.Table, buckets: int) -> pa.Table:
 
 
 def resolve_on_disk(
-    step: GlobalStep, sources: list[Path], dest: Path, buckets: int
+    step: Deduplicator, sources: list[Path], dest: Path, buckets: int
 ) -> dict[str, int]:
     """Partition keys from `sources` into bucket files, resolve each, write decisions to `dest`."""
     scratch = dest.parent / f"{dest.name}.buckets"

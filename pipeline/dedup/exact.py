@@ -9,7 +9,8 @@ import xxhash
 from pydantic import Field
 
 from pipeline.columns import set_column
-from pipeline.dedup.base import BUCKET, GlobalParams, GlobalStep, keep_first_per_key
+from pipeline.dedup.base import Deduplicator, DedupParams, keep_first_per_key
+from pipeline.global_step import BUCKET
 from pipeline.registry import register
 
 KEY = "_exact_key"
@@ -23,7 +24,7 @@ def normalise(texts: pa.ChunkedArray | pa.Array) -> pa.Array:
 
 
 @register("exact_dedup")
-class ExactDedup(GlobalStep):
+class ExactDedup(Deduplicator):
     """Keep the first document (by input file, then row) of each group with the same normalised
     text; reject the rest as `duplicate:exact` with `duplicate_of` = the id kept.
 
@@ -33,7 +34,7 @@ class ExactDedup(GlobalStep):
     method = "exact"
     key_columns = (KEY,)
 
-    class Params(GlobalParams):
+    class Params(DedupParams):
         normalise: bool = Field(
             True, description="Lowercase, drop punctuation, collapse whitespace."
         )

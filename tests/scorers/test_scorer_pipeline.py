@@ -25,6 +25,7 @@ def model_recipe(inp, out, quality_model, kenlm_model):
                         "model": str(kenlm_model),
                         "buckets": True,
                         "batch_size": 64,
+                        "keep_bottom": 0.9,
                     }
                 },
                 {"quality_classifier": {"model": str(quality_model), "min": 0.2}},

@@ -15,7 +15,7 @@ from pipeline.errors import MissingDependencyError, ModelNotFoundError
 from scorers import FastTextLangId, KenlmPerplexity, QualityClassifier, Scorer, resolve_model
 from scorers.ccnet import normalise
 from scorers.train_quality import roc_auc
-from tests.scorers.conftest import CLEAN, by_source
+from tests.conftest import CLEAN, by_source
 
 ENGLISH = "The river rose quickly after three days of heavy rain, and the bridge was closed."
 FRENCH = "La rivière a monté rapidement après trois jours de pluie et le pont a été fermé."

@@ -22,6 +22,7 @@ def _run(args: argparse.Namespace) -> int:
         limit=args.limit,
         overwrite=args.overwrite,
         progress=not args.quiet,
+        reuse_scores=Path(args.reuse_scores) if args.reuse_scores else None,
     )
     print(summary(manifest, recipe.output.path))
     return 0
@@ -119,6 +120,13 @@ def parser() -> argparse.ArgumentParser:
         "--overwrite", action="store_true", help="replace an earlier run in the output folder"
     )
     run.add_argument("--quiet", action="store_true", help="no progress bars")
+    run.add_argument(
+        "--reuse-scores",
+        "--rethreshold",
+        metavar="OUT",
+        help="take scores from an earlier run's output instead of running the models again "
+        "(to change thresholds without rescoring)",
+    )
     run.set_defaults(func=_run)
     train = sub.add_parser("train", help="train a small model").add_subparsers(
         dest="what", required=True

@@ -35,6 +35,7 @@ from pipeline.io import (
     read_shard,
 )
 from pipeline.layout import RunLayout
+from pipeline.reuse import ScoreReuse
 from pipeline.thresholds import PercentileCut
 from scorers.base import Scorer
 
@@ -88,6 +89,7 @@ class StageContext:
     n_stages: int
     read: ReadOptions
     limits: dict[int, int | None] = field(default_factory=dict)
+    reuse: ScoreReuse | None = None
 
 
 def stage_chunks(ctx: StageContext, shard: InputShard) -> Iterator[pa.Table]:
@@ -100,6 +102,9 @@ def stage_chunks(ctx: StageContext, shard: InputShard) -> Iterator[pa.Table]:
     rows = 0
     if stage.index == 0:
         source: Iterator[pa.Table] = read_shard(shard, ctx.read, ctx.limits.get(shard.index))
+        earlier = ctx.reuse.attach_for(shard.index, ctx.read.id_column) if ctx.reuse else None
+        if earlier is not None:
+            source = (ScoreReuse.attach(c, earlier, ctx.read.id_column) for c in source)
     else:
         source = _previous_survivors(layout, stage.index - 1, shard.index)
     step = stage.applies

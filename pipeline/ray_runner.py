@@ -46,14 +46,14 @@ def _apply(batch: pa.Table, steps: list[Any]) -> pa.Table:
 
 def _scorer_actor(scorer: Scorer) -> type:
     """An actor class with `scorer` built in (so no constructor arguments live in the object
-    store); its model loads once, in the constructor."""
+    store); its model loads once per actor."""
 
     class ScorerActor:
         def __init__(self) -> None:
-            scorer.ready()
+            self.scorer = scorer  # the model loads on the first batch that needs scoring
 
         def __call__(self, batch: pa.Table) -> pa.Table:
-            return apply_steps(batch, [scorer])
+            return apply_steps(batch, [self.scorer])
 
     ScorerActor.__name__ = ScorerActor.__qualname__ = f"Score_{scorer.name}"
     return ScorerActor

@@ -20,6 +20,7 @@ from pipeline.layout import RunLayout
 from pipeline.manifest import build_manifest, reconcile
 from pipeline.plan import Stage, StageContext, build_stages
 from pipeline.recipe import Recipe, build_steps
+from pipeline.reuse import ScoreReuse, plan_reuse
 
 log = logging.getLogger(__name__)
 Runner = Literal["local", "ray"]
@@ -31,8 +32,10 @@ def run_recipe(
     limit: int | None = None,
     overwrite: bool = False,
     progress: bool = True,
+    reuse_scores: Path | None = None,
 ) -> dict[str, Any]:
-    """Run `recipe`; returns the manifest written to OUT/manifest.json."""
+    """Run `recipe`; returns the manifest written to OUT/manifest.json. With `reuse_scores`
+    (an earlier run's output folder), scorers take scores from there instead of rescoring."""
     started = time.time()
     steps = build_steps(recipe)
     stages = build_stages(steps)
@@ -41,7 +44,10 @@ def run_recipe(
     if limit is not None:
         shards = [s for s in shards if limits[s.index] > 0]
     layout = RunLayout(Path(recipe.output.path))
-    _claim_output(layout, recipe, shards, limit, overwrite)
+    reuse = plan_reuse(Path(reuse_scores), steps, shards) if reuse_scores else None
+    if reuse is not None and Path(reuse_scores).resolve() == layout.root.resolve():
+        raise ManifestError("--reuse-scores must name another run's output folder than --output")
+    _claim_output(layout, recipe, shards, limit, overwrite, reuse)
     opts = ReadOptions(
         recipe.input.text_column,
         recipe.input.id_column,
@@ -56,7 +62,7 @@ def run_recipe(
             t0 = time.time()
             if stage.applies is not None:
                 global_stats[stage.applies.name] = _decide(executor, layout, stage, shards)
-            ctx = StageContext(layout, stage, len(stages), opts, limits)
+            ctx = StageContext(layout, stage, len(stages), opts, limits, reuse)
             pending = [s for s in shards if not layout.done(stage.index, s.index).exists()]
             total = _rows_entering(layout, stage, pending, limits)
             label = f"stage {stage.index + 1}/{len(stages)} ({stage.describe()})"
@@ -83,6 +89,9 @@ def run_recipe(
     run = {
         "runner": runner,
         "limit": limit,
+        "reused_scores": {"from": str(reuse.old), "columns": list(reuse.columns)}
+        if reuse
+        else None,
         "started": datetime.fromtimestamp(started, UTC).isoformat(),
         "finished": datetime.now(UTC).isoformat(),
         "seconds": round(time.time() - started, 3),
@@ -167,12 +176,18 @@ def _rows_entering(
 
 
 def _claim_output(
-    layout: RunLayout, recipe: Recipe, shards: list[InputShard], limit: int | None, overwrite: bool
+    layout: RunLayout,
+    recipe: Recipe,
+    shards: list[InputShard],
+    limit: int | None,
+    overwrite: bool,
+    reuse: ScoreReuse | None,
 ) -> None:
     """Record what this output folder holds; refuse to mix runs of different recipes or inputs."""
     state = {
         "recipe_hash": recipe.fingerprint(),
         "limit": limit,
+        "reuse_scores": str(reuse.old) if reuse else None,
         "inputs": [[s.path, Path(s.path).stat().st_size] for s in shards],
     }
     if overwrite and layout.root.exists():

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import Field, model_validator
 
 from filters.base import Check, first_failures, split_by_reason
-from pipeline.columns import as_table
+from pipeline.columns import as_table, set_column
 from pipeline.errors import MissingDependencyError
 from pipeline.step import Step, StepParams
 
@@ -62,6 +63,8 @@ class Scorer(Step):
     batch_size: ClassVar[int] = 1024
     outputs: ClassVar[dict[str, pa.DataType]] = {}
     score_column: ClassVar[str] = ""  # the column keep_top / keep_bottom rank by
+    # Parameters that change the scores themselves (not the decisions): reused scores must match.
+    score_params: ClassVar[tuple[str, ...]] = ("text_column",)
     Params: ClassVar[type[ScorerParams]] = ScorerParams
     params: ScorerParams
 
@@ -88,15 +91,46 @@ class Scorer(Step):
         self.setup()
         self._ready = True
 
+    def produced_columns(self) -> list[str]:
+        """The output columns this instance adds (some are optional, e.g. KenLM buckets)."""
+        return list(self.outputs)
+
     def __call__(self, data: Any) -> pa.Table:
-        """Score a Table, DataFrame or list of strings, in model batches; adds the output columns."""
-        self.ready()
+        """Score a Table, DataFrame or list of strings, in model batches; adds the output columns.
+
+        Rows that already carry every output column (scores reused from an earlier run) are
+        not scored again; the model loads only if some row needs it.
+        """
         batch = as_table(data, self.params.text_column)
+        columns = self.produced_columns()
+        if not columns or not all(c in batch.column_names for c in columns):
+            return self._score_in_batches(batch)
+        missing = (
+            pc.or_kleene(*[pc.is_null(batch[c]) for c in columns])
+            if len(columns) > 1
+            else pc.is_null(batch[columns[0]])
+        )
+        missing = pc.fill_null(missing, True)
+        if not pc.any(missing).as_py():
+            return batch
+        fresh = self._score_in_batches(batch.filter(missing))
+        mask = missing.combine_chunks() if isinstance(missing, pa.ChunkedArray) else missing
+        for column in columns:
+            merged = pc.replace_with_mask(
+                batch[column].combine_chunks(), mask, fresh[column].combine_chunks()
+            )
+            batch = set_column(batch, column, merged)
+        return batch
+
+    def _score_in_batches(self, batch: pa.Table) -> pa.Table:
+        """`score` over slices of the model batch size."""
+        self.ready()
         size = self.params.batch_size or self.batch_size
         if batch.num_rows <= size:
             return self.score(batch)
-        parts = [self.score(batch.slice(i, size)) for i in range(0, batch.num_rows, size)]
-        return pa.concat_tables(parts)
+        return pa.concat_tables(
+            [self.score(batch.slice(i, size)) for i in range(0, batch.num_rows, size)]
+        )
 
     def reasons(self, data: Any) -> pa.Array:
         """Reject reason per row (`<step>:<rule>`) from the scores, null for rows kept."""

@@ -38,6 +38,7 @@ class KenlmPerplexity(Scorer):
     batch_size = 512
     outputs = {"kenlm_perplexity": pa.float32(), "kenlm_bucket": pa.string()}
     score_column = "kenlm_perplexity"
+    score_params = ("text_column", "model")
 
     class Params(ScorerParams):
         model: str = Field("wiki-en", description="Folder with model.bin, sp.model, card.json.")
@@ -65,6 +66,9 @@ class KenlmPerplexity(Scorer):
             raise ModelNotFoundError(
                 f"{folder}/card.json has no bucket_cutoffs; retrain or turn buckets off"
             )
+
+    def produced_columns(self) -> list[str]:
+        return ["kenlm_perplexity", "kenlm_bucket"] if self.params.buckets else ["kenlm_perplexity"]
 
     def score(self, batch: pa.Table) -> pa.Table:
         values = np.array(

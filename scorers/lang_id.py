@@ -35,6 +35,7 @@ class FastTextLangId(Scorer):
     batch_size = 2048
     outputs = {"lang": pa.string(), "lang_score": pa.float32()}
     score_column = "lang_score"
+    score_params = ("text_column", "model")
 
     class Params(ScorerParams):
         model: str = Field("lid176", description="Packaged name, local path or hub id.")

@@ -49,6 +49,7 @@ class CausalLmPerplexity(Scorer):
     batch_size = 8
     outputs = {"lm_perplexity": pa.float32()}
     score_column = "lm_perplexity"
+    score_params = ("text_column", "model", "max_tokens")
 
     class Params(ScorerParams):
         model: str = Field("smollm2-135m", description="Packaged name, local folder or hub id.")

@@ -39,6 +39,7 @@ class QualityClassifier(Scorer):
     batch_size = 2048
     outputs = {"quality_score": pa.float32()}
     score_column = "quality_score"
+    score_params = ("text_column", "model", "positive_label")
 
     class Params(ScorerParams):
         model: str = Field(

@@ -63,3 +63,48 @@ def test_ray_actor_pools_match_local(
         )
     for got, want in zip(outputs(tmp_path / "ray"), outputs(tmp_path / "local")):
         assert got.equals(want)
+
+
+def test_rethreshold_reuses_scores_without_the_model(small_samples, tmp_path, quality_model):
+    import shutil
+
+    model = tmp_path / "model" / "q.bin"
+    model.parent.mkdir()
+    shutil.copy(quality_model, model)
+
+    def recipe(out, **quality):
+        return parse_recipe(
+            {
+                "name": "rethreshold",
+                "input": {"path": str(small_samples)},
+                "output": {"path": str(out)},
+                "steps": [
+                    {"gopher_quality": {}},
+                    {"quality_classifier": {"model": str(model), **quality}},
+                ],
+            }
+        )
+
+    first = run_recipe(recipe(tmp_path / "first", min=0.2), "local", progress=False)
+    model.unlink()  # from here on, any scoring would fail
+    second = run_recipe(
+        recipe(tmp_path / "second", min=0.7),
+        "local",
+        progress=False,
+        reuse_scores=tmp_path / "first",
+    )
+    assert second["run"]["reused_scores"]["columns"] == ["quality_score"]
+    kept1, rejected1 = outputs(tmp_path / "first")
+    kept2, rejected2 = outputs(tmp_path / "second")
+    scored = pc.is_valid(rejected1["quality_score"])
+    expected = sorted(
+        i
+        for i, s in zip(
+            kept1["id"].to_pylist() + rejected1.filter(scored)["id"].to_pylist(),
+            kept1["quality_score"].to_pylist()
+            + rejected1.filter(scored)["quality_score"].to_pylist(),
+        )
+        if s >= 0.7
+    )
+    assert sorted(kept2["id"].to_pylist()) == expected
+    assert second["rows"]["in"] == first["rows"]["in"]

@@ -35,11 +35,11 @@ def summary(manifest: dict[str, Any], output: str) -> str:
     lines = [
         f"{manifest['recipe']['name']}: {rows['in']} rows in, {rows['kept']} kept, "
         f"{rows['rejected']} rejected ({run['runner']} runner, {run['seconds']:.1f} s, {rate:.0f} rows/s)",
-        f"  {'step':<20}{'rows in':>9}{'rejected':>10}  top reasons",
+        f"  {'step':<28}{'rows in':>9}{'rejected':>10}  top reasons",
     ]
     for step in manifest["steps"]:
         top = ", ".join(f"{r} {n}" for r, n in list(step["reasons"].items())[:3])
-        lines.append(f"  {step['step']:<20}{step['rows_in']:>9}{step['rejected']:>10}  {top}")
+        lines.append(f"  {step['step']:<28}{step['rows_in']:>9}{step['rejected']:>10}  {top}")
     lines.append(f"output: {output}/kept, {output}/rejected, {output}/manifest.json")
     return "\n".join(lines)
 

@@ -65,7 +65,9 @@ def run_recipe(
             ctx = StageContext(layout, stage, len(stages), opts, limits, reuse)
             pending = [s for s in shards if not layout.done(stage.index, s.index).exists()]
             total = _rows_entering(layout, stage, pending, limits)
-            label = f"stage {stage.index + 1}/{len(stages)} ({stage.describe()})"
+            steps = stage.describe()
+            steps = steps if len(steps) <= 48 else f"{steps[:45]}..."
+            label = f"stage {stage.index + 1}/{len(stages)} ({steps})"
             with tqdm(
                 total=total,
                 desc=label,

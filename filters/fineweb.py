@@ -55,7 +55,7 @@ class FineWebQuality(Filter):
         ]
 
     def _stats(self, text: str) -> tuple[float, ...]:
-        """(non-empty lines, punctuated-line ratio, short-line ratio, dup-char ratio, newline ratio)."""
+        """(lines, punctuated-line ratio, short-line ratio, dup-char ratio, newline ratio)."""
         lines = [ln for ln in text.split("\n") if ln.strip()]
         if not lines:
             return (0, 0.0, 0.0, 0.0, 0.0)

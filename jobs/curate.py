@@ -1,6 +1,7 @@
 """Ray job entrypoint: run a recipe on the Ray cluster this job was submitted to.
 
-ray job submit --address http://HEAD:8265 --working-dir . -- python -m jobs.curate configs/web-en.yaml
+    ray job submit --address http://HEAD:8265 --working-dir . -- \
+        python -m jobs.curate configs/web-en.yaml
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from pipeline.errors import TamisError
@@ -34,7 +35,8 @@ def summary(manifest: dict[str, Any], output: str) -> str:
     rate = rows["in"] / run["seconds"] if run["seconds"] else 0.0
     lines = [
         f"{manifest['recipe']['name']}: {rows['in']} rows in, {rows['kept']} kept, "
-        f"{rows['rejected']} rejected ({run['runner']} runner, {run['seconds']:.1f} s, {rate:.0f} rows/s)",
+        f"{rows['rejected']} rejected ({run['runner']} runner, {run['seconds']:.1f} s, "
+        f"{rate:.0f} rows/s)",
         f"  {'step':<28}{'rows in':>9}{'rejected':>10}  top reasons",
     ]
     for step in manifest["steps"]:
@@ -76,7 +78,8 @@ def _train_quality(args: argparse.Namespace) -> int:
         f"trained {args.out} on {data['train_docs']} docs ({data['positive_docs']} positive, "
         f"{data['negative_docs']} negative) in {card['train_seconds']} s; held-out "
         f"({metrics.get('docs', 0)} docs): precision {metrics.get('precision')}, recall "
-        f"{metrics.get('recall')}, AUC {metrics.get('auc')}; card {Path(args.out).with_suffix('.json')}"
+        f"{metrics.get('recall')}, AUC {metrics.get('auc')}; "
+        f"card {Path(args.out).with_suffix('.json')}"
     )
     return 0
 

@@ -28,7 +28,8 @@ def as_table(data: Any, text_column: str = "text") -> pa.Table:
     if type(data).__name__ == "DataFrame" and hasattr(data, "to_dict"):
         return pa.Table.from_pandas(data, preserve_index=False)
     raise TypeError(
-        f"expected a pyarrow Table, a pandas DataFrame or a list of strings, got {type(data).__name__}"
+        "expected a pyarrow Table, a pandas DataFrame or a list of strings, "
+        f"got {type(data).__name__}"
     )
 
 

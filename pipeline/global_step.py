@@ -44,7 +44,7 @@ class GlobalStep(Step):
         return batch
 
     def decide(self, executor: Any, sources: list[Path], dest: Path, rows: int) -> dict[str, Any]:
-        """Make the decisions over all `rows` in `sources`, write them under `dest`; returns stats."""
+        """Decide over all `rows` in `sources`, write the decisions under `dest`; return stats."""
         raise NotImplementedError
 
     def load_decisions(self, folder: Path, shard: int) -> Any:

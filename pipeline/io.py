@@ -1,4 +1,4 @@
-"""Input discovery and streaming shard readers (Parquet, JSONL[.gz], HF datasets), and atomic writes.
+"""Input discovery, streaming shard readers (Parquet, JSONL[.gz], HF datasets), atomic writes.
 
 Every row a reader yields carries `_shard` and `_row`; rows whose text is unusable come out
 already rejected with `invalid:<why>`, so nothing is dropped silently.
@@ -70,7 +70,7 @@ def _format_of(path: str) -> str | None:
 
 
 def _hf_arrow_files(folder: Path) -> list[str] | None:
-    """Arrow files of a dataset saved with `datasets.save_to_disk`, or None if `folder` is not one."""
+    """Arrow files of a dataset saved by `datasets.save_to_disk`, or None if `folder` is not one."""
     state = folder / "state.json"
     if state.exists() and (folder / "dataset_info.json").exists():
         files = json.loads(state.read_text())["_data_files"]
@@ -110,7 +110,8 @@ def discover(path: str, fmt: str = "auto") -> list[InputShard]:
         found = _format_of(f) if fmt == "auto" else fmt
         if found is None:
             raise SchemaError(
-                f"{f}: cannot tell the format from the name; set input.format ({', '.join(FORMATS)})"
+                f"{f}: cannot tell the format from the name; "
+                f"set input.format ({', '.join(FORMATS)})"
             )
         shards.append(InputShard(i, f, found))
     return shards
@@ -223,7 +224,8 @@ def _require_text_column(shard: InputShard, schema: pa.Schema, opts: ReadOptions
     """Fail with the file name when the text column is missing or not text."""
     if opts.text_column not in schema.names:
         raise SchemaError(
-            f"{shard.path}: no text column {opts.text_column!r} (columns: {', '.join(schema.names)}); "
+            f"{shard.path}: no text column {opts.text_column!r} "
+            f"(columns: {', '.join(schema.names)}); "
             "set input.text_column"
         )
     kind = schema.field(opts.text_column).type

@@ -108,7 +108,8 @@ def reconcile(manifest: dict[str, Any], layout: RunLayout) -> None:
     rows = manifest["rows"]
     if rows["in"] != rows["kept"] + rows["rejected"]:
         raise ManifestError(
-            f"rows do not reconcile: {rows['in']} in, {rows['kept']} kept + {rows['rejected']} rejected"
+            f"rows do not reconcile: {rows['in']} in, "
+            f"{rows['kept']} kept + {rows['rejected']} rejected"
         )
     kept_files = sum(pq.read_metadata(layout.kept(s["index"])).num_rows for s in manifest["shards"])
     rejected_files = sum(

@@ -201,7 +201,8 @@ def commit_shard(ctx: StageContext, shard: InputShard) -> dict[str, Any]:
     rejected = sum(reasons.values())
     if kept + rejected != rows_in:
         raise RuntimeError(
-            f"shard {shard.path}, stage {stage.index}: {rows_in} rows in but {kept} kept + {rejected} rejected"
+            f"shard {shard.path}, stage {stage.index}: {rows_in} rows in "
+            f"but {kept} kept + {rejected} rejected"
         )
     seconds: Counter[str] = Counter()
     for piece in kept_pieces:

@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -94,7 +95,7 @@ class RayExecutor:
             )
         context = ray.data.DataContext.get_current()  # imports ray.data, which sets up its logging
         context.print_on_execution_start = False
-        # Keep the console to our own progress bar and summary; Ray Data's INFO lines go to its log file.
+        # Keep the console to our progress bar and summary; Ray Data's INFO lines go to its log.
         for name in [n for n in logging.root.manager.loggerDict if n.startswith("ray.data")] + [
             "ray.data"
         ]:
@@ -104,7 +105,7 @@ class RayExecutor:
     def run_stage(
         self, ctx: StageContext, pending: list[InputShard], on_rows: Callable[[int], None]
     ) -> list[dict[str, Any]]:
-        """Stream pending shards through Ray Data; each shard is committed once all its rows are written."""
+        """Stream pending shards through Ray Data; commit each once all its rows are written."""
         ray = self._ray
         if not pending:
             return []

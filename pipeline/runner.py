@@ -206,6 +206,7 @@ def _claim_output(
         return
     if not overwrite and layout.root.exists() and any(layout.root.iterdir()):
         raise ManifestError(
-            f"{layout.root} is not empty and holds no tamis run; choose another --output or pass --overwrite"
+            f"{layout.root} is not empty and holds no tamis run; "
+            "choose another --output or pass --overwrite"
         )
     atomic_write_json(state, layout.state)

@@ -33,7 +33,7 @@ def key_to_float(key: int) -> float:
 
 
 def key_histogram(values: np.ndarray, prefix: int | None) -> np.ndarray:
-    """Counts of the high 16 key bits, or of the low 16 bits among keys whose high bits are `prefix`."""
+    """Counts of the high 16 key bits, or of the low 16 among keys with high bits `prefix`."""
     values = values[~np.isnan(values)]
     keys = float_keys(values)
     if prefix is None:

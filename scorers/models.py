@@ -55,7 +55,8 @@ def resolve_model(setting: str, suffixes: tuple[str, ...] = ("", ".bin")) -> Pat
     if "/" in setting and not setting.startswith((".", "/")):
         return _from_hub(setting)
     raise ModelNotFoundError(
-        f"model {setting!r} is not a packaged model ({', '.join(PACKAGED)}), an existing path, or a "
+        f"model {setting!r} is not a packaged model ({', '.join(PACKAGED)}), "
+        "an existing path, or a "
         f"trained model in {models_dir()}/ (`make models` trains the project's own)"
     )
 
@@ -71,7 +72,8 @@ def _from_hub(repo_and_file: str) -> Path:
         return Path(snapshot_download(repo))
     except Exception as err:  # offline, unknown repo, no access: one clear message
         raise ModelNotFoundError(
-            f"model {repo_and_file!r} looks like a hub id but could not be fetched ({type(err).__name__}: "
-            f"{str(err).splitlines()[0] if str(err) else ''}); on a machine without hub access use a "
+            f"model {repo_and_file!r} looks like a hub id but could not be fetched "
+            f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}); "
+            "on a machine without hub access use a "
             "packaged name or a local path"
         ) from None

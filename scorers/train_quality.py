@@ -17,7 +17,7 @@ from scorers.quality import fasttext_input
 
 
 def read_texts(paths: list[str], text_column: str = "text") -> list[str]:
-    """Valid texts from any inputs tamis reads (Parquet, JSONL, HF datasets; files, folders, globs)."""
+    """Valid texts from any input tamis reads (Parquet, JSONL, HF datasets; files, folders)."""
     texts: list[str] = []
     for path in paths:
         for shard in discover(path):

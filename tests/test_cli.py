@@ -95,3 +95,26 @@ def test_job_entrypoint_runs_on_ray(small_samples, tmp_path):
     manifest = json.loads((tmp_path / "o" / "manifest.json").read_text())
     assert manifest["run"]["runner"] == "ray" and manifest["rows"]["in"] == 200
     assert "200 rows in" in done.stdout
+
+
+def test_reuse_scores_flag(small_samples, tmp_path, capsys):
+    base = [
+        "run",
+        str(REPO / "configs/web-en-heuristics.yaml"),
+        "--input",
+        str(small_samples),
+        "--runner",
+        "local",
+        "--limit",
+        "60",
+        "--quiet",
+    ]
+    assert main([*base, "--output", str(tmp_path / "a")]) == 0
+    assert main([*base, "--output", str(tmp_path / "b"), "--rethreshold", str(tmp_path / "a")]) == 0
+    manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    assert manifest["run"]["reused_scores"]["from"] == str(tmp_path / "a")
+    assert (
+        main([*base, "--output", str(tmp_path / "c"), "--reuse-scores", str(tmp_path / "none")])
+        == 2
+    )
+    assert "no finished run" in capsys.readouterr().err

@@ -42,7 +42,7 @@ def test_c4_page_rules(text, expected):
 
 
 def test_c4_line_rules_only_matter_after_filtering():
-    # A curly bracket in a line that is dropped anyway (no terminal punctuation) does not reject the page.
+    # A curly bracket in a line dropped anyway (no terminal punctuation) does not reject the page.
     assert c4_reason(PROSE + "\nvar x = {a: 1}") is None
     # Lines failing line rules do not count towards the 5 sentences.
     short = "\n".join(

@@ -14,7 +14,7 @@ GOOD = (
 
 
 def repeated_gram(gram: str, fillers: int) -> str:
-    """`gram` 30 times, each followed by `fillers` unique words (which set its share of the text)."""
+    """`gram` 30 times, each followed by `fillers` unique words (which set its share of text)."""
     return " ".join(f"{gram} " + " ".join(f"u{i}x{j}" for j in range(fillers)) for i in range(30))
 
 

@@ -20,6 +20,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 MODELS = Path(os.environ.setdefault("TAMIS_MODELS", str(REPO / "models"))).resolve()
 os.environ["TAMIS_MODELS"] = str(MODELS)  # absolute, so Ray workers find it too
+os.environ.setdefault("TQDM_DISABLE", "1")  # transformers' GGUF loading bars
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 from pipeline.recipe import parse_recipe  # noqa: E402
 from pipeline.registry import get_step  # noqa: E402
@@ -56,8 +59,8 @@ SCORERS: dict[str, tuple[str, dict[str, Any], int | None]] = {
 def machine() -> str:
     """Cores, CPU model and Python version."""
     cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    models = [ln.split(":", 1)[1].strip() for ln in cpuinfo.splitlines() if ln.startswith("model name")]
-    cpu = models[0] if models else platform.processor() or platform.machine()
+    names = [ln.split(":", 1)[1] for ln in cpuinfo.splitlines() if ln.startswith("model name")]
+    cpu = names[0].strip() if names else platform.processor() or platform.machine()
     return f"{os.cpu_count()} cores, {cpu}, python {platform.python_version()}"
 
 
@@ -91,7 +94,8 @@ def quality(evalset: pa.Table, lm_docs: int | None) -> None:
     print(f"lang_id (en, min_score 0.65) on {len(label)} docs:")
     print(f"  non-English rejected {caught:.1%} {verdict(caught >= 0.98)} (goal >= 98%)")
     print(f"  English kept         {kept:.1%} {verdict(kept >= 0.98)} (goal >= 98%)")
-    print(f"  clean English kept   {(~rejected[clean]).mean():.1%}, noisy {(~rejected[noisy]).mean():.1%}")
+    kept_by = {k: f"{(~rejected[m]).mean():.1%}" for k, m in (("clean", clean), ("noisy", noisy))}
+    print(f"  clean English kept   {kept_by['clean']}, noisy {kept_by['noisy']}")
     print(f"  non-English detection: precision {precision:.3f}, recall {caught:.3f}")
     lost = Counter(np.array(evalset["source"].to_pylist())[rejected & english]).most_common(5)
     print("  English rejected by source: " + ", ".join(f"{s} {c}" for s, c in lost))
@@ -117,7 +121,8 @@ def quality(evalset: pa.Table, lm_docs: int | None) -> None:
         lm = make("lm")
         neg = {k: -lm.perplexities(evalset["text"].take(v).to_pylist()) for k, v in picks.items()}
         print(
-            f"lm_perplexity -perplexity ROC AUC ({lm_docs // 2} docs per label, {LM_TOKENS} tokens): "
+            f"lm_perplexity -perplexity ROC AUC ({lm_docs // 2} docs per label, "
+            f"{LM_TOKENS} tokens): "
             f"clean vs noisy {auc(neg['clean'], neg['noisy']):.3f}, "
             f"clean vs non_english {auc(neg['clean'], neg['non_english']):.3f}"
         )
@@ -133,7 +138,8 @@ def raw_call(name: str, scorer: Any, texts: list[str]) -> Callable[[], None]:
         return lambda: scorer._model.predict(lines, k=-1)
     if name == "lm":
         size = scorer.batch_size
-        return lambda: [scorer.perplexities(texts[i : i + size]) for i in range(0, len(texts), size)]
+        batches = [texts[i : i + size] for i in range(0, len(texts), size)]
+        return lambda: [scorer.perplexities(batch) for batch in batches]
     sp, lm = scorer._sp, scorer._lm
 
     def kenlm_loop() -> None:
@@ -158,6 +164,15 @@ def best(fn: Callable[[], Any], repeat: int) -> float:
         fn()
         times.append(time.perf_counter() - start)
     return min(times)
+
+
+def threads(name: str) -> int:
+    """Cores a scorer's model call uses in this process: torch's threads for the LM, else one."""
+    if name != "lm":
+        return 1
+    import torch
+
+    return torch.get_num_threads()
 
 
 def write_shards(table: pa.Table, folder: Path, rows: int = 1000) -> None:
@@ -190,43 +205,67 @@ def docs_table(evalset: pa.Table, n: int) -> pa.Table:
     return pa.table({"id": [f"d{i}" for i in range(n)], "text": texts})
 
 
-def speed(names: list[str], evalset: pa.Table, args: argparse.Namespace, scratch: Path) -> None:
-    """Print docs/s per core for (a) raw, (b) library, (c) local runner, (d) Ray runner."""
+@dataclass
+class Timing:
+    """Seconds for one scorer's docs on each path; `threads` is the cores its model call used."""
+
+    docs: int
+    threads: int
+    load: float
+    raw: float
+    lib: float
+    local: float
+    ray: float | None = None
+
+
+def measure(name: str, table: pa.Table, folder: Path, repeat: int) -> Timing:
+    """Time (a) raw, (b) library and (c) local runner for one scorer on `table` (in `folder`)."""
+    start = time.perf_counter()
+    scorer = make(name)
+    load = time.perf_counter() - start
+    raw = best(raw_call(name, scorer, table["text"].to_pylist()), repeat)
+    lib = best(as_library(scorer, table), repeat)
+    local = pipeline_seconds(name, folder, folder.with_name(f"{name}-local"), "local")
+    return Timing(table.num_rows, threads(name), load, raw, lib, local)
+
+
+def report(timings: dict[str, Timing]) -> None:
+    """Print docs/s per core on each path, the speed goals and the overheads vs raw."""
     cores = os.cpu_count() or 1
-    rows: dict[str, list[Any]] = {}
+    print(f"docs/s per core ((a)-(c): / threads, (d): / {cores} cores; (c), (d) include loads)")
+    head = ["scorer", "docs", "threads", "load s", "(a) raw", "(b) lib", "(c) local", "(d) ray"]
+    print(f"{head[0]:<9}{head[1]:>6}" + "".join(f"{h:>8}" for h in head[2:4]), end="")
+    print("".join(f"{h:>10}" for h in head[4:]))
+    for name, t in timings.items():
+        rates = [t.docs / s / t.threads for s in (t.raw, t.lib, t.local)]
+        rates.append(t.docs / t.ray / cores if t.ray else 0.0)
+        goal = SCORERS[name][2]
+        mark = f"  (b) >= {goal}: {verdict(rates[1] >= goal)}" if goal else ""
+        cells = "".join(f"{r:>10.{2 if r < 10 else 0}f}" if r else f"{'-':>10}" for r in rates)
+        print(f"{name:<9}{t.docs:>6}{t.threads:>8}{t.load:>8.2f}{cells}{mark}")
+    print("overhead vs (a) (goal <= 15%; (c) minus one model load)")
+    for name, t in timings.items():
+        lib, local = t.lib / t.raw - 1, (t.local - t.load) / t.raw - 1
+        cells = [f"{k} {v:+7.1%} {verdict(v <= 0.15)}" for k, v in (("(b)", lib), ("(c)", local))]
+        print(f"  {name:<9}" + "   ".join(cells))
+
+
+def speed(names: list[str], evalset: pa.Table, args: argparse.Namespace, scratch: Path) -> None:
+    """Measure every scorer on (a)-(c), then all on (d) once Ray is up, and print the table."""
+    timings = {}
     for name in names:
         table = docs_table(evalset, args.lm_docs if name == "lm" else args.docs)
         write_shards(table, scratch / name)
-        start = time.perf_counter()
-        scorer = make(name)
-        load = time.perf_counter() - start
-        texts = table["text"].to_pylist()
-        t_raw = best(raw_call(name, scorer, texts), args.repeat)
-        t_lib = best(as_library(scorer, table), args.repeat)
-        t_local = pipeline_seconds(name, scratch / name, scratch / f"{name}-local", "local")
-        rows[name] = [table.num_rows, load, t_raw, t_lib, t_local, None]
+        repeat = 1 if name == "lm" else args.repeat
+        timings[name] = measure(name, table, scratch / name, repeat)
     if not args.no_ray:
         import ray
 
         ray.init(include_dashboard=False, logging_level="ERROR")
         for name in names:
-            rows[name][5] = pipeline_seconds(name, scratch / name, scratch / f"{name}-ray", "ray")
-    print(f"docs/s per core ((d): docs/s / {cores} cores; (c), (d) include one model load)")
-    head = ["scorer", "docs", "load s", "(a) raw", "(b) lib", "(c) local", "(d) ray"]
-    print(f"{head[0]:<9}{head[1]:>6}{head[2]:>8}" + "".join(f"{h:>11}" for h in head[3:]) + "  goal")
-    for name, (n, load, t_raw, t_lib, t_local, t_ray) in rows.items():
-        rates = [n / t_raw, n / t_lib, n / t_local] + [n / t_ray / cores if t_ray else None]
-        goal = SCORERS[name][2]
-        mark = f"  (b) >= {goal}: {verdict(rates[1] >= goal)}" if goal else ""
-        cells = "".join(f"{r:>11.0f}" if r is not None else f"{'-':>11}" for r in rates)
-        print(f"{name:<9}{n:>6}{load:>8.2f}{cells}{mark}")
-    print("overhead vs (a) (goal <= 15%; (c) minus one model load)")
-    for name, (n, load, t_raw, t_lib, t_local, _) in rows.items():
-        lib, local = t_lib / t_raw - 1, (t_local - load) / t_raw - 1
-        print(
-            f"  {name:<9}(b) {lib:+7.1%} {verdict(lib <= 0.15)}   "
-            f"(c) {local:+7.1%} {verdict(local <= 0.15)}"
-        )
+            out = scratch / f"{name}-ray"
+            timings[name].ray = pipeline_seconds(name, scratch / name, out, "ray")
+    report(timings)
 
 
 def main() -> None:
@@ -240,10 +279,6 @@ def main() -> None:
     missing = [f for f in NEEDED if not (MODELS / f).exists()]
     if missing:
         sys.exit(f"demo models missing in {MODELS} ({', '.join(missing)}): run `make models`")
-    if not args.no_lm:
-        import torch
-
-        torch.set_num_threads(1)  # one core, like the other scorers
     print(f"machine: {machine()}")
     evalset = pq.read_table(MODELS / "data" / "labelled-eval.parquet")
     quality(evalset, None if args.no_lm else args.lm_docs)

@@ -46,6 +46,19 @@ def summary(manifest: dict[str, Any], output: str) -> str:
     return "\n".join(lines)
 
 
+def _submit(args: argparse.Namespace) -> int:
+    from pipeline.submit import submit
+
+    env = dict(item.split("=", 1) for item in args.env)
+    extra = [
+        *(["--limit", str(args.limit)] if args.limit else []),
+        *(["--overwrite"] if args.overwrite else []),
+    ]
+    return submit(
+        args.recipe, args.address, args.output, args.pip, env, extra, wait=not args.no_wait
+    )
+
+
 def _list(args: argparse.Namespace) -> int:
     from pipeline.registry import registered
 
@@ -131,6 +144,20 @@ def parser() -> argparse.ArgumentParser:
         "(to change thresholds without rescoring)",
     )
     run.set_defaults(func=_run)
+    job = sub.add_parser("submit", help="run a recipe as a job on a Ray cluster")
+    job.add_argument("recipe", help="YAML recipe, e.g. configs/web-en.yaml")
+    job.add_argument("--address", required=True, help="Ray dashboard URL, e.g. http://HEAD:8265")
+    job.add_argument("--output", help="output folder or URI (relative paths are made absolute)")
+    job.add_argument("--pip", nargs="*", help="pip requirements for the job's environment")
+    job.add_argument(
+        "--env", nargs="*", default=[], metavar="KEY=VALUE", help="environment variables"
+    )
+    job.add_argument("--limit", type=int, help="read at most N rows in total")
+    job.add_argument(
+        "--overwrite", action="store_true", help="replace an earlier run in the output"
+    )
+    job.add_argument("--no-wait", action="store_true", help="print the job id and return")
+    job.set_defaults(func=_submit)
     train = sub.add_parser("train", help="train a small model").add_subparsers(
         dest="what", required=True
     )

@@ -1,0 +1,88 @@
+"""Submit a recipe as a Ray job (`tamis submit`): upload the project, stream logs, return status."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import TamisError
+from pipeline.recipe import load_recipe
+
+# Never uploaded with the working directory: environments, outputs, build trees, training data.
+EXCLUDES = [
+    ".venv",
+    ".bench-venv",
+    ".git",
+    "out",
+    "build",
+    "models/data",
+    "**/__pycache__",
+    ".pytest_cache",
+]
+
+
+def runtime_env(pip: list[str] | None, env: dict[str, str]) -> dict[str, Any]:
+    """The job's runtime environment: this folder as working dir, pip packages, env vars."""
+    spec: dict[str, Any] = {"working_dir": ".", "excludes": EXCLUDES, "env_vars": env}
+    if pip:
+        spec["pip"] = pip
+    return spec
+
+
+def entrypoint(recipe: str, output: str | None, extra: list[str]) -> str:
+    """The job's command: the `jobs.curate` entrypoint with the recipe and its options."""
+    args = [recipe, *(["--output", output] if output else []), *extra]
+    return " ".join(["python", "-m", "jobs.curate", *map(shlex.quote, args)])
+
+
+def submit(
+    recipe: str,
+    address: str,
+    output: str | None = None,
+    pip: list[str] | None = None,
+    env: dict[str, str] | None = None,
+    extra: list[str] | None = None,
+    wait: bool = True,
+) -> int:
+    """Submit the job, print its id, stream its logs if `wait`; returns 0 if it succeeded."""
+    _use_token_if_present()  # before importing ray, which reads its auth mode once
+    from ray.job_submission import JobStatus, JobSubmissionClient
+
+    parsed = load_recipe(recipe, output_path=output)  # fail here, not on the cluster
+    target = parsed.output.path
+    if "://" not in target and not Path(target).is_absolute():
+        # A relative path would land in the job's temporary copy of the working dir.
+        target = str(Path(target).resolve())
+    try:
+        client = JobSubmissionClient(address)
+    except Exception as err:  # unreachable, refused, unauthorised: one line with the cause
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise TamisError(f"cannot submit to the Ray cluster at {address}: {first}") from None
+    job = client.submit_job(
+        entrypoint=entrypoint(recipe, target, extra or []), runtime_env=runtime_env(pip, env or {})
+    )
+    print(f"submitted job {job} to {address}; output: {target}", flush=True)
+    if not wait:
+        return 0
+    asyncio.run(_stream(client, job))
+    status = client.get_job_status(job)
+    print(f"job {job}: {status.value}", flush=True)
+    return 0 if status == JobStatus.SUCCEEDED else 1
+
+
+def _use_token_if_present() -> None:
+    """Send the cluster's auth token when one is on this machine (`ray start` writes one)."""
+    token = Path(os.environ.get("RAY_AUTH_TOKEN_PATH", Path.home() / ".ray" / "auth_token"))
+    if "RAY_AUTH_MODE" not in os.environ and (token.exists() or "RAY_AUTH_TOKEN" in os.environ):
+        os.environ["RAY_AUTH_MODE"] = "token"
+
+
+async def _stream(client: Any, job: str) -> None:
+    """Copy the job's log lines to stdout until it ends."""
+    async for lines in client.tail_job_logs(job):
+        sys.stdout.write(lines)
+        sys.stdout.flush()

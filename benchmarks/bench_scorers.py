@@ -6,7 +6,8 @@ Needs the demo models from `make models`. Quality: language ID, the quality clas
 and the small causal LM on models/data/labelled-eval.parquet. Speed, on the same web-length
 texts (the eval set's clean + noisy rows repeated to N docs): (a) the bare model call, (b) the
 tamis step as a library (`split` on 4096-row chunks), (c) a one-step recipe with the local
-runner and (d) with the Ray runner. (a) and (b) are the best of R runs, measured side by side.
+runner and (d) with the Ray runner (after one untimed warm-up run). (a)-(c) are the best of
+R interleaved rounds (one round for the LM), measured side by side.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from scorers.train_quality import roc_auc  # noqa: E402
 
 NEEDED = ["quality-demo.bin", "wiki-en/model.bin", "wiki-en/sp.model", "data/labelled-eval.parquet"]
 LM_TOKENS = 256
+KINDS = ("clean", "noisy", "non_english")
 # name -> recipe step (key, params); the speed goal in docs/s per core, if any
 SCORERS: dict[str, tuple[str, dict[str, Any], int | None]] = {
     "lang_id": ("lang_id", {"languages": ["en"], "min_score": 0.65}, 3000),
@@ -117,7 +119,7 @@ def quality(evalset: pa.Table, lm_docs: int | None) -> None:
     )
     if lm_docs:
         rng = np.random.default_rng(0)
-        picks = {k: rng.choice(np.flatnonzero(label == k), lm_docs // 2, False) for k in set(label)}
+        picks = {k: rng.choice(np.flatnonzero(label == k), lm_docs // 2, False) for k in KINDS}
         lm = make("lm")
         neg = {k: -lm.perplexities(evalset["text"].take(v).to_pylist()) for k, v in picks.items()}
         print(
@@ -156,14 +158,15 @@ def as_library(scorer: Scorer, table: pa.Table) -> Callable[[], None]:
     return lambda: [scorer.split(chunk) for chunk in chunks]
 
 
-def best(fn: Callable[[], Any], repeat: int) -> float:
-    """Fewest seconds of `repeat` calls."""
-    times = []
+def best(fns: list[Callable[[], Any]], repeat: int) -> list[float]:
+    """Fewest seconds of each of `fns` over `repeat` rounds, run in turn (so drift hits all)."""
+    times = [float("inf")] * len(fns)
     for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+        for i, fn in enumerate(fns):
+            start = time.perf_counter()
+            fn()
+            times[i] = min(times[i], time.perf_counter() - start)
+    return times
 
 
 def threads(name: str) -> int:
@@ -194,7 +197,7 @@ def pipeline_seconds(name: str, folder: Path, out: Path, runner: str) -> float:
         }
     )
     start = time.perf_counter()
-    run_recipe(recipe, runner=runner, progress=False)
+    run_recipe(recipe, runner=runner, progress=False, overwrite=True)
     return time.perf_counter() - start
 
 
@@ -223,9 +226,15 @@ def measure(name: str, table: pa.Table, folder: Path, repeat: int) -> Timing:
     start = time.perf_counter()
     scorer = make(name)
     load = time.perf_counter() - start
-    raw = best(raw_call(name, scorer, table["text"].to_pylist()), repeat)
-    lib = best(as_library(scorer, table), repeat)
-    local = pipeline_seconds(name, folder, folder.with_name(f"{name}-local"), "local")
+    out = folder.with_name(f"{name}-local")
+    raw, lib, local = best(
+        [
+            raw_call(name, scorer, table["text"].to_pylist()),
+            as_library(scorer, table),
+            lambda: pipeline_seconds(name, folder, out, "local"),
+        ],
+        repeat,
+    )
     return Timing(table.num_rows, threads(name), load, raw, lib, local)
 
 
@@ -262,6 +271,7 @@ def speed(names: list[str], evalset: pa.Table, args: argparse.Namespace, scratch
         import ray
 
         ray.init(include_dashboard=False, logging_level="ERROR")
+        pipeline_seconds(names[0], scratch / names[0], scratch / "warm-up", "ray")  # untimed
         for name in names:
             out = scratch / f"{name}-ray"
             timings[name].ray = pipeline_seconds(name, scratch / name, out, "ray")
@@ -272,7 +282,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--docs", type=int, default=4000, help="docs for the speed runs")
     parser.add_argument("--lm-docs", type=int, default=64, help="docs for the causal LM")
-    parser.add_argument("--repeat", type=int, default=3, help="runs of (a) and (b), best kept")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds of (a)-(c), best kept")
     parser.add_argument("--no-ray", action="store_true", help="skip the Ray runner")
     parser.add_argument("--no-lm", action="store_true", help="skip the causal LM (SmolLM2)")
     args = parser.parse_args()

@@ -493,14 +493,15 @@ def write_shards(docs: list[Doc], out: Path) -> list[Path]:
     return paths
 
 
+def default_data() -> Path:
+    """The shared data folder: $TAMIS_SHARED_DATA, else ../shared/data beside the repo."""
+    return Path(os.environ.get("TAMIS_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
 def main() -> None:
     """Parse arguments, build the shards and print a summary."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument(
-        "--data",
-        type=Path,
-        default=Path(os.environ.get("TAMIS_SHARED_DATA", REPO.parent / "shared" / "data")),
-    )
+    ap.add_argument("--data", type=Path, default=default_data())
     ap.add_argument("--out", type=Path, default=REPO / "samples" / "web")
     ap.add_argument("--seed", type=int, default=1234)
     args = ap.parse_args()

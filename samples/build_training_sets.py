@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import re
 import sys
@@ -207,11 +206,7 @@ def build(data: Path) -> dict[str, list[Doc]]:
 def main() -> None:
     """Parse arguments, build and write the outputs, and print a summary."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument(
-        "--data",
-        type=Path,
-        default=Path(os.environ.get("TAMIS_SHARED_DATA", REPO.parent / "shared" / "data")),
-    )
+    ap.add_argument("--data", type=Path, default=bs.default_data())
     ap.add_argument("--out", type=Path, default=REPO / "models" / "data")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)

@@ -42,14 +42,6 @@ def text_list(table: pa.Table, text_column: str) -> list[str]:
     return [t if t is not None else "" for t in table[text_column].to_pylist()]
 
 
-def add_reason_columns(table: pa.Table) -> pa.Table:
-    """Add null `reject_reason` / `rejected_by` columns when absent."""
-    for name in (REJECT_REASON, REJECTED_BY):
-        if name not in table.column_names:
-            table = table.append_column(name, pa.nulls(table.num_rows, pa.string()))
-    return table
-
-
 def set_column(table: pa.Table, name: str, values: pa.Array | Sequence[Any]) -> pa.Table:
     """Replace column `name`, or append it when absent."""
     arr = values if isinstance(values, (pa.Array, pa.ChunkedArray)) else pa.array(values)

@@ -29,8 +29,6 @@ from pipeline.plan import (
 from pipeline.thresholds import BINS, batch_histogram
 from scorers.base import Scorer
 
-log = logging.getLogger(__name__)
-
 
 def _read_shards(
     batch: pa.Table, ctx: StageContext, shards: dict[int, InputShard]

@@ -64,6 +64,13 @@ def run_recipe(
                 global_stats[stage.applies.name] = _decide(executor, layout, stage, shards)
             ctx = StageContext(layout, stage, len(stages), opts, limits, reuse)
             pending = [s for s in shards if not layout.done(stage.index, s.index).exists()]
+            if len(pending) < len(shards):
+                log.info(
+                    "stage %d: %d of %d shards already done, skipped",
+                    stage.index + 1,
+                    len(shards) - len(pending),
+                    len(shards),
+                )
             total = _rows_entering(layout, stage, pending, limits)
             steps = stage.describe()
             steps = steps if len(steps) <= 48 else f"{steps[:45]}..."

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -98,8 +97,3 @@ class KenlmPerplexity(Scorer):
         return threshold_checks(
             scored["kenlm_perplexity"], "kenlm_perplexity", p.min_perplexity, p.max_perplexity
         )
-
-
-def read_card(folder: Path) -> dict[str, Any]:
-    """The model card of a trained KenLM folder."""
-    return json.loads((folder / "card.json").read_text())

@@ -85,48 +85,54 @@ def verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
 
-def quality(evalset: pa.Table, lm_docs: int | None) -> None:
-    """Print LID, quality classifier, KenLM and (on a sample) LM accuracy on the eval set."""
-    label = np.array(evalset["label"].to_pylist())
-    foreign, english, clean = label == "non_english", label != "non_english", label == "clean"
-    noisy = label == "noisy"
+def lid_quality(evalset: pa.Table, label: np.ndarray) -> None:
+    """Print language ID's rejection of non-English and keeping of English, with the goals."""
+    foreign = label == "non_english"
     rejected = pc.is_valid(make("lang_id").reasons(evalset)).to_numpy(zero_copy_only=False)
-    caught, kept = rejected[foreign].mean(), (~rejected[english]).mean()
+    caught, kept = rejected[foreign].mean(), (~rejected[~foreign]).mean()
     precision = (rejected & foreign).sum() / max(rejected.sum(), 1)
     print(f"lang_id (en, min_score 0.65) on {len(label)} docs:")
     print(f"  non-English rejected {caught:.1%} {verdict(caught >= 0.98)} (goal >= 98%)")
     print(f"  English kept         {kept:.1%} {verdict(kept >= 0.98)} (goal >= 98%)")
-    kept_by = {k: f"{(~rejected[m]).mean():.1%}" for k, m in (("clean", clean), ("noisy", noisy))}
-    print(f"  clean English kept   {kept_by['clean']}, noisy {kept_by['noisy']}")
+    by = [f"{k} {(~rejected[label == k]).mean():.1%}" for k in KINDS[:2]]
+    print(f"  English kept by label: {', '.join(by)}")
     print(f"  non-English detection: precision {precision:.3f}, recall {caught:.3f}")
-    lost = Counter(np.array(evalset["source"].to_pylist())[rejected & english]).most_common(5)
+    lost = Counter(np.array(evalset["source"].to_pylist())[rejected & ~foreign]).most_common(5)
     print("  English rejected by source: " + ", ".join(f"{s} {c}" for s, c in lost))
-    web = evalset.filter(pc.not_equal(evalset["label"], "non_english"))
-    is_clean = np.array(web["label"].to_pylist()) == "clean"
+
+
+def classifier_quality(evalset: pa.Table, label: np.ndarray) -> None:
+    """Print the quality classifier's precision / recall of clean at 0.5 and its ROC AUC."""
+    web = evalset.filter(pa.array(label != "non_english"))
+    is_clean = label[label != "non_english"] == "clean"
     q = make("quality")(web)["quality_score"].to_numpy()
-    hit = q >= 0.5
-    q_auc = auc(q[is_clean], q[~is_clean])
+    hit, q_auc = q >= 0.5, auc(q[is_clean], q[~is_clean])
+    precision = (hit & is_clean).sum() / max(hit.sum(), 1)
     print(f"quality classifier, clean vs noisy ({is_clean.sum()} / {(~is_clean).sum()} docs):")
-    print(
-        f"  clean at score >= 0.5: precision {(hit & is_clean).sum() / max(hit.sum(), 1):.3f}, "
-        f"recall {hit[is_clean].mean():.3f}"
-    )
+    print(f"  clean at score >= 0.5: precision {precision:.3f}, recall {hit[is_clean].mean():.3f}")
     print(f"  ROC AUC {q_auc:.3f} {verdict(q_auc >= 0.95)} (goal >= 0.95)")
-    ppl = -make("kenlm")(evalset)["kenlm_perplexity"].to_numpy()
-    print(
-        f"kenlm -perplexity ROC AUC: clean vs noisy {auc(ppl[clean], ppl[noisy]):.3f}, "
-        f"clean vs non_english {auc(ppl[clean], ppl[foreign]):.3f}"
-    )
+
+
+def perplexity_quality(what: str, neg: dict[str, np.ndarray]) -> None:
+    """Print the ROC AUC of -perplexity (`neg`, by label) for clean vs noisy and non-English."""
+    pairs = [f"clean vs {k} {auc(neg['clean'], neg[k]):.3f}" for k in KINDS[1:]]
+    print(f"{what} -perplexity ROC AUC: {', '.join(pairs)}")
+
+
+def quality(evalset: pa.Table, lm_docs: int | None) -> None:
+    """Print the quality section: each scorer on the labelled eval set (the LM on a sample)."""
+    label = np.array(evalset["label"].to_pylist())
+    lid_quality(evalset, label)
+    classifier_quality(evalset, label)
+    ppl = make("kenlm")(evalset)["kenlm_perplexity"].to_numpy()
+    perplexity_quality("kenlm", {k: -ppl[label == k] for k in KINDS})
     if lm_docs:
         rng = np.random.default_rng(0)
         picks = {k: rng.choice(np.flatnonzero(label == k), lm_docs // 2, False) for k in KINDS}
         lm = make("lm")
         neg = {k: -lm.perplexities(evalset["text"].take(v).to_pylist()) for k, v in picks.items()}
-        print(
-            f"lm_perplexity -perplexity ROC AUC ({lm_docs // 2} docs per label, "
-            f"{LM_TOKENS} tokens): "
-            f"clean vs noisy {auc(neg['clean'], neg['noisy']):.3f}, "
-            f"clean vs non_english {auc(neg['clean'], neg['non_english']):.3f}"
+        perplexity_quality(
+            f"lm_perplexity ({lm_docs // 2} docs per label, {LM_TOKENS} tokens)", neg
         )
 
 

@@ -24,6 +24,7 @@ def _run(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         progress=not args.quiet,
         reuse_scores=Path(args.reuse_scores) if args.reuse_scores else None,
+        cpu_fallback=args.cpu_fallback,
     )
     print(summary(manifest, recipe.output.path))
     return 0
@@ -136,6 +137,9 @@ def parser() -> argparse.ArgumentParser:
         "--overwrite", action="store_true", help="replace an earlier run in the output folder"
     )
     run.add_argument("--quiet", action="store_true", help="no progress bars")
+    run.add_argument(
+        "--cpu-fallback", action="store_true", help="run steps that ask for GPUs on CPU if none"
+    )
     run.add_argument(
         "--reuse-scores",
         "--rethreshold",

@@ -21,6 +21,15 @@ class LocalExecutor:
     """Runs shards one after another and global steps as on-disk bucket passes."""
 
     name = "local"
+    gpu_fallback = False
+
+    def gpus(self) -> int:
+        """CUDA devices torch can see (0 without torch)."""
+        try:
+            import torch
+        except ImportError:
+            return 0
+        return torch.cuda.device_count()
 
     def run_stage(
         self, ctx: StageContext, pending: list[InputShard], on_rows: Callable[[int], None]

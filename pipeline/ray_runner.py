@@ -78,6 +78,7 @@ class RayExecutor:
     """Runs each stage as a Ray Data pipeline over pending shards; commits shards as they finish."""
 
     name = "ray"
+    gpu_fallback = False  # set when GPU steps must run on CPU actors
 
     def __init__(self, address: str | None = None, num_cpus: int | None = None):
         import ray
@@ -142,6 +143,10 @@ class RayExecutor:
             commits[shard] = commit.remote(ctx, shards[shard])
         return ray.get(list(commits.values()))
 
+    def gpus(self) -> int:
+        """GPUs in the Ray cluster."""
+        return int(self._ray.cluster_resources().get("GPU", 0))
+
     def _cpu_share(self, scorers: list[Scorer]) -> float:
         """Scale factor for scorer actors' CPUs so that one actor of every pool plus one task fit
         in the cluster (else pools hold every CPU and reads starve)."""
@@ -163,7 +168,7 @@ class RayExecutor:
             batch_format="pyarrow",
             compute=self._ray.data.ActorPoolStrategy(min_size=1, max_size=size),
             num_cpus=cpus_per_actor,
-            num_gpus=res.gpus,
+            num_gpus=0 if self.gpu_fallback else res.gpus,
             memory=res.memory_gb * 2**30 or None,
         )
 

@@ -14,7 +14,7 @@ from typing import Any, Literal
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from pipeline.errors import ManifestError
+from pipeline.errors import ManifestError, TamisError
 from pipeline.io import InputShard, ReadOptions, atomic_write_json, discover
 from pipeline.layout import RunLayout
 from pipeline.manifest import build_manifest, reconcile
@@ -33,9 +33,11 @@ def run_recipe(
     overwrite: bool = False,
     progress: bool = True,
     reuse_scores: Path | None = None,
+    cpu_fallback: bool = False,
 ) -> dict[str, Any]:
     """Run `recipe`; returns the manifest written to OUT/manifest.json. With `reuse_scores`
-    (an earlier run's output folder), scorers take scores from there instead of rescoring."""
+    (an earlier run's output folder), scorers take scores from there instead of rescoring.
+    Steps that ask for GPUs fail fast where there are none, unless `cpu_fallback`."""
     started = time.time()
     steps = build_steps(recipe)
     stages = build_stages(steps)
@@ -55,6 +57,7 @@ def run_recipe(
         recipe.input.chunk_rows,
     )
     executor = _executor(runner)
+    _check_gpus(steps, executor, cpu_fallback)
     global_stats: dict[str, dict[str, Any]] = {}
     stage_seconds = []
     try:
@@ -123,6 +126,24 @@ def _executor(runner: Runner) -> Any:
 
         return RayExecutor()
     raise ValueError(f"unknown runner {runner!r}; expected 'local' or 'ray'")
+
+
+def _check_gpus(steps: list[Any], executor: Any, cpu_fallback: bool) -> None:
+    """Fail before reading data if a step asks for GPUs the machine or cluster lacks."""
+    wanting = [s for s in steps if getattr(getattr(s, "resources", None), "gpus", 0) > 0]
+    if not wanting:
+        return
+    available = executor.gpus()
+    if available > 0:
+        return
+    names = ", ".join(f"{s.name} ({s.resources.gpus:g} GPU)" for s in wanting)
+    if not cpu_fallback:
+        raise TamisError(
+            f"{names} asks for GPUs but the {executor.name} runner sees none; "
+            "pass --cpu-fallback to run on CPU instead"
+        )
+    log.warning("no GPU found: %s will run on CPU (--cpu-fallback)", names)
+    executor.gpu_fallback = True
 
 
 def _decide(

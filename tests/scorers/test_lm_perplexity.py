@@ -45,3 +45,26 @@ def test_runs_on_cuda():
         pytest.skip("no CUDA device")
     step = CausalLmPerplexity(device="cuda", max_tokens=32)
     assert step([CLEAN])["lm_perplexity"][0].as_py() > 1
+
+
+def test_gpu_step_fails_fast_without_a_gpu(small_samples, tmp_path):
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    from pipeline.errors import TamisError
+    from pipeline.recipe import parse_recipe
+    from pipeline.runner import run_recipe
+
+    recipe = parse_recipe(
+        {
+            "name": "gpu",
+            "input": {"path": str(small_samples)},
+            "output": {"path": str(tmp_path / "o")},
+            "steps": [{"gopher_quality": {}}, {"lm_perplexity": {"gpus": 1, "max_tokens": 16}}],
+        }
+    )
+    with pytest.raises(
+        TamisError, match=r"lm_perplexity \(1 GPU\) asks for GPUs .* --cpu-fallback"
+    ):
+        run_recipe(recipe, "local", progress=False)
+    assert not (tmp_path / "o" / "manifest.json").exists()

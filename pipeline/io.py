@@ -251,7 +251,8 @@ def _prepare(raw: pa.Table, shard: InputShard, opts: ReadOptions, first_row: int
     reasons = [g or r for g, r in zip(given, reasons)]
     table = raw.set_column(raw.column_names.index(opts.text_column), opts.text_column, texts)
     rows = pa.array(range(first_row, first_row + n), pa.int64())
-    ids = [f"{shard.label}:{r}" for r in range(first_row, first_row + n)]
+    label = shard.label
+    ids = [f"{label}:{r}" for r in range(first_row, first_row + n)]
     if opts.id_column in table.column_names:
         given_ids = table[opts.id_column].cast(pa.string()).to_pylist()
         ids = [g if g is not None else made for g, made in zip(given_ids, ids)]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import numpy as np
@@ -16,12 +15,10 @@ from pipeline.registry import register
 from scorers.base import Resources, Scorer, ScorerParams
 from scorers.models import resolve_model
 
-_SPACES = re.compile(r"\s+")
-
 
 def fasttext_input(texts: list[str]) -> list[str]:
     """Lowercased single-line texts, as the classifier is trained and applied."""
-    return [_SPACES.sub(" ", t.lower()).strip() for t in texts]
+    return [" ".join(t.lower().split()) for t in texts]
 
 
 @register("quality_classifier")
@@ -65,11 +62,12 @@ class QualityClassifier(Scorer):
 
     def score(self, batch: pa.Table) -> pa.Table:
         texts = fasttext_input(text_list(batch, self.params.text_column))
+        if not texts:
+            return set_column(batch, "quality_score", pa.array([], pa.float32()))
         labels, probs = self._model.predict(texts, k=-1)
-        score = np.array(
-            [dict(zip(lab, prob)).get(self._label, 0.0) for lab, prob in zip(labels, probs)],
-            dtype=np.float32,
-        )
+        # k=-1 returns every label per row, ordered by probability: pick the positive one.
+        mine = np.array(labels) == self._label
+        score = (np.asarray(probs, dtype=np.float32) * mine).sum(axis=1)
         return set_column(batch, "quality_score", pa.array(np.clip(score, 0, 1)))
 
     def checks(self, scored: pa.Table) -> list[Check]:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -26,8 +30,10 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def ray_head(tmp_path):
-    """A Ray head on loopback whose jobs run with this venv's python."""
+def ray_head():
+    """A Ray head on loopback whose jobs run with this venv's python. It runs in its own process
+    group (`--block`), which is killed afterwards: `ray stop` would also stop the test session's
+    own in-process Ray."""
     bin_dir = str(Path(sys.executable).parent)
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
     port, dashboard = free_port(), free_port()
@@ -35,6 +41,7 @@ def ray_head(tmp_path):
         f"{bin_dir}/ray",
         "start",
         "--head",
+        "--block",
         "--node-ip-address",
         "127.0.0.1",
         "--port",
@@ -47,15 +54,34 @@ def ray_head(tmp_path):
         "2",
         "--disable-usage-stats",
         "--temp-dir",
-        tempfile.mkdtemp(prefix="ray", dir="/tmp"),  # Ray's socket paths must stay short
+        tempfile.mkdtemp(prefix="ray", dir="/tmp"),  # socket paths must stay short
     ]
-    subprocess.run(start, env=env, check=True, capture_output=True, timeout=120)
+    head = subprocess.Popen(
+        start, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     try:
+        deadline = time.time() + 120
+        while not _answers(f"http://127.0.0.1:{dashboard}/api/version"):
+            assert head.poll() is None and time.time() < deadline, "ray head did not start"
+            time.sleep(0.5)
         yield f"http://127.0.0.1:{dashboard}", env
     finally:
-        subprocess.run(
-            [f"{bin_dir}/ray", "stop", "--force"], env=env, capture_output=True, timeout=120
-        )
+        os.killpg(head.pid, signal.SIGTERM)
+        try:
+            head.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(head.pid, signal.SIGKILL)
+
+
+def _answers(url: str) -> bool:
+    """True once `url` answers at all (even with an auth error)."""
+    try:
+        urllib.request.urlopen(url, timeout=2)
+    except urllib.error.HTTPError:
+        return True
+    except OSError:
+        return False
+    return True
 
 
 @pytest.mark.slow

@@ -125,7 +125,8 @@ def main() -> None:
         n = len(ours)
         agree = sum((ours[i] is None) == (theirs[i] is None) for i in ours)
         print(
-            f"machine: {platform.machine()}, {os.cpu_count()} cores, python {platform.python_version()}"
+            f"machine: {platform.machine()}, {os.cpu_count()} cores, "
+            f"python {platform.python_version()}"
         )
         print(f"documents: {n} ({args.repeat} x samples/web, valid rows)")
         print(f"{'':<12}{'docs/s (1 core)':>16}{'kept':>8}")
@@ -152,11 +153,13 @@ def main() -> None:
             t_init = time.perf_counter() - start
             t_ray = run_pipeline(scratch / "in", scratch / "out-ray", "ray")
             print(
-                f"pipeline end to end (read + 4 filters + write + manifest), {n} docs in {len(paths)} shards:"
+                "pipeline end to end (read + 4 filters + write + manifest), "
+                f"{n} docs in {len(paths)} shards:"
             )
             print(f"  local runner (1 process): {n / t_local:.0f} docs/s")
             print(
-                f"  Ray runner ({os.cpu_count()} CPUs, Ray already started): {n / t_ray:.0f} docs/s "
+                f"  Ray runner ({os.cpu_count()} CPUs, Ray already started): "
+                f"{n / t_ray:.0f} docs/s "
                 f"(ray/local {t_local / t_ray:.2f}x); ray.init took {t_init:.1f} s"
             )
     finally:

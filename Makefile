@@ -49,7 +49,8 @@ models/wiki-en/model.bin: models/data/.built | $(KENLM_TOOLS)
 run: setup models  ## the main job: configs/web-en.yaml over samples/ on in-process Ray
 	$(VENV)/bin/tamis run configs/web-en.yaml
 
-test: setup  ## the whole test suite (real Ray, real models trained in the tests)
+test: setup  ## lint, then the whole test suite (real Ray, real models trained in the tests)
+	$(VENV)/bin/ruff check --quiet pipeline filters scorers jobs tests benchmarks samples
 	$(PY) -m pytest -q
 
 test-fast: setup  ## tests without the slow (Ray / subprocess) ones

@@ -64,7 +64,7 @@ def _list(args: argparse.Namespace) -> int:
     from pipeline.registry import registered
 
     for name, step in registered().items():
-        doc = (step.__doc__ or "").strip().splitlines()[0]
+        doc = " ".join((step.__doc__ or "").strip().split("\n\n")[0].split())
         print(f"{name} (v{step.version}): {doc}")
         for field, info in step.Params.model_fields.items():
             default = info.get_default(call_default_factory=True)

@@ -6,6 +6,7 @@ import asyncio
 import os
 import shlex
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -62,8 +63,10 @@ def submit(
     except Exception as err:  # unreachable, refused, unauthorised: one line with the cause
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise TamisError(f"cannot submit to the Ray cluster at {address}: {first}") from None
-    job = client.submit_job(
-        entrypoint=entrypoint(recipe, target, extra or []), runtime_env=runtime_env(pip, env or {})
+    job = _submit_when_ready(
+        client,
+        entrypoint=entrypoint(recipe, target, extra or []),
+        runtime_env=runtime_env(pip, env or {}),
     )
     print(f"submitted job {job} to {address}; output: {target}", flush=True)
     if not wait:
@@ -72,6 +75,18 @@ def submit(
     status = client.get_job_status(job)
     print(f"job {job}: {status.value}", flush=True)
     return 0 if status == JobStatus.SUCCEEDED else 1
+
+
+def _submit_when_ready(client: Any, wait_s: float = 90, **job: Any) -> str:
+    """Submit, retrying while a freshly started head has no job agent yet."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return client.submit_job(**job)
+        except RuntimeError as err:
+            if "No available agent" not in str(err) or time.monotonic() > deadline:
+                raise TamisError(f"job submission failed: {str(err).splitlines()[0]}") from None
+            time.sleep(2)
 
 
 def _use_token_if_present() -> None:

@@ -21,6 +21,15 @@ from tests.conftest import REPO
 from tests.pipeline.test_runners import outputs
 
 RECIPE = REPO / "configs" / "web-en-heuristics.yaml"
+AGENT_PORTS = (
+    "dashboard-agent-listen-port",
+    "dashboard-agent-grpc-port",
+    "metrics-export-port",
+    "runtime-env-agent-port",
+    "node-manager-port",
+    "object-manager-port",
+    "ray-client-server-port",
+)
 
 
 def free_port() -> int:
@@ -53,6 +62,8 @@ def ray_head():
         "--num-cpus",
         "2",
         "--disable-usage-stats",
+        # Ports of its own: the test session may run another (in-process) Ray beside it.
+        *(arg for name in AGENT_PORTS for arg in (f"--{name}", str(free_port()))),
         "--temp-dir",
         tempfile.mkdtemp(prefix="ray", dir="/tmp"),  # socket paths must stay short
     ]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import time
 from collections import Counter
@@ -90,15 +89,15 @@ class StageContext:
     read: ReadOptions
     limits: dict[int, int | None] = field(default_factory=dict)
     reuse: ScoreReuse | None = None
+    private_columns: tuple[str, ...] = INTERNAL  # bookkeeping never written to the final files
 
 
 def stage_chunks(ctx: StageContext, shard: InputShard) -> Iterator[pa.Table]:
     """The rows entering stage k for one shard; writes the shard's read marker when done."""
     layout, stage = ctx.layout, ctx.stage
-    folder = layout.shard_dir(stage.index, shard.index)
-    if folder.exists():
-        shutil.rmtree(folder)  # leftovers of an interrupted attempt
-    folder.mkdir(parents=True)
+    # The runner clears leftovers of an interrupted attempt before the stage starts (never here:
+    # a retried task must not delete pieces that other tasks already wrote).
+    layout.shard_dir(stage.index, shard.index).mkdir(parents=True, exist_ok=True)
     rows = 0
     if stage.index == 0:
         source: Iterator[pa.Table] = read_shard(shard, ctx.read, ctx.limits.get(shard.index))
@@ -119,7 +118,8 @@ def _previous_survivors(layout: RunLayout, stage: int, shard: int) -> Iterator[p
     """Kept pieces of the previous stage, batch by batch, with reason columns reset."""
     for piece in layout.kept_pieces(stage, shard):
         for batch in pq.ParquetFile(piece).iter_batches():
-            table = pa.Table.from_batches([batch])
+            # Drop the piece's timing metadata, which every batch would otherwise carry again.
+            table = pa.Table.from_batches([batch]).replace_schema_metadata(None)
             table = table.append_column(REJECT_REASON, pa.nulls(table.num_rows, pa.string()))
             yield table.append_column(REJECTED_BY, pa.nulls(table.num_rows, pa.string()))
 
@@ -149,6 +149,7 @@ def apply_steps(table: pa.Table, steps: list[Any], keys_for: GlobalStep | None =
         live = keys_for.keys(live)
         seconds[f"{keys_for.name}:keys"] += time.perf_counter() - start
     out = pa.concat_tables([live, *done], promote_options="permissive")
+    out = out.sort_by([(SHARD, "ascending"), (ROW, "ascending")])  # input order, for any slicing
     return out.replace_schema_metadata({SECONDS_META: json.dumps(seconds).encode()})
 
 
@@ -179,11 +180,14 @@ def write_pieces(table: pa.Table, layout: RunLayout, stage: int) -> list[tuple[i
             [c for c in (REJECT_REASON, REJECTED_BY, DUPLICATE_OF) if c in kept.column_names]
         )
         rejected = part.filter(pc.invert(kept_mask))
+        # Each piece is named by its own first row, so pieces merge back in input order.
+        kept_first = kept[ROW][0].as_py() if kept.num_rows else first
+        rejected_first = rejected[ROW][0].as_py() if rejected.num_rows else first
         atomic_write_parquet(
             kept.replace_schema_metadata({SECONDS_META: seconds}),
-            folder / f"kept-{first:012d}.parquet",
+            folder / f"kept-{kept_first:012d}.parquet",
         )
-        atomic_write_parquet(rejected, folder / f"rejected-{first:012d}.parquet")
+        atomic_write_parquet(rejected, folder / f"rejected-{rejected_first:012d}.parquet")
         seconds = b"{}"  # count a chunk's timings once
         written.append((shard, part.num_rows))
     return written
@@ -208,11 +212,11 @@ def commit_shard(ctx: StageContext, shard: InputShard) -> dict[str, Any]:
     for piece in kept_pieces:
         seconds.update(json.loads((pq.read_schema(piece).metadata or {}).get(SECONDS_META, b"{}")))
     if stage.is_last:
-        merge_parquet(kept_pieces, layout.kept(shard.index), drop=INTERNAL)
+        merge_parquet(kept_pieces, layout.kept(shard.index), drop=ctx.private_columns)
         all_rejected = [
             p for k in range(ctx.n_stages) for p in layout.rejected_pieces(k, shard.index)
         ]
-        merge_parquet(all_rejected, layout.rejected(shard.index), drop=INTERNAL)
+        merge_parquet(all_rejected, layout.rejected(shard.index), drop=ctx.private_columns)
     stats = {
         "shard": shard.index,
         "path": shard.path,

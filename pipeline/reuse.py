@@ -28,6 +28,7 @@ class ScoreReuse:
 
     old: Path
     columns: tuple[str, ...]
+    types: dict[str, pa.DataType] = field(default_factory=dict)
     shards: dict[int, int] = field(default_factory=dict)  # new shard index -> earlier index
 
     def attach_for(self, shard: int, id_column: str) -> tuple[dict[str, int], pa.Table] | None:
@@ -37,14 +38,27 @@ class ScoreReuse:
         layout, tables = RunLayout(self.old), []
         for path in (layout.kept(self.shards[shard]), layout.rejected(self.shards[shard])):
             names = pq.read_schema(path).names
-            wanted = [c for c in self.columns if c in names]
-            table = pq.read_table(path, columns=[id_column, *wanted])
+            if id_column not in names:  # an empty shard's file has no columns
+                continue
+            table = pq.read_table(
+                path, columns=[id_column, *(c for c in self.columns if c in names)]
+            )
             for column in self.columns:
                 if column not in table.column_names:
-                    table = table.append_column(column, pa.nulls(table.num_rows))
+                    table = table.append_column(
+                        column, pa.nulls(table.num_rows, self.types[column])
+                    )
             tables.append(table.select([id_column, *self.columns]))
+        if not tables:
+            return None
         scores = pa.concat_tables(tables, promote_options="permissive")
-        return {i: n for n, i in enumerate(scores[id_column].to_pylist())}, scores
+        index = {i: n for n, i in enumerate(scores[id_column].to_pylist())}
+        if len(index) != scores.num_rows:
+            raise ManifestError(
+                f"{self.old}: ids repeat within shard {self.shards[shard]}, so scores cannot be "
+                f"matched by {id_column!r}; rerun without --reuse-scores"
+            )
+        return index, scores
 
     @staticmethod
     def attach(
@@ -67,14 +81,13 @@ def plan_reuse(old: Path, steps: list[Any], shards: list[InputShard]) -> ScoreRe
         raise ManifestError(f"{old} holds no finished run (no manifest.json) to reuse scores from")
     manifest = json.loads(manifest_path.read_text())
     earlier = {s["step"]: s.get("params", {}) for s in manifest["steps"]}
-    columns: list[str] = []
+    types: dict[str, pa.DataType] = {}
     for step in steps:
         if not isinstance(step, Scorer) or step.name not in earlier:
             continue
         now = step.params.model_dump()
         if all(earlier[step.name].get(k) == now.get(k) for k in step.score_params):
-            columns += step.produced_columns()
+            types |= {c: step.outputs[c] for c in step.produced_columns()}
     by_input = {s["input"]: s["index"] for s in manifest["shards"]}
-    return ScoreReuse(
-        old, tuple(columns), {s.index: by_input[s.path] for s in shards if s.path in by_input}
-    )
+    mapping = {s.index: by_input[s.path] for s in shards if s.path in by_input}
+    return ScoreReuse(old, tuple(types), types, mapping)

@@ -11,11 +11,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from pipeline.errors import ManifestError, TamisError
-from pipeline.io import InputShard, ReadOptions, atomic_write_json, discover
+from pipeline.columns import INTERNAL
+from pipeline.errors import ManifestError, SchemaError, TamisError
+from pipeline.global_step import BUCKET
+from pipeline.io import InputShard, ReadOptions, atomic_write_json, discover, read_shard
 from pipeline.layout import RunLayout
 from pipeline.manifest import build_manifest, reconcile
 from pipeline.plan import Stage, StageContext, build_stages
@@ -42,7 +45,13 @@ def run_recipe(
     steps = build_steps(recipe)
     stages = build_stages(steps)
     shards = discover(recipe.input.path, recipe.input.format)
-    limits = _row_limits(shards, limit)
+    opts = ReadOptions(
+        recipe.input.text_column,
+        recipe.input.id_column,
+        recipe.input.max_text_chars,
+        recipe.input.chunk_rows,
+    )
+    limits = _row_limits(shards, limit, opts)
     if limit is not None:
         shards = [s for s in shards if limits[s.index] > 0]
     layout = RunLayout(Path(recipe.output.path))
@@ -50,14 +59,10 @@ def run_recipe(
     if reuse is not None and Path(reuse_scores).resolve() == layout.root.resolve():
         raise ManifestError("--reuse-scores must name another run's output folder than --output")
     _claim_output(layout, recipe, shards, limit, overwrite, reuse)
-    opts = ReadOptions(
-        recipe.input.text_column,
-        recipe.input.id_column,
-        recipe.input.max_text_chars,
-        recipe.input.chunk_rows,
-    )
     executor = _executor(runner)
     _check_gpus(steps, executor, cpu_fallback)
+    keys = {c for stage in stages if stage.keys_for for c in stage.keys_for.key_columns}
+    private = (*INTERNAL, BUCKET, *sorted(keys))
     global_stats: dict[str, dict[str, Any]] = {}
     stage_seconds = []
     try:
@@ -65,8 +70,10 @@ def run_recipe(
             t0 = time.time()
             if stage.applies is not None:
                 global_stats[stage.applies.name] = _decide(executor, layout, stage, shards)
-            ctx = StageContext(layout, stage, len(stages), opts, limits, reuse)
+            ctx = StageContext(layout, stage, len(stages), opts, limits, reuse, private)
             pending = [s for s in shards if not layout.done(stage.index, s.index).exists()]
+            for shard in pending:  # leftovers of an interrupted attempt
+                shutil.rmtree(layout.shard_dir(stage.index, shard.index), ignore_errors=True)
             if len(pending) < len(shards):
                 log.info(
                     "stage %d: %d of %d shards already done, skipped",
@@ -167,7 +174,9 @@ def _decide(
     return stats
 
 
-def _row_limits(shards: list[InputShard], limit: int | None) -> dict[int, int | None]:
+def _row_limits(
+    shards: list[InputShard], limit: int | None, opts: ReadOptions
+) -> dict[int, int | None]:
     """Rows to read from each shard so that at most `limit` are read in total, in input order."""
     if limit is None:
         return {s.index: None for s in shards}
@@ -176,13 +185,26 @@ def _row_limits(shards: list[InputShard], limit: int | None) -> dict[int, int | 
     for shard in shards:
         limits[shard.index] = left
         if left > 0:
-            left -= min(left, _row_count(shard) or left)
+            left -= min(left, _count_rows(shard, opts))
     return limits
 
 
 def _row_count(shard: InputShard) -> int | None:
     """Rows in a shard when cheap to know (Parquet metadata), else None."""
-    return pq.read_metadata(shard.path).num_rows if shard.format == "parquet" else None
+    if shard.format != "parquet":
+        return None
+    try:
+        return pq.read_metadata(shard.path).num_rows
+    except (OSError, pa.ArrowException) as err:
+        raise SchemaError(f"{shard.path}: cannot read parquet file: {err}") from None
+
+
+def _count_rows(shard: InputShard, opts: ReadOptions) -> int:
+    """Rows in a shard, reading it if its metadata does not say (only for --limit)."""
+    known = _row_count(shard)
+    if known is not None:
+        return known
+    return sum(chunk.num_rows for chunk in read_shard(shard, opts))
 
 
 def _rows_entering(

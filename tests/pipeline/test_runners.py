@@ -17,7 +17,7 @@ import pytest
 from pipeline.errors import ManifestError
 from pipeline.layout import RunLayout
 from pipeline.manifest import reconcile
-from pipeline.recipe import load_recipe
+from pipeline.recipe import load_recipe, parse_recipe
 from pipeline.runner import run_recipe
 from tests.conftest import REPO
 
@@ -58,6 +58,8 @@ def test_local_run_accounts_for_every_row(small_samples, tmp_path):
         "source",
     ]
     assert "_shard" not in kept.column_names and "reject_reason" not in kept.column_names
+    private = {"_shard", "_row", "_bucket", "_exact_key"}
+    assert not private & (set(kept.column_names) | set(rejected.column_names))
     # The step table chains: each step sees what the previous one kept.
     steps = manifest["steps"]
     assert [s["step"] for s in steps] == [
@@ -187,3 +189,21 @@ def test_reconcile_catches_a_lost_row(small_samples, tmp_path):
     broken = {**manifest, "rows": {**manifest["rows"], "kept": manifest["rows"]["kept"] + 1}}
     with pytest.raises(ManifestError, match="rows do not reconcile"):
         reconcile(broken, layout)
+
+
+def test_limit_spans_jsonl_shards(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name, n in (("a", 30), ("b", 30), ("c", 30)):
+        lines = [json.dumps({"id": f"{name}{i}", "text": f"doc {name} {i}"}) for i in range(n)]
+        (folder / f"{name}.jsonl").write_text("\n".join(lines) + "\n")
+    recipe = parse_recipe(
+        {
+            "name": "j",
+            "input": {"path": str(folder)},
+            "output": {"path": str(tmp_path / "o")},
+            "steps": [{"exact_dedup": {}}],
+        }
+    )
+    manifest = run_recipe(recipe, "local", limit=70, progress=False)
+    assert [s["rows_in"] for s in manifest["shards"]] == [30, 30, 10]

@@ -12,6 +12,7 @@ import json
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -147,20 +148,18 @@ def _parquet_batches(shard: InputShard, opts: ReadOptions) -> Iterator[pa.Table]
 
 
 def _arrow_batches(shard: InputShard, opts: ReadOptions) -> Iterator[pa.Table]:
-    """Record batches of an Arrow stream file (the format `datasets.save_to_disk` writes)."""
+    """Chunks of an Arrow file (the stream format `datasets.save_to_disk` writes, or IPC file)."""
     with pa.memory_map(shard.path) as source:
         try:
-            reader = pa.ipc.open_stream(source)
+            stream = pa.ipc.open_stream(source)
+            schema, batches = stream.schema, iter(stream)
         except pa.ArrowInvalid:
             source.seek(0)
-            reader = pa.ipc.open_file(source)
-            yield from (
-                pa.Table.from_batches([reader.get_batch(i)])
-                for i in range(reader.num_record_batches)
-            )
-            return
-        _require_text_column(shard, reader.schema, opts)
-        for batch in reader:
+            random_access = pa.ipc.open_file(source)
+            schema = random_access.schema
+            batches = (random_access.get_batch(i) for i in range(random_access.num_record_batches))
+        _require_text_column(shard, schema, opts)
+        for batch in batches:
             for start in range(0, batch.num_rows, opts.chunk_rows):
                 yield pa.Table.from_batches([batch.slice(start, opts.chunk_rows)])
 
@@ -302,22 +301,31 @@ def _validate_text(column: pa.ChunkedArray, max_chars: int) -> tuple[pa.Array, l
     return pa.array(texts, pa.string()), reasons
 
 
-def atomic_write_parquet(table: pa.Table, dest: str | Path) -> None:
-    """Write `table` to a temporary name beside `dest`, then rename it into place."""
+@contextmanager
+def replacing(dest: str | Path) -> Iterator[Path]:
+    """A temporary path beside `dest` that is renamed onto `dest` once the block succeeds."""
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.tmp")
-    pq.write_table(table, tmp, compression="zstd")
+    yield tmp
     os.replace(tmp, dest)
+
+
+def atomic_write_parquet(table: pa.Table, dest: str | Path) -> None:
+    """Write `table` to a temporary name beside `dest`, then rename it into place."""
+    with replacing(dest) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
 
 
 def atomic_write_json(data: Any, dest: str | Path) -> None:
     """Write JSON to a temporary name beside `dest`, then rename it into place."""
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=str))
-    os.replace(tmp, dest)
+    with replacing(dest) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=str))
+
+
+def parquet_rows(paths: list[Path]) -> int:
+    """Rows in Parquet files, from their footers."""
+    return sum(pq.read_metadata(p).num_rows for p in paths)
 
 
 def merge_parquet(sources: list[Path], dest: Path, drop: tuple[str, ...] = ()) -> int:
@@ -326,16 +334,13 @@ def merge_parquet(sources: list[Path], dest: Path, drop: tuple[str, ...] = ()) -
     schemas = [pq.read_schema(s) for s in sources]
     schema = pa.unify_schemas(schemas, promote_options="permissive") if schemas else pa.schema([])
     schema = pa.schema([f for f in schema if f.name not in drop])
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.tmp")
     rows = 0
-    with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+    with replacing(dest) as tmp, pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
         for source in sources:
             for batch in pq.ParquetFile(source).iter_batches():
                 table = conform(pa.Table.from_batches([batch]), schema)
                 writer.write_table(table)
                 rows += table.num_rows
-    os.replace(tmp, dest)
     return rows
 
 

@@ -31,6 +31,7 @@ from pipeline.io import (
     atomic_write_json,
     atomic_write_parquet,
     merge_parquet,
+    parquet_rows,
     read_shard,
 )
 from pipeline.layout import RunLayout
@@ -200,7 +201,7 @@ def commit_shard(ctx: StageContext, shard: InputShard) -> dict[str, Any]:
     rows_in = json.loads(marker.read_text())["rows"]
     kept_pieces = layout.kept_pieces(stage.index, shard.index)
     rejected_pieces = layout.rejected_pieces(stage.index, shard.index)
-    kept = sum(pq.read_metadata(p).num_rows for p in kept_pieces)
+    kept = parquet_rows(kept_pieces)
     reasons = _reason_counts(rejected_pieces)
     rejected = sum(reasons.values())
     if kept + rejected != rows_in:

@@ -38,11 +38,6 @@ def _read_shards(
         yield from stage_chunks(ctx, shards[index])
 
 
-def _apply(batch: pa.Table, steps: list[Any]) -> pa.Table:
-    """Filters (and other model-free steps) on one block."""
-    return apply_steps(batch, steps)
-
-
 def _scorer_actor(scorer: Scorer) -> type:
     """An actor class with `scorer` built in (so no constructor arguments live in the object
     store); its model loads once per actor."""
@@ -67,11 +62,6 @@ def _write(batch: pa.Table, ctx: StageContext) -> pa.Table:
 def _histogram(batch: pa.Table, column: str, prefix: int | None) -> pa.Table:
     """One block's score-key histogram, as a one-row table."""
     return pa.table({"counts": [batch_histogram(batch, column, prefix)]})
-
-
-def _resolve_group(group: pa.Table, step: Deduplicator) -> pa.Table:
-    """Duplicates in one bucket group."""
-    return step.resolve(group)
 
 
 class RayExecutor:
@@ -126,7 +116,7 @@ class RayExecutor:
                 ds = self._scorer_pool(ds, group[0], share)
             else:
                 ds = ds.map_batches(
-                    _apply, fn_kwargs={"steps": group}, batch_format="pyarrow", num_cpus=1
+                    apply_steps, fn_kwargs={"steps": group}, batch_format="pyarrow", num_cpus=1
                 )
         results = ds.map_batches(_write, fn_kwargs={"ctx": ctx}, batch_format="pyarrow", num_cpus=1)
         commit = ray.remote(num_cpus=0)(commit_shard)
@@ -192,9 +182,7 @@ class RayExecutor:
         keys = keys.map_batches(
             assign_buckets, fn_kwargs={"buckets": buckets}, batch_format="pyarrow"
         )
-        found = keys.groupby(BUCKET).map_groups(
-            _resolve_group, fn_kwargs={"step": step}, batch_format="pyarrow"
-        )
+        found = keys.groupby(BUCKET).map_groups(step.resolve, batch_format="pyarrow")
         # Decisions are written by the workers; only counts come back to the driver.
         found = found.materialize()
         found.write_parquet(str(dest))

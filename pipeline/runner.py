@@ -18,7 +18,14 @@ from tqdm import tqdm
 from pipeline.columns import INTERNAL
 from pipeline.errors import ManifestError, SchemaError, TamisError
 from pipeline.global_step import BUCKET
-from pipeline.io import InputShard, ReadOptions, atomic_write_json, discover, read_shard
+from pipeline.io import (
+    InputShard,
+    ReadOptions,
+    atomic_write_json,
+    discover,
+    parquet_rows,
+    read_shard,
+)
 from pipeline.layout import RunLayout
 from pipeline.manifest import build_manifest, reconcile
 from pipeline.plan import Stage, StageContext, build_stages
@@ -163,7 +170,7 @@ def _decide(
     if done.exists():
         return json.loads(done.read_text())
     sources = [p for s in shards for p in layout.kept_pieces(stage.index - 1, s.index)]
-    rows = sum(pq.read_metadata(p).num_rows for p in sources)
+    rows = parquet_rows(sources)
     dest = layout.decisions(stage.index)
     shutil.rmtree(dest, ignore_errors=True)
     t0 = time.time()
@@ -220,10 +227,7 @@ def _rows_entering(
             limit = limits.get(shard.index)
             total += count if limit is None else min(count, limit)
         else:
-            total += sum(
-                pq.read_metadata(p).num_rows
-                for p in layout.kept_pieces(stage.index - 1, shard.index)
-            )
+            total += parquet_rows(layout.kept_pieces(stage.index - 1, shard.index))
     return total
 
 

@@ -17,14 +17,12 @@ import pyarrow.compute as pc
 import pyarrow.dataset as pads
 from pydantic import Field
 
+from filters.base import split_by_reason
 from pipeline.columns import (
     DUPLICATE_OF,
-    REJECT_REASON,
-    REJECTED_BY,
     ROW,
     SHARD,
     as_table,
-    set_column,
 )
 from pipeline.global_step import BUCKET, GlobalParams, GlobalStep, reject_where
 
@@ -82,24 +80,18 @@ class Deduplicator(GlobalStep):
         """In-memory use on one table: (kept rows, rejected duplicates with reasons)."""
         table = as_table(data, self.params.text_column)
         if self.params.id_column not in table.column_names:
-            table = table.append_column(
-                self.params.id_column, pa.array([str(i) for i in range(table.num_rows)])
-            )
+            ids = pa.array([str(i) for i in range(table.num_rows)])
+            table = table.append_column(self.params.id_column, ids)
         work = table.append_column(SHARD, pa.array(np.zeros(table.num_rows, np.int32)))
         work = work.append_column(ROW, pa.array(np.arange(table.num_rows, dtype=np.int64)))
-        decisions = self.resolve(self.keys(work))
-        dropped = np.zeros(table.num_rows, dtype=bool)
-        dropped[decisions[ROW].to_numpy()] = True
-        kept_of = np.full(table.num_rows, None, dtype=object)
-        kept_of[decisions[ROW].to_numpy()] = decisions[DUPLICATE_OF].to_numpy(zero_copy_only=False)
-        mask = pa.array(dropped)
-        rejected = table.filter(mask)
-        rejected = set_column(
-            rejected, REJECT_REASON, pa.array([f"duplicate:{self.method}"] * rejected.num_rows)
-        )
-        rejected = set_column(rejected, REJECTED_BY, pa.array([self.name] * rejected.num_rows))
-        rejected = set_column(rejected, DUPLICATE_OF, pa.array(kept_of[dropped], pa.string()))
-        return table.filter(pc.invert(mask)), rejected
+        found = self.resolve(self.keys(work))
+        duplicates = dict(zip(found[ROW].to_pylist(), found[DUPLICATE_OF].to_pylist(), strict=True))
+        kept_of = pa.array([duplicates.get(r) for r in range(table.num_rows)], pa.string())
+        none = pa.scalar(None, pa.string())
+        reason = pc.if_else(pc.is_valid(kept_of), f"duplicate:{self.method}", none)
+        marked = table.append_column(DUPLICATE_OF, kept_of)
+        kept, rejected = split_by_reason(marked, reason, self.name)
+        return kept.drop_columns([DUPLICATE_OF]), rejected
 
 
 def bucket_count(rows: int, rows_per_bucket: int) -> int:

@@ -124,3 +124,15 @@ def test_limit(tmp_path):
     write_parquet(tmp_path / "a.parquet", text=[f"t{i}" for i in range(10)])
     chunks = list(read_shard(discover(str(tmp_path))[0], ReadOptions(chunk_rows=4), limit=6))
     assert sum(c.num_rows for c in chunks) == 6
+
+
+def test_arrow_ipc_file_format_is_checked_and_chunked(tmp_path):
+    table = pa.table({"text": [f"t{i}" for i in range(5)]})
+    with pa.ipc.new_file(tmp_path / "a.arrow", table.schema) as writer:
+        writer.write_table(table)
+    chunks = list(read_shard(discover(str(tmp_path / "a.arrow"))[0], ReadOptions(chunk_rows=2)))
+    assert [c.num_rows for c in chunks] == [2, 2, 1]
+    with pa.ipc.new_file(tmp_path / "b.arrow", pa.schema([("body", pa.string())])) as writer:
+        writer.write_table(pa.table({"body": ["x"]}))
+    with pytest.raises(SchemaError, match=r"b\.arrow: no text column"):
+        list(read_shard(discover(str(tmp_path / "b.arrow"))[0], ReadOptions()))

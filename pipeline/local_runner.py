@@ -10,11 +10,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.dedup.base import Deduplicator
-from pipeline.dedup.buckets import resolve_on_disk
+from pipeline.disk_shuffle import shuffle_on_disk
 from pipeline.io import InputShard
 from pipeline.plan import StageContext, commit_shard, process_chunk, stage_chunks, write_pieces
-from pipeline.thresholds import BINS, batch_histogram
+from pipeline.shuffle import Resolve, Source, Summary
 
 
 class LocalExecutor:
@@ -43,18 +42,18 @@ class LocalExecutor:
             stats.append(commit_shard(ctx, shard))
         return stats
 
-    def resolve_buckets(
-        self, step: Deduplicator, sources: list[Path], dest: Path, buckets: int
-    ) -> dict[str, int]:
-        """Find duplicates with an on-disk bucket pass."""
-        return resolve_on_disk(step, sources, dest, buckets)
+    def shuffle(self, sources: list[Source], resolve: Resolve, dest: Path, buckets: int) -> None:
+        """Group rows by bucket with an on-disk pass (see pipeline/shuffle.py)."""
+        shuffle_on_disk(sources, resolve, dest, buckets)
 
-    def key_histogram(self, sources: list[Path], column: str, prefix: int | None) -> np.ndarray:
-        """Summed score-key histograms over every source file (see pipeline/thresholds.py)."""
-        total = np.zeros(BINS, np.int64)
-        for source in sources:
-            for batch in pq.ParquetFile(source).iter_batches(columns=[column]):
-                total += batch_histogram(pa.Table.from_batches([batch]), column, prefix)
+    def summarise(
+        self, files: list[Path], columns: list[str], fn: Summary, size: int
+    ) -> np.ndarray:
+        """Sum of `fn` (an int64 array of `size`) over every batch of `files`."""
+        total = np.zeros(size, np.int64)
+        for path in files:
+            for batch in pq.ParquetFile(path).iter_batches(columns=columns):
+                total += fn(pa.Table.from_batches([batch]))
         return total
 
     def close(self) -> None:

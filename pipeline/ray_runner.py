@@ -13,9 +13,6 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from pipeline.columns import DUPLICATE_OF
-from pipeline.dedup.base import Deduplicator
-from pipeline.dedup.buckets import assign_buckets, key_columns
 from pipeline.global_step import BUCKET
 from pipeline.io import InputShard
 from pipeline.plan import (
@@ -26,7 +23,7 @@ from pipeline.plan import (
     step_groups,
     write_pieces,
 )
-from pipeline.thresholds import BINS, batch_histogram
+from pipeline.shuffle import Prepare, Resolve, Source, Summary, fold_buckets
 from scorers.base import Scorer
 
 
@@ -59,9 +56,15 @@ def _write(batch: pa.Table, ctx: StageContext) -> pa.Table:
     return pa.table({"shard": [s for s, _ in written], "rows": [n for _, n in written]})
 
 
-def _histogram(batch: pa.Table, column: str, prefix: int | None) -> pa.Table:
-    """One block's score-key histogram, as a one-row table."""
-    return pa.table({"counts": [batch_histogram(batch, column, prefix)]})
+def _summary(batch: pa.Table, fn: Summary) -> pa.Table:
+    """One block's summary, as a one-row table."""
+    return pa.table({"counts": [fn(batch)]})
+
+
+def _prepare(batch: pa.Table, prepare: Prepare, buckets: int) -> pa.Table:
+    """A source's prepared rows with their bucket folded into [0, buckets)."""
+    table = prepare(batch)
+    return fold_buckets(table, buckets) if table.num_rows else table
 
 
 class RayExecutor:
@@ -170,34 +173,38 @@ class RayExecutor:
             return False
         return json.loads(marker.read_text())["rows"] == written
 
-    def resolve_buckets(
-        self, step: Deduplicator, sources: list[Path], dest: Path, buckets: int
-    ) -> dict[str, int]:
-        """Group keys by bucket with a Ray Data groupby and resolve each bucket on a worker."""
+    def shuffle(self, sources: list[Source], resolve: Resolve, dest: Path, buckets: int) -> None:
+        """Group rows by bucket with a Ray Data groupby; workers resolve and write each group."""
         ray = self._ray
         dest.mkdir(parents=True, exist_ok=True)
-        if not sources:
-            return {"duplicates": 0, "clusters": 0, "buckets": buckets}
-        keys = ray.data.read_parquet([str(s) for s in sources]).select_columns(key_columns(step))
-        keys = keys.map_batches(
-            assign_buckets, fn_kwargs={"buckets": buckets}, batch_format="pyarrow"
-        )
-        found = keys.groupby(BUCKET).map_groups(step.resolve, batch_format="pyarrow")
-        # Decisions are written by the workers; only counts come back to the driver.
-        found = found.materialize()
+        parts = [
+            ray.data.read_parquet([str(f) for f in s.files])
+            .select_columns(s.columns)
+            .map_batches(
+                _prepare,
+                fn_kwargs={"prepare": s.prepare, "buckets": buckets},
+                batch_format="pyarrow",
+            )
+            for s in sources
+            if s.files
+        ]
+        if not parts:
+            return
+        rows = parts[0].union(*parts[1:]) if len(parts) > 1 else parts[0]
+        found = rows.groupby(BUCKET).map_groups(resolve, batch_format="pyarrow")
         found.write_parquet(str(dest))
-        duplicates = found.count()
-        clusters = found.groupby(DUPLICATE_OF).count().count() if duplicates else 0
-        return {"duplicates": duplicates, "clusters": clusters, "buckets": buckets}
 
-    def key_histogram(self, sources: list[Path], column: str, prefix: int | None) -> np.ndarray:
-        """Score-key histograms computed by the workers, one per block, summed here."""
-        total = np.zeros(BINS, np.int64)
-        if not sources:
+    def summarise(
+        self, files: list[Path], columns: list[str], fn: Summary, size: int
+    ) -> np.ndarray:
+        """Sum of `fn` over every block of `files`, computed by the workers, summed here."""
+        total = np.zeros(size, np.int64)
+        if not files:
             return total
-        values = self._ray.data.read_parquet([str(s) for s in sources]).select_columns([column])
-        parts = values.map_batches(
-            _histogram, fn_kwargs={"column": column, "prefix": prefix}, batch_format="pyarrow"
+        parts = (
+            self._ray.data.read_parquet([str(f) for f in files])
+            .select_columns(columns)
+            .map_batches(_summary, fn_kwargs={"fn": fn}, batch_format="pyarrow")
         )
         for part in parts.iter_batches(batch_size=None, batch_format="pyarrow"):
             for counts in part["counts"].to_numpy(zero_copy_only=False):

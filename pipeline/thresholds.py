@@ -8,6 +8,7 @@ and the local and Ray runners give the same value.
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -86,14 +87,15 @@ class PercentileCut(GlobalStep):
 
     def decide(self, executor: Any, sources: list[Path], dest: Path, rows: int) -> dict[str, Any]:
         """Find the cut-off with two histogram passes; write it to `dest/cutoff.json`."""
-        high = executor.key_histogram(sources, self.column, None)
+        high = executor.summarise(sources, [self.column], self._histogram(None), BINS)
         scored = int(high.sum())
         keep = min(scored, round(self.fraction * scored))
         cutoff: float | None = None
         if keep:
             rank = scored - keep if self.top else keep - 1  # 0-based, ascending order
             bin_high, within = _select(high, rank)
-            bin_low, _ = _select(executor.key_histogram(sources, self.column, bin_high), within)
+            low = executor.summarise(sources, [self.column], self._histogram(bin_high), BINS)
+            bin_low, _ = _select(low, within)
             cutoff = key_to_float((bin_high << 16) | bin_low)
         stats = {
             "column": self.column,
@@ -105,6 +107,10 @@ class PercentileCut(GlobalStep):
         }
         (dest / "cutoff.json").write_text(json.dumps(stats))
         return stats
+
+    def _histogram(self, prefix: int | None) -> Any:
+        """A picklable per-batch histogram of this step's score keys."""
+        return partial(batch_histogram, column=self.column, prefix=prefix)
 
     def load_decisions(self, folder: Path, shard: int) -> float | None:
         """The cut-off value (None: keep nothing)."""

@@ -8,6 +8,7 @@ the next stage rejects them with `duplicate:<method>` and the id kept.
 from __future__ import annotations
 
 import math
+import tempfile
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -15,16 +16,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
+import pyarrow.parquet as pq
 from pydantic import Field
 
-from filters.base import split_by_reason
-from pipeline.columns import (
-    DUPLICATE_OF,
-    ROW,
-    SHARD,
-    as_table,
-)
+from pipeline.columns import DUPLICATE_OF, REJECT_REASON, REJECTED_BY, ROW, SHARD, as_table
+from pipeline.dedup.report import MEMBER, cluster_report
 from pipeline.global_step import BUCKET, GlobalParams, GlobalStep, reject_where
+from pipeline.shuffle import Source
 
 ORDER = "_order"
 MAX_BUCKETS = 4096
@@ -49,14 +47,22 @@ class Deduplicator(GlobalStep):
         raise NotImplementedError
 
     def resolve(self, bucket: pa.Table) -> pa.Table:
-        """Duplicates among the rows of one bucket: (`_shard`, `_row`, `duplicate_of`)."""
+        """Duplicates among the rows of one bucket: (`_shard`, `_row`, `duplicate_of`, `member`:
+        the duplicate's own id)."""
         raise NotImplementedError
 
     def decide(self, executor: Any, sources: list[Path], dest: Path, rows: int) -> dict[str, Any]:
-        """Group keys into buckets and resolve each one; decisions go to Parquet under `dest`."""
-        return executor.resolve_buckets(
-            self, sources, dest, bucket_count(rows, self.params.rows_per_bucket)
-        )
+        """Write the duplicates found over every row of `sources` under `dest`; return the
+        cluster report."""
+        buckets = bucket_count(rows, self.params.rows_per_bucket)
+        stats = self.find(executor, sources, dest, buckets)
+        return {"buckets": buckets, **stats, **cluster_report(executor, dest)}
+
+    def find(self, executor: Any, sources: list[Path], dest: Path, buckets: int) -> dict[str, Any]:
+        """Default: one shuffle of the key columns by `_bucket`, `resolve` per bucket."""
+        columns = [*self.key_columns, BUCKET, SHARD, ROW, self.params.id_column]
+        executor.shuffle([Source(sources, columns)], self.resolve, dest, buckets)
+        return {}
 
     def load_decisions(self, folder: Path, shard: int) -> dict[int, str]:
         """Row -> id kept, for one shard's duplicates (written by the resolve phase)."""
@@ -77,21 +83,29 @@ class Deduplicator(GlobalStep):
         return chunk.append_column(DUPLICATE_OF, kept_id)
 
     def split(self, data: Any) -> tuple[pa.Table, pa.Table]:
-        """In-memory use on one table: (kept rows, rejected duplicates with reasons)."""
+        """In-memory use on one table, without Ray: (kept rows, rejected duplicates with
+        reasons). Runs the same passes as a pipeline run, on a temporary folder."""
+        from pipeline.local_runner import LocalExecutor
+
         table = as_table(data, self.params.text_column)
         if self.params.id_column not in table.column_names:
             ids = pa.array([str(i) for i in range(table.num_rows)])
             table = table.append_column(self.params.id_column, ids)
         work = table.append_column(SHARD, pa.array(np.zeros(table.num_rows, np.int32)))
         work = work.append_column(ROW, pa.array(np.arange(table.num_rows, dtype=np.int64)))
-        found = self.resolve(self.keys(work))
-        duplicates = dict(zip(found[ROW].to_pylist(), found[DUPLICATE_OF].to_pylist(), strict=True))
-        kept_of = pa.array([duplicates.get(r) for r in range(table.num_rows)], pa.string())
-        none = pa.scalar(None, pa.string())
-        reason = pc.if_else(pc.is_valid(kept_of), f"duplicate:{self.method}", none)
-        marked = table.append_column(DUPLICATE_OF, kept_of)
-        kept, rejected = split_by_reason(marked, reason, self.name)
-        return kept.drop_columns([DUPLICATE_OF]), rejected
+        work = work.append_column(REJECT_REASON, pa.nulls(table.num_rows, pa.string()))
+        work = work.append_column(REJECTED_BY, pa.nulls(table.num_rows, pa.string()))
+        with tempfile.TemporaryDirectory(prefix="tamis-dedup-") as tmp:
+            keys = Path(tmp) / "keys.parquet"
+            pq.write_table(self.keys(work.drop_columns([REJECT_REASON, REJECTED_BY])), keys)
+            dest = Path(tmp) / "decisions"
+            dest.mkdir()
+            self.last_report = self.decide(LocalExecutor(), [keys], dest, table.num_rows)
+            marked = self.apply_decisions(work, self.load_decisions(dest, 0))
+        kept_mask = pc.is_null(marked[REJECT_REASON])
+        marked = marked.drop_columns([SHARD, ROW])
+        kept = marked.filter(kept_mask).drop_columns([REJECT_REASON, REJECTED_BY, DUPLICATE_OF])
+        return kept, marked.filter(pc.invert(kept_mask))
 
 
 def bucket_count(rows: int, rows_per_bucket: int) -> int:
@@ -114,6 +128,7 @@ def keep_first_per_key(bucket: pa.Table, key: str, id_column: str) -> pa.Table:
                 SHARD: pa.array([], pa.int32()),
                 ROW: pa.array([], pa.int64()),
                 DUPLICATE_OF: pa.array([], pa.string()),
+                MEMBER: pa.array([], pa.string()),
             }
         )
     rows = bucket.select([key, SHARD, ROW, id_column]).append_column(ORDER, order_key(bucket))
@@ -121,6 +136,7 @@ def keep_first_per_key(bucket: pa.Table, key: str, id_column: str) -> pa.Table:
     kept = rows.select([ORDER, id_column]).rename_columns(["_first", DUPLICATE_OF])
     joined = rows.join(first, key).join(kept, "_first")
     dups = joined.filter(pc.not_equal(joined[ORDER], joined["_first"]))
-    return dups.select([SHARD, ROW, DUPLICATE_OF]).sort_by(
-        [(SHARD, "ascending"), (ROW, "ascending")]
+    dups = dups.select([SHARD, ROW, DUPLICATE_OF, id_column]).rename_columns(
+        [SHARD, ROW, DUPLICATE_OF, MEMBER]
     )
+    return dups.sort_by([(SHARD, "ascending"), (ROW, "ascending")])

@@ -1,0 +1,86 @@
+"""Cluster report of a dedup step: how many clusters, their sizes, and the largest ones.
+
+A cluster is a kept row and the duplicates that name it in `duplicate_of`. One shuffle groups
+the decisions by kept id; sizes are summed into a histogram and the largest clusters are picked
+while streaming over the (small) per-cluster table.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import xxhash
+
+from pipeline.columns import DUPLICATE_OF
+from pipeline.global_step import BUCKET
+from pipeline.shuffle import Source, parquet_files
+
+MEMBER = "member"  # a duplicate's own id, in decision files
+SIZE_BINS = (2, 3, 4, 5, 10, 100, 1000)  # lower edges of the reported size ranges
+EXAMPLES = 3
+MEMBERS_SHOWN = 5
+
+
+def _by_kept_id(table: pa.Table) -> pa.Table:
+    """Decision rows bucketed by the id they point to."""
+    hashes = [xxhash.xxh64_intdigest(k.encode()) >> 1 for k in table[DUPLICATE_OF].to_pylist()]
+    return table.append_column(BUCKET, pa.array(hashes, pa.int64()))
+
+
+def _clusters(bucket: pa.Table) -> pa.Table:
+    """One row per kept id: cluster size (kept row included) and the first members' ids."""
+    grouped = bucket.group_by(DUPLICATE_OF).aggregate([(MEMBER, "list")])
+    members = [sorted(m) for m in grouped[f"{MEMBER}_list"].to_pylist()]
+    return pa.table(
+        {
+            "kept": grouped[DUPLICATE_OF],
+            "size": pa.array([len(m) + 1 for m in members], pa.int64()),
+            "members": pa.array([m[:MEMBERS_SHOWN] for m in members], pa.list_(pa.string())),
+        }
+    )
+
+
+def _size_histogram(table: pa.Table) -> np.ndarray:
+    """[clusters per size range..., duplicates]."""
+    sizes = table["size"].to_numpy()
+    counts = np.bincount(
+        np.searchsorted(SIZE_BINS, sizes, side="right") - 1, minlength=len(SIZE_BINS)
+    )
+    return np.append(counts, int((sizes - 1).sum())).astype(np.int64)
+
+
+def _label(i: int) -> str:
+    low = SIZE_BINS[i]
+    high = SIZE_BINS[i + 1] - 1 if i + 1 < len(SIZE_BINS) else None
+    return str(low) if high == low else f"{low}-{high}" if high else f"{low}+"
+
+
+def _top(clusters: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The largest clusters, ties broken by kept id."""
+    return sorted(clusters, key=lambda c: (-c["size"], c["kept"]))[:EXAMPLES]
+
+
+def cluster_report(executor: Any, decisions: Path) -> dict[str, Any]:
+    """Clusters, duplicates, size distribution and the largest clusters of one dedup step;
+    the per-cluster table is kept next to the decisions (`<decisions>.clusters/`)."""
+    clusters_dir = decisions.parent / f"{decisions.name}.clusters"
+    source = Source(parquet_files(decisions), [DUPLICATE_OF, MEMBER], _by_kept_id)
+    executor.shuffle([source], _clusters, clusters_dir, max(1, len(source.files)))
+    files = parquet_files(clusters_dir)
+    counts = executor.summarise(files, ["size"], _size_histogram, len(SIZE_BINS) + 1)
+    largest: list[dict[str, Any]] = []
+    for path in files:  # streamed: the driver holds one batch and the current top few
+        for batch in pq.ParquetFile(path).iter_batches():
+            table = pa.Table.from_batches([batch])
+            best = table.sort_by([("size", "descending"), ("kept", "ascending")])
+            largest = _top([*largest, *best.slice(0, EXAMPLES).to_pylist()])
+    return {
+        "duplicates": int(counts[-1]),
+        "clusters": int(counts[:-1].sum()),
+        "cluster_sizes": {_label(i): int(n) for i, n in enumerate(counts[:-1]) if n},
+        "largest_clusters": largest,
+    }

@@ -1,0 +1,66 @@
+"""The two whole-dataset primitives every runner provides to global steps.
+
+- `shuffle(sources, resolve, dest, buckets)`: read each `Source`, let its `prepare` add a
+  non-negative `_bucket` hash (it may also filter, reshape or explode rows), fold the hash into
+  `buckets` groups, call `resolve` once per group and write what it returns under `dest`.
+  Locally this is an on-disk partition pass; on Ray a Data groupby.
+- `summarise(files, columns, fn, size)`: the element-wise sum of `fn(batch)` (an int64 array
+  of `size`) over every batch of `files`; only that sum reaches the driver.
+
+A global step's decision is a chain of these passes, so its memory is bounded by the largest
+bucket (set with `rows_per_bucket`), never by the dataset.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from pipeline.global_step import BUCKET
+
+Prepare = Callable[[pa.Table], pa.Table]
+Resolve = Callable[[pa.Table], pa.Table]
+Summary = Callable[[pa.Table], np.ndarray]
+
+
+def keep_as_is(table: pa.Table) -> pa.Table:
+    """A `prepare` for tables that already carry `_bucket`."""
+    return table
+
+
+@dataclass(frozen=True)
+class Source:
+    """Parquet files read as one side of a shuffle: the columns read and how to prepare each
+    batch. Every source of one shuffle must prepare batches to the same schema."""
+
+    files: list[Path]
+    columns: list[str]
+    prepare: Prepare = keep_as_is
+
+
+def fold_buckets(table: pa.Table, buckets: int) -> pa.Table:
+    """Fold the non-negative `_bucket` hash into [0, buckets)."""
+    folded = pa.array(table[BUCKET].to_numpy().astype(np.int64) % buckets)
+    return table.set_column(table.column_names.index(BUCKET), BUCKET, folded)
+
+
+def parquet_files(folder: Path) -> list[Path]:
+    """The Parquet files a pass wrote under `folder`, in name order."""
+    return sorted(folder.glob("*.parquet")) if folder.is_dir() else []
+
+
+def mix64(values: np.ndarray) -> np.ndarray:
+    """A 64-bit finaliser (splitmix64) over integers: spreads ids evenly over buckets."""
+    z = values.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def bucket_of(values: np.ndarray) -> pa.Array:
+    """A non-negative int64 `_bucket` hash for each integer key."""
+    return pa.array((mix64(values) >> np.uint64(1)).astype(np.int64))

@@ -1,18 +1,20 @@
-"""The local runner's shuffle: partition every source into bucket files on disk, then resolve
-the buckets one at a time (memory: one batch while partitioning, one bucket while resolving)."""
+"""On-disk shuffle and summaries: the local runner's way to run them, and the Ray runner's for
+inputs small enough to be one task. Partition every source into bucket files, then resolve the
+buckets one at a time (memory: one batch while partitioning, one bucket while resolving)."""
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline.global_step import BUCKET
 from pipeline.io import atomic_write_parquet
-from pipeline.shuffle import Resolve, Source, fold_buckets
+from pipeline.shuffle import Resolve, Source, Summary, fold_buckets
 
 
 def shuffle_on_disk(sources: list[Source], resolve: Resolve, dest: Path, buckets: int) -> None:
@@ -43,3 +45,12 @@ def shuffle_on_disk(sources: list[Source], resolve: Resolve, dest: Path, buckets
         if found.num_rows:
             atomic_write_parquet(found, dest / f"bucket-{b:05d}.parquet")
     shutil.rmtree(scratch)
+
+
+def summarise_files(files: list[Path], columns: list[str], fn: Summary, size: int) -> np.ndarray:
+    """Sum of `fn` (an int64 array of `size`) over every batch of `files`, one at a time."""
+    total = np.zeros(size, np.int64)
+    for path in files:
+        for batch in pq.ParquetFile(path).iter_batches(columns=columns):
+            total += fn(pa.Table.from_batches([batch]))
+    return total

@@ -7,10 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 
-from pipeline.disk_shuffle import shuffle_on_disk
+from pipeline.disk_shuffle import shuffle_on_disk, summarise_files
 from pipeline.io import InputShard
 from pipeline.plan import StageContext, commit_shard, process_chunk, stage_chunks, write_pieces
 from pipeline.shuffle import Resolve, Source, Summary
@@ -50,11 +48,7 @@ class LocalExecutor:
         self, files: list[Path], columns: list[str], fn: Summary, size: int
     ) -> np.ndarray:
         """Sum of `fn` (an int64 array of `size`) over every batch of `files`."""
-        total = np.zeros(size, np.int64)
-        for path in files:
-            for batch in pq.ParquetFile(path).iter_batches(columns=columns):
-                total += fn(pa.Table.from_batches([batch]))
-        return total
+        return summarise_files(files, columns, fn, size)
 
     def close(self) -> None:
         """Nothing to release."""

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from pipeline.disk_shuffle import shuffle_on_disk, summarise_files
 from pipeline.global_step import BUCKET
 from pipeline.io import InputShard
 from pipeline.plan import (
@@ -25,6 +26,8 @@ from pipeline.plan import (
 )
 from pipeline.shuffle import Prepare, Resolve, Source, Summary, fold_buckets
 from scorers.base import Scorer
+
+MAX_PARTITIONS = 200
 
 
 def _read_shards(
@@ -54,11 +57,6 @@ def _write(batch: pa.Table, ctx: StageContext) -> pa.Table:
     """Add the next global step's keys, write pieces; returns (shard, rows) written."""
     written = write_pieces(apply_steps(batch, [], ctx.stage.keys_for), ctx.layout, ctx.stage.index)
     return pa.table({"shard": [s for s, _ in written], "rows": [n for _, n in written]})
-
-
-def _summary(batch: pa.Table, fn: Summary) -> pa.Table:
-    """One block's summary, as a one-row table."""
-    return pa.table({"counts": [fn(batch)]})
 
 
 def _prepare(batch: pa.Table, prepare: Prepare, buckets: int) -> pa.Table:
@@ -174,9 +172,14 @@ class RayExecutor:
         return json.loads(marker.read_text())["rows"] == written
 
     def shuffle(self, sources: list[Source], resolve: Resolve, dest: Path, buckets: int) -> None:
-        """Group rows by bucket with a Ray Data groupby; workers resolve and write each group."""
+        """Group rows by bucket with a Ray Data groupby; workers resolve and write each group.
+        A single bucket is one worker's job by design, so it runs as one on-disk task (a Ray
+        Data shuffle costs seconds of fixed overhead per pass)."""
         ray = self._ray
         dest.mkdir(parents=True, exist_ok=True)
+        if buckets == 1:
+            ray.get(ray.remote(num_cpus=1)(shuffle_on_disk).remote(sources, resolve, dest, 1))
+            return
         parts = [
             ray.data.read_parquet([str(f) for f in s.files])
             .select_columns(s.columns)
@@ -191,25 +194,23 @@ class RayExecutor:
         if not parts:
             return
         rows = parts[0].union(*parts[1:]) if len(parts) > 1 else parts[0]
-        found = rows.groupby(BUCKET).map_groups(resolve, batch_format="pyarrow")
+        # One shuffle partition per bucket at most: Ray's default (200) costs seconds per pass.
+        partitions = min(buckets, MAX_PARTITIONS)
+        found = rows.groupby(BUCKET, num_partitions=partitions).map_groups(
+            resolve, batch_format="pyarrow"
+        )
         found.write_parquet(str(dest))
 
     def summarise(
         self, files: list[Path], columns: list[str], fn: Summary, size: int
     ) -> np.ndarray:
-        """Sum of `fn` over every block of `files`, computed by the workers, summed here."""
-        total = np.zeros(size, np.int64)
-        if not files:
-            return total
-        parts = (
-            self._ray.data.read_parquet([str(f) for f in files])
-            .select_columns(columns)
-            .map_batches(_summary, fn_kwargs={"fn": fn}, batch_format="pyarrow")
-        )
-        for part in parts.iter_batches(batch_size=None, batch_format="pyarrow"):
-            for counts in part["counts"].to_numpy(zero_copy_only=False):
-                total += counts
-        return total
+        """Sum of `fn` over every batch of `files`: tasks over groups of files, summed here."""
+        ray = self._ray
+        cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        groups = [files[i :: cpus * 4] for i in range(min(len(files), cpus * 4))]
+        task = ray.remote(num_cpus=1)(summarise_files)
+        parts = ray.get([task.remote(g, columns, fn, size) for g in groups])
+        return np.sum(parts, axis=0, dtype=np.int64) if parts else np.zeros(size, np.int64)
 
     def close(self) -> None:
         """Leave Ray running for the caller; it shuts down with the process."""

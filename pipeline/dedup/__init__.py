@@ -2,5 +2,8 @@
 
 from pipeline.dedup.base import Deduplicator
 from pipeline.dedup.exact import ExactDedup
+from pipeline.dedup.fuzzy import MinHashDedup
 
-__all__ = ["Deduplicator", "ExactDedup"]
+MinHashDeduplicator = MinHashDedup
+
+__all__ = ["Deduplicator", "ExactDedup", "MinHashDedup", "MinHashDeduplicator"]

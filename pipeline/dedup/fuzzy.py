@@ -1,0 +1,150 @@
+"""Fuzzy deduplication: MinHash + LSH bands + connected components, all as distributed passes."""
+
+from __future__ import annotations
+
+import shutil
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import Field, model_validator
+
+from pipeline.columns import DUPLICATE_OF, ROW, SHARD, set_column
+from pipeline.dedup.base import MAX_BUCKETS, Deduplicator, DedupParams, order_key
+from pipeline.dedup.components import EDGE_COLUMNS, connected_components, edges
+from pipeline.dedup.minhash import EMPTY, band_keys, lsh_params, signatures
+from pipeline.dedup.report import MEMBER
+from pipeline.dedup.verify import verify_edges
+from pipeline.global_step import BUCKET
+from pipeline.io import parquet_rows
+from pipeline.registry import register
+from pipeline.shuffle import Source, bucket_of, parquet_files
+
+BANDS = "_minhash_bands"
+ROW_BITS = 40  # order = shard << 40 | row (see pipeline/dedup/base.py: order_key)
+
+
+def _explode_bands(table: pa.Table, id_column: str) -> pa.Table:
+    """One row per (document, band): the band key, the document's order and id."""
+    parents = pc.list_parent_indices(table[BANDS])
+    keys = pc.list_flatten(table[BANDS]).to_numpy()
+    return pa.table(
+        {
+            "key": pa.array(keys, pa.uint64()),
+            "order": pc.take(order_key(table), parents),
+            "id": pc.take(table[id_column], parents),
+            BUCKET: pa.array((keys >> np.uint64(1)).astype(np.int64)),
+        }
+    )
+
+
+def _band_edges(bucket: pa.Table) -> pa.Table:
+    """Candidate pairs: each document sharing a band key with an earlier one, linked to the
+    first document with that key (a star per key: enough for connected components)."""
+    rows = bucket.sort_by([("key", "ascending"), ("order", "ascending")])
+    keys = rows["key"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    first = np.repeat(starts, np.diff(np.r_[starts, len(keys)]))
+    member = np.flatnonzero(first != np.arange(len(keys)))
+    firsts = pa.array(first[member])
+    order, ids = rows["order"], rows["id"]
+    return edges(
+        pc.take(order, firsts), pc.take(ids, firsts), pc.take(order, member), pc.take(ids, member)
+    )
+
+
+def _by_member(table: pa.Table) -> pa.Table:
+    """Star edges bucketed by the duplicate (each appears in one edge once converged)."""
+    return table.append_column(BUCKET, bucket_of(table["b"].to_numpy()))
+
+
+def _decisions(bucket: pa.Table) -> pa.Table:
+    """Star edges as decisions: the duplicate's shard and row, the id kept, its own id."""
+    member = bucket["b"].to_numpy()
+    table = pa.table(
+        {
+            SHARD: pa.array((member >> ROW_BITS).astype(np.int32)),
+            ROW: pa.array(member & ((1 << ROW_BITS) - 1)),
+            DUPLICATE_OF: bucket["a_id"],
+            MEMBER: bucket["b_id"],
+        }
+    )
+    return table.sort_by([(SHARD, "ascending"), (ROW, "ascending")])
+
+
+@register("minhash_dedup")
+class MinHashDedup(Deduplicator):
+    """Near-duplicate removal: word n-gram MinHash signatures, LSH bands tuned to `threshold`,
+    (optionally) true Jaccard checked on candidate pairs, connected components; keeps the first
+    document of each component (by file, then row) and rejects the rest as `duplicate:minhash`
+    with `duplicate_of` = the id kept.
+    """
+
+    method = "minhash"
+    key_columns = (BANDS,)
+
+    class Params(DedupParams):
+        threshold: float = Field(0.8, gt=0, lt=1, description="Jaccard similarity of duplicates.")
+        num_perm: int = Field(128, ge=8, le=1024, description="MinHash permutations.")
+        ngram: int = Field(5, ge=1, description="Words per shingle.")
+        bands: int | None = Field(None, ge=1, description="LSH bands (default: from threshold).")
+        rows: int | None = Field(None, ge=1, description="Rows per band (default: from threshold).")
+        verify: bool = Field(
+            False, description="Drop candidate pairs whose true Jaccard is under the threshold."
+        )
+        seed: int = Field(1, description="Seed of the hash permutations.")
+
+        @model_validator(mode="after")
+        def _bands_fit(self) -> MinHashDedup.Params:
+            if (self.bands is None) != (self.rows is None):
+                raise ValueError("set both bands and rows, or neither")
+            if self.bands and self.rows and self.bands * self.rows > self.num_perm:
+                raise ValueError(f"bands x rows must be at most num_perm ({self.num_perm})")
+            return self
+
+    def __init__(self, params: Any = None, **kwargs: Any):
+        super().__init__(params, **kwargs)
+        p = self.params
+        self.bands, self.rows = (
+            (p.bands, p.rows) if p.bands and p.rows else lsh_params(p.threshold, p.num_perm)
+        )
+
+    def keys(self, batch: pa.Table) -> pa.Table:
+        p = self.params
+        sigs = signatures(batch[p.text_column], p.num_perm, p.ngram, p.seed)
+        keys = band_keys(sigs, self.bands, self.rows)
+        empty = (sigs == EMPTY).all(axis=1)  # no words: nothing to compare
+        values = pa.array(keys.reshape(-1), pa.uint64())
+        offsets = pa.array(np.arange(0, keys.size + 1, self.bands, dtype=np.int32))
+        mask = pa.array(np.r_[empty, False])
+        lists = pa.ListArray.from_arrays(offsets, values, mask=mask)
+        return set_column(batch, BANDS, lists)
+
+    def find(self, executor: Any, sources: list[Path], dest: Path, buckets: int) -> dict[str, Any]:
+        """Band pass -> candidate pairs -> (verification) -> components -> decisions."""
+        p = self.params
+        work = dest.parent / f"{dest.name}.work"
+        shutil.rmtree(work, ignore_errors=True)
+        explode = partial(_explode_bands, id_column=p.id_column)
+        band_source = Source(sources, [BANDS, SHARD, ROW, p.id_column], explode)
+        pairs = work / "candidates"
+        # Each document appears once per band in this pass, so it gets more buckets.
+        executor.shuffle([band_source], _band_edges, pairs, min(buckets * self.bands, MAX_BUCKETS))
+        stats: dict[str, Any] = {"bands": self.bands, "rows_per_band": self.rows}
+        stats["candidate_pairs"] = parquet_rows(parquet_files(pairs))
+        if p.verify:
+            pairs = verify_edges(
+                executor, pairs, sources, p.text_column, p.ngram, p.threshold, work, buckets
+            )
+            stats["verified_pairs"] = parquet_rows(parquet_files(pairs))
+        stars, stats["component_rounds"] = connected_components(
+            executor, pairs, work / "components", buckets
+        )
+        executor.shuffle(
+            [Source(parquet_files(stars), EDGE_COLUMNS, _by_member)], _decisions, dest, buckets
+        )
+        shutil.rmtree(work)
+        return stats

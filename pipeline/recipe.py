@@ -140,5 +140,7 @@ def build_steps(recipe: Recipe) -> list[Any]:
         fields = step_class.Params.model_fields
         defaults = {"text_column": recipe.input.text_column, "id_column": recipe.input.id_column}
         params = {k: v for k, v in defaults.items() if k in fields} | spec.params
-        steps.append(step_class(params))
+        step = step_class(params)
+        steps.extend(step.prerequisites(steps))
+        steps.append(step)
     return steps

@@ -30,3 +30,7 @@ class Step:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.params.model_dump(exclude_defaults=True)})"
+
+    def prerequisites(self, earlier: list[Step]) -> list[Step]:
+        """Steps a recipe must run before this one that `earlier` lacks (none by default)."""
+        return []

@@ -1,6 +1,7 @@
 """Small-model scorers that add score columns (and may keep/drop rows on those scores)."""
 
 from scorers.base import Resources, Scorer, ScorerParams
+from scorers.embedding import SentenceEmbedder
 from scorers.kenlm_perplexity import KenlmPerplexity
 from scorers.lang_id import FastTextLangId
 from scorers.lm_perplexity import CausalLmPerplexity
@@ -15,5 +16,6 @@ __all__ = [
     "Resources",
     "Scorer",
     "ScorerParams",
+    "SentenceEmbedder",
     "resolve_model",
 ]

@@ -1,0 +1,199 @@
+"""Semantic deduplication (SemDeDup): k-means over sentence embeddings, then within each
+cluster a greedy pass that drops rows too similar (cosine) to a row already kept."""
+
+from __future__ import annotations
+
+import shutil
+from functools import partial
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from pydantic import Field
+
+from pipeline.columns import DUPLICATE_OF, ROW, SHARD
+from pipeline.dedup.base import Deduplicator, DedupParams, order_key
+from pipeline.dedup.report import MEMBER
+from pipeline.global_step import BUCKET
+from pipeline.registry import register
+from pipeline.shuffle import Source, mix64, parquet_files
+from scorers.embedding import SentenceEmbedder, embedding_matrix
+
+BLOCK = 1024  # rows compared at once within a cluster: bounds the similarity matrix
+
+
+def _sample(table: pa.Table, embedding: str, fraction: float) -> pa.Table:
+    """A deterministic sample of rows (by a hash of their order), for fitting centroids."""
+    order = order_key(table)
+    draw = (mix64(order.to_numpy()) >> np.uint64(11)).astype(np.float64) / 2.0**53  # in [0, 1)
+    chosen = pa.array(draw < fraction)
+    return pa.table(
+        {
+            "order": pc.filter(order, chosen),
+            "e": pc.filter(table[embedding], chosen),
+            BUCKET: pa.array(np.zeros(pc.sum(chosen).as_py() or 0, np.int64)),
+        }
+    )
+
+
+def _keep_sample(bucket: pa.Table) -> pa.Table:
+    """The sample, in input order."""
+    return bucket.drop_columns([BUCKET]).sort_by("order")
+
+
+def _assign(table: pa.Table, embedding: str, id_column: str, centroids: np.ndarray) -> pa.Table:
+    """Each row with its nearest centroid (as `_bucket` too) and its cosine to it."""
+    vectors = embedding_matrix(table[embedding])
+    sims = vectors @ centroids.T
+    nearest = sims.argmax(axis=1)
+    return pa.table(
+        {
+            "order": order_key(table),
+            "id": table[id_column],
+            "e": table[embedding],
+            "cluster": pa.array(nearest.astype(np.int64)),
+            "centroid_cosine": pa.array(sims[np.arange(len(nearest)), nearest].astype(np.float32)),
+            BUCKET: pa.array(nearest.astype(np.int64)),
+        }
+    )
+
+
+def _greedy(vectors: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Walk rows in order, keeping a row unless its cosine to a kept row reaches `threshold`.
+    Returns (dropped row indices, index of the most similar kept row, that cosine)."""
+    kept = np.zeros(0, np.int64)
+    dropped, partner, cosine = [], [], []
+    for start in range(0, len(vectors), BLOCK):
+        block = vectors[start : start + BLOCK]
+        to_kept = block @ vectors[kept].T if len(kept) else np.zeros((len(block), 0), np.float32)
+        within = block @ block.T
+        block_kept: list[int] = []
+        for i in range(len(block)):
+            sims = np.concatenate([to_kept[i], within[i, block_kept]])
+            if len(sims) and sims.max() >= threshold:
+                best = int(sims.argmax())
+                dropped.append(start + i)
+                partner.append(
+                    kept[best] if best < len(kept) else start + block_kept[best - len(kept)]
+                )
+                cosine.append(float(sims[best]))
+            else:
+                block_kept.append(i)
+        kept = np.concatenate([kept, start + np.array(block_kept, np.int64)])
+    return np.array(dropped, np.int64), np.array(partner, np.int64), np.array(cosine, np.float32)
+
+
+def _resolve_clusters(bucket: pa.Table, threshold: float, keep: str) -> pa.Table:
+    """Duplicates within each k-means cluster of one bucket."""
+    rows = bucket.sort_by(
+        [("cluster", "ascending")]
+        + ([("centroid_cosine", "descending")] if keep == "centroid" else [])
+        + [("order", "ascending")]
+    )
+    clusters = rows["cluster"].to_numpy()
+    vectors = embedding_matrix(rows["e"])
+    order, ids = rows["order"].to_numpy(), np.array(rows["id"].to_pylist(), object)
+    edges = np.flatnonzero(np.r_[True, clusters[1:] != clusters[:-1], True])
+    found = []
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        dropped, partner, cosine = _greedy(vectors[lo:hi], threshold)
+        if len(dropped):
+            found.append((order[lo + dropped], ids[lo + partner], ids[lo + dropped], cosine))
+    dup_order = np.concatenate([f[0] for f in found]) if found else np.zeros(0, np.int64)
+    table = pa.table(
+        {
+            SHARD: pa.array((dup_order >> 40).astype(np.int32)),
+            ROW: pa.array(dup_order & ((1 << 40) - 1)),
+            DUPLICATE_OF: pa.array(
+                np.concatenate([f[1] for f in found]) if found else [], pa.string()
+            ),
+            MEMBER: pa.array(np.concatenate([f[2] for f in found]) if found else [], pa.string()),
+            "cosine": pa.array(
+                np.concatenate([f[3] for f in found]) if found else [], pa.float32()
+            ),
+        }
+    )
+    return table.sort_by([(SHARD, "ascending"), (ROW, "ascending")])
+
+
+@register("semantic_dedup")
+class SemanticDedup(Deduplicator):
+    """SemDeDup: k-means (seeded, fitted on a sample) over sentence embeddings, then in each
+    cluster rows are visited nearest-the-centroid first (or in input order) and a row whose
+    cosine to a row already kept reaches `threshold` is rejected as `duplicate:semantic` with
+    `duplicate_of` = that row's id.
+
+    Reads the embedding column (a recipe adds an `embed` step before it when no step does).
+    """
+
+    method = "semantic"
+
+    class Params(DedupParams):
+        threshold: float = Field(0.9, gt=0, le=1, description="Cosine similarity of duplicates.")
+        embedding_column: str = Field("embedding", description="Column of unit-length vectors.")
+        model: str = Field("minilm", description="Embedding model, when the column is absent.")
+        clusters: int | None = Field(None, ge=1, description="k-means clusters (default: auto).")
+        rows_per_cluster: int = Field(1000, ge=1, description="Sizes k when clusters is unset.")
+        sample_rows: int = Field(50_000, ge=1, description="Rows k-means is fitted on.")
+        keep: Literal["centroid", "first"] = Field(
+            "centroid", description="Which row of a group of duplicates is kept."
+        )
+        seed: int = Field(0, description="k-means seed.")
+
+    params: Params
+
+    def keys(self, batch: pa.Table) -> pa.Table:
+        """The batch with embeddings (computed here only when no earlier step added them)."""
+        if self.params.embedding_column in batch.column_names:
+            return batch
+        return self._embedder()(batch)
+
+    def prerequisites(self, earlier: list[Any]) -> list[Any]:
+        """An `embed` step, unless an earlier step already adds the embedding column."""
+        column = self.params.embedding_column
+        if any(column in getattr(s, "outputs", {}) for s in earlier):
+            return []
+        return [self._embedder()]
+
+    def _embedder(self) -> SentenceEmbedder:
+        p = self.params
+        return SentenceEmbedder(model=p.model, column=p.embedding_column, text_column=p.text_column)
+
+    def find(self, executor: Any, sources: list[Path], dest: Path, buckets: int) -> dict[str, Any]:
+        """Sample -> k-means centroids -> rows grouped by cluster -> greedy pass per cluster."""
+        p = self.params
+        rows = sum(pq.read_metadata(s).num_rows for s in sources)
+        work = dest.parent / f"{dest.name}.work"
+        shutil.rmtree(work, ignore_errors=True)
+        if not rows:
+            return {"kmeans_clusters": 0}
+        sample = partial(_sample, embedding=p.embedding_column, fraction=p.sample_rows / rows)
+        source = Source(sources, [SHARD, ROW, p.embedding_column], sample)
+        executor.shuffle([source], _keep_sample, work / "sample", 1)
+        centroids = self._centroids(work / "sample", rows)
+        assign = partial(
+            _assign, embedding=p.embedding_column, id_column=p.id_column, centroids=centroids
+        )
+        columns = [SHARD, ROW, p.id_column, p.embedding_column]
+        resolve = partial(_resolve_clusters, threshold=p.threshold, keep=p.keep)
+        executor.shuffle(
+            [Source(sources, columns, assign)], resolve, dest, min(len(centroids), buckets)
+        )
+        shutil.rmtree(work)
+        return {"kmeans_clusters": len(centroids)}
+
+    def _centroids(self, sample_dir: Path, rows: int) -> np.ndarray:
+        """Unit-length k-means centroids fitted on the sample (bounded size, read here)."""
+        from sklearn.cluster import KMeans
+
+        p = self.params
+        table = pa.concat_tables([pq.read_table(f) for f in parquet_files(sample_dir)])
+        vectors = embedding_matrix(table.sort_by("order")["e"])
+        k = p.clusters or max(1, round(rows / p.rows_per_cluster))
+        k = max(1, min(k, len(vectors)))
+        model = KMeans(n_clusters=k, random_state=p.seed, n_init=1).fit(vectors)
+        centres = model.cluster_centers_.astype(np.float32)
+        return centres / np.maximum(np.linalg.norm(centres, axis=1, keepdims=True), 1e-12)

@@ -1,0 +1,98 @@
+"""Sentence embeddings with sentence-transformers (all-MiniLM-L6-v2 by default), on torch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pyarrow as pa
+from pydantic import Field
+
+from pipeline.columns import set_column, text_list
+from pipeline.registry import register
+from scorers.base import Resources, Scorer, ScorerParams
+from scorers.models import PACKAGED, resolve_model
+
+
+def embedding_array(vectors: np.ndarray) -> pa.Array:
+    """(rows x dim) float32 vectors as an Arrow list<float32> column."""
+    vectors = np.ascontiguousarray(vectors, np.float32)
+    offsets = pa.array(np.arange(0, vectors.size + 1, max(vectors.shape[1], 1), dtype=np.int32))
+    return pa.ListArray.from_arrays(offsets, pa.array(vectors.reshape(-1)))
+
+
+def embedding_matrix(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """An Arrow list<float32> column as a (rows x dim) float32 matrix."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    values = column.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
+    return values.reshape(len(column), -1) if len(column) else values.reshape(0, 0)
+
+
+@register("embed")
+class SentenceEmbedder(Scorer):
+    """Unit-length sentence embedding of each row's text (the first `max_tokens` word pieces),
+    as a list<float32> column. Runs on CUDA when present (or asked), else CPU. Computed once, the
+    column serves semantic dedup and diversity selection.
+
+    Reads the text column; adds `embedding` (or the column set). Rejects nothing.
+    """
+
+    requires = (("torch", "torch==2.13.0"), ("sentence_transformers", "sentence-transformers"))
+    batch_size = 1024  # rows per call; the model sees them in `encode_batch` sorted by length
+    score_params = ("text_column", "model", "max_tokens", "column")
+
+    class Params(ScorerParams):
+        model: str = Field("minilm", description="Packaged name, local folder or hub id.")
+        column: str = Field("embedding", description="Output column.")
+        max_tokens: int = Field(256, gt=1, description="Word pieces embedded per row.")
+        encode_batch: int = Field(64, gt=0, description="Texts per forward pass.")
+        device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA if present.")
+        gpus: float = Field(0, ge=0, description="GPUs per Ray actor (fractions share a GPU).")
+
+    params: Params
+
+    @property
+    def outputs(self) -> dict[str, pa.DataType]:  # type: ignore[override]
+        return {self.params.column: pa.list_(pa.float32())}
+
+    @property
+    def resources(self) -> Resources:  # type: ignore[override]
+        return Resources(cpus=1, gpus=self.params.gpus, memory_gb=1)
+
+    def setup(self) -> None:
+        import torch
+        from sentence_transformers import SentenceTransformer
+
+        wanted = self.params.device
+        device = (
+            "cuda"
+            if wanted == "cuda" or (wanted == "auto" and torch.cuda.is_available())
+            else "cpu"
+        )
+        setting = self.params.model
+        local = setting in PACKAGED or Path(setting).exists()
+        # sentence-transformers takes a str, not a Path.
+        source = str(resolve_model(setting, suffixes=("",))) if local else setting
+        self._model = SentenceTransformer(source, device=device)
+        self._model.max_seq_length = self.params.max_tokens
+
+    def score(self, batch: pa.Table) -> pa.Table:
+        texts = text_list(batch, self.params.text_column)
+        vectors = self.embed(texts)
+        return set_column(batch, self.params.column, embedding_array(vectors))
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """(len(texts) x dim) unit-length float32 embeddings."""
+        self.ready()
+        if not texts:
+            dim = self._model.get_sentence_embedding_dimension() or 0
+            return np.zeros((0, dim), np.float32)
+        return self._model.encode(
+            texts,
+            batch_size=self.params.encode_batch,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        ).astype(np.float32)

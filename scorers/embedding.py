@@ -64,6 +64,9 @@ class SentenceEmbedder(Scorer):
     def setup(self) -> None:
         import torch
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()  # one bar per worker would flood job logs
 
         wanted = self.params.device
         device = (

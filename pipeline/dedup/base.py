@@ -93,14 +93,15 @@ class Deduplicator(GlobalStep):
             table = table.append_column(self.params.id_column, ids)
         work = table.append_column(SHARD, pa.array(np.zeros(table.num_rows, np.int32)))
         work = work.append_column(ROW, pa.array(np.arange(table.num_rows, dtype=np.int64)))
-        work = work.append_column(REJECT_REASON, pa.nulls(table.num_rows, pa.string()))
-        work = work.append_column(REJECTED_BY, pa.nulls(table.num_rows, pa.string()))
+        work = self.keys(work)
         with tempfile.TemporaryDirectory(prefix="tamis-dedup-") as tmp:
             keys = Path(tmp) / "keys.parquet"
-            pq.write_table(self.keys(work.drop_columns([REJECT_REASON, REJECTED_BY])), keys)
+            pq.write_table(work, keys)
             dest = Path(tmp) / "decisions"
             dest.mkdir()
             self.last_report = self.decide(LocalExecutor(), [keys], dest, table.num_rows)
+            work = work.append_column(REJECT_REASON, pa.nulls(table.num_rows, pa.string()))
+            work = work.append_column(REJECTED_BY, pa.nulls(table.num_rows, pa.string()))
             marked = self.apply_decisions(work, self.load_decisions(dest, 0))
         kept_mask = pc.is_null(marked[REJECT_REASON])
         marked = marked.drop_columns([SHARD, ROW])

@@ -1,0 +1,76 @@
+"""Semantic dedup: the greedy pass, library use with the packaged MiniLM, recipe wiring."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from pipeline.dedup import SemanticDeduplicator
+from pipeline.dedup.semantic import _greedy
+from pipeline.recipe import build_steps, parse_recipe
+from scorers.embedding import SentenceEmbedder, embedding_array, embedding_matrix
+
+BUDGET = (
+    "The council met on Tuesday to discuss next year's budget. Several members raised concerns "
+    "about the rising cost of materials and the delays in building the new library downtown."
+)
+PARAPHRASE = (
+    "On Tuesday the council gathered to talk about the budget for the coming year. A number of "
+    "members voiced worries about increasing material prices and hold-ups in the construction "
+    "of the new downtown library."
+)
+OTHERS = [
+    "Rain is expected across the north of the country for most of the weekend.",
+    "The recipe calls for two cups of flour, one egg and a pinch of salt.",
+    "The striker scored twice in the second half to win the cup final.",
+]
+
+
+def test_greedy_points_each_duplicate_at_a_kept_row():
+    base = np.eye(4, dtype=np.float32)
+    close = base[0] * 0.99 + base[1] * 0.14
+    vectors = np.stack([base[0], close / np.linalg.norm(close), base[2], base[0]])
+    dropped, partner, cosine = _greedy(vectors, threshold=0.95)
+    assert dropped.tolist() == [1, 3] and partner.tolist() == [0, 0]
+    assert np.allclose(cosine, [vectors[0] @ vectors[1], 1.0])
+
+
+def test_embedding_columns_round_trip():
+    vectors = np.arange(12, dtype=np.float32).reshape(3, 4)
+    assert np.array_equal(embedding_matrix(embedding_array(vectors)), vectors)
+
+
+def test_library_use_finds_a_paraphrase_and_keeps_the_first():
+    texts = [BUDGET, *OTHERS, PARAPHRASE]
+    dedup = SemanticDeduplicator(threshold=0.8, keep="first")
+    kept, rejected = dedup.split(pa.table({"id": list("abcde"), "text": texts}))
+    assert kept["id"].to_pylist() == ["a", "b", "c", "d"]
+    assert rejected["id"].to_pylist() == ["e"] and rejected["duplicate_of"].to_pylist() == ["a"]
+    assert rejected["reject_reason"].to_pylist() == ["duplicate:semantic"]
+    assert dedup.last_report["duplicates"] == 1
+    assert len(kept["embedding"][0]) == 384  # computed once, kept for later steps
+
+
+def test_deterministic_and_reuses_an_embedding_column():
+    texts = [BUDGET, PARAPHRASE, *OTHERS, BUDGET + " Minutes will follow."]
+    table = SentenceEmbedder()(pa.table({"text": texts}))
+    first = SemanticDeduplicator(threshold=0.8).split(table)[1]
+    again = SemanticDeduplicator(threshold=0.8).split(table)[1]
+    assert first.select(["id", "duplicate_of"]) == again.select(["id", "duplicate_of"])
+    assert first.num_rows == 2 and set(first["duplicate_of"].to_pylist()) <= {"0", "1", "5"}
+
+
+def test_recipe_adds_an_embed_step_unless_one_comes_first():
+    def steps(*specs):
+        recipe = parse_recipe(
+            {"name": "t", "input": {"path": "x"}, "output": {"path": "y"}, "steps": list(specs)}
+        )
+        return [s.name for s in build_steps(recipe)]
+
+    assert steps({"semantic_dedup": {}}) == ["embed", "semantic_dedup"]
+    assert steps({"embed": {}}, {"semantic_dedup": {}}) == ["embed", "semantic_dedup"]
+    assert steps({"embed": {"column": "v"}}, {"semantic_dedup": {}}) == [
+        "embed",
+        "embed",
+        "semantic_dedup",
+    ]

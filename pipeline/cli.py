@@ -72,6 +72,20 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _clusters(args: argparse.Namespace) -> int:
+    from pipeline.clusters import dedup_reports, describe_cluster, describe_reports
+
+    out = Path(args.out)
+    if args.id is None:
+        reports = dedup_reports(out)
+        if args.step:
+            reports = {k: v for k, v in reports.items() if k == args.step}
+        print(describe_reports(reports))
+    else:
+        print(describe_cluster(out, args.id, args.step, args.id_column, args.text_column))
+    return 0
+
+
 def _train_quality(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -184,6 +198,15 @@ def parser() -> argparse.ArgumentParser:
     lm.add_argument("--vocab-size", type=int, default=8000)
     lm.add_argument("--text-column", default="text")
     lm.set_defaults(func=_train_lm)
+    clusters = sub.add_parser(
+        "clusters", help="show a run's duplicate clusters, or the members of one cluster"
+    )
+    clusters.add_argument("out", help="output folder of a finished run")
+    clusters.add_argument("id", nargs="?", help="id of a kept row: print its duplicates")
+    clusters.add_argument("--step", help="only this dedup step (e.g. minhash_dedup)")
+    clusters.add_argument("--id-column", default="id")
+    clusters.add_argument("--text-column", default="text")
+    clusters.set_defaults(func=_clusters)
     lst = sub.add_parser("list", help="list registered steps and their parameters")
     lst.set_defaults(func=_list)
     return top

@@ -118,3 +118,28 @@ def test_reuse_scores_flag(small_samples, tmp_path, capsys):
         == 2
     )
     assert "no finished run" in capsys.readouterr().err
+
+
+def test_clusters_prints_reports_and_members(small_samples, tmp_path, capsys):
+    recipe = tmp_path / "dedup.yaml"
+    recipe.write_text(
+        f"name: d\ninput: {{path: {small_samples}}}\noutput: {{path: {tmp_path / 'out'}}}\n"
+        "steps:\n  - exact_dedup: {}\n  - minhash_dedup: {}\n"
+    )
+    assert main(["run", str(recipe), "--runner", "local", "--quiet"]) == 0
+    capsys.readouterr()
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    report = next(s["global"] for s in manifest["steps"] if s["step"] == "minhash_dedup")
+    assert report["duplicates"] > 0 and report["largest_clusters"]
+    assert main(["clusters", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert f"minhash_dedup: {report['clusters']} clusters, {report['duplicates']} duplicates" in out
+    largest = report["largest_clusters"][0]
+    assert (
+        main(["clusters", str(tmp_path / "out"), largest["kept"], "--step", "minhash_dedup"]) == 0
+    )
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"{largest['kept']} (kept): ")
+    assert lines[1] == f"{largest['size'] - 1} duplicates:"
+    assert {line.split()[0] for line in lines[2:]} >= set(largest["members"])
+    assert main(["clusters", str(tmp_path / "out"), "no-such-id"]) == 2

@@ -1,0 +1,77 @@
+"""Inspect the duplicate clusters of a finished run: `tamis clusters OUT [ID]`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pyarrow.compute as pc
+import pyarrow.dataset as pads
+
+from pipeline.columns import DUPLICATE_OF, REJECT_REASON, REJECTED_BY
+from pipeline.errors import TamisError
+
+SNIPPET = 160
+
+
+def dedup_reports(out: Path) -> dict[str, dict[str, Any]]:
+    """Step name -> cluster report, for every dedup step in the run's manifest."""
+    manifest = out / "manifest.json"
+    if not manifest.is_file():
+        raise TamisError(f"{out}: no manifest.json (not a finished tamis run)")
+    steps = json.loads(manifest.read_text())["steps"]
+    return {s["step"]: s["global"] for s in steps if "clusters" in s.get("global", {})}
+
+
+def describe_reports(reports: dict[str, dict[str, Any]]) -> str:
+    """Clusters, sizes and the largest clusters of each dedup step."""
+    if not reports:
+        return "no dedup step in this run"
+    lines = []
+    for step, report in reports.items():
+        sizes = ", ".join(f"{size}: {n}" for size, n in report["cluster_sizes"].items())
+        lines.append(
+            f"{step}: {report['clusters']} clusters, {report['duplicates']} duplicates "
+            f"(clusters by size {sizes or '-'})"
+        )
+        for cluster in report["largest_clusters"]:
+            more = cluster["size"] - 1 - len(cluster["members"])
+            members = ", ".join(cluster["members"]) + (f" and {more} more" if more > 0 else "")
+            lines.append(f"  {cluster['kept']} (size {cluster['size']}): {members}")
+    return "\n".join(lines)
+
+
+def _snippet(text: Any) -> str:
+    flat = " ".join(str(text or "").split())
+    return flat if len(flat) <= SNIPPET else flat[: SNIPPET - 1] + "…"
+
+
+def describe_cluster(
+    out: Path, kept_id: str, step: str | None, id_column: str = "id", text_column: str = "text"
+) -> str:
+    """The row `kept_id` and every row rejected as its duplicate (scanned, filtered on read)."""
+    member_filter = pc.field(DUPLICATE_OF) == kept_id
+    if step:
+        member_filter = member_filter & (pc.field(REJECTED_BY) == step)
+    rejected = out / "rejected"
+    members = pads.dataset(str(rejected), format="parquet").to_table(
+        columns=[id_column, text_column, REJECT_REASON, REJECTED_BY], filter=member_filter
+    )
+    head = pads.dataset(str(out / "kept"), format="parquet").to_table(
+        columns=[id_column, text_column], filter=pc.field(id_column) == kept_id
+    )
+    status = "kept"
+    if not head.num_rows:  # kept by dedup, then rejected by a later step
+        head = pads.dataset(str(rejected), format="parquet").to_table(
+            columns=[id_column, text_column, REJECT_REASON],
+            filter=pc.field(id_column) == kept_id,
+        )
+        status = f"rejected later: {head[REJECT_REASON][0]}" if head.num_rows else "not found"
+    if not members.num_rows:
+        raise TamisError(f"{out}: no rows are duplicates of {kept_id!r}")
+    text = _snippet(head[text_column][0].as_py()) if head.num_rows else ""
+    lines = [f"{kept_id} ({status}): {text}", f"{members.num_rows} duplicates:"]
+    for row in members.sort_by(id_column).to_pylist():
+        lines.append(f"  {row[id_column]} [{row[REJECT_REASON]}]: {_snippet(row[text_column])}")
+    return "\n".join(lines)

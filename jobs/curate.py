@@ -2,6 +2,10 @@
 
     ray job submit --address http://HEAD:8265 --working-dir . -- \
         python -m jobs.curate configs/web-en.yaml
+
+Progress goes to the job's logs as plain lines (rows/s and ETA per stage, each global decision).
+If the job dies (driver killed, head restarted), wait until it is FAILED or STOPPED and submit
+the same command again: it resumes from the shards and decisions already committed.
 """
 
 from __future__ import annotations

@@ -2,23 +2,31 @@
 
 Every row a reader yields carries `_shard` and `_row`; rows whose text is unusable come out
 already rejected with `invalid:<why>`, so nothing is dropped silently.
+
+Inputs are local paths or filesystem URIs (`s3://`, `gs://`, `hdfs://`, `file://`): a URI is
+listed and read through `pyarrow.fs.FileSystem.from_uri`, on whichever worker reads the shard.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import glob
 import gzip
+import io
 import json
 import os
+import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
+from urllib.parse import urlsplit, urlunsplit
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from pipeline.columns import REJECT_REASON, REJECTED_BY, ROW, SHARD
@@ -33,6 +41,8 @@ _SUFFIXES = {
     ".json.gz": "jsonl",
 }
 INVALID_BY = "input"
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_WILDCARDS = re.compile(r"[*?\[]")
 
 
 @dataclass(frozen=True)
@@ -45,8 +55,8 @@ class InputShard:
 
     @property
     def label(self) -> str:
-        """A short name for ids and messages."""
-        return Path(self.path).name
+        """A short name for ids and messages (the file name, for paths and URIs alike)."""
+        return Path(urlsplit(self.path).path if is_uri(self.path) else self.path).name
 
 
 @dataclass(frozen=True)
@@ -86,9 +96,11 @@ def _hf_arrow_files(folder: Path) -> list[str] | None:
 
 
 def discover(path: str, fmt: str = "auto") -> list[InputShard]:
-    """Input shards under a file, folder, glob or saved HF dataset, sorted by path."""
+    """Input shards under a file, folder, glob, saved HF dataset or URI, sorted by path."""
     target = Path(path)
-    if target.is_dir():
+    if is_uri(path):
+        files = _discover_uri(path)
+    elif target.is_dir():
         hf = _hf_arrow_files(target)
         if hf is not None:
             files = hf
@@ -118,6 +130,89 @@ def discover(path: str, fmt: str = "auto") -> list[InputShard]:
     return shards
 
 
+def is_uri(path: str) -> bool:
+    """True for a filesystem URI such as `s3://bucket/key` or `file:///data`."""
+    return bool(_URI.match(path))
+
+
+def filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
+    """The pyarrow filesystem of a URI and the path inside it; one line naming the URI if the
+    scheme is unknown or the store cannot be reached."""
+    try:
+        return pafs.FileSystem.from_uri(uri)
+    except (pa.ArrowException, OSError, ValueError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise SchemaError(f"{uri}: cannot open its filesystem: {first}") from None
+
+
+def _discover_uri(uri: str) -> list[str]:
+    """Data files under a URI: the file itself, a folder listed recursively, or a glob (`*`, `?`,
+    `[...]` in the path; `*` also crosses folders). Returned as URIs, sorted."""
+    parts = urlsplit(uri)
+    wildcard = _WILDCARDS.search(parts.path)
+    base = parts.path if wildcard is None else parts.path[: wildcard.start()].rsplit("/", 1)[0]
+    fs, inner = filesystem(urlunsplit(parts._replace(path=base or "/")))
+    inner = inner.rstrip("/") or inner
+
+    def as_uri(found: str) -> str:
+        return urlunsplit(parts._replace(path=base.rstrip("/") + found[len(inner) :]))
+
+    try:
+        info = fs.get_file_info(inner)
+        if info.type == pafs.FileType.File and wildcard is None:
+            return [uri]
+        if info.type != pafs.FileType.Directory:
+            return []
+        listed = [
+            f
+            for f in fs.get_file_info(pafs.FileSelector(inner, recursive=True))
+            if f.type == pafs.FileType.File
+        ]
+    except (OSError, pa.ArrowException) as err:
+        raise SchemaError(f"{uri}: cannot list: {str(err).strip().splitlines()[0]}") from None
+    if any(f.base_name in ("dataset_info.json", "dataset_dict.json") for f in listed):
+        listed = [f for f in listed if f.path.endswith(".arrow")]  # a saved HF dataset
+    files = [
+        as_uri(f.path)
+        for f in listed
+        if _format_of(f.path) and not f.base_name.startswith((".", "_"))
+    ]
+    if wildcard is not None:
+        files = [f for f in files if fnmatch.fnmatchcase(urlsplit(f).path, parts.path)]
+    return sorted(files)
+
+
+@contextmanager
+def open_input(path: str) -> Iterator[str | pa.NativeFile]:
+    """A local path as is, or a URI opened for random access (Parquet footers, Arrow files)."""
+    if not is_uri(path):
+        yield path
+        return
+    fs, inner = filesystem(path)
+    with fs.open_input_file(inner) as handle:
+        yield handle
+
+
+@contextmanager
+def _open_stream(path: str) -> Iterator[BinaryIO]:
+    """A file read front to back as bytes lines, gunzipped when its name ends in `.gz`."""
+    if is_uri(path):
+        fs, inner = filesystem(path)
+        raw: BinaryIO = io.BufferedReader(fs.open_input_stream(inner, compression=None))
+    else:
+        raw = open(path, "rb")
+    with raw:
+        yield gzip.GzipFile(fileobj=raw, mode="rb") if path.endswith(".gz") else raw
+
+
+def input_size(path: str) -> int:
+    """Size in bytes of an input file or URI."""
+    if not is_uri(path):
+        return Path(path).stat().st_size
+    fs, inner = filesystem(path)
+    return fs.get_file_info(inner).size or 0
+
+
 def read_shard(
     shard: InputShard, opts: ReadOptions, limit: int | None = None
 ) -> Iterator[pa.Table]:
@@ -141,15 +236,16 @@ def read_shard(
 
 def _parquet_batches(shard: InputShard, opts: ReadOptions) -> Iterator[pa.Table]:
     """Record batches of a Parquet file, checked for the text column."""
-    parquet = pq.ParquetFile(shard.path)
-    _require_text_column(shard, parquet.schema_arrow, opts)
-    for batch in parquet.iter_batches(batch_size=opts.chunk_rows):
-        yield pa.Table.from_batches([batch])
+    with open_input(shard.path) as source:
+        parquet = pq.ParquetFile(source)
+        _require_text_column(shard, parquet.schema_arrow, opts)
+        for batch in parquet.iter_batches(batch_size=opts.chunk_rows):
+            yield pa.Table.from_batches([batch])
 
 
 def _arrow_batches(shard: InputShard, opts: ReadOptions) -> Iterator[pa.Table]:
     """Chunks of an Arrow file (the stream format `datasets.save_to_disk` writes, or IPC file)."""
-    with pa.memory_map(shard.path) as source:
+    with _arrow_source(shard.path) as source:
         try:
             stream = pa.ipc.open_stream(source)
             schema, batches = stream.schema, iter(stream)
@@ -164,12 +260,19 @@ def _arrow_batches(shard: InputShard, opts: ReadOptions) -> Iterator[pa.Table]:
                 yield pa.Table.from_batches([batch.slice(start, opts.chunk_rows)])
 
 
+def _arrow_source(path: str) -> pa.NativeFile:
+    """A local Arrow file memory-mapped, or a URI opened for random access."""
+    if not is_uri(path):
+        return pa.memory_map(path)
+    fs, inner = filesystem(path)
+    return fs.open_input_file(inner)
+
+
 def _jsonl_batches(shard: InputShard, opts: ReadOptions) -> Iterator[pa.Table]:
     """Chunks of a JSONL file; undecodable or unparsable lines become rows rejected as invalid."""
-    opener = gzip.open if shard.path.endswith(".gz") else open
     rows: list[dict[str, Any]] = []
     seen_text = False
-    with opener(shard.path, "rb") as fh:
+    with _open_stream(shard.path) as fh:
         for line in fh:
             if not line.strip():
                 continue

@@ -4,6 +4,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
+
+from pipeline.errors import RecipeError
+from pipeline.io import is_uri
+
+
+def output_root(path: str) -> Path:
+    """The output folder named by `output.path`: a local or shared-filesystem path, or a
+    `file://` URI. Every worker writes pieces and markers there with atomic renames, which
+    object stores do not offer, so their URIs are refused with the fix."""
+    if not is_uri(path):
+        return Path(path)
+    parts = urlsplit(path)
+    if parts.scheme.lower() == "file" and parts.netloc in ("", "localhost"):
+        return Path(url2pathname(parts.path))
+    raise RecipeError(
+        f"output.path {path!r}: {parts.scheme}:// output is not supported (every worker writes "
+        "pieces with file renames into one folder); use a shared filesystem path: NFS, Lustre, "
+        "or the bucket mounted with a FUSE driver that supports rename, e.g. gcsfuse"
+    )
 
 
 @dataclass(frozen=True)

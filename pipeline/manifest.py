@@ -46,15 +46,16 @@ def build_manifest(
             by, reason = key.split("\t", 1)
             reasons.setdefault(by, Counter())[reason] += n
         seconds.update(marker["seconds"])
+    nodes, rows_by_node = _nodes_per_stage(markers, len(stages))
     rows_in = sum(markers[(0, s.index)]["rows_in"] for s in shards)
     kept = sum(markers[(last, s.index)]["kept"] for s in shards)
     rejected = sum(sum(c.values()) for c in reasons.values())
     steps = []
     flowing = rows_in
-    ordered = [(INVALID_BY, None)] + [
-        (step.name, step) for stage in stages for step in _stage_steps(stage)
+    ordered = [(INVALID_BY, None, 0)] + [
+        (step.name, step, stage.index) for stage in stages for step in _stage_steps(stage)
     ]
-    for name, step in ordered:
+    for name, step, stage_index in ordered:
         dropped = reasons.get(name, Counter())
         entry: dict[str, Any] = {
             "step": name,
@@ -63,6 +64,8 @@ def build_manifest(
             "kept": flowing - sum(dropped.values()),
             "reasons": dict(dropped.most_common()),
             "seconds": round(seconds.get(name, 0.0) + seconds.get(f"{name}:keys", 0.0), 3),
+            "nodes": nodes[stage_index],
+            "rows_by_node": rows_by_node[stage_index],
         }
         if step is not None:
             entry |= {"version": step.version, "params": step.params.model_dump()}
@@ -96,6 +99,19 @@ def build_manifest(
             for s in shards
         ],
     }
+
+
+def _nodes_per_stage(
+    markers: dict[tuple[int, int], dict[str, Any]], n_stages: int
+) -> tuple[list[dict[str, int]], list[dict[str, int]]]:
+    """Per stage: shards per node that read them, and rows per node that wrote them. A step's
+    entry gets its stage's (a global step's: the stage that applies its decisions)."""
+    shards: list[Counter[str]] = [Counter() for _ in range(n_stages)]
+    rows: list[Counter[str]] = [Counter() for _ in range(n_stages)]
+    for (stage, _), marker in markers.items():
+        shards[stage][marker["node"]] += 1
+        rows[stage].update(marker.get("rows_by_node", {}))
+    return [dict(sorted(c.items())) for c in shards], [dict(sorted(c.items())) for c in rows]
 
 
 def _stage_steps(stage: Stage) -> list[Any]:

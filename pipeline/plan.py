@@ -40,6 +40,7 @@ from pipeline.thresholds import PercentileCut
 from scorers.base import Scorer
 
 SECONDS_META = b"tamis.seconds"
+NODE_META = b"tamis.node"  # the host that wrote a piece
 
 
 @dataclass
@@ -112,7 +113,10 @@ def stage_chunks(ctx: StageContext, shard: InputShard) -> Iterator[pa.Table]:
     for chunk in source:
         rows += chunk.num_rows
         yield step.apply_decisions(chunk, decisions) if step else chunk
-    atomic_write_json({"rows": rows}, layout.read_marker(stage.index, shard.index))
+    atomic_write_json(
+        {"rows": rows, "node": socket.gethostname(), "pid": os.getpid()},
+        layout.read_marker(stage.index, shard.index),
+    )
 
 
 def _previous_survivors(layout: RunLayout, stage: int, shard: int) -> Iterator[pa.Table]:
@@ -170,6 +174,7 @@ def write_pieces(table: pa.Table, layout: RunLayout, stage: int) -> list[tuple[i
     """Write a processed table as kept/rejected pieces per shard; returns (shard, rows) pairs."""
     seconds = (table.schema.metadata or {}).get(SECONDS_META, b"{}")
     table = table.replace_schema_metadata(None)
+    node = socket.gethostname().encode()
     written = []
     for shard in pc.unique(table[SHARD]).to_pylist():
         part = table.filter(pc.equal(table[SHARD], shard)).sort_by([(ROW, "ascending")])
@@ -185,20 +190,25 @@ def write_pieces(table: pa.Table, layout: RunLayout, stage: int) -> list[tuple[i
         kept_first = kept[ROW][0].as_py() if kept.num_rows else first
         rejected_first = rejected[ROW][0].as_py() if rejected.num_rows else first
         atomic_write_parquet(
-            kept.replace_schema_metadata({SECONDS_META: seconds}),
+            kept.replace_schema_metadata({SECONDS_META: seconds, NODE_META: node}),
             folder / f"kept-{kept_first:012d}.parquet",
         )
-        atomic_write_parquet(rejected, folder / f"rejected-{rejected_first:012d}.parquet")
+        atomic_write_parquet(
+            rejected.replace_schema_metadata({NODE_META: node}),
+            folder / f"rejected-{rejected_first:012d}.parquet",
+        )
         seconds = b"{}"  # count a chunk's timings once
         written.append((shard, part.num_rows))
     return written
 
 
 def commit_shard(ctx: StageContext, shard: InputShard) -> dict[str, Any]:
-    """Check a shard's pieces are complete, publish final files if last stage, write its marker."""
+    """Check a shard's pieces are complete, publish final files if last stage, write its marker:
+    counts, timings, the node that read the shard (`node`, `pid`) and the rows each node wrote
+    (`rows_by_node`)."""
     layout, stage = ctx.layout, ctx.stage
-    marker = layout.read_marker(stage.index, shard.index)
-    rows_in = json.loads(marker.read_text())["rows"]
+    read = json.loads(layout.read_marker(stage.index, shard.index).read_text())
+    rows_in = read["rows"]
     kept_pieces = layout.kept_pieces(stage.index, shard.index)
     rejected_pieces = layout.rejected_pieces(stage.index, shard.index)
     kept = parquet_rows(kept_pieces)
@@ -210,8 +220,12 @@ def commit_shard(ctx: StageContext, shard: InputShard) -> dict[str, Any]:
             f"but {kept} kept + {rejected} rejected"
         )
     seconds: Counter[str] = Counter()
-    for piece in kept_pieces:
-        seconds.update(json.loads((pq.read_schema(piece).metadata or {}).get(SECONDS_META, b"{}")))
+    by_node: Counter[str] = Counter()
+    for piece in kept_pieces + rejected_pieces:
+        footer = pq.read_metadata(piece)
+        meta = footer.metadata or {}
+        seconds.update(json.loads(meta.get(SECONDS_META, b"{}")))
+        by_node[meta.get(NODE_META, b"?").decode()] += footer.num_rows
     if stage.is_last:
         merge_parquet(kept_pieces, layout.kept(shard.index), drop=ctx.private_columns)
         all_rejected = [
@@ -225,8 +239,10 @@ def commit_shard(ctx: StageContext, shard: InputShard) -> dict[str, Any]:
         "kept": kept,
         "rejected": {f"{by}\t{reason}": n for (by, reason), n in sorted(reasons.items())},
         "seconds": dict(seconds),
-        "node": socket.gethostname(),
-        "pid": os.getpid(),
+        "node": read.get("node", socket.gethostname()),
+        "pid": read.get("pid", os.getpid()),
+        "rows_by_node": dict(sorted(by_node.items())),
+        "committed_on": socket.gethostname(),
     }
     atomic_write_json(stats, layout.done(stage.index, shard.index))
     return stats

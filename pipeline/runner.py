@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
-import sys
+import socket
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,7 +14,6 @@ from typing import Any, Literal
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from tqdm import tqdm
 
 from pipeline.columns import INTERNAL
 from pipeline.errors import ManifestError, SchemaError, TamisError
@@ -23,12 +23,15 @@ from pipeline.io import (
     ReadOptions,
     atomic_write_json,
     discover,
+    input_size,
+    open_input,
     parquet_rows,
     read_shard,
 )
-from pipeline.layout import RunLayout
+from pipeline.layout import RunLayout, output_root
 from pipeline.manifest import build_manifest, reconcile
 from pipeline.plan import Stage, StageContext, build_stages
+from pipeline.progress import StageProgress, say
 from pipeline.recipe import Recipe, build_steps
 from pipeline.reuse import ScoreReuse, plan_reuse
 
@@ -61,7 +64,7 @@ def run_recipe(
     limits = _row_limits(shards, limit, opts)
     if limit is not None:
         shards = [s for s in shards if limits[s.index] > 0]
-    layout = RunLayout(Path(recipe.output.path))
+    layout = RunLayout(output_root(recipe.output.path))
     reuse = plan_reuse(Path(reuse_scores), steps, shards) if reuse_scores else None
     if reuse is not None and Path(reuse_scores).resolve() == layout.root.resolve():
         raise ManifestError("--reuse-scores must name another run's output folder than --output")
@@ -76,31 +79,28 @@ def run_recipe(
         for stage in stages:
             t0 = time.time()
             if stage.applies is not None:
-                global_stats[stage.applies.name] = _decide(executor, layout, stage, shards)
+                global_stats[stage.applies.name] = _decide(
+                    executor, layout, stage, shards, progress
+                )
             ctx = StageContext(layout, stage, len(stages), opts, limits, reuse, private)
             pending = [s for s in shards if not layout.done(stage.index, s.index).exists()]
             for shard in pending:  # leftovers of an interrupted attempt
                 shutil.rmtree(layout.shard_dir(stage.index, shard.index), ignore_errors=True)
-            if len(pending) < len(shards):
-                log.info(
-                    "stage %d: %d of %d shards already done, skipped",
-                    stage.index + 1,
-                    len(shards) - len(pending),
-                    len(shards),
-                )
-            total = _rows_entering(layout, stage, pending, limits)
             steps = stage.describe()
             steps = steps if len(steps) <= 48 else f"{steps[:45]}..."
             label = f"stage {stage.index + 1}/{len(stages)} ({steps})"
-            with tqdm(
-                total=total,
-                desc=label,
-                unit=" rows",
-                disable=not progress,
-                file=sys.stderr,
-                leave=True,
-            ) as bar:
-                executor.run_stage(ctx, pending, bar.update)
+            if len(pending) < len(shards):
+                say(
+                    progress,
+                    "%s: %d of %d shards already done, skipped",
+                    label,
+                    len(shards) - len(pending),
+                    len(shards),
+                )
+            if pending:
+                total = _rows_entering(layout, stage, pending, limits)
+                with StageProgress(label, total, enabled=progress) as bar:
+                    executor.run_stage(ctx, pending, bar.update)
             stage_seconds.append(
                 {
                     "stage": stage.index,
@@ -121,6 +121,7 @@ def run_recipe(
         "started": datetime.fromtimestamp(started, UTC).isoformat(),
         "finished": datetime.now(UTC).isoformat(),
         "seconds": round(time.time() - started, 3),
+        "driver": {"node": socket.gethostname(), "pid": os.getpid()},
         "stages": stage_seconds,
     }
     manifest = build_manifest(recipe, stages, shards, layout, run, global_stats)
@@ -161,24 +162,41 @@ def _check_gpus(steps: list[Any], executor: Any, cpu_fallback: bool) -> None:
 
 
 def _decide(
-    executor: Any, layout: RunLayout, stage: Stage, shards: list[InputShard]
+    executor: Any, layout: RunLayout, stage: Stage, shards: list[InputShard], progress: bool
 ) -> dict[str, Any]:
-    """Run a global step's decision phase once; its marker makes reruns skip it."""
+    """Run a global step's decision phase once; its marker makes reruns skip it. `node` is
+    the driver's host, which ran the phase (its passes run wherever the executor puts them)."""
     step = stage.applies
     assert step is not None
     done = layout.decisions_done(stage.index)
     if done.exists():
-        return json.loads(done.read_text())
+        stats = json.loads(done.read_text())
+        say(progress, "%s, decided by an earlier attempt", _decision_summary(step.name, stats))
+        return stats
     sources = [p for s in shards for p in layout.kept_pieces(stage.index - 1, s.index)]
     rows = parquet_rows(sources)
     dest = layout.decisions(stage.index)
     shutil.rmtree(dest, ignore_errors=True)
+    say(progress, "deciding %s over %s rows...", step.name, f"{rows:,}")
     t0 = time.time()
     dest.mkdir(parents=True)
     stats = step.decide(executor, sources, dest, rows)
-    stats |= {"rows": rows, "seconds": round(time.time() - t0, 3)}
+    stats |= {"rows": rows, "seconds": round(time.time() - t0, 3), "node": socket.gethostname()}
     atomic_write_json(stats, done)
+    say(progress, "%s in %.1f s", _decision_summary(step.name, stats), stats["seconds"])
     return stats
+
+
+def _decision_summary(name: str, stats: dict[str, Any]) -> str:
+    """What a global decision found, in a few words."""
+    if "duplicates" in stats:
+        return f"{name}: {stats['duplicates']:,} duplicates of {stats['rows']:,} rows"
+    if "cutoff" in stats:
+        if stats["cutoff"] is None:
+            return f"{name}: no {stats['column']} cut-off, nothing kept"
+        side = ">=" if stats["side"] == "top" else "<="
+        return f"{name}: keeps {stats['column']} {side} {stats['cutoff']:.6g}"
+    return f"{name}: decided over {stats['rows']:,} rows"
 
 
 def _row_limits(
@@ -201,7 +219,8 @@ def _row_count(shard: InputShard) -> int | None:
     if shard.format != "parquet":
         return None
     try:
-        return pq.read_metadata(shard.path).num_rows
+        with open_input(shard.path) as source:
+            return pq.read_metadata(source).num_rows
     except (OSError, pa.ArrowException) as err:
         raise SchemaError(f"{shard.path}: cannot read parquet file: {err}") from None
 
@@ -244,7 +263,7 @@ def _claim_output(
         "recipe_hash": recipe.fingerprint(),
         "limit": limit,
         "reuse_scores": str(reuse.old) if reuse else None,
-        "inputs": [[s.path, Path(s.path).stat().st_size] for s in shards],
+        "inputs": [[s.path, input_size(s.path)] for s in shards],
     }
     if overwrite and layout.root.exists():
         for name in ("kept", "rejected", "_work", "manifest.json"):

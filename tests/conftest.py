@@ -35,6 +35,15 @@ def ray_session():
 
 
 @pytest.fixture
+def ray_head():
+    """A real Ray head on 127.0.0.1 with ports of its own, killed afterwards (tests/ray_head.py)."""
+    from tests.ray_head import ray_head as start_head
+
+    with start_head() as head:
+        yield head
+
+
+@pytest.fixture
 def small_samples(tmp_path: Path, samples: Path) -> Path:
     """The first 300 rows of each sample shard, written as 4 small shards."""
     folder = tmp_path / "in"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -81,6 +82,12 @@ def test_local_run_accounts_for_every_row(small_samples, tmp_path):
     dups = rejected.filter(pa.compute.equal(rejected["rejected_by"], "exact_dedup"))
     assert dups.num_rows == steps[1]["rejected"] == steps[1]["global"]["duplicates"] > 0
     assert set(dups["duplicate_of"].to_pylist()) <= set(inputs["id"].to_pylist())
+    # Which node ran what: shards per node per step, rows each node wrote, the decision's node.
+    host = socket.gethostname()
+    assert all(s["nodes"] == {host: 4} for s in steps)
+    assert steps[0]["rows_by_node"] == {host: inputs.num_rows}
+    assert steps[-1]["rows_by_node"] == {host: steps[1]["rows_in"]}
+    assert steps[1]["global"]["node"] == manifest["run"]["driver"]["node"] == host
     on_disk = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert on_disk["recipe_hash"] == manifest["recipe_hash"] and len(on_disk["shards"]) == 4
 

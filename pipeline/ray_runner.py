@@ -28,6 +28,7 @@ from pipeline.shuffle import Prepare, Resolve, Source, Summary, fold_buckets
 from scorers.base import Scorer
 
 MAX_PARTITIONS = 200
+MAX_SUMMARY_TASKS = 64
 
 
 def _read_shards(
@@ -127,7 +128,8 @@ class RayExecutor:
             for shard, rows in zip(out["shard"].to_pylist(), out["rows"].to_pylist(), strict=True):
                 written[shard] = written.get(shard, 0) + rows
                 on_rows(rows)
-            for shard in shards.keys() - commits.keys():
+            # Only shards in this block can have just completed; the rest wait for their rows.
+            for shard in set(out["shard"].to_pylist()) - commits.keys():
                 if self._complete(ctx, shard, written.get(shard, 0)):
                     commits[shard] = commit.remote(ctx, shards[shard])
         for shard in shards.keys() - commits.keys():  # empty shards, or markers written last
@@ -207,7 +209,9 @@ class RayExecutor:
         """Sum of `fn` over every batch of `files`: tasks over groups of files, summed here."""
         ray = self._ray
         cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
-        groups = [files[i :: cpus * 4] for i in range(min(len(files), cpus * 4))]
+        # A few tasks per CPU, but few enough that their partial sums fit the driver.
+        tasks = min(len(files), cpus * 4, MAX_SUMMARY_TASKS)
+        groups = [files[i::tasks] for i in range(tasks)]
         task = ray.remote(num_cpus=1)(summarise_files)
         parts = ray.get([task.remote(g, columns, fn, size) for g in groups])
         return np.sum(parts, axis=0, dtype=np.int64) if parts else np.zeros(size, np.int64)

@@ -226,6 +226,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("tamis: interrupted; rerun the same command to resume", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into `head` and the like
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
+        return 0
 
 
 if __name__ == "__main__":

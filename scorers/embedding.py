@@ -7,7 +7,7 @@ from typing import Literal
 
 import numpy as np
 import pyarrow as pa
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from pipeline.columns import set_column, text_list
 from pipeline.registry import register
@@ -50,6 +50,12 @@ class SentenceEmbedder(Scorer):
         encode_batch: int = Field(64, gt=0, description="Texts per forward pass.")
         device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA if present.")
         gpus: float = Field(0, ge=0, description="GPUs per Ray actor (fractions share a GPU).")
+
+        @model_validator(mode="after")
+        def _no_ranking(self) -> SentenceEmbedder.Params:
+            if self.keep_top is not None or self.keep_bottom is not None:
+                raise ValueError("embeddings are not a score: keep_top / keep_bottom do not apply")
+            return self
 
     params: Params
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pytest
 
 from pipeline.dedup import SemanticDeduplicator
 from pipeline.dedup.semantic import _greedy
@@ -74,3 +75,8 @@ def test_recipe_adds_an_embed_step_unless_one_comes_first():
         "embed",
         "semantic_dedup",
     ]
+
+
+def test_embeddings_cannot_be_ranked():
+    with pytest.raises(ValueError, match="not a score"):
+        SentenceEmbedder(keep_top=0.5)

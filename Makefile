@@ -11,7 +11,7 @@ KENLM_APT := cmake libboost-program-options-dev libboost-system-dev libboost-thr
 	libboost-test-dev libeigen3-dev zlib1g-dev libbz2-dev liblzma-dev
 DEMO_MODELS := models/quality-demo.bin models/wiki-en/model.bin
 
-.PHONY: setup models run test test-fast bench samples kenlm-tools clean
+.PHONY: setup models run test test-fast bench bench-scale bench-dedup samples kenlm-tools clean
 
 setup: $(STAMP) $(KENLM_TOOLS)
 
@@ -63,11 +63,17 @@ BENCH_STAMP := $(BENCH_VENV)/.installed
 $(BENCH_STAMP): Makefile
 	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
-		'datatrove[processing,io]==0.10.1' 'spacy==3.8.18' pyarrow
+		'datatrove[processing,io]==0.10.1' 'spacy==3.8.18' 'datasketch==2.0.0' pyarrow
 	touch $(BENCH_STAMP)
 
 bench: setup $(BENCH_STAMP)  ## heuristics: tamis vs datatrove on the same shards, local vs Ray
 	$(PY) benchmarks/bench_heuristics.py
+
+bench-scale: setup  ## scale: the heuristics recipe + MinHash on 1x, 4x, 16x data; docs/s and RSS per worker
+	$(PY) benchmarks/bench_scale.py
+
+bench-dedup: setup $(BENCH_STAMP)  ## dedup: planted-set quality, MinHash vs datasketch/datatrove, memory
+	$(PY) benchmarks/bench_dedup.py
 
 samples: setup  ## regenerate samples/web from ../shared/data
 	$(PY) samples/build_samples.py

@@ -124,6 +124,18 @@ class RayExecutor:
         commit = ray.remote(num_cpus=0)(commit_shard)
         written: dict[int, int] = {}
         commits: dict[int, Any] = {}
+        # Commits take no CPU slot (so they never wait behind the pipeline), hence Ray would
+        # start a worker for each one at once: keep a few in flight instead.
+        in_flight = max(2, int(ray.cluster_resources().get("CPU", 1)))
+        running: list[Any] = []
+
+        def submit(shard: int) -> None:
+            nonlocal running
+            if len(running) >= in_flight:
+                _, running = ray.wait(running, num_returns=len(running) - in_flight + 1)
+            commits[shard] = commit.remote(ctx, shards[shard])
+            running.append(commits[shard])
+
         for out in results.iter_batches(batch_size=None, batch_format="pyarrow"):
             for shard, rows in zip(out["shard"].to_pylist(), out["rows"].to_pylist(), strict=True):
                 written[shard] = written.get(shard, 0) + rows
@@ -131,9 +143,9 @@ class RayExecutor:
             # Only shards in this block can have just completed; the rest wait for their rows.
             for shard in set(out["shard"].to_pylist()) - commits.keys():
                 if self._complete(ctx, shard, written.get(shard, 0)):
-                    commits[shard] = commit.remote(ctx, shards[shard])
+                    submit(shard)
         for shard in shards.keys() - commits.keys():  # empty shards, or markers written last
-            commits[shard] = commit.remote(ctx, shards[shard])
+            submit(shard)
         return ray.get(list(commits.values()))
 
     def gpus(self) -> int:

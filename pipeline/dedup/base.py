@@ -55,11 +55,14 @@ class Deduplicator(GlobalStep):
         """Write the duplicates found over every row of `sources` under `dest`; return the
         cluster report."""
         buckets = bucket_count(rows, self.params.rows_per_bucket)
-        stats = self.find(executor, sources, dest, buckets)
+        stats = self.find(executor, sources, dest, rows, buckets)
         return {"buckets": buckets, **stats, **cluster_report(executor, dest)}
 
-    def find(self, executor: Any, sources: list[Path], dest: Path, buckets: int) -> dict[str, Any]:
-        """Default: one shuffle of the key columns by `_bucket`, `resolve` per bucket."""
+    def find(
+        self, executor: Any, sources: list[Path], dest: Path, rows: int, buckets: int
+    ) -> dict[str, Any]:
+        """Write duplicates among `rows` rows (grouped in `buckets`) under `dest`; return stats.
+        Default: one shuffle of the key columns by `_bucket`, `resolve` per bucket."""
         columns = [*self.key_columns, BUCKET, SHARD, ROW, self.params.id_column]
         executor.shuffle([Source(sources, columns)], self.resolve, dest, buckets)
         return {}

@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 from pydantic import Field, model_validator
 
 from pipeline.columns import DUPLICATE_OF, ROW, SHARD, set_column
-from pipeline.dedup.base import MAX_BUCKETS, Deduplicator, DedupParams, order_key
+from pipeline.dedup.base import Deduplicator, DedupParams, bucket_count, order_key
 from pipeline.dedup.components import EDGE_COLUMNS, connected_components, edges
 from pipeline.dedup.minhash import EMPTY, band_keys, lsh_params, signatures
 from pipeline.dedup.report import MEMBER
@@ -84,6 +84,7 @@ class MinHashDedup(Deduplicator):
     """
 
     method = "minhash"
+    version = 2  # 2: affine32 permutations over mixed-sum shingle hashes
     key_columns = (BANDS,)
 
     class Params(DedupParams):
@@ -123,7 +124,9 @@ class MinHashDedup(Deduplicator):
         lists = pa.ListArray.from_arrays(offsets, values, mask=mask)
         return set_column(batch, BANDS, lists)
 
-    def find(self, executor: Any, sources: list[Path], dest: Path, buckets: int) -> dict[str, Any]:
+    def find(
+        self, executor: Any, sources: list[Path], dest: Path, rows: int, buckets: int
+    ) -> dict[str, Any]:
         """Band pass -> candidate pairs -> (verification) -> components -> decisions."""
         p = self.params
         work = dest.parent / f"{dest.name}.work"
@@ -131,8 +134,9 @@ class MinHashDedup(Deduplicator):
         explode = partial(_explode_bands, id_column=p.id_column)
         band_source = Source(sources, [BANDS, SHARD, ROW, p.id_column], explode)
         pairs = work / "candidates"
-        # Each document appears once per band in this pass, so it gets more buckets.
-        executor.shuffle([band_source], _band_edges, pairs, min(buckets * self.bands, MAX_BUCKETS))
+        # Each document appears once per band in this pass.
+        band_buckets = bucket_count(rows * self.bands, p.rows_per_bucket)
+        executor.shuffle([band_source], _band_edges, pairs, band_buckets)
         stats: dict[str, Any] = {"bands": self.bands, "rows_per_band": self.rows}
         stats["candidate_pairs"] = parquet_rows(parquet_files(pairs))
         if p.verify:

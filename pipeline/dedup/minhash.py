@@ -1,8 +1,9 @@
 """MinHash signatures and LSH band keys, vectorised with numpy over a whole batch of texts.
 
 Shingles are word n-grams of normalised text (lowercase, no punctuation). Each shingle gets a
-32-bit hash; permutation i is the multiply-shift hash ((a_i * x + b_i) mod 2**64) >> 32 with
-seeded 64-bit a_i (odd), b_i, and a document's signature is the minimum over its shingles.
+well-mixed 32-bit hash x; permutation i is the affine bijection a_i * x + b_i mod 2**32 (a_i
+odd, seeded), computed in uint32 where the wraparound is the modulo (datasketch's "affine32"
+scheme), and a document's signature is the minimum over its shingles.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ from pipeline.dedup.exact import normalise
 from pipeline.shuffle import mix64
 
 EMPTY = np.uint32(0xFFFFFFFF)  # signature of a text without words: never banded
-SHINGLE_BLOCK = 1 << 15
+SHINGLE_BLOCK = 1 << 15  # shingles permuted at once: bounds the (permutations x block) matrix
 # Missing a duplicate costs more than a spurious candidate (which `verify` can remove), so the
 # band layout weighs false negatives 9:1: at 0.8, 14 bands of 9 rows from 128 permutations.
-FP_WEIGHT = 0.1  # shingles hashed at once: bounds the (block x permutations) matrix
+FP_WEIGHT = 0.1
+# Odd 64-bit multipliers, one per word position in a shingle: a shingle's hash is the mixed sum.
+POSITION_WEIGHTS = mix64(np.arange(1, 65, dtype=np.uint64)) | np.uint64(1)
 
 
 def shingle_hashes(texts: pa.Array | pa.ChunkedArray, ngram: int) -> tuple[np.ndarray, np.ndarray]:
@@ -29,41 +32,45 @@ def shingle_hashes(texts: pa.Array | pa.ChunkedArray, ngram: int) -> tuple[np.nd
 
     A text with fewer than `ngram` words has one shingle, all its words.
     """
-    normalised = normalise(pc.fill_null(texts, ""))
-    # Splitting "" gives [""]: make word-less texts null so that they have no words at all.
-    blank = pc.equal(normalised, "")
-    words = pc.utf8_split_whitespace(pc.if_else(blank, pa.scalar(None, pa.string()), normalised))
+    words = pc.utf8_split_whitespace(pc.fill_null(texts, ""))
     if isinstance(words, pa.ChunkedArray):
         words = words.combine_chunks()
-    lengths = pc.fill_null(pc.list_value_length(words), 0).to_numpy().astype(np.int64)
-    encoded = pc.dictionary_encode(pc.list_flatten(words))
-    vocab = np.array(
-        [xxhash.xxh3_64_intdigest(w.encode()) for w in encoded.dictionary.to_pylist()], np.uint64
-    )
-    word_hash = vocab[encoded.indices.to_numpy(zero_copy_only=False)] if len(vocab) else vocab
+    flat = pc.list_flatten(words)
+    doc_of_word = pc.list_parent_indices(words).to_numpy()
+    # Normalise each distinct word once (lowercase, no punctuation or symbols), not the text.
+    encoded = pc.dictionary_encode(flat)
+    vocab = normalise(encoded.dictionary).to_pylist()
+    vocab_hash = np.array([xxhash.xxh3_64_intdigest(w.encode()) for w in vocab], np.uint64)
+    word_index = encoded.indices.to_numpy(zero_copy_only=False)
+    real = np.array([bool(w) for w in vocab], bool)[word_index]  # words left empty are dropped
+    word_hash = vocab_hash[word_index[real]] if len(vocab) else np.zeros(0, np.uint64)
+    lengths = np.bincount(doc_of_word[real], minlength=len(words)).astype(np.int64)
     ends = np.cumsum(lengths)
     starts = ends - lengths
     # One shingle per position where a full n-gram fits, or one at the start of a short text.
     counts = np.where(lengths >= ngram, lengths - ngram + 1, np.minimum(lengths, 1))
-    first = np.repeat(starts, counts)
     offsets = np.concatenate([[0], np.cumsum(counts)])
-    position = first + (np.arange(offsets[-1]) - np.repeat(offsets[:-1], counts))
-    end = np.repeat(ends, counts)
-    shingles = word_hash[position] if len(position) else np.zeros(0, np.uint64)
+    position = np.repeat(starts - offsets[:-1], counts) + np.arange(offsets[-1])
+    if not len(position):
+        return np.zeros(0, np.uint64), offsets
+    short = bool((lengths[counts > 0] < ngram).any())
+    end = np.repeat(ends, counts) if short else None
+    shingles = word_hash[position] * POSITION_WEIGHTS[0]
     for k in range(1, ngram):
-        inside = position + k < end
-        following = word_hash[np.minimum(position + k, max(len(word_hash) - 1, 0))]
-        mixed = mix64(shingles * np.uint64(0x100000001B3) ^ following)
-        shingles = np.where(inside, mixed, shingles)
-    return shingles, offsets
+        following = word_hash[np.minimum(position + k, len(word_hash) - 1)] * POSITION_WEIGHTS[k]
+        if end is not None:  # short texts: words past their end do not count
+            following = np.where(position + k < end, following, np.uint64(0))
+        shingles += following
+    return mix64(shingles), offsets
 
 
 @lru_cache(maxsize=8)
 def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Seeded multiply-shift parameters (a odd, b) for each permutation."""
+    """Seeded affine parameters (a odd, b), as (num_perm x 1) uint32 columns."""
     rng = np.random.default_rng(seed)
-    a = rng.integers(0, 2**63, num_perm, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
-    return a, rng.integers(0, 2**63, num_perm, dtype=np.uint64)
+    a = rng.integers(0, 2**32, num_perm, dtype=np.uint64).astype(np.uint32) | np.uint32(1)
+    b = rng.integers(0, 2**32, num_perm, dtype=np.uint64).astype(np.uint32)
+    return a[:, None], b[:, None]
 
 
 def signatures(
@@ -72,23 +79,22 @@ def signatures(
     """(texts x num_perm) uint32 MinHash signatures; rows of EMPTY for texts without words."""
     shingles, offsets = shingle_hashes(texts, ngram)
     a, b = permutations(num_perm, seed)
-    x = (shingles & np.uint64(0xFFFFFFFF))[:, None]
-    out = np.full((len(offsets) - 1, num_perm), EMPTY, np.uint32)
+    x = (shingles >> np.uint64(32)).astype(np.uint32)[None, :]
+    docs = len(offsets) - 1
+    out = np.full((num_perm, docs), EMPTY, np.uint32)
     doc = 0
-    while doc < len(offsets) - 1:
+    while doc < docs:
         # Take whole documents until the block is full (one document may exceed it alone).
-        stop = max(
-            int(np.searchsorted(offsets, offsets[doc] + SHINGLE_BLOCK, "right")) - 1, doc + 1
-        )
+        stop = int(np.searchsorted(offsets, offsets[doc] + SHINGLE_BLOCK, "right")) - 1
+        stop = min(max(stop, doc + 1), docs)
         lo, hi = offsets[doc], offsets[stop]
         if hi > lo:
-            hashed = ((x[lo:hi] * a + b) >> np.uint64(32)).astype(np.uint32)
-            sizes = np.diff(offsets[doc : stop + 1])
-            nonempty = sizes > 0
-            starts = offsets[doc:stop][nonempty] - lo
-            out[doc:stop][nonempty] = np.minimum.reduceat(hashed, starts, axis=0)
+            hashed = a * x[:, lo:hi] + b  # uint32: wraps modulo 2**32
+            nonempty = np.flatnonzero(np.diff(offsets[doc : stop + 1]) > 0)
+            found = np.minimum.reduceat(hashed, offsets[doc:stop][nonempty] - lo, axis=1)
+            out[:, doc + nonempty] = found
         doc = stop
-    return out
+    return np.ascontiguousarray(out.T)
 
 
 def band_keys(sigs: np.ndarray, bands: int, rows: int) -> np.ndarray:

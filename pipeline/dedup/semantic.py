@@ -162,10 +162,11 @@ class SemanticDedup(Deduplicator):
         p = self.params
         return SentenceEmbedder(model=p.model, column=p.embedding_column, text_column=p.text_column)
 
-    def find(self, executor: Any, sources: list[Path], dest: Path, buckets: int) -> dict[str, Any]:
+    def find(
+        self, executor: Any, sources: list[Path], dest: Path, rows: int, buckets: int
+    ) -> dict[str, Any]:
         """Sample -> k-means centroids -> rows grouped by cluster -> greedy pass per cluster."""
         p = self.params
-        rows = sum(pq.read_metadata(s).num_rows for s in sources)
         work = dest.parent / f"{dest.name}.work"
         shutil.rmtree(work, ignore_errors=True)
         if not rows:

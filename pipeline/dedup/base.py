@@ -41,6 +41,7 @@ class Deduplicator(GlobalStep):
 
     Params: ClassVar[type[DedupParams]] = DedupParams
     params: DedupParams
+    last_report: dict[str, Any] | None = None  # cluster report of the last `split`
 
     def keys(self, batch: pa.Table) -> pa.Table:
         """`batch` with the key columns added, plus `_bucket` in [0, 2**31)."""

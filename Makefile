@@ -70,7 +70,7 @@ bench: setup $(BENCH_STAMP)  ## heuristics: tamis vs datatrove on the same shard
 	$(PY) benchmarks/bench_heuristics.py
 
 bench-scale: setup  ## scale: the heuristics recipe + MinHash on 1x, 4x, 16x data; docs/s and RSS per worker
-	$(PY) benchmarks/bench_scale.py
+	$(PY) benchmarks/bench_scale.py --runners local,ray --base 8000
 
 bench-dedup: setup $(BENCH_STAMP)  ## dedup: planted-set quality, MinHash vs datasketch/datatrove, memory
 	$(PY) benchmarks/bench_dedup.py

@@ -8,6 +8,7 @@ the next stage rejects them with `duplicate:<method>` and the id kept.
 from __future__ import annotations
 
 import math
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, ClassVar
@@ -111,6 +112,13 @@ class Deduplicator(GlobalStep):
         marked = marked.drop_columns([SHARD, ROW])
         kept = marked.filter(kept_mask).drop_columns([REJECT_REASON, REJECTED_BY, DUPLICATE_OF])
         return kept, marked.filter(pc.invert(kept_mask))
+
+
+def fresh_work_dir(dest: Path) -> Path:
+    """An empty scratch folder beside a step's decisions, for its intermediate passes."""
+    work = dest.parent / f"{dest.name}.work"
+    shutil.rmtree(work, ignore_errors=True)
+    return work
 
 
 def bucket_count(rows: int, rows_per_bucket: int) -> int:

@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 from pydantic import Field, model_validator
 
 from pipeline.columns import DUPLICATE_OF, ROW, SHARD, set_column
-from pipeline.dedup.base import Deduplicator, DedupParams, bucket_count, order_key
+from pipeline.dedup.base import Deduplicator, DedupParams, bucket_count, fresh_work_dir, order_key
 from pipeline.dedup.components import EDGE_COLUMNS, connected_components, edges
 from pipeline.dedup.minhash import EMPTY, band_keys, lsh_params, signatures
 from pipeline.dedup.report import MEMBER
@@ -129,8 +129,7 @@ class MinHashDedup(Deduplicator):
     ) -> dict[str, Any]:
         """Band pass -> candidate pairs -> (verification) -> components -> decisions."""
         p = self.params
-        work = dest.parent / f"{dest.name}.work"
-        shutil.rmtree(work, ignore_errors=True)
+        work = fresh_work_dir(dest)
         explode = partial(_explode_bands, id_column=p.id_column)
         band_source = Source(sources, [BANDS, SHARD, ROW, p.id_column], explode)
         pairs = work / "candidates"

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 from pydantic import Field
 
 from pipeline.columns import DUPLICATE_OF, ROW, SHARD
-from pipeline.dedup.base import Deduplicator, DedupParams, order_key
+from pipeline.dedup.base import Deduplicator, DedupParams, fresh_work_dir, order_key
 from pipeline.dedup.report import MEMBER
 from pipeline.global_step import BUCKET
 from pipeline.registry import register
@@ -167,8 +167,7 @@ class SemanticDedup(Deduplicator):
     ) -> dict[str, Any]:
         """Sample -> k-means centroids -> rows grouped by cluster -> greedy pass per cluster."""
         p = self.params
-        work = dest.parent / f"{dest.name}.work"
-        shutil.rmtree(work, ignore_errors=True)
+        work = fresh_work_dir(dest)
         if not rows:
             return {"kmeans_clusters": 0}
         sample = partial(_sample, embedding=p.embedding_column, fraction=p.sample_rows / rows)

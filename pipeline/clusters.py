@@ -6,8 +6,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
+import pyarrow.parquet as pq
 
 from pipeline.columns import DUPLICATE_OF, REJECT_REASON, REJECTED_BY
 from pipeline.errors import TamisError
@@ -42,6 +44,21 @@ def describe_reports(reports: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _scan(
+    folder: Path, columns: list[str], where: pc.Expression, needs: list[str] = ()
+) -> pa.Table:
+    """Rows matching `where` in the part files of `folder`, file by file (a shard whose rows
+    all left before a step lacks that step's columns, and an empty shard has none)."""
+    found = []
+    for path in sorted(folder.glob("*.parquet")):
+        names = set(pq.read_schema(path).names)
+        if set(columns) | set(needs) <= names:
+            found.append(pads.dataset(str(path)).to_table(columns=columns, filter=where))
+    if not found:
+        return pa.table({c: pa.array([], pa.string()) for c in columns})
+    return pa.concat_tables(found, promote_options="permissive")
+
+
 def _snippet(text: Any) -> str:
     flat = " ".join(str(text or "").split())
     return flat if len(flat) <= SNIPPET else flat[: SNIPPET - 1] + "…"
@@ -54,19 +71,12 @@ def describe_cluster(
     member_filter = pc.field(DUPLICATE_OF) == kept_id
     if step:
         member_filter = member_filter & (pc.field(REJECTED_BY) == step)
-    rejected = out / "rejected"
-    members = pads.dataset(str(rejected), format="parquet").to_table(
-        columns=[id_column, text_column, REJECT_REASON, REJECTED_BY], filter=member_filter
-    )
-    head = pads.dataset(str(out / "kept"), format="parquet").to_table(
-        columns=[id_column, text_column], filter=pc.field(id_column) == kept_id
-    )
+    columns = [id_column, text_column, REJECT_REASON, REJECTED_BY]
+    members = _scan(out / "rejected", columns, member_filter, needs=[DUPLICATE_OF])
+    head = _scan(out / "kept", [id_column, text_column], pc.field(id_column) == kept_id)
     status = "kept"
     if not head.num_rows:  # kept by dedup, then rejected by a later step
-        head = pads.dataset(str(rejected), format="parquet").to_table(
-            columns=[id_column, text_column, REJECT_REASON],
-            filter=pc.field(id_column) == kept_id,
-        )
+        head = _scan(out / "rejected", columns, pc.field(id_column) == kept_id)
         status = f"rejected later: {head[REJECT_REASON][0]}" if head.num_rows else "not found"
     if not members.num_rows:
         raise TamisError(f"{out}: no rows are duplicates of {kept_id!r}")

@@ -5,77 +5,84 @@ buckets one at a time (memory: one batch while partitioning, one bucket while re
 from __future__ import annotations
 
 import shutil
-from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline.global_step import BUCKET
 from pipeline.io import atomic_write_parquet
 from pipeline.shuffle import Resolve, Source, Summary, fold_buckets
 
-OPEN_FILES = 64
+BUCKET_FLUSH_BYTES = 1 << 20  # a bucket's buffered rows are written once they reach this
+BUFFER_BYTES = 16 << 20  # past this in all, the largest buffer is written
 
 
-def _prepared(sources: list[Source], buckets: int) -> Iterator[pa.RecordBatch]:
+def _prepared(sources: list[Source], buckets: int) -> Iterator[pa.Table]:
     """Every source's rows, prepared, with `_bucket` folded into [0, buckets)."""
     for source in sources:
         for path in source.files:
             for batch in pq.ParquetFile(path).iter_batches(columns=source.columns):
                 table = source.prepare(pa.Table.from_batches([batch]))
                 if table.num_rows:
-                    yield from fold_buckets(table, buckets).to_batches()
+                    yield fold_buckets(table, buckets)
 
 
 def shuffle_on_disk(sources: list[Source], resolve: Resolve, dest: Path, buckets: int) -> None:
     """Group the prepared rows of `sources` by bucket; write `resolve(bucket)` under `dest`."""
     scratch = dest.parent / f"{dest.name}.buckets"
     shutil.rmtree(scratch, ignore_errors=True)
+    shutil.rmtree(dest, ignore_errors=True)  # leftovers of an interrupted attempt
     scratch.mkdir(parents=True)
-    parts: dict[int, list[Path]] = {}
-    with _BucketWriters(scratch, parts) as writers:
-        for batch in _prepared(sources, buckets):
-            table = pa.Table.from_batches([batch])
-            for b in pc.unique(table[BUCKET]).to_pylist():
-                writers.write(b, table.filter(pc.equal(table[BUCKET], b)))
+    spill = _BucketSpill(scratch)
+    for table in _prepared(sources, buckets):
+        table = table.sort_by(BUCKET)
+        ids, starts = np.unique(table[BUCKET].to_numpy(), return_index=True)
+        for b, lo, hi in zip(ids, starts, [*starts[1:], table.num_rows], strict=True):
+            spill.add(int(b), table.slice(lo, hi - lo))
+    spill.flush_all()
     dest.mkdir(parents=True, exist_ok=True)
-    for b in sorted(parts):
-        found = resolve(pa.concat_tables([pq.read_table(p) for p in parts[b]]))
+    for b in sorted(spill.parts):
+        parts = [pq.read_table(p) for p in spill.parts[b]]
+        found = resolve(pa.concat_tables(parts, promote_options="permissive"))
         if found.num_rows:
             atomic_write_parquet(found, dest / f"bucket-{b:05d}.parquet")
     shutil.rmtree(scratch)
 
 
-class _BucketWriters:
-    """Parquet writers, one per bucket, at most OPEN_FILES open at once: the least recently
-    used is closed and a later write to its bucket starts a new part file, so memory stays
-    flat however many buckets there are."""
+class _BucketSpill:
+    """Rows buffered per bucket and written as part files when a bucket's buffer (or all of
+    them together) grows past a budget: memory stays flat however many buckets there are, and
+    each part file holds many batches' rows of one bucket."""
 
-    def __init__(self, folder: Path, parts: dict[int, list[Path]]):
-        self.folder, self.parts = folder, parts
-        self.open: OrderedDict[int, pq.ParquetWriter] = OrderedDict()
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.parts: dict[int, list[Path]] = {}
+        self.buffers: dict[int, list[pa.Table]] = {}
+        self.sizes: dict[int, int] = {}
+        self.total = 0
 
-    def write(self, bucket: int, table: pa.Table) -> None:
-        writer = self.open.pop(bucket, None)
-        if writer is None:
-            if len(self.open) >= OPEN_FILES:
-                self.open.popitem(last=False)[1].close()
-            path = self.folder / f"{bucket:05d}-{len(self.parts.get(bucket, [])):04d}.parquet"
-            self.parts.setdefault(bucket, []).append(path)
-            writer = pq.ParquetWriter(path, table.schema)
-        writer.write_table(table.cast(writer.schema))
-        self.open[bucket] = writer
+    def add(self, bucket: int, rows: pa.Table) -> None:
+        self.buffers.setdefault(bucket, []).append(rows)
+        self.sizes[bucket] = self.sizes.get(bucket, 0) + rows.nbytes
+        self.total += rows.nbytes
+        if self.sizes[bucket] >= BUCKET_FLUSH_BYTES:
+            self.flush(bucket)
+        elif self.total >= BUFFER_BYTES:
+            self.flush(max(self.sizes, key=self.sizes.__getitem__))
 
-    def __enter__(self) -> _BucketWriters:
-        return self
+    def flush(self, bucket: int) -> None:
+        rows = pa.concat_tables(self.buffers.pop(bucket), promote_options="permissive")
+        self.total -= self.sizes.pop(bucket)
+        path = self.folder / f"{bucket:05d}-{len(self.parts.get(bucket, [])):05d}.parquet"
+        pq.write_table(rows, path)
+        self.parts.setdefault(bucket, []).append(path)
 
-    def __exit__(self, *exc: object) -> None:
-        for writer in self.open.values():
-            writer.close()
+    def flush_all(self) -> None:
+        for bucket in list(self.buffers):
+            self.flush(bucket)
 
 
 def summarise_files(files: list[Path], columns: list[str], fn: Summary, size: int) -> np.ndarray:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -190,7 +191,8 @@ class RayExecutor:
         A single bucket is one worker's job by design, so it runs as one on-disk task (a Ray
         Data shuffle costs seconds of fixed overhead per pass)."""
         ray = self._ray
-        dest.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(dest, ignore_errors=True)  # Ray names its files at random: clear leftovers
+        dest.mkdir(parents=True)
         if buckets == 1:
             ray.get(ray.remote(num_cpus=1)(shuffle_on_disk).remote(sources, resolve, dest, 1))
             return

@@ -7,6 +7,7 @@ from typing import Literal
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import Field, model_validator
 
 from pipeline.columns import set_column, text_list
@@ -26,6 +27,9 @@ def embedding_matrix(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """An Arrow list<float32> column as a (rows x dim) float32 matrix."""
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
+    lengths = pc.list_value_length(column)
+    if column.null_count or (len(column) and pc.min_max(lengths)["min"] != pc.max(lengths)):
+        raise ValueError("embedding column: every row needs a vector, all of the same length")
     values = column.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
     return values.reshape(len(column), -1) if len(column) else values.reshape(0, 0)
 

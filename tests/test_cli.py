@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from pipeline.cli import main
-from tests.conftest import REPO
+from tests.conftest import REPO, write_parquet
 
 
 def test_list_shows_steps_and_parameters(capsys):
@@ -143,3 +143,19 @@ def test_clusters_prints_reports_and_members(small_samples, tmp_path, capsys):
     assert lines[1] == f"{largest['size'] - 1} duplicates:"
     assert {line.split()[0] for line in lines[2:]} >= set(largest["members"])
     assert main(["clusters", str(tmp_path / "out"), "no-such-id"]) == 2
+
+
+def test_clusters_reads_shards_that_never_reached_dedup(tmp_path, capsys):
+    long = " ".join(["the council met to discuss the budget for the year"] * 10)
+    write_parquet(tmp_path / "in" / "0.parquet", id=["a1", "a2"], text=["too short", "tiny"])
+    write_parquet(tmp_path / "in" / "1.parquet", id=["b1", "b2"], text=[long, long])
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(
+        f"name: r\ninput: {{path: {tmp_path / 'in'}}}\noutput: {{path: {tmp_path / 'out'}}}\n"
+        "steps:\n  - gopher_quality: {min_words: 4}\n  - exact_dedup: {}\n"
+    )
+    assert main(["run", str(recipe), "--runner", "local", "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["clusters", str(tmp_path / "out"), "b1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("b1 (kept): the council") and lines[2].startswith("  b2 [duplicate")

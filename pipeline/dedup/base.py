@@ -20,7 +20,15 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 from pydantic import Field
 
-from pipeline.columns import DUPLICATE_OF, REJECT_REASON, REJECTED_BY, ROW, SHARD, as_table
+from pipeline.columns import (
+    DUPLICATE_OF,
+    REJECT_REASON,
+    REJECTED_BY,
+    ROW,
+    SHARD,
+    as_table,
+    set_column,
+)
 from pipeline.dedup.report import MEMBER, cluster_report
 from pipeline.global_step import BUCKET, GlobalParams, GlobalStep, reject_where
 from pipeline.shuffle import Source
@@ -93,11 +101,15 @@ class Deduplicator(GlobalStep):
         from pipeline.local_runner import LocalExecutor
 
         table = as_table(data, self.params.text_column)
-        if self.params.id_column not in table.column_names:
+        id_column = self.params.id_column
+        if id_column not in table.column_names:
             ids = pa.array([str(i) for i in range(table.num_rows)])
-            table = table.append_column(self.params.id_column, ids)
+            table = table.append_column(id_column, ids)
+        original_ids = table[id_column]
         work = table.append_column(SHARD, pa.array(np.zeros(table.num_rows, np.int32)))
         work = work.append_column(ROW, pa.array(np.arange(table.num_rows, dtype=np.int64)))
+        # Ids are compared and reported as strings; the rows keep their own ids.
+        work = set_column(work, id_column, row_ids(work, id_column))
         work = self.keys(work)
         with tempfile.TemporaryDirectory(prefix="tamis-dedup-") as tmp:
             keys = Path(tmp) / "keys.parquet"
@@ -108,6 +120,7 @@ class Deduplicator(GlobalStep):
             work = work.append_column(REJECT_REASON, pa.nulls(table.num_rows, pa.string()))
             work = work.append_column(REJECTED_BY, pa.nulls(table.num_rows, pa.string()))
             marked = self.apply_decisions(work, self.load_decisions(dest, 0))
+        marked = set_column(marked, id_column, original_ids)
         kept_mask = pc.is_null(marked[REJECT_REASON])
         marked = marked.drop_columns([SHARD, ROW])
         kept = marked.filter(kept_mask).drop_columns([REJECT_REASON, REJECTED_BY, DUPLICATE_OF])
@@ -133,6 +146,23 @@ def order_key(table: pa.Table) -> pa.Array:
     return pa.array((shard << 40) | row)
 
 
+def unpack_order(order: np.ndarray) -> tuple[pa.Array, pa.Array]:
+    """(`_shard`, `_row`) arrays from `order_key` values."""
+    return pa.array((order >> 40).astype(np.int32)), pa.array(order & ((1 << 40) - 1))
+
+
+def row_ids(table: pa.Table, id_column: str) -> pa.Array:
+    """The id column as strings, a missing id replaced by `<shard>:<row>` (an id of any type
+    works as a `duplicate_of` value, and a null one cannot hide a duplicate)."""
+    ids = pc.cast(table[id_column], pa.string())
+    if ids.null_count == 0:
+        return ids
+    fallback = pc.binary_join_element_wise(
+        pc.cast(table[SHARD], pa.string()), pc.cast(table[ROW], pa.string()), ":"
+    )
+    return pc.coalesce(ids, fallback)
+
+
 def keep_first_per_key(bucket: pa.Table, key: str, id_column: str) -> pa.Table:
     """Rows that share `key` with an earlier row (input order), with the id of the first one."""
     if bucket.num_rows == 0:
@@ -144,7 +174,8 @@ def keep_first_per_key(bucket: pa.Table, key: str, id_column: str) -> pa.Table:
                 MEMBER: pa.array([], pa.string()),
             }
         )
-    rows = bucket.select([key, SHARD, ROW, id_column]).append_column(ORDER, order_key(bucket))
+    rows = bucket.select([key, SHARD, ROW]).append_column(id_column, row_ids(bucket, id_column))
+    rows = rows.append_column(ORDER, order_key(bucket))
     first = rows.group_by(key).aggregate([(ORDER, "min")]).rename_columns([key, "_first"])
     kept = rows.select([ORDER, id_column]).rename_columns(["_first", DUPLICATE_OF])
     joined = rows.join(first, key).join(kept, "_first")

@@ -13,7 +13,15 @@ import pyarrow.compute as pc
 from pydantic import Field, model_validator
 
 from pipeline.columns import DUPLICATE_OF, ROW, SHARD, set_column
-from pipeline.dedup.base import Deduplicator, DedupParams, bucket_count, fresh_work_dir, order_key
+from pipeline.dedup.base import (
+    Deduplicator,
+    DedupParams,
+    bucket_count,
+    fresh_work_dir,
+    order_key,
+    row_ids,
+    unpack_order,
+)
 from pipeline.dedup.components import EDGE_COLUMNS, connected_components, edges
 from pipeline.dedup.minhash import EMPTY, band_keys, lsh_params, signatures
 from pipeline.dedup.report import MEMBER
@@ -35,7 +43,7 @@ def _explode_bands(table: pa.Table, id_column: str) -> pa.Table:
         {
             "key": pa.array(keys, pa.uint64()),
             "order": pc.take(order_key(table), parents),
-            "id": pc.take(table[id_column], parents),
+            "id": pc.take(row_ids(table, id_column), parents),
             BUCKET: pa.array((keys >> np.uint64(1)).astype(np.int64)),
         }
     )
@@ -63,15 +71,8 @@ def _by_member(table: pa.Table) -> pa.Table:
 
 def _decisions(bucket: pa.Table) -> pa.Table:
     """Star edges as decisions: the duplicate's shard and row, the id kept, its own id."""
-    member = bucket["b"].to_numpy()
-    table = pa.table(
-        {
-            SHARD: pa.array((member >> ROW_BITS).astype(np.int32)),
-            ROW: pa.array(member & ((1 << ROW_BITS) - 1)),
-            DUPLICATE_OF: bucket["a_id"],
-            MEMBER: bucket["b_id"],
-        }
-    )
+    shard, row = unpack_order(bucket["b"].to_numpy())
+    table = pa.table({SHARD: shard, ROW: row, DUPLICATE_OF: bucket["a_id"], MEMBER: bucket["b_id"]})
     return table.sort_by([(SHARD, "ascending"), (ROW, "ascending")])
 
 
@@ -138,7 +139,7 @@ class MinHashDedup(Deduplicator):
         executor.shuffle([band_source], _band_edges, pairs, band_buckets)
         stats: dict[str, Any] = {"bands": self.bands, "rows_per_band": self.rows}
         stats["candidate_pairs"] = parquet_rows(parquet_files(pairs))
-        if p.verify:
+        if p.verify and stats["candidate_pairs"]:
             pairs = verify_edges(
                 executor, pairs, sources, p.text_column, p.ngram, p.threshold, work, buckets
             )

@@ -122,7 +122,8 @@ def lsh_params(threshold: float, num_perm: int, fp_weight: float = FP_WEIGHT) ->
 
 
 def jaccard(left: np.ndarray, right: np.ndarray) -> float:
-    """Jaccard similarity of two sets of shingle hashes."""
+    """Jaccard similarity of two sets of shingle hashes (0 when both are empty: a missing
+    text never confirms a pair)."""
     a, b = np.unique(left), np.unique(right)
     union = len(np.union1d(a, b))
-    return len(np.intersect1d(a, b, assume_unique=True)) / union if union else 1.0
+    return len(np.intersect1d(a, b, assume_unique=True)) / union if union else 0.0

@@ -15,8 +15,16 @@ import pyarrow.parquet as pq
 from pydantic import Field
 
 from pipeline.columns import DUPLICATE_OF, ROW, SHARD
-from pipeline.dedup.base import Deduplicator, DedupParams, fresh_work_dir, order_key
+from pipeline.dedup.base import (
+    Deduplicator,
+    DedupParams,
+    fresh_work_dir,
+    order_key,
+    row_ids,
+    unpack_order,
+)
 from pipeline.dedup.report import MEMBER
+from pipeline.errors import TamisError
 from pipeline.global_step import BUCKET
 from pipeline.registry import register
 from pipeline.shuffle import Source, mix64, parquet_files
@@ -45,17 +53,19 @@ def _keep_sample(bucket: pa.Table) -> pa.Table:
 
 
 def _assign(table: pa.Table, embedding: str, id_column: str, centroids: np.ndarray) -> pa.Table:
-    """Each row with its nearest centroid (as `_bucket` too) and its cosine to it."""
+    """Each row with its nearest centroid (as `_bucket` too) and its cosine to it. Cosines are
+    rounded to 1e-6: a matrix product's last bits depend on the batch a row sits in, and ties
+    must fall to input order so that every runner keeps the same row."""
     vectors = embedding_matrix(table[embedding])
-    sims = vectors @ centroids.T
-    nearest = sims.argmax(axis=1)
+    nearest = np.round(vectors @ centroids.T, 6).argmax(axis=1)
+    cosine = np.round(np.einsum("ij,ij->i", vectors, centroids[nearest]), 6)
     return pa.table(
         {
             "order": order_key(table),
-            "id": table[id_column],
+            "id": row_ids(table, id_column),
             "e": table[embedding],
             "cluster": pa.array(nearest.astype(np.int64)),
-            "centroid_cosine": pa.array(sims[np.arange(len(nearest)), nearest].astype(np.float32)),
+            "centroid_cosine": pa.array(cosine.astype(np.float32)),
             BUCKET: pa.array(nearest.astype(np.int64)),
         }
     )
@@ -103,10 +113,11 @@ def _resolve_clusters(bucket: pa.Table, threshold: float, keep: str) -> pa.Table
         if len(dropped):
             found.append((order[lo + dropped], ids[lo + partner], ids[lo + dropped], cosine))
     dup_order = np.concatenate([f[0] for f in found]) if found else np.zeros(0, np.int64)
+    shard, row = unpack_order(dup_order)
     table = pa.table(
         {
-            SHARD: pa.array((dup_order >> 40).astype(np.int32)),
-            ROW: pa.array(dup_order & ((1 << 40) - 1)),
+            SHARD: shard,
+            ROW: row,
             DUPLICATE_OF: pa.array(
                 np.concatenate([f[1] for f in found]) if found else [], pa.string()
             ),
@@ -170,7 +181,9 @@ class SemanticDedup(Deduplicator):
         work = fresh_work_dir(dest)
         if not rows:
             return {"kmeans_clusters": 0}
-        sample = partial(_sample, embedding=p.embedding_column, fraction=p.sample_rows / rows)
+        # At least ~64 expected rows, so that a tiny `sample_rows` cannot draw none at all.
+        fraction = max(p.sample_rows, 64) / rows
+        sample = partial(_sample, embedding=p.embedding_column, fraction=fraction)
         source = Source(sources, [SHARD, ROW, p.embedding_column], sample)
         executor.shuffle([source], _keep_sample, work / "sample", 1)
         centroids = self._centroids(work / "sample", rows)
@@ -190,7 +203,10 @@ class SemanticDedup(Deduplicator):
         from sklearn.cluster import KMeans
 
         p = self.params
-        table = pa.concat_tables([pq.read_table(f) for f in parquet_files(sample_dir)])
+        parts = [pq.read_table(f) for f in parquet_files(sample_dir)]
+        if not parts:
+            raise TamisError(f"{self.name}: the k-means sample drew no rows; raise sample_rows")
+        table = pa.concat_tables(parts)
         vectors = embedding_matrix(table.sort_by("order")["e"])
         k = p.clusters or max(1, round(rows / p.rows_per_cluster))
         k = max(1, min(k, len(vectors)))

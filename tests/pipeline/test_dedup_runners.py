@@ -82,3 +82,27 @@ def test_fuzzy_and_semantic_dedup_agree_on_local_and_ray(tmp_path, sample_docs, 
     assert steps["minhash_dedup"]["global"]["buckets"] > 1
     for manifest in (local, ray):
         assert manifest["rows"]["kept"] + manifest["rows"]["rejected"] == manifest["rows"]["in"]
+
+
+def test_cluster_report_is_the_same_when_rerun_on_ray(tmp_path, ray_session):
+    from pipeline.dedup.report import cluster_report
+    from pipeline.ray_runner import RayExecutor
+
+    decisions = tmp_path / "decisions"
+    decisions.mkdir()
+    for k, kept in enumerate(["a", "b", "c"]):
+        pq.write_table(
+            pa.table(
+                {
+                    "_shard": pa.array([k, k], pa.int32()),
+                    "_row": pa.array([1, 2], pa.int64()),
+                    "duplicate_of": [kept, kept],
+                    "member": [f"{kept}1", f"{kept}2"],
+                }
+            ),
+            decisions / f"{k}.parquet",
+        )
+    first = cluster_report(RayExecutor(), decisions)
+    # A rerun (e.g. after the driver was killed) must not count the first attempt's files.
+    assert cluster_report(RayExecutor(), decisions) == first
+    assert (first["clusters"], first["duplicates"]) == (3, 6)

@@ -65,3 +65,14 @@ def test_many_buckets_give_the_same_result(tmp_path):
     many = dedup_run(tmp_path, "many", rows_per_bucket=10)
     assert one.num_rows == 300 - 37
     assert one.sort_by("id").to_pylist() == many.sort_by("id").to_pylist()
+
+
+def test_ids_of_any_type_are_compared_as_strings_and_kept():
+    import pandas as pd
+
+    kept, dups = ExactDedup().split(pd.DataFrame({"id": [1, 2, 3], "text": ["x y", "x y", "z"]}))
+    assert kept["id"].to_pylist() == [1, 3] and dups["id"].to_pylist() == [2]
+    assert dups["duplicate_of"].to_pylist() == ["1"]
+    kept, dups = ExactDedup().split(pa.table({"id": [None, "b", None], "text": ["q", "q", "q"]}))
+    assert kept["id"].to_pylist() == [None]  # a missing id still names its row: "<shard>:<row>"
+    assert dups["duplicate_of"].to_pylist() == ["0:0", "0:0"]

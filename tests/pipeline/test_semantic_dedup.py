@@ -80,3 +80,24 @@ def test_recipe_adds_an_embed_step_unless_one_comes_first():
 def test_embeddings_cannot_be_ranked():
     with pytest.raises(ValueError, match="not a score"):
         SentenceEmbedder(keep_top=0.5)
+
+
+def test_keep_centroid_keeps_the_first_of_identical_rows():
+    # A matrix product's last bits depend on where a row sits in the batch; identical rows must
+    # still tie on their cosine to the centroid, so that the first of them is kept.
+    rng = np.random.default_rng(29)
+    vectors = rng.normal(size=(1445, 384)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    copies = [361, 541, 721, 901, 1081, 1261, 1441]
+    vectors[copies] = vectors[361]
+    table = pa.table(
+        {"text": [f"t{i}" for i in range(1445)], "embedding": embedding_array(vectors)}
+    )
+    kept, rejected = SemanticDeduplicator(clusters=29).split(table)
+    assert [c for c in copies if str(c) in set(kept["id"].to_pylist())] == [361]
+    assert set(rejected["duplicate_of"].to_pylist()) == {"361"}
+
+
+def test_ragged_embeddings_are_refused():
+    with pytest.raises(ValueError, match="same length"):
+        embedding_matrix(pa.array([[1.0, 0.0], [1.0]], pa.list_(pa.float32())))

@@ -120,13 +120,16 @@ def test_reuse_scores_flag(small_samples, tmp_path, capsys):
     assert "no finished run" in capsys.readouterr().err
 
 
-def test_clusters_prints_reports_and_members(small_samples, tmp_path, capsys):
-    recipe = tmp_path / "dedup.yaml"
-    recipe.write_text(
-        f"name: d\ninput: {{path: {small_samples}}}\noutput: {{path: {tmp_path / 'out'}}}\n"
-        "steps:\n  - exact_dedup: {}\n  - minhash_dedup: {}\n"
-    )
+def run_local(inp, out, *steps: str) -> None:
+    """`tamis run --runner local` of a recipe made of `steps` (YAML flow mappings)."""
+    recipe = out.parent / f"{out.name}.yaml"
+    lines = "".join(f"  - {step}\n" for step in steps)
+    recipe.write_text(f"name: t\ninput: {{path: {inp}}}\noutput: {{path: {out}}}\nsteps:\n{lines}")
     assert main(["run", str(recipe), "--runner", "local", "--quiet"]) == 0
+
+
+def test_clusters_prints_reports_and_members(small_samples, tmp_path, capsys):
+    run_local(small_samples, tmp_path / "out", "exact_dedup: {}", "minhash_dedup: {}")
     capsys.readouterr()
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     report = next(s["global"] for s in manifest["steps"] if s["step"] == "minhash_dedup")
@@ -149,12 +152,9 @@ def test_clusters_reads_shards_that_never_reached_dedup(tmp_path, capsys):
     long = " ".join(["the council met to discuss the budget for the year"] * 10)
     write_parquet(tmp_path / "in" / "0.parquet", id=["a1", "a2"], text=["too short", "tiny"])
     write_parquet(tmp_path / "in" / "1.parquet", id=["b1", "b2"], text=[long, long])
-    recipe = tmp_path / "r.yaml"
-    recipe.write_text(
-        f"name: r\ninput: {{path: {tmp_path / 'in'}}}\noutput: {{path: {tmp_path / 'out'}}}\n"
-        "steps:\n  - gopher_quality: {min_words: 4}\n  - exact_dedup: {}\n"
+    run_local(
+        tmp_path / "in", tmp_path / "out", "gopher_quality: {min_words: 4}", "exact_dedup: {}"
     )
-    assert main(["run", str(recipe), "--runner", "local", "--quiet"]) == 0
     capsys.readouterr()
     assert main(["clusters", str(tmp_path / "out"), "b1"]) == 0
     lines = capsys.readouterr().out.splitlines()

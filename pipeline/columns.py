@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 REJECT_REASON = "reject_reason"
@@ -48,3 +49,12 @@ def set_column(table: pa.Table, name: str, values: pa.Array | Sequence[Any]) -> 
     if name in table.column_names:
         return table.set_column(table.column_names.index(name), name, arr)
     return table.append_column(name, arr)
+
+
+def list_column(matrix: np.ndarray, null_rows: np.ndarray | None = None) -> pa.ListArray:
+    """A (rows x width) matrix as an Arrow list column, one list per row (null where
+    `null_rows` is true)."""
+    matrix = np.ascontiguousarray(matrix)
+    offsets = pa.array(np.arange(0, matrix.size + 1, max(matrix.shape[1], 1), dtype=np.int32))
+    mask = None if null_rows is None else pa.array(np.r_[null_rows, False])
+    return pa.ListArray.from_arrays(offsets, pa.array(matrix.reshape(-1)), mask=mask)

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, model_validator
 
-from pipeline.columns import set_column, text_list
+from pipeline.columns import list_column, set_column, text_list
 from pipeline.registry import register
 from scorers.base import Resources, Scorer, ScorerParams
 from scorers.models import PACKAGED, resolve_model
@@ -18,9 +18,7 @@ from scorers.models import PACKAGED, resolve_model
 
 def embedding_array(vectors: np.ndarray) -> pa.Array:
     """(rows x dim) float32 vectors as an Arrow list<float32> column."""
-    vectors = np.ascontiguousarray(vectors, np.float32)
-    offsets = pa.array(np.arange(0, vectors.size + 1, max(vectors.shape[1], 1), dtype=np.int32))
-    return pa.ListArray.from_arrays(offsets, pa.array(vectors.reshape(-1)))
+    return list_column(np.asarray(vectors, np.float32))
 
 
 def embedding_matrix(column: pa.Array | pa.ChunkedArray) -> np.ndarray:

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, model_validator
 
-from pipeline.columns import DUPLICATE_OF, ROW, SHARD, set_column
+from pipeline.columns import DUPLICATE_OF, ROW, SHARD, list_column, set_column
 from pipeline.dedup.base import (
     Deduplicator,
     DedupParams,
@@ -32,7 +32,6 @@ from pipeline.registry import register
 from pipeline.shuffle import Source, bucket_of, parquet_files
 
 BANDS = "_minhash_bands"
-ROW_BITS = 40  # order = shard << 40 | row (see pipeline/dedup/base.py: order_key)
 
 
 def _explode_bands(table: pa.Table, id_column: str) -> pa.Table:
@@ -119,11 +118,7 @@ class MinHashDedup(Deduplicator):
         sigs = signatures(batch[p.text_column], p.num_perm, p.ngram, p.seed)
         keys = band_keys(sigs, self.bands, self.rows)
         empty = (sigs == EMPTY).all(axis=1)  # no words: nothing to compare
-        values = pa.array(keys.reshape(-1), pa.uint64())
-        offsets = pa.array(np.arange(0, keys.size + 1, self.bands, dtype=np.int32))
-        mask = pa.array(np.r_[empty, False])
-        lists = pa.ListArray.from_arrays(offsets, values, mask=mask)
-        return set_column(batch, BANDS, lists)
+        return set_column(batch, BANDS, list_column(keys, null_rows=empty))
 
     def find(
         self, executor: Any, sources: list[Path], dest: Path, rows: int, buckets: int

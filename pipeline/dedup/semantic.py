@@ -105,26 +105,22 @@ def _resolve_clusters(bucket: pa.Table, threshold: float, keep: str) -> pa.Table
     )
     clusters = rows["cluster"].to_numpy()
     vectors = embedding_matrix(rows["e"])
-    order, ids = rows["order"].to_numpy(), np.array(rows["id"].to_pylist(), object)
     edges = np.flatnonzero(np.r_[True, clusters[1:] != clusters[:-1], True])
-    found = []
+    dropped, partners, cosines = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], []
     for lo, hi in zip(edges[:-1], edges[1:], strict=True):
-        dropped, partner, cosine = _greedy(vectors[lo:hi], threshold)
-        if len(dropped):
-            found.append((order[lo + dropped], ids[lo + partner], ids[lo + dropped], cosine))
-    dup_order = np.concatenate([f[0] for f in found]) if found else np.zeros(0, np.int64)
-    shard, row = unpack_order(dup_order)
+        found, partner, cosine = _greedy(vectors[lo:hi], threshold)
+        dropped.append(lo + found)
+        partners.append(lo + partner)
+        cosines.append(cosine)
+    duplicate, kept = np.concatenate(dropped), np.concatenate(partners)
+    shard, row = unpack_order(rows["order"].to_numpy()[duplicate])
     table = pa.table(
         {
             SHARD: shard,
             ROW: row,
-            DUPLICATE_OF: pa.array(
-                np.concatenate([f[1] for f in found]) if found else [], pa.string()
-            ),
-            MEMBER: pa.array(np.concatenate([f[2] for f in found]) if found else [], pa.string()),
-            "cosine": pa.array(
-                np.concatenate([f[3] for f in found]) if found else [], pa.float32()
-            ),
+            DUPLICATE_OF: pc.take(rows["id"], pa.array(kept)),
+            MEMBER: pc.take(rows["id"], pa.array(duplicate)),
+            "cosine": pa.array(np.concatenate([np.zeros(0, np.float32), *cosines])),
         }
     )
     return table.sort_by([(SHARD, "ascending"), (ROW, "ascending")])

@@ -42,6 +42,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from timing import best
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH_PY = REPO / ".bench-venv" / "bin" / "python"
@@ -112,17 +113,6 @@ def peer_main(name: str, path: str, rounds: int) -> None:
     }
     run = peers[name](texts)
     print(json.dumps({"docs": len(texts), "seconds": best([run], rounds)[0]}))
-
-
-def best(fns: list[Callable[[], Any]], rounds: int) -> list[float]:
-    """Fewest seconds of each of `fns` over `rounds` rounds, run in turn (drift hits all)."""
-    times = [float("inf")] * len(fns)
-    for _ in range(rounds):
-        for i, fn in enumerate(fns):
-            start = time.perf_counter()
-            fn()
-            times[i] = min(times[i], time.perf_counter() - start)
-    return times
 
 
 # --- the tamis side ---------------------------------------------------------------------------

@@ -37,6 +37,8 @@ os.environ["TAMIS_MODELS"] = str(MODELS)  # absolute, so Ray workers find it too
 os.environ.setdefault("TQDM_DISABLE", "1")  # transformers' GGUF loading bars
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
+from timing import best  # noqa: E402
+
 from pipeline.recipe import parse_recipe  # noqa: E402
 from pipeline.registry import get_step  # noqa: E402
 from pipeline.runner import run_recipe  # noqa: E402
@@ -165,17 +167,6 @@ def as_library(scorer: Scorer, table: pa.Table) -> Callable[[], None]:
     """The step's `split` over 4096-row chunks, as the local runner feeds it."""
     chunks = [pa.Table.from_batches([b]) for b in table.to_batches(max_chunksize=4096)]
     return lambda: [scorer.split(chunk) for chunk in chunks]
-
-
-def best(fns: list[Callable[[], Any]], repeat: int) -> list[float]:
-    """Fewest seconds of each of `fns` over `repeat` rounds, run in turn (so drift hits all)."""
-    times = [float("inf")] * len(fns)
-    for _ in range(repeat):
-        for i, fn in enumerate(fns):
-            start = time.perf_counter()
-            fn()
-            times[i] = min(times[i], time.perf_counter() - start)
-    return times
 
 
 def threads(name: str) -> int:

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 
 from pipeline.global_step import BUCKET
 from pipeline.io import atomic_write_parquet
-from pipeline.shuffle import Resolve, Source, Summary, fold_buckets
+from pipeline.shuffle import Resolve, Source, Summary, prepare_batch
 
 BUCKET_FLUSH_BYTES = 1 << 20  # a bucket's buffered rows are written once they reach this
 BUFFER_BYTES = 16 << 20  # past this in all, the largest buffer is written
@@ -25,9 +25,9 @@ def _prepared(sources: list[Source], buckets: int) -> Iterator[pa.Table]:
     for source in sources:
         for path in source.files:
             for batch in pq.ParquetFile(path).iter_batches(columns=source.columns):
-                table = source.prepare(pa.Table.from_batches([batch]))
+                table = prepare_batch(pa.Table.from_batches([batch]), source.prepare, buckets)
                 if table.num_rows:
-                    yield fold_buckets(table, buckets)
+                    yield table
 
 
 def shuffle_on_disk(sources: list[Source], resolve: Resolve, dest: Path, buckets: int) -> None:

@@ -25,7 +25,7 @@ from pipeline.plan import (
     step_groups,
     write_pieces,
 )
-from pipeline.shuffle import Prepare, Resolve, Source, Summary, fold_buckets
+from pipeline.shuffle import Resolve, Source, Summary, prepare_batch
 from scorers.base import Scorer
 
 MAX_PARTITIONS = 200
@@ -59,12 +59,6 @@ def _write(batch: pa.Table, ctx: StageContext) -> pa.Table:
     """Add the next global step's keys, write pieces; returns (shard, rows) written."""
     written = write_pieces(apply_steps(batch, [], ctx.stage.keys_for), ctx.layout, ctx.stage.index)
     return pa.table({"shard": [s for s, _ in written], "rows": [n for _, n in written]})
-
-
-def _prepare(batch: pa.Table, prepare: Prepare, buckets: int) -> pa.Table:
-    """A source's prepared rows with their bucket folded into [0, buckets)."""
-    table = prepare(batch)
-    return fold_buckets(table, buckets) if table.num_rows else table
 
 
 class RayExecutor:
@@ -191,16 +185,16 @@ class RayExecutor:
         A single bucket is one worker's job by design, so it runs as one on-disk task (a Ray
         Data shuffle costs seconds of fixed overhead per pass)."""
         ray = self._ray
-        shutil.rmtree(dest, ignore_errors=True)  # Ray names its files at random: clear leftovers
-        dest.mkdir(parents=True)
         if buckets == 1:
             ray.get(ray.remote(num_cpus=1)(shuffle_on_disk).remote(sources, resolve, dest, 1))
             return
+        shutil.rmtree(dest, ignore_errors=True)  # Ray names its files at random: clear leftovers
+        dest.mkdir(parents=True)
         parts = [
             ray.data.read_parquet([str(f) for f in s.files])
             .select_columns(s.columns)
             .map_batches(
-                _prepare,
+                prepare_batch,
                 fn_kwargs={"prepare": s.prepare, "buckets": buckets},
                 batch_format="pyarrow",
             )

@@ -48,6 +48,12 @@ def fold_buckets(table: pa.Table, buckets: int) -> pa.Table:
     return table.set_column(table.column_names.index(BUCKET), BUCKET, folded)
 
 
+def prepare_batch(batch: pa.Table, prepare: Prepare, buckets: int) -> pa.Table:
+    """A source's prepared rows with their bucket folded into [0, buckets)."""
+    table = prepare(batch)
+    return fold_buckets(table, buckets) if table.num_rows else table
+
+
 def parquet_files(folder: Path) -> list[Path]:
     """The Parquet files a pass wrote under `folder`, in name order."""
     return sorted(folder.glob("*.parquet")) if folder.is_dir() else []

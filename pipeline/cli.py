@@ -23,7 +23,7 @@ def _run(args: argparse.Namespace) -> int:
         limit=args.limit,
         overwrite=args.overwrite,
         progress=not args.quiet,
-        reuse_scores=Path(args.reuse_scores) if args.reuse_scores else None,
+        reuse_scores=args.reuse_scores,
         cpu_fallback=args.cpu_fallback,
     )
     print(summary(manifest, recipe.output.path))
@@ -74,8 +74,9 @@ def _list(args: argparse.Namespace) -> int:
 
 def _clusters(args: argparse.Namespace) -> int:
     from pipeline.clusters import dedup_reports, describe_cluster, describe_reports
+    from pipeline.storage import Location
 
-    out = Path(args.out)
+    out = Location.of(args.out)
     if args.id is None:
         reports = dedup_reports(out)
         if args.step:
@@ -87,7 +88,6 @@ def _clusters(args: argparse.Namespace) -> int:
 
 
 def _train_quality(args: argparse.Namespace) -> int:
-    from pathlib import Path
 
     from scorers.train_quality import train_quality
 
@@ -113,7 +113,6 @@ def _train_quality(args: argparse.Namespace) -> int:
 
 
 def _train_lm(args: argparse.Namespace) -> int:
-    from pathlib import Path
 
     from scorers.train_lm import train_lm
 
@@ -142,7 +141,7 @@ def parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a recipe")
     run.add_argument("recipe", help="YAML recipe, e.g. configs/web-en.yaml")
     run.add_argument("--input", help="override the recipe's input path")
-    run.add_argument("--output", help="override the recipe's output folder")
+    run.add_argument("--output", help="override the recipe's output folder or URI")
     run.add_argument(
         "--runner", choices=["local", "ray"], default="ray", help="default: ray (in-process)"
     )
@@ -201,7 +200,7 @@ def parser() -> argparse.ArgumentParser:
     clusters = sub.add_parser(
         "clusters", help="show a run's duplicate clusters, or the members of one cluster"
     )
-    clusters.add_argument("out", help="output folder of a finished run")
+    clusters.add_argument("out", help="output folder or URI of a finished run")
     clusters.add_argument("id", nargs="?", help="id of a kept row: print its duplicates")
     clusters.add_argument("--step", help="only this dedup step (e.g. minhash_dedup)")
     clusters.add_argument("--id-column", default="id")

@@ -2,27 +2,25 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
-import pyarrow.parquet as pq
 
 from pipeline.columns import DUPLICATE_OF, REJECT_REASON, REJECTED_BY
 from pipeline.errors import TamisError
+from pipeline.storage import Location, parquet_schema
 
 SNIPPET = 160
 
 
-def dedup_reports(out: Path) -> dict[str, dict[str, Any]]:
+def dedup_reports(out: Location) -> dict[str, dict[str, Any]]:
     """Step name -> cluster report, for every dedup step in the run's manifest."""
     manifest = out / "manifest.json"
     if not manifest.is_file():
         raise TamisError(f"{out}: no manifest.json (not a finished tamis run)")
-    steps = json.loads(manifest.read_text())["steps"]
+    steps = manifest.read_json()["steps"]
     return {s["step"]: s["global"] for s in steps if "clusters" in s.get("global", {})}
 
 
@@ -45,15 +43,16 @@ def describe_reports(reports: dict[str, dict[str, Any]]) -> str:
 
 
 def _scan(
-    folder: Path, columns: list[str], where: pc.Expression, needs: list[str] = ()
+    folder: Location, columns: list[str], where: pc.Expression, needs: list[str] = ()
 ) -> pa.Table:
     """Rows matching `where` in the part files of `folder`, file by file (a shard whose rows
     all left before a step lacks that step's columns, and an empty shard has none)."""
     found = []
-    for path in sorted(folder.glob("*.parquet")):
-        names = set(pq.read_schema(path).names)
+    for path in folder.glob("*.parquet"):
+        names = set(parquet_schema(path).names)
         if set(columns) | set(needs) <= names:
-            found.append(pads.dataset(str(path)).to_table(columns=columns, filter=where))
+            part = pads.dataset(path.path, filesystem=path.fs, format="parquet")
+            found.append(part.to_table(columns=columns, filter=where))
     if not found:
         return pa.table({c: pa.array([], pa.string()) for c in columns})
     return pa.concat_tables(found, promote_options="permissive")
@@ -65,7 +64,7 @@ def _snippet(text: Any) -> str:
 
 
 def describe_cluster(
-    out: Path, kept_id: str, step: str | None, id_column: str = "id", text_column: str = "text"
+    out: Location, kept_id: str, step: str | None, id_column: str = "id", text_column: str = "text"
 ) -> str:
     """The row `kept_id` and every row rejected as its duplicate (scanned, filtered on read)."""
     member_filter = pc.field(DUPLICATE_OF) == kept_id

@@ -1,10 +1,12 @@
 """On-disk shuffle and summaries: the local runner's way to run them, and the Ray runner's for
 inputs small enough to be one task. Partition every source into bucket files, then resolve the
-buckets one at a time (memory: one batch while partitioning, one bucket while resolving)."""
+buckets one at a time (memory: one batch while partitioning, one bucket while resolving).
+Bucket files go beside `dest` on a local or shared disk, else to this machine's temp folder."""
 
 from __future__ import annotations
 
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,8 +15,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.global_step import BUCKET
-from pipeline.io import atomic_write_parquet
 from pipeline.shuffle import Resolve, Source, Summary, prepare_batch
+from pipeline.storage import Location, parquet_file, write_parquet
 
 BUCKET_FLUSH_BYTES = 1 << 20  # a bucket's buffered rows are written once they reach this
 BUFFER_BYTES = 16 << 20  # past this in all, the largest buffer is written
@@ -24,18 +26,32 @@ def _prepared(sources: list[Source], buckets: int) -> Iterator[pa.Table]:
     """Every source's rows, prepared, with `_bucket` folded into [0, buckets)."""
     for source in sources:
         for path in source.files:
-            for batch in pq.ParquetFile(path).iter_batches(columns=source.columns):
+            for batch in parquet_file(path).iter_batches(columns=source.columns):
                 table = prepare_batch(pa.Table.from_batches([batch]), source.prepare, buckets)
                 if table.num_rows:
                     yield table
 
 
-def shuffle_on_disk(sources: list[Source], resolve: Resolve, dest: Path, buckets: int) -> None:
+def shuffle_on_disk(sources: list[Source], resolve: Resolve, dest: Location, buckets: int) -> None:
     """Group the prepared rows of `sources` by bucket; write `resolve(bucket)` under `dest`."""
-    scratch = dest.parent / f"{dest.name}.buckets"
-    shutil.rmtree(scratch, ignore_errors=True)
-    shutil.rmtree(dest, ignore_errors=True)  # leftovers of an interrupted attempt
-    scratch.mkdir(parents=True)
+    dest.remove()  # leftovers of an interrupted attempt
+    local = dest.local_path()
+    if local is None:
+        scratch = Path(tempfile.mkdtemp(prefix="tamis-shuffle-"))
+    else:
+        scratch = local.parent / f"{local.name}.buckets"
+        shutil.rmtree(scratch, ignore_errors=True)
+        scratch.mkdir(parents=True)
+    try:
+        _partition_and_resolve(sources, resolve, dest, buckets, scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _partition_and_resolve(
+    sources: list[Source], resolve: Resolve, dest: Location, buckets: int, scratch: Path
+) -> None:
+    """Spill every prepared row to its bucket's files under `scratch`, then resolve each bucket."""
     spill = _BucketSpill(scratch)
     for table in _prepared(sources, buckets):
         table = table.sort_by(BUCKET)
@@ -43,13 +59,12 @@ def shuffle_on_disk(sources: list[Source], resolve: Resolve, dest: Path, buckets
         for b, lo, hi in zip(ids, starts, [*starts[1:], table.num_rows], strict=True):
             spill.add(int(b), table.slice(lo, hi - lo))
     spill.flush_all()
-    dest.mkdir(parents=True, exist_ok=True)
+    dest.mkdir()
     for b in sorted(spill.parts):
         parts = [pq.read_table(p) for p in spill.parts[b]]
         found = resolve(pa.concat_tables(parts, promote_options="permissive"))
         if found.num_rows:
-            atomic_write_parquet(found, dest / f"bucket-{b:05d}.parquet")
-    shutil.rmtree(scratch)
+            write_parquet(found, dest / f"bucket-{b:05d}.parquet")
 
 
 class _BucketSpill:
@@ -85,10 +100,12 @@ class _BucketSpill:
             self.flush(bucket)
 
 
-def summarise_files(files: list[Path], columns: list[str], fn: Summary, size: int) -> np.ndarray:
+def summarise_files(
+    files: list[Location], columns: list[str], fn: Summary, size: int
+) -> np.ndarray:
     """Sum of `fn` (an int64 array of `size`) over every batch of `files`, one at a time."""
     total = np.zeros(size, np.int64)
     for path in files:
-        for batch in pq.ParquetFile(path).iter_batches(columns=columns):
+        for batch in parquet_file(path).iter_batches(columns=columns):
             total += fn(pa.Table.from_batches([batch]))
     return total

@@ -11,7 +11,6 @@ Only counts and small tables reach the driver.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, ClassVar
 
 import pyarrow as pa
@@ -20,6 +19,7 @@ from pydantic import Field
 
 from pipeline.columns import REJECT_REASON, REJECTED_BY
 from pipeline.step import Step, StepParams
+from pipeline.storage import Location
 
 BUCKET = "_bucket"
 
@@ -43,11 +43,13 @@ class GlobalStep(Step):
         """`batch` with the columns the decision needs (none beyond what it has by default)."""
         return batch
 
-    def decide(self, executor: Any, sources: list[Path], dest: Path, rows: int) -> dict[str, Any]:
+    def decide(
+        self, executor: Any, sources: list[Location], dest: Location, rows: int
+    ) -> dict[str, Any]:
         """Decide over all `rows` in `sources`, write the decisions under `dest`; return stats."""
         raise NotImplementedError
 
-    def load_decisions(self, folder: Path, shard: int) -> Any:
+    def load_decisions(self, folder: Location, shard: int) -> Any:
         """What one shard needs from the decisions under `folder`."""
         raise NotImplementedError
 

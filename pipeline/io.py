@@ -1,4 +1,4 @@
-"""Input discovery, streaming shard readers (Parquet, JSONL[.gz], HF datasets), atomic writes.
+"""Input discovery and streaming shard readers (Parquet, JSONL[.gz], HF datasets).
 
 Every row a reader yields carries `_shard` and `_row`; rows whose text is unusable come out
 already rejected with `invalid:<why>`, so nothing is dropped silently.
@@ -14,9 +14,7 @@ import glob
 import gzip
 import io
 import json
-import os
 import re
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -402,57 +400,3 @@ def _validate_text(column: pa.ChunkedArray, max_chars: int) -> tuple[pa.Array, l
         texts.append(value)
         reasons.append(reason)
     return pa.array(texts, pa.string()), reasons
-
-
-@contextmanager
-def replacing(dest: str | Path) -> Iterator[Path]:
-    """A temporary path beside `dest` that is renamed onto `dest` once the block succeeds."""
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.tmp")
-    yield tmp
-    os.replace(tmp, dest)
-
-
-def atomic_write_parquet(table: pa.Table, dest: str | Path) -> None:
-    """Write `table` to a temporary name beside `dest`, then rename it into place."""
-    with replacing(dest) as tmp:
-        pq.write_table(table, tmp, compression="zstd")
-
-
-def atomic_write_json(data: Any, dest: str | Path) -> None:
-    """Write JSON to a temporary name beside `dest`, then rename it into place."""
-    with replacing(dest) as tmp:
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=str))
-
-
-def parquet_rows(paths: list[Path]) -> int:
-    """Rows in Parquet files, from their footers."""
-    return sum(pq.read_metadata(p).num_rows for p in paths)
-
-
-def merge_parquet(sources: list[Path], dest: Path, drop: tuple[str, ...] = ()) -> int:
-    """Stream `sources` (schemas unified, in order, `drop` columns left out) into one Parquet
-    file, atomically; returns the rows written."""
-    schemas = [pq.read_schema(s) for s in sources]
-    schema = pa.unify_schemas(schemas, promote_options="permissive") if schemas else pa.schema([])
-    schema = pa.schema([f for f in schema if f.name not in drop])
-    rows = 0
-    with replacing(dest) as tmp, pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
-        for source in sources:
-            for batch in pq.ParquetFile(source).iter_batches():
-                table = conform(pa.Table.from_batches([batch]), schema)
-                writer.write_table(table)
-                rows += table.num_rows
-    return rows
-
-
-def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
-    """`table` with `schema`'s columns in order, missing ones as nulls."""
-    columns = [
-        table[f.name].cast(f.type)
-        if f.name in table.column_names
-        else pa.nulls(table.num_rows, f.type)
-        for f in schema
-    ]
-    return pa.Table.from_arrays(columns, schema=schema)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -12,6 +11,7 @@ from pipeline.disk_shuffle import shuffle_on_disk, summarise_files
 from pipeline.io import InputShard
 from pipeline.plan import StageContext, commit_shard, process_chunk, stage_chunks, write_pieces
 from pipeline.shuffle import Resolve, Source, Summary
+from pipeline.storage import Location
 
 
 class LocalExecutor:
@@ -40,12 +40,14 @@ class LocalExecutor:
             stats.append(commit_shard(ctx, shard))
         return stats
 
-    def shuffle(self, sources: list[Source], resolve: Resolve, dest: Path, buckets: int) -> None:
+    def shuffle(
+        self, sources: list[Source], resolve: Resolve, dest: Location, buckets: int
+    ) -> None:
         """Group rows by bucket with an on-disk pass (see pipeline/shuffle.py)."""
         shuffle_on_disk(sources, resolve, dest, buckets)
 
     def summarise(
-        self, files: list[Path], columns: list[str], fn: Summary, size: int
+        self, files: list[Location], columns: list[str], fn: Summary, size: int
     ) -> np.ndarray:
         """Sum of `fn` (an int64 array of `size`) over every batch of `files`."""
         return summarise_files(files, columns, fn, size)

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import platform
 from collections import Counter
 from importlib import metadata
 from typing import Any
-
-import pyarrow.parquet as pq
 
 from pipeline.errors import ManifestError
 from pipeline.io import INVALID_BY, InputShard
 from pipeline.layout import RunLayout
 from pipeline.plan import Stage
 from pipeline.recipe import Recipe
+from pipeline.storage import parquet_rows
 
 
 def _version(dist: str) -> str | None:
@@ -35,7 +33,7 @@ def build_manifest(
     """Aggregate shard markers into the manifest (see DESIGN.md, Output)."""
     last = len(stages) - 1
     markers = {
-        (k, s.index): json.loads(layout.done(k, s.index).read_text())
+        (k, s.index): layout.done(k, s.index).read_json()
         for k in range(len(stages))
         for s in shards
     }
@@ -127,10 +125,8 @@ def reconcile(manifest: dict[str, Any], layout: RunLayout) -> None:
             f"rows do not reconcile: {rows['in']} in, "
             f"{rows['kept']} kept + {rows['rejected']} rejected"
         )
-    kept_files = sum(pq.read_metadata(layout.kept(s["index"])).num_rows for s in manifest["shards"])
-    rejected_files = sum(
-        pq.read_metadata(layout.rejected(s["index"])).num_rows for s in manifest["shards"]
-    )
+    kept_files = parquet_rows([layout.kept(s["index"]) for s in manifest["shards"]])
+    rejected_files = parquet_rows([layout.rejected(s["index"]) for s in manifest["shards"]])
     if (kept_files, rejected_files) != (rows["kept"], rows["rejected"]):
         raise ManifestError(
             f"output files hold {kept_files} kept and {rejected_files} rejected rows, "

@@ -16,26 +16,25 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from pipeline.columns import DUPLICATE_OF, INTERNAL, REJECT_REASON, REJECTED_BY, ROW, SHARD
 from pipeline.global_step import GlobalStep
-from pipeline.io import (
-    InputShard,
-    ReadOptions,
-    atomic_write_json,
-    atomic_write_parquet,
-    merge_parquet,
-    parquet_rows,
-    read_shard,
-)
+from pipeline.io import InputShard, ReadOptions, read_shard
 from pipeline.layout import RunLayout
 from pipeline.reuse import ScoreReuse
+from pipeline.storage import (
+    Location,
+    merge_parquet,
+    parquet_file,
+    parquet_metadata,
+    parquet_rows,
+    read_table,
+    write_parquet,
+)
 from pipeline.thresholds import PercentileCut
 from scorers.base import Scorer
 
@@ -99,7 +98,7 @@ def stage_chunks(ctx: StageContext, shard: InputShard) -> Iterator[pa.Table]:
     layout, stage = ctx.layout, ctx.stage
     # The runner clears leftovers of an interrupted attempt before the stage starts (never here:
     # a retried task must not delete pieces that other tasks already wrote).
-    layout.shard_dir(stage.index, shard.index).mkdir(parents=True, exist_ok=True)
+    layout.shard_dir(stage.index, shard.index).mkdir()
     rows = 0
     if stage.index == 0:
         source: Iterator[pa.Table] = read_shard(shard, ctx.read, ctx.limits.get(shard.index))
@@ -113,16 +112,15 @@ def stage_chunks(ctx: StageContext, shard: InputShard) -> Iterator[pa.Table]:
     for chunk in source:
         rows += chunk.num_rows
         yield step.apply_decisions(chunk, decisions) if step else chunk
-    atomic_write_json(
-        {"rows": rows, "node": socket.gethostname(), "pid": os.getpid()},
-        layout.read_marker(stage.index, shard.index),
+    layout.read_marker(stage.index, shard.index).write_json(
+        {"rows": rows, "node": socket.gethostname(), "pid": os.getpid()}
     )
 
 
 def _previous_survivors(layout: RunLayout, stage: int, shard: int) -> Iterator[pa.Table]:
     """Kept pieces of the previous stage, batch by batch, with reason columns reset."""
     for piece in layout.kept_pieces(stage, shard):
-        for batch in pq.ParquetFile(piece).iter_batches():
+        for batch in parquet_file(piece).iter_batches():
             # Drop the piece's timing metadata, which every batch would otherwise carry again.
             table = pa.Table.from_batches([batch]).replace_schema_metadata(None)
             table = table.append_column(REJECT_REASON, pa.nulls(table.num_rows, pa.string()))
@@ -189,11 +187,11 @@ def write_pieces(table: pa.Table, layout: RunLayout, stage: int) -> list[tuple[i
         # Each piece is named by its own first row, so pieces merge back in input order.
         kept_first = kept[ROW][0].as_py() if kept.num_rows else first
         rejected_first = rejected[ROW][0].as_py() if rejected.num_rows else first
-        atomic_write_parquet(
+        write_parquet(
             kept.replace_schema_metadata({SECONDS_META: seconds, NODE_META: node}),
             folder / f"kept-{kept_first:012d}.parquet",
         )
-        atomic_write_parquet(
+        write_parquet(
             rejected.replace_schema_metadata({NODE_META: node}),
             folder / f"rejected-{rejected_first:012d}.parquet",
         )
@@ -207,7 +205,7 @@ def commit_shard(ctx: StageContext, shard: InputShard) -> dict[str, Any]:
     counts, timings, the node that read the shard (`node`, `pid`) and the rows each node wrote
     (`rows_by_node`)."""
     layout, stage = ctx.layout, ctx.stage
-    read = json.loads(layout.read_marker(stage.index, shard.index).read_text())
+    read = layout.read_marker(stage.index, shard.index).read_json()
     rows_in = read["rows"]
     kept_pieces = layout.kept_pieces(stage.index, shard.index)
     rejected_pieces = layout.rejected_pieces(stage.index, shard.index)
@@ -222,7 +220,7 @@ def commit_shard(ctx: StageContext, shard: InputShard) -> dict[str, Any]:
     seconds: Counter[str] = Counter()
     by_node: Counter[str] = Counter()
     for piece in kept_pieces + rejected_pieces:
-        footer = pq.read_metadata(piece)
+        footer = parquet_metadata(piece)
         meta = footer.metadata or {}
         seconds.update(json.loads(meta.get(SECONDS_META, b"{}")))
         by_node[meta.get(NODE_META, b"?").decode()] += footer.num_rows
@@ -244,15 +242,15 @@ def commit_shard(ctx: StageContext, shard: InputShard) -> dict[str, Any]:
         "rows_by_node": dict(sorted(by_node.items())),
         "committed_on": socket.gethostname(),
     }
-    atomic_write_json(stats, layout.done(stage.index, shard.index))
+    layout.done(stage.index, shard.index).write_json(stats)
     return stats
 
 
-def _reason_counts(pieces: list[Path]) -> Counter[tuple[str, str]]:
+def _reason_counts(pieces: list[Location]) -> Counter[tuple[str, str]]:
     """Rejected rows per (step, reason) across pieces."""
     counts: Counter[tuple[str, str]] = Counter()
     for piece in pieces:
-        table = pq.read_table(piece, columns=[REJECTED_BY, REJECT_REASON])
+        table = read_table(piece, columns=[REJECTED_BY, REJECT_REASON])
         for row in (
             table.group_by([REJECTED_BY, REJECT_REASON]).aggregate([([], "count_all")]).to_pylist()
         ):

@@ -3,12 +3,9 @@ global steps use a Ray Data groupby."""
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import shutil
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,6 +23,7 @@ from pipeline.plan import (
     write_pieces,
 )
 from pipeline.shuffle import Resolve, Source, Summary, prepare_batch
+from pipeline.storage import Location
 from scorers.base import Scorer
 
 MAX_PARTITIONS = 200
@@ -178,9 +176,11 @@ class RayExecutor:
         marker = ctx.layout.read_marker(ctx.stage.index, shard)
         if not marker.exists():
             return False
-        return json.loads(marker.read_text())["rows"] == written
+        return marker.read_json()["rows"] == written
 
-    def shuffle(self, sources: list[Source], resolve: Resolve, dest: Path, buckets: int) -> None:
+    def shuffle(
+        self, sources: list[Source], resolve: Resolve, dest: Location, buckets: int
+    ) -> None:
         """Group rows by bucket with a Ray Data groupby; workers resolve and write each group.
         A single bucket is one worker's job by design, so it runs as one on-disk task (a Ray
         Data shuffle costs seconds of fixed overhead per pass)."""
@@ -188,10 +188,10 @@ class RayExecutor:
         if buckets == 1:
             ray.get(ray.remote(num_cpus=1)(shuffle_on_disk).remote(sources, resolve, dest, 1))
             return
-        shutil.rmtree(dest, ignore_errors=True)  # Ray names its files at random: clear leftovers
-        dest.mkdir(parents=True)
+        dest.remove()  # Ray names its files at random: clear leftovers
+        dest.mkdir()
         parts = [
-            ray.data.read_parquet([str(f) for f in s.files])
+            ray.data.read_parquet([f.path for f in s.files], filesystem=s.files[0].fs)
             .select_columns(s.columns)
             .map_batches(
                 prepare_batch,
@@ -209,10 +209,10 @@ class RayExecutor:
         found = rows.groupby(BUCKET, num_partitions=partitions).map_groups(
             resolve, batch_format="pyarrow"
         )
-        found.write_parquet(str(dest))
+        found.write_parquet(dest.path, filesystem=dest.fs)
 
     def summarise(
-        self, files: list[Path], columns: list[str], fn: Summary, size: int
+        self, files: list[Location], columns: list[str], fn: Summary, size: int
     ) -> np.ndarray:
         """Sum of `fn` over every batch of `files`: tasks over groups of files, summed here."""
         ray = self._ray

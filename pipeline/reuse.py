@@ -8,25 +8,23 @@ text column, …) are equal.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from pipeline.columns import set_column
 from pipeline.errors import ManifestError
 from pipeline.io import InputShard
 from pipeline.layout import RunLayout
+from pipeline.storage import Location, parquet_schema, read_table
 
 
 @dataclass(frozen=True)
 class ScoreReuse:
     """Which columns to take from which earlier output shard."""
 
-    old: Path
+    old: Location
     columns: tuple[str, ...]
     types: dict[str, pa.DataType] = field(default_factory=dict)
     shards: dict[int, int] = field(default_factory=dict)  # new shard index -> earlier index
@@ -37,12 +35,10 @@ class ScoreReuse:
             return None
         layout, tables = RunLayout(self.old), []
         for path in (layout.kept(self.shards[shard]), layout.rejected(self.shards[shard])):
-            names = pq.read_schema(path).names
+            names = parquet_schema(path).names
             if id_column not in names:  # an empty shard's file has no columns
                 continue
-            table = pq.read_table(
-                path, columns=[id_column, *(c for c in self.columns if c in names)]
-            )
+            table = read_table(path, columns=[id_column, *(c for c in self.columns if c in names)])
             for column in self.columns:
                 if column not in table.column_names:
                     table = table.append_column(
@@ -72,14 +68,14 @@ class ScoreReuse:
         return chunk
 
 
-def plan_reuse(old: Path, steps: list[Any], shards: list[InputShard]) -> ScoreReuse:
+def plan_reuse(old: Location, steps: list[Any], shards: list[InputShard]) -> ScoreReuse:
     """The score columns `steps` may take from the output folder `old`."""
     from scorers.base import Scorer
 
     manifest_path = RunLayout(old).manifest
     if not manifest_path.exists():
         raise ManifestError(f"{old} holds no finished run (no manifest.json) to reuse scores from")
-    manifest = json.loads(manifest_path.read_text())
+    manifest = manifest_path.read_json()
     earlier = {s["step"]: s.get("params", {}) for s in manifest["steps"]}
     types: dict[str, pa.DataType] = {}
     for step in steps:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import shutil
 import socket
 import time
 from datetime import UTC, datetime
@@ -18,22 +16,14 @@ import pyarrow.parquet as pq
 from pipeline.columns import INTERNAL
 from pipeline.errors import ManifestError, SchemaError, TamisError
 from pipeline.global_step import BUCKET
-from pipeline.io import (
-    InputShard,
-    ReadOptions,
-    atomic_write_json,
-    discover,
-    input_size,
-    open_input,
-    parquet_rows,
-    read_shard,
-)
-from pipeline.layout import RunLayout, output_root
+from pipeline.io import InputShard, ReadOptions, discover, input_size, open_input, read_shard
+from pipeline.layout import RunLayout
 from pipeline.manifest import build_manifest, reconcile
 from pipeline.plan import Stage, StageContext, build_stages
 from pipeline.progress import StageProgress, say
 from pipeline.recipe import Recipe, build_steps
 from pipeline.reuse import ScoreReuse, plan_reuse
+from pipeline.storage import Location, parquet_rows
 
 log = logging.getLogger(__name__)
 Runner = Literal["local", "ray"]
@@ -45,12 +35,13 @@ def run_recipe(
     limit: int | None = None,
     overwrite: bool = False,
     progress: bool = True,
-    reuse_scores: Path | None = None,
+    reuse_scores: str | Path | Location | None = None,
     cpu_fallback: bool = False,
 ) -> dict[str, Any]:
-    """Run `recipe`; returns the manifest written to OUT/manifest.json. With `reuse_scores`
-    (an earlier run's output folder), scorers take scores from there instead of rescoring.
-    Steps that ask for GPUs fail fast where there are none, unless `cpu_fallback`."""
+    """Run `recipe`; returns the manifest written to OUT/manifest.json (OUT: a folder or a
+    filesystem URI). With `reuse_scores` (an earlier run's output folder or URI), scorers
+    take scores from there instead of rescoring. Steps that ask for GPUs fail fast where
+    there are none, unless `cpu_fallback`."""
     started = time.time()
     steps = build_steps(recipe)
     stages = build_stages(steps)
@@ -64,9 +55,9 @@ def run_recipe(
     limits = _row_limits(shards, limit, opts)
     if limit is not None:
         shards = [s for s in shards if limits[s.index] > 0]
-    layout = RunLayout(output_root(recipe.output.path))
-    reuse = plan_reuse(Path(reuse_scores), steps, shards) if reuse_scores else None
-    if reuse is not None and Path(reuse_scores).resolve() == layout.root.resolve():
+    layout = RunLayout.at(recipe.output.path)
+    reuse = plan_reuse(Location.of(reuse_scores), steps, shards) if reuse_scores else None
+    if reuse is not None and str(reuse.old) == str(layout.root):
         raise ManifestError("--reuse-scores must name another run's output folder than --output")
     _claim_output(layout, recipe, shards, limit, overwrite, reuse)
     executor = _executor(runner)
@@ -85,7 +76,7 @@ def run_recipe(
             ctx = StageContext(layout, stage, len(stages), opts, limits, reuse, private)
             pending = [s for s in shards if not layout.done(stage.index, s.index).exists()]
             for shard in pending:  # leftovers of an interrupted attempt
-                shutil.rmtree(layout.shard_dir(stage.index, shard.index), ignore_errors=True)
+                layout.shard_dir(stage.index, shard.index).remove()
             steps = stage.describe()
             steps = steps if len(steps) <= 48 else f"{steps[:45]}..."
             label = f"stage {stage.index + 1}/{len(stages)} ({steps})"
@@ -126,7 +117,7 @@ def run_recipe(
     }
     manifest = build_manifest(recipe, stages, shards, layout, run, global_stats)
     reconcile(manifest, layout)
-    atomic_write_json(manifest, layout.manifest)
+    layout.manifest.write_json(manifest)
     return manifest
 
 
@@ -170,19 +161,19 @@ def _decide(
     assert step is not None
     done = layout.decisions_done(stage.index)
     if done.exists():
-        stats = json.loads(done.read_text())
+        stats = done.read_json()
         say(progress, "%s, decided by an earlier attempt", _decision_summary(step.name, stats))
         return stats
     sources = [p for s in shards for p in layout.kept_pieces(stage.index - 1, s.index)]
     rows = parquet_rows(sources)
     dest = layout.decisions(stage.index)
-    shutil.rmtree(dest, ignore_errors=True)
+    dest.remove()
     say(progress, "deciding %s over %s rows...", step.name, f"{rows:,}")
     t0 = time.time()
-    dest.mkdir(parents=True)
+    dest.mkdir()
     stats = step.decide(executor, sources, dest, rows)
     stats |= {"rows": rows, "seconds": round(time.time() - t0, 3), "node": socket.gethostname()}
-    atomic_write_json(stats, done)
+    done.write_json(stats)
     say(progress, "%s in %.1f s", _decision_summary(step.name, stats), stats["seconds"])
     return stats
 
@@ -265,21 +256,20 @@ def _claim_output(
         "reuse_scores": str(reuse.old) if reuse else None,
         "inputs": [[s.path, input_size(s.path)] for s in shards],
     }
-    if overwrite and layout.root.exists():
+    if overwrite:
         for name in ("kept", "rejected", "_work", "manifest.json"):
-            target = layout.root / name
-            shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
+            (layout.root / name).remove()
     if layout.state.exists():
-        previous = json.loads(layout.state.read_text())
+        previous = layout.state.read_json()
         if previous != state:
             raise ManifestError(
                 f"{layout.root} holds a run of another recipe, input or --limit; "
                 "pass --overwrite to replace it, or choose another --output"
             )
         return
-    if not overwrite and layout.root.exists() and any(layout.root.iterdir()):
+    if not overwrite and not layout.root.is_empty():
         raise ManifestError(
             f"{layout.root} is not empty and holds no tamis run; "
             "choose another --output or pass --overwrite"
         )
-    atomic_write_json(state, layout.state)
+    layout.state.write_json(state)

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
 from pipeline.global_step import BUCKET
+from pipeline.storage import Location
 
 Prepare = Callable[[pa.Table], pa.Table]
 Resolve = Callable[[pa.Table], pa.Table]
@@ -37,7 +37,7 @@ class Source:
     """Parquet files read as one side of a shuffle: the columns read and how to prepare each
     batch. Every source of one shuffle must prepare batches to the same schema."""
 
-    files: list[Path]
+    files: list[Location]
     columns: list[str]
     prepare: Prepare = keep_as_is
 
@@ -54,9 +54,9 @@ def prepare_batch(batch: pa.Table, prepare: Prepare, buckets: int) -> pa.Table:
     return fold_buckets(table, buckets) if table.num_rows else table
 
 
-def parquet_files(folder: Path) -> list[Path]:
+def parquet_files(folder: Location) -> list[Location]:
     """The Parquet files a pass wrote under `folder`, in name order."""
-    return sorted(folder.glob("*.parquet")) if folder.is_dir() else []
+    return folder.glob("*.parquet")
 
 
 def mix64(values: np.ndarray) -> np.ndarray:

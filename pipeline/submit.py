@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import TamisError
-from pipeline.layout import output_root
 from pipeline.recipe import load_recipe
+from pipeline.storage import Location
 
 # Never uploaded with the working directory: environments, outputs, build trees, training data.
 EXCLUDES = [
@@ -56,7 +56,7 @@ def submit(
 
     parsed = load_recipe(recipe, output_path=output)  # fail here, not on the cluster
     target = parsed.output.path
-    output_root(target)  # an object-store URI fails here, in one line, not on the cluster
+    Location.of(target)  # an unknown URI scheme fails here, in one line, not on the cluster
     if "://" not in target and not Path(target).is_absolute():
         # A relative path would land in the job's temporary copy of the working dir.
         target = str(Path(target).resolve())

@@ -7,9 +7,7 @@ and the local and Ray runners give the same value.
 
 from __future__ import annotations
 
-import json
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline.global_step import GlobalStep, reject_where
+from pipeline.storage import Location
 
 BINS = 1 << 16
 
@@ -85,7 +84,9 @@ class PercentileCut(GlobalStep):
             step.name, step.score_column, top if top is not None else bottom, top is not None
         )
 
-    def decide(self, executor: Any, sources: list[Path], dest: Path, rows: int) -> dict[str, Any]:
+    def decide(
+        self, executor: Any, sources: list[Location], dest: Location, rows: int
+    ) -> dict[str, Any]:
         """Find the cut-off with two histogram passes; write it to `dest/cutoff.json`."""
         high = executor.summarise(sources, [self.column], self._histogram(None), BINS)
         scored = int(high.sum())
@@ -105,16 +106,16 @@ class PercentileCut(GlobalStep):
             "scored_rows": scored,
             "unscored_rows": rows - scored,
         }
-        (dest / "cutoff.json").write_text(json.dumps(stats))
+        (dest / "cutoff.json").write_json(stats)
         return stats
 
     def _histogram(self, prefix: int | None) -> Any:
         """A picklable per-batch histogram of this step's score keys."""
         return partial(batch_histogram, column=self.column, prefix=prefix)
 
-    def load_decisions(self, folder: Path, shard: int) -> float | None:
+    def load_decisions(self, folder: Location, shard: int) -> float | None:
         """The cut-off value (None: keep nothing)."""
-        return json.loads((folder / "cutoff.json").read_text())["cutoff"]
+        return (folder / "cutoff.json").read_json()["cutoff"]
 
     def apply_decisions(self, chunk: pa.Table, cutoff: float | None) -> pa.Table:
         values = pc.cast(chunk[self.column], pa.float32())

@@ -4,6 +4,8 @@ models trained once per session from the sample shards."""
 from __future__ import annotations
 
 import shutil
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -22,6 +24,33 @@ def samples() -> Path:
     """The sample shards shipped in the repo."""
     assert sorted(SAMPLES.glob("*.parquet")), "samples/web is empty; run `make samples`"
     return SAMPLES
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """host:port of a real S3 API server (moto) on 127.0.0.1, for object-store outputs."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_endpoint: str) -> Callable[[str], str]:
+    """A fresh bucket; calling the fixture with a key gives that key's `s3://` URI (the
+    credentials and endpoint ride in the URI, so Ray workers reach the bucket too)."""
+    import pyarrow.fs as pafs
+
+    bucket = f"tamis-{uuid.uuid4().hex[:12]}"
+    options = f"endpoint_override={s3_endpoint}&scheme=http&region=us-east-1"
+    fs, _ = pafs.FileSystem.from_uri(
+        f"s3://test:test@{bucket}?{options}&allow_bucket_creation=true"
+    )
+    fs.create_dir(bucket)
+    return lambda key: f"s3://test:test@{bucket}/{key}?{options}"
 
 
 @pytest.fixture(scope="session")

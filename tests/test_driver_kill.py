@@ -89,7 +89,7 @@ def test_driver_killed_then_resubmitted_resumes(ray_head, samples, tmp_path):
     assert last["shards_skipped"] == len(before) and last["shards_run"] == shards - len(before)
     # Shards committed before the kill were kept as they were, not redone.
     assert {n: (committed / n).read_bytes() for n in before} == before
-    reconcile(manifest, RunLayout(out))
+    reconcile(manifest, RunLayout.at(out))
     # Which node ran what: here every shard ran on this machine.
     host = socket.gethostname()
     steps = manifest["steps"]

@@ -8,16 +8,13 @@ the next stage rejects them with `duplicate:<method>` and the id kept.
 from __future__ import annotations
 
 import math
-import shutil
 import tempfile
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
-import pyarrow.parquet as pq
 from pydantic import Field
 
 from pipeline.columns import (
@@ -31,7 +28,8 @@ from pipeline.columns import (
 )
 from pipeline.dedup.report import MEMBER, cluster_report
 from pipeline.global_step import BUCKET, GlobalParams, GlobalStep, reject_where
-from pipeline.shuffle import Source
+from pipeline.shuffle import Source, parquet_files
+from pipeline.storage import Location, write_parquet
 
 ORDER = "_order"
 MAX_BUCKETS = 4096
@@ -61,7 +59,9 @@ class Deduplicator(GlobalStep):
         the duplicate's own id)."""
         raise NotImplementedError
 
-    def decide(self, executor: Any, sources: list[Path], dest: Path, rows: int) -> dict[str, Any]:
+    def decide(
+        self, executor: Any, sources: list[Location], dest: Location, rows: int
+    ) -> dict[str, Any]:
         """Write the duplicates found over every row of `sources` under `dest`; return the
         cluster report."""
         buckets = bucket_count(rows, self.params.rows_per_bucket)
@@ -69,7 +69,7 @@ class Deduplicator(GlobalStep):
         return {"buckets": buckets, **stats, **cluster_report(executor, dest)}
 
     def find(
-        self, executor: Any, sources: list[Path], dest: Path, rows: int, buckets: int
+        self, executor: Any, sources: list[Location], dest: Location, rows: int, buckets: int
     ) -> dict[str, Any]:
         """Write duplicates among `rows` rows (grouped in `buckets`) under `dest`; return stats.
         Default: one shuffle of the key columns by `_bucket`, `resolve` per bucket."""
@@ -77,13 +77,13 @@ class Deduplicator(GlobalStep):
         executor.shuffle([Source(sources, columns)], self.resolve, dest, buckets)
         return {}
 
-    def load_decisions(self, folder: Path, shard: int) -> dict[int, str]:
+    def load_decisions(self, folder: Location, shard: int) -> dict[int, str]:
         """Row -> id kept, for one shard's duplicates (written by the resolve phase)."""
-        if not any(folder.glob("*.parquet")):
+        files = parquet_files(folder)
+        if not files:
             return {}
-        table = pads.dataset(str(folder), format="parquet").to_table(
-            columns=[ROW, DUPLICATE_OF], filter=pc.field(SHARD) == shard
-        )
+        found = pads.dataset([f.path for f in files], filesystem=folder.fs, format="parquet")
+        table = found.to_table(columns=[ROW, DUPLICATE_OF], filter=pc.field(SHARD) == shard)
         return dict(zip(table[ROW].to_pylist(), table[DUPLICATE_OF].to_pylist(), strict=True))
 
     def apply_decisions(self, chunk: pa.Table, duplicates: dict[int, str]) -> pa.Table:
@@ -112,9 +112,9 @@ class Deduplicator(GlobalStep):
         work = set_column(work, id_column, row_ids(work, id_column))
         work = self.keys(work)
         with tempfile.TemporaryDirectory(prefix="tamis-dedup-") as tmp:
-            keys = Path(tmp) / "keys.parquet"
-            pq.write_table(work, keys)
-            dest = Path(tmp) / "decisions"
+            keys = Location.of(tmp) / "keys.parquet"
+            write_parquet(work, keys)
+            dest = Location.of(tmp) / "decisions"
             dest.mkdir()
             self.last_report = self.decide(LocalExecutor(), [keys], dest, table.num_rows)
             work = work.append_column(REJECT_REASON, pa.nulls(table.num_rows, pa.string()))
@@ -127,10 +127,10 @@ class Deduplicator(GlobalStep):
         return kept, marked.filter(pc.invert(kept_mask))
 
 
-def fresh_work_dir(dest: Path) -> Path:
+def fresh_work_dir(dest: Location) -> Location:
     """An empty scratch folder beside a step's decisions, for its intermediate passes."""
     work = dest.parent / f"{dest.name}.work"
-    shutil.rmtree(work, ignore_errors=True)
+    work.remove()
     return work
 
 

@@ -9,8 +9,6 @@ node: the row that is kept.
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,6 +18,7 @@ import pyarrow.compute as pc
 from pipeline.errors import TamisError
 from pipeline.global_step import BUCKET
 from pipeline.shuffle import Source, bucket_of, mix64, parquet_files
+from pipeline.storage import Location
 
 EDGE_COLUMNS = ["a", "a_id", "b", "b_id"]
 EDGE_SCHEMA = pa.schema(
@@ -106,8 +105,8 @@ def _fingerprint(table: pa.Table) -> np.ndarray:
 
 
 def connected_components(
-    executor: Any, edge_dir: Path, work: Path, buckets: int
-) -> tuple[Path, int]:
+    executor: Any, edge_dir: Location, work: Location, buckets: int
+) -> tuple[Location, int]:
     """Rounds of large-star then small-star over the edges in `edge_dir` until nothing changes;
     returns the folder of star edges (smallest node first) and the rounds run."""
     current = edge_dir
@@ -124,9 +123,9 @@ def connected_components(
             [Source(parquet_files(large), EDGE_COLUMNS, _under_larger)], small_star, small, buckets
         )
         after = executor.summarise(parquet_files(small), ["a", "b"], _fingerprint, 2)
-        shutil.rmtree(large)
+        large.remove()
         if current != edge_dir:
-            shutil.rmtree(current)
+            current.remove()
         current = small
         if np.array_equal(before, after):
             return current, round_

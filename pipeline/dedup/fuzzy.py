@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,9 +25,9 @@ from pipeline.dedup.minhash import EMPTY, band_keys, lsh_params, signatures
 from pipeline.dedup.report import MEMBER
 from pipeline.dedup.verify import verify_edges
 from pipeline.global_step import BUCKET
-from pipeline.io import parquet_rows
 from pipeline.registry import register
 from pipeline.shuffle import Source, bucket_of, parquet_files
+from pipeline.storage import Location, parquet_rows
 
 BANDS = "_minhash_bands"
 
@@ -121,7 +119,7 @@ class MinHashDedup(Deduplicator):
         return set_column(batch, BANDS, list_column(keys, null_rows=empty))
 
     def find(
-        self, executor: Any, sources: list[Path], dest: Path, rows: int, buckets: int
+        self, executor: Any, sources: list[Location], dest: Location, rows: int, buckets: int
     ) -> dict[str, Any]:
         """Band pass -> candidate pairs -> (verification) -> components -> decisions."""
         p = self.params
@@ -145,5 +143,5 @@ class MinHashDedup(Deduplicator):
         executor.shuffle(
             [Source(parquet_files(stars), EDGE_COLUMNS, _by_member)], _decisions, dest, buckets
         )
-        shutil.rmtree(work)
+        work.remove()
         return stats

@@ -7,17 +7,16 @@ while streaming over the (small) per-cluster table.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 import xxhash
 
 from pipeline.columns import DUPLICATE_OF
 from pipeline.global_step import BUCKET
 from pipeline.shuffle import Source, parquet_files
+from pipeline.storage import Location, parquet_file
 
 MEMBER = "member"  # a duplicate's own id, in decision files
 SIZE_BINS = (2, 3, 4, 5, 10, 100, 1000)  # lower edges of the reported size ranges
@@ -64,7 +63,7 @@ def _top(clusters: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(clusters, key=lambda c: (-c["size"], c["kept"]))[:EXAMPLES]
 
 
-def cluster_report(executor: Any, decisions: Path) -> dict[str, Any]:
+def cluster_report(executor: Any, decisions: Location) -> dict[str, Any]:
     """Clusters, duplicates, size distribution and the largest clusters of one dedup step;
     the per-cluster table is kept next to the decisions (`<decisions>.clusters/`)."""
     clusters_dir = decisions.parent / f"{decisions.name}.clusters"
@@ -74,7 +73,7 @@ def cluster_report(executor: Any, decisions: Path) -> dict[str, Any]:
     counts = executor.summarise(files, ["size"], _size_histogram, len(SIZE_BINS) + 1)
     largest: list[dict[str, Any]] = []
     for path in files:  # streamed: the driver holds one batch and the current top few
-        for batch in pq.ParquetFile(path).iter_batches():
+        for batch in parquet_file(path).iter_batches():
             table = pa.Table.from_batches([batch])
             best = table.sort_by([("size", "descending"), ("kept", "ascending")])
             largest = _top([*largest, *best.slice(0, EXAMPLES).to_pylist()])

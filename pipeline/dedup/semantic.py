@@ -3,15 +3,12 @@ cluster a greedy pass that drops rows too similar (cosine) to a row already kept
 
 from __future__ import annotations
 
-import shutil
 from functools import partial
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from pydantic import Field
 
 from pipeline.columns import DUPLICATE_OF, ROW, SHARD
@@ -28,6 +25,7 @@ from pipeline.errors import TamisError
 from pipeline.global_step import BUCKET
 from pipeline.registry import register
 from pipeline.shuffle import Source, mix64, parquet_files
+from pipeline.storage import Location, read_table
 from scorers.embedding import SentenceEmbedder, embedding_matrix
 
 BLOCK = 1024  # rows compared at once within a cluster: bounds the similarity matrix
@@ -170,7 +168,7 @@ class SemanticDedup(Deduplicator):
         return SentenceEmbedder(model=p.model, column=p.embedding_column, text_column=p.text_column)
 
     def find(
-        self, executor: Any, sources: list[Path], dest: Path, rows: int, buckets: int
+        self, executor: Any, sources: list[Location], dest: Location, rows: int, buckets: int
     ) -> dict[str, Any]:
         """Sample -> k-means centroids -> rows grouped by cluster -> greedy pass per cluster."""
         p = self.params
@@ -191,15 +189,15 @@ class SemanticDedup(Deduplicator):
         executor.shuffle(
             [Source(sources, columns, assign)], resolve, dest, min(len(centroids), buckets)
         )
-        shutil.rmtree(work)
+        work.remove()
         return {"kmeans_clusters": len(centroids)}
 
-    def _centroids(self, sample_dir: Path, rows: int) -> np.ndarray:
+    def _centroids(self, sample_dir: Location, rows: int) -> np.ndarray:
         """Unit-length k-means centroids fitted on the sample (bounded size, read here)."""
         from sklearn.cluster import KMeans
 
         p = self.params
-        parts = [pq.read_table(f) for f in parquet_files(sample_dir)]
+        parts = [read_table(f) for f in parquet_files(sample_dir)]
         if not parts:
             raise TamisError(f"{self.name}: the k-means sample drew no rows; raise sample_rows")
         table = pa.concat_tables(parts)

@@ -8,7 +8,6 @@ Each pass shuffles all texts once: this is the costly part of fuzzy dedup, hence
 from __future__ import annotations
 
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,6 +20,7 @@ from pipeline.dedup.components import EDGE_COLUMNS, EDGE_SCHEMA, edges
 from pipeline.dedup.minhash import jaccard, shingle_hashes
 from pipeline.global_step import BUCKET
 from pipeline.shuffle import Source, bucket_of, parquet_files
+from pipeline.storage import Location
 
 JOIN_SCHEMA = pa.schema(
     [("node", pa.int64()), ("text", pa.string())]
@@ -84,14 +84,14 @@ def _compare(bucket: pa.Table, ngram: int, threshold: float) -> pa.Table:
 
 def verify_edges(
     executor: Any,
-    pairs: Path,
-    sources: list[Path],
+    pairs: Location,
+    sources: list[Location],
     text_column: str,
     ngram: int,
     threshold: float,
-    work: Path,
+    work: Location,
     buckets: int,
-) -> Path:
+) -> Location:
     """Keep the candidate pairs in `pairs` whose true Jaccard is >= threshold; returns their
     folder."""
     documents = Source(

@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 from pipeline.dedup import MinHashDeduplicator
 from pipeline.recipe import parse_recipe
 from pipeline.runner import run_recipe
+from pipeline.storage import Location
 from tests.pipeline.test_runners import outputs
 
 
@@ -102,7 +103,7 @@ def test_cluster_report_is_the_same_when_rerun_on_ray(tmp_path, ray_session):
             ),
             decisions / f"{k}.parquet",
         )
-    first = cluster_report(RayExecutor(), decisions)
+    first = cluster_report(RayExecutor(), Location.of(decisions))
     # A rerun (e.g. after the driver was killed) must not count the first attempt's files.
-    assert cluster_report(RayExecutor(), decisions) == first
+    assert cluster_report(RayExecutor(), Location.of(decisions)) == first
     assert (first["clusters"], first["duplicates"]) == (3, 6)

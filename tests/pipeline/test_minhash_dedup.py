@@ -13,6 +13,7 @@ from pipeline.dedup import MinHashDeduplicator
 from pipeline.dedup.components import connected_components, edges
 from pipeline.dedup.minhash import EMPTY, jaccard, lsh_params, shingle_hashes, signatures
 from pipeline.local_runner import LocalExecutor
+from pipeline.storage import Location, read_table
 
 ARTICLE = (
     "The council met on Tuesday evening to discuss the budget for the coming year. Several "
@@ -66,8 +67,10 @@ def _components_of(n_nodes: int, a: np.ndarray, b: np.ndarray, tmp_path, buckets
     half = table.num_rows // 2
     pq.write_table(table.slice(0, half), tmp_path / "edges" / "0.parquet")
     pq.write_table(table.slice(half), tmp_path / "edges" / "1.parquet")
-    stars, _ = connected_components(LocalExecutor(), tmp_path / "edges", tmp_path / "cc", buckets)
-    found = pa.concat_tables([pq.read_table(p) for p in sorted(stars.glob("*.parquet"))])
+    stars, _ = connected_components(
+        LocalExecutor(), Location.of(tmp_path / "edges"), Location.of(tmp_path / "cc"), buckets
+    )
+    found = pa.concat_tables([read_table(p) for p in stars.glob("*.parquet")])
     assert all(ids[r] == i for r, i in zip(found["a"].to_pylist(), found["a_id"].to_pylist()))
     return set(zip(found["a"].to_pylist(), found["b"].to_pylist()))
 

@@ -13,6 +13,7 @@ import pytest
 from pipeline.local_runner import LocalExecutor
 from pipeline.recipe import parse_recipe
 from pipeline.runner import run_recipe
+from pipeline.storage import Location
 from pipeline.thresholds import PercentileCut, float_keys, key_to_float
 from tests.pipeline.test_runners import outputs
 
@@ -32,10 +33,10 @@ def test_cutoff_is_exact(tmp_path: Path, fraction: float, top: bool):
     sources = []
     for i, part in enumerate(np.array_split(values, 3)):
         pq.write_table(pa.table({"s": pa.array(part, pa.float32())}), tmp_path / f"{i}.parquet")
-        sources.append(tmp_path / f"{i}.parquet")
+        sources.append(Location.of(tmp_path / f"{i}.parquet"))
     cut = PercentileCut("step", "s", fraction, top)
     (tmp_path / "d").mkdir()
-    stats = cut.decide(LocalExecutor(), sources, tmp_path / "d", len(values))
+    stats = cut.decide(LocalExecutor(), sources, Location.of(tmp_path / "d"), len(values))
     scored = np.sort(values[~np.isnan(values)])
     keep = round(fraction * len(scored))
     expected = scored[len(scored) - keep] if top else scored[keep - 1]

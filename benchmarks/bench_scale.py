@@ -116,12 +116,17 @@ def link_prefix(corpus: list[Path], folder: Path, shards: int) -> Path:
     return folder
 
 
-def write_recipe(base: Path, dest: Path, minhash: bool) -> Path:
-    """`base` renamed to bench-scale, with `minhash_dedup: {}` appended unless it has one."""
+def write_recipe(base: Path, dest: Path, minhash: bool, rows_per_bucket: int | None) -> Path:
+    """`base` renamed to bench-scale, with `minhash_dedup: {}` appended unless it has one, and
+    every dedup step's `rows_per_bucket` set if given."""
     recipe = yaml.safe_load(base.read_text())
     recipe["name"] = "bench-scale"
     if minhash and not any("minhash_dedup" in step for step in recipe["steps"]):
         recipe["steps"].append({"minhash_dedup": {}})
+    for step in recipe["steps"]:
+        name = next(iter(step))
+        if rows_per_bucket and name.endswith("_dedup"):
+            step[name] = {**(step[name] or {}), "rows_per_bucket": rows_per_bucket}
     dest.write_text(yaml.safe_dump(recipe, sort_keys=False))
     return dest
 
@@ -134,6 +139,7 @@ class Peaks:
     """Peak RSS of a run's process tree, polled: per worker, and the whole tree at once."""
 
     workers: dict[int, tuple[int, str]] = field(default_factory=dict)  # pid -> (rss, title)
+    last_task: dict[int, str] = field(default_factory=dict)  # pid -> last title not IDLE
     driver: int = 0
     tree: int = 0
     seen: set[int] = field(default_factory=set)
@@ -176,7 +182,11 @@ def watch(pid: int, peaks: Peaks, stop: threading.Event, every: float) -> None:
             total += rss
             if proc.pid == pid:
                 peaks.driver = max(peaks.driver, rss)
+            if title is not None and title != "ray::IDLE":
+                peaks.last_task[proc.pid] = title
             if title is not None and rss > peaks.workers.get(proc.pid, (0, ""))[0]:
+                if title == "ray::IDLE" and proc.pid in peaks.last_task:
+                    title = f"ray::IDLE after {peaks.last_task[proc.pid]}"
                 peaks.workers[proc.pid] = (rss, title)
         peaks.tree = max(peaks.tree, total)
         stop.wait(every)
@@ -344,6 +354,12 @@ def main() -> None:
     parser.add_argument("--shard-rows", type=int, default=990, help="rows per synthetic shard")
     parser.add_argument("--recipe", type=Path, default=DEFAULT_RECIPE, help="recipe to run")
     parser.add_argument("--no-minhash", action="store_true", help="do not append minhash_dedup")
+    parser.add_argument(
+        "--rows-per-bucket",
+        type=int,
+        help="rows_per_bucket of every dedup step (default: the steps' own, 1M); smaller "
+        "buckets fill at 1x already, so per-worker memory compares like with like",
+    )
     parser.add_argument("--quick", action="store_true", help="smoke run: scales 1,2, base 1980")
     parser.add_argument("--poll", type=float, default=0.2, help="seconds between RSS polls")
     parser.add_argument("--seed", type=int, default=0)
@@ -369,9 +385,14 @@ def main() -> None:
             f"{time.perf_counter() - start:.0f} s; 1x = {shards_1x} shards "
             f"({shards_1x * args.shard_rows} docs); scales {scales}"
         )
-        recipe = write_recipe(args.recipe, scratch / "recipe.yaml", not args.no_minhash)
+        recipe = write_recipe(
+            args.recipe, scratch / "recipe.yaml", not args.no_minhash, args.rows_per_bucket
+        )
         steps = [next(iter(s)) for s in yaml.safe_load(recipe.read_text())["steps"]]
-        print(f"recipe: {args.recipe.name} -> {', '.join(steps)}")
+        buckets = (
+            f" (dedup rows_per_bucket {args.rows_per_bucket:,})" if args.rows_per_bucket else ""
+        )
+        print(f"recipe: {args.recipe.name} -> {', '.join(steps)}{buckets}")
         inputs = {s: link_prefix(corpus, scratch / f"in-{s}x", shards_1x * s) for s in scales}
         results = []
         for runner in runners:

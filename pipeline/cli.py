@@ -15,6 +15,7 @@ from pipeline.errors import TamisError
 def _run(args: argparse.Namespace) -> int:
     from pipeline.recipe import load_recipe
     from pipeline.runner import run_recipe
+    from pipeline.storage import Location
 
     recipe = load_recipe(args.recipe, args.input, args.output)
     manifest = run_recipe(
@@ -26,7 +27,7 @@ def _run(args: argparse.Namespace) -> int:
         reuse_scores=args.reuse_scores,
         cpu_fallback=args.cpu_fallback,
     )
-    print(summary(manifest, recipe.output.path))
+    print(summary(manifest, str(Location.of(recipe.output.path))))
     return 0
 
 

@@ -12,7 +12,7 @@ from pipeline.io import INVALID_BY, InputShard
 from pipeline.layout import RunLayout
 from pipeline.plan import Stage
 from pipeline.recipe import Recipe
-from pipeline.storage import parquet_rows
+from pipeline.storage import parquet_rows, redacted
 
 
 def _version(dist: str) -> str | None:
@@ -72,7 +72,7 @@ def build_manifest(
         steps.append(entry)
         flowing -= sum(dropped.values())
     return {
-        "recipe": recipe.model_dump(),
+        "recipe": _without_secrets(recipe.model_dump()),
         "recipe_hash": recipe.fingerprint(),
         "versions": {
             "tamis": _version("tamis"),
@@ -86,7 +86,7 @@ def build_manifest(
         "shards": [
             {
                 "index": s.index,
-                "input": s.path,
+                "input": redacted(s.path),
                 "rows_in": markers[(0, s.index)]["rows_in"],
                 "kept": markers[(last, s.index)]["kept"],
                 "kept_file": str(layout.kept(s.index)),
@@ -97,6 +97,13 @@ def build_manifest(
             for s in shards
         ],
     }
+
+
+def _without_secrets(recipe: dict[str, Any]) -> dict[str, Any]:
+    """The recipe with credentials left out of its input and output URIs."""
+    recipe["input"]["path"] = redacted(recipe["input"]["path"])
+    recipe["output"]["path"] = redacted(recipe["output"]["path"])
+    return recipe
 
 
 def _nodes_per_stage(

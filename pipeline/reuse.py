@@ -17,7 +17,7 @@ from pipeline.columns import set_column
 from pipeline.errors import ManifestError
 from pipeline.io import InputShard
 from pipeline.layout import RunLayout
-from pipeline.storage import Location, parquet_schema, read_table
+from pipeline.storage import Location, parquet_schema, read_table, redacted
 
 
 @dataclass(frozen=True)
@@ -85,5 +85,5 @@ def plan_reuse(old: Location, steps: list[Any], shards: list[InputShard]) -> Sco
         if all(earlier[step.name].get(k) == now.get(k) for k in step.score_params):
             types |= {c: step.outputs[c] for c in step.produced_columns()}
     by_input = {s["input"]: s["index"] for s in manifest["shards"]}
-    mapping = {s.index: by_input[s.path] for s in shards if s.path in by_input}
+    mapping = {s.index: by_input[redacted(s.path)] for s in shards if redacted(s.path) in by_input}
     return ScoreReuse(old, tuple(types), types, mapping)

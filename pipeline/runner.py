@@ -57,7 +57,7 @@ def run_recipe(
         shards = [s for s in shards if limits[s.index] > 0]
     layout = RunLayout.at(recipe.output.path)
     reuse = plan_reuse(Location.of(reuse_scores), steps, shards) if reuse_scores else None
-    if reuse is not None and str(reuse.old) == str(layout.root):
+    if reuse is not None and reuse.old.same_place(layout.root):
         raise ManifestError("--reuse-scores must name another run's output folder than --output")
     _claim_output(layout, recipe, shards, limit, overwrite, reuse)
     executor = _executor(runner)

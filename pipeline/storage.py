@@ -1,23 +1,28 @@
 """Where a run's outputs and work files live: a local folder or any pyarrow filesystem URI
 (`s3://`, `gs://`, `hdfs://`), behind one path type.
 
-Every write is all-or-nothing for readers that trust completion markers. Where the filesystem
-can rename (local disks, NFS, HDFS) a temporary file is renamed into place. An object store
-publishes an object only when its upload completes, so there writes go straight to the final
-key; a write that fails is deleted, and one whose process dies never completes its upload.
+A file is written whole or not at all. Where the filesystem can rename (local disks, NFS,
+HDFS) a temporary file beside it is renamed into place. Object stores cannot rename, and their
+streams complete an upload even when the writer fails, so a file is first written to this
+machine's temp folder (`$TMPDIR`) and uploaded only once complete: an object then appears
+whole, and a failed write leaves the previous object, if any, untouched. Readers never trust a
+file alone: a completion marker, written last, vouches for what a shard wrote.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import json
+import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
+from urllib.request import url2pathname
 
 import pyarrow as pa
 import pyarrow.fs as pafs
@@ -25,10 +30,29 @@ import pyarrow.parquet as pq
 
 from pipeline.errors import RecipeError
 
-_OBJECT_STORES = ("s3", "gcs")  # pyarrow type names of filesystems without renames
+_OBJECT_STORES = ("s3", "gcs", "abfs")  # pyarrow type names of filesystems without renames
+SCHEMES = ("file", "s3", "gs", "gcs", "hdfs", "viewfs", "abfs", "abfss")  # pyarrow's URI schemes
 
 
-@dataclass(frozen=True)
+def check_scheme(uri: str) -> None:
+    """Refuse a URI whose scheme pyarrow cannot open, without contacting the store."""
+    scheme = urlsplit(uri).scheme.lower()
+    if "://" in uri and scheme not in SCHEMES:
+        raise RecipeError(
+            f"{redacted(uri)}: unknown filesystem {scheme}://; use one of "
+            + ", ".join(f"{s}://" for s in SCHEMES)
+        )
+
+
+def redacted(uri: str) -> str:
+    """A path or URI with any `user:secret@` part left out, for messages and the manifest."""
+    parts = urlsplit(uri)
+    if "://" not in uri or "@" not in parts.netloc:
+        return uri
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+
+
+@dataclass(frozen=True, eq=False)
 class Location:
     """A file or folder on a pyarrow filesystem, with the `pathlib` operations tamis needs.
     `path` is the filesystem's own path (for S3 and GCS: `bucket/key`)."""
@@ -44,13 +68,16 @@ class Location:
         if isinstance(where, Location):
             return where
         text = str(where)
+        parts = urlsplit(text)
+        if parts.scheme.lower() == "file" and parts.netloc in ("", "localhost"):
+            text = url2pathname(parts.path)
         if "://" not in text:
-            return cls(pafs.LocalFileSystem(), str(Path(text).absolute()))
+            return cls(pafs.LocalFileSystem(), os.path.abspath(text))
         try:
             fs, path = pafs.FileSystem.from_uri(text)
         except (pa.ArrowException, OSError, ValueError) as err:
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise RecipeError(f"{text}: cannot open its filesystem: {first}") from None
+            raise RecipeError(f"{redacted(text)}: cannot open its filesystem: {first}") from None
         if isinstance(fs, pafs.LocalFileSystem):
             return cls(fs, path)
         parts = urlsplit(text)
@@ -63,6 +90,22 @@ class Location:
 
     def __str__(self) -> str:
         return self.prefix + self.path
+
+    def _key(self) -> tuple[str, str, str]:
+        return (self.fs.type_name, self.prefix, self.path)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Location) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def same_place(self, other: Location) -> bool:
+        """True if both name the same file or folder (symbolic links followed on this disk)."""
+        mine, theirs = self.local_path(), other.local_path()
+        if mine is not None and theirs is not None:
+            return os.path.realpath(mine) == os.path.realpath(theirs)
+        return self == other
 
     def __truediv__(self, name: str) -> Location:
         return Location(self.fs, f"{self.path.rstrip('/')}/{name}", self.prefix)
@@ -138,22 +181,17 @@ class Location:
         if self.renames:
             self.parent.mkdir()
             tmp = self.parent / f".{self.name}.{uuid.uuid4().hex}.tmp"
-            try:
-                with self.fs.open_output_stream(tmp.path) as stream:
-                    yield stream
-                self.fs.move(tmp.path, self.path)
-            except BaseException:
-                tmp.remove()
-                raise
-            return
-        stream = self.fs.open_output_stream(self.path)
+        else:
+            tmp = Location.of(tempfile.mkdtemp(prefix="tamis-upload-")) / self.name
         try:
-            yield stream
-        except BaseException:
-            stream.close()  # an object-store stream completes its upload on close: delete it
-            self.remove()
-            raise
-        stream.close()
+            with tmp.fs.open_output_stream(tmp.path) as stream:
+                yield stream
+            if self.renames:
+                self.fs.move(tmp.path, self.path)
+            else:
+                pafs.copy_files(tmp.path, self.path, tmp.fs, self.fs)
+        finally:
+            (tmp if self.renames else tmp.parent).remove()
 
     def write_bytes(self, data: bytes) -> None:
         with self.writing() as stream:

@@ -12,7 +12,7 @@ from typing import Any
 
 from pipeline.errors import TamisError
 from pipeline.recipe import load_recipe
-from pipeline.storage import Location
+from pipeline.storage import check_scheme, redacted
 
 # Never uploaded with the working directory: environments, outputs, build trees, training data.
 EXCLUDES = [
@@ -56,7 +56,7 @@ def submit(
 
     parsed = load_recipe(recipe, output_path=output)  # fail here, not on the cluster
     target = parsed.output.path
-    Location.of(target)  # an unknown URI scheme fails here, in one line, not on the cluster
+    check_scheme(target)  # fails here, in one line, not on the cluster (the store is not asked)
     if "://" not in target and not Path(target).is_absolute():
         # A relative path would land in the job's temporary copy of the working dir.
         target = str(Path(target).resolve())
@@ -70,7 +70,7 @@ def submit(
         entrypoint=entrypoint(recipe, target, extra or []),
         runtime_env=runtime_env(pip, env or {}),
     )
-    print(f"submitted job {job} to {address}; output: {target}", flush=True)
+    print(f"submitted job {job} to {address}; output: {redacted(target)}", flush=True)
     if not wait:
         return 0
     asyncio.run(_stream(client, job))

@@ -43,4 +43,4 @@ def test_submit_refuses_an_unknown_output_scheme_before_submitting(capsys):
     address = f"http://127.0.0.1:{free_port()}"  # never reached: the output is refused first
     assert main(["submit", str(RECIPE), "--address", address, "--output", "nosuch://b/out"]) == 2
     err = capsys.readouterr().err.strip()
-    assert "\n" not in err and "nosuch://b/out: cannot open its filesystem" in err
+    assert "\n" not in err and "nosuch://b/out: unknown filesystem nosuch://" in err

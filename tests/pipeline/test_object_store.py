@@ -3,15 +3,18 @@ local folders, resume there, and give the same rows."""
 
 from __future__ import annotations
 
+import json
+
 import pyarrow.fs as pafs
 import pytest
 
 from pipeline.cli import main
+from pipeline.errors import RecipeError
 from pipeline.layout import RunLayout
 from pipeline.manifest import reconcile
 from pipeline.recipe import load_recipe, parse_recipe
 from pipeline.runner import run_recipe
-from pipeline.storage import Location
+from pipeline.storage import Location, check_scheme, redacted
 from tests.conftest import REPO
 from tests.pipeline.test_dedup_runners import planted_shards
 from tests.pipeline.test_runners import outputs
@@ -29,15 +32,28 @@ def objects(uri: str) -> list[str]:
 def test_location_writes_whole_objects_or_none(s3_bucket):
     root = Location.of(s3_bucket("x"))
     assert str(root).startswith("s3://tamis-") and "test:test" not in str(root)
-    (root / "a" / "m.json").write_json({"rows": 3})
-    assert (root / "a" / "m.json").read_json() == {"rows": 3}
-    with pytest.raises(RuntimeError), (root / "a" / "half.bin").writing() as stream:
-        stream.write(b"partial")
-        raise RuntimeError("the writer failed")
+    marker = root / "a" / "m.json"
+    marker.write_json({"rows": 3})
+    assert marker.read_json() == {"rows": 3}
+    for target in (root / "a" / "half.bin", marker):
+        with pytest.raises(RuntimeError), target.writing() as stream:
+            stream.write(b"partial")
+            raise RuntimeError("the writer failed")
     assert [p.name for p in (root / "a").glob()] == ["m.json"]  # no partial object
+    assert marker.read_json() == {"rows": 3}  # the earlier object is left as it was
     assert root.glob() == [] and not root.is_empty()  # folders are not files
+    assert {root / "a", Location.of(s3_bucket("x/a"))} == {root / "a"}
     (root / "a").remove()
-    assert root.is_empty() and not (root / "a" / "m.json").exists()
+    assert root.is_empty() and not marker.exists()
+
+
+def test_output_uris_are_checked_without_contacting_the_store():
+    check_scheme("hdfs://namenode:8020/out")  # no Hadoop client needed on the submitting side
+    check_scheme("s3://bucket/out")
+    with pytest.raises(RecipeError, match="unknown filesystem nosuch://"):
+        check_scheme("nosuch://key:secret@b/out")
+    assert redacted("s3://key:secret@b/out?scheme=http") == "s3://b/out?scheme=http"
+    assert Location.of("file:///data/out") == Location.of("/data/out")
 
 
 def test_local_run_to_s3_equals_a_run_to_a_folder(small_samples, tmp_path, s3_bucket, capsys):
@@ -50,6 +66,7 @@ def test_local_run_to_s3_equals_a_run_to_a_folder(small_samples, tmp_path, s3_bu
         assert got.equals(want)
     reconcile(manifest, RunLayout.at(uri))
     assert manifest["shards"][0]["kept_file"].startswith("s3://tamis-")
+    assert "test:test" not in json.dumps(manifest)  # credentials in the URI stay out of it
     assert not [k for k in objects(uri) if k.endswith(".tmp")]
     assert main(["clusters", uri, "--step", "exact_dedup"]) == 0
     assert "exact_dedup:" in capsys.readouterr().out

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pyarrow.compute as pc
 import pytest
 
+from pipeline.errors import ManifestError
 from pipeline.recipe import parse_recipe
 from pipeline.runner import run_recipe
 from tests.pipeline.test_runners import outputs
@@ -108,3 +109,13 @@ def test_rethreshold_reuses_scores_without_the_model(small_samples, tmp_path, qu
     )
     assert sorted(kept2["id"].to_pylist()) == expected
     assert second["rows"]["in"] == first["rows"]["in"]
+    # Scores cannot be reused into the run they come from, however the folder is spelled.
+    with pytest.raises(ManifestError, match="another run's output"):
+        run_recipe(
+            recipe(tmp_path / "first", min=0.7),
+            "local",
+            progress=False,
+            overwrite=True,
+            reuse_scores=f"{tmp_path}/second/../first",
+        )
+    assert outputs(tmp_path / "first")[0].equals(kept1)  # and the earlier run is left intact

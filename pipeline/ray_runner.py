@@ -28,6 +28,7 @@ from scorers.base import Scorer
 
 MAX_PARTITIONS = 200
 MAX_SUMMARY_TASKS = 64
+PREPARE_ROWS = 4096  # rows per `prepare` call in a shuffle's map side
 
 
 def _read_shards(
@@ -191,12 +192,19 @@ class RayExecutor:
         dest.remove()  # Ray names its files at random: clear leftovers
         dest.mkdir()
         parts = [
-            ray.data.read_parquet([f.path for f in s.files], filesystem=s.files[0].fs)
-            .select_columns(s.columns)
-            .map_batches(
+            # One read task per file and bounded batches: files are pieces of a bounded size,
+            # so a task's memory does not grow with the number of files (Ray would otherwise
+            # give each read task more files as data grows, and `prepare` may explode rows).
+            ray.data.read_parquet(
+                [f.path for f in s.files],
+                filesystem=s.files[0].fs,
+                columns=s.columns,
+                override_num_blocks=len(s.files),
+            ).map_batches(
                 prepare_batch,
                 fn_kwargs={"prepare": s.prepare, "buckets": buckets},
                 batch_format="pyarrow",
+                batch_size=PREPARE_ROWS,
             )
             for s in sources
             if s.files

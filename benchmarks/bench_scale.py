@@ -140,6 +140,7 @@ class Peaks:
 
     workers: dict[int, tuple[int, str]] = field(default_factory=dict)  # pid -> (rss, title)
     last_task: dict[int, str] = field(default_factory=dict)  # pid -> last title not IDLE
+    worker_rss: int = 0  # largest RSS of one worker, shared pages included
     driver: int = 0
     tree: int = 0
     seen: set[int] = field(default_factory=set)
@@ -174,7 +175,8 @@ def watch(pid: int, peaks: Peaks, stop: threading.Event, every: float) -> None:
         total = 0
         for proc in [root, *procs]:
             try:
-                rss = proc.memory_info().rss
+                info = proc.memory_info()
+                rss = info.rss
                 title = _title(proc) if proc.pid != pid else None
             except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
                 continue
@@ -184,10 +186,15 @@ def watch(pid: int, peaks: Peaks, stop: threading.Event, every: float) -> None:
                 peaks.driver = max(peaks.driver, rss)
             if title is not None and title != "ray::IDLE":
                 peaks.last_task[proc.pid] = title
-            if title is not None and rss > peaks.workers.get(proc.pid, (0, ""))[0]:
+            # A worker's own memory as Ray's memory monitor counts it: RSS less shared pages,
+            # which are mostly the object store's shared memory it has touched.
+            own = rss - getattr(info, "shared", 0)
+            if title is not None and own > peaks.workers.get(proc.pid, (0, ""))[0]:
                 if title == "ray::IDLE" and proc.pid in peaks.last_task:
                     title = f"ray::IDLE after {peaks.last_task[proc.pid]}"
-                peaks.workers[proc.pid] = (rss, title)
+                peaks.workers[proc.pid] = (own, title)
+            if title is not None:
+                peaks.worker_rss = max(peaks.worker_rss, rss)
         peaks.tree = max(peaks.tree, total)
         stop.wait(every)
 
@@ -201,7 +208,8 @@ class Result:
     wall: float
     pipeline: float  # sum of the manifest's stage seconds
     driver_rss: int
-    worker_rss: int
+    worker_rss: int  # RSS less shared pages
+    worker_plain_rss: int  # shared pages included
     worker_title: str
     worker_procs: int  # Ray worker processes seen during the run
     tree_rss: int
@@ -254,6 +262,7 @@ def run_one(
         pipeline=sum(s["seconds"] for s in manifest["run"]["stages"]),
         driver_rss=peaks.driver,
         worker_rss=worker_rss,
+        worker_plain_rss=peaks.worker_rss,
         worker_title=title,
         worker_procs=len(peaks.workers),
         tree_rss=peaks.tree,
@@ -295,18 +304,21 @@ def report(results: list[Result]) -> None:
     print(
         f"{'runner':<6}{'scale':>6}{'docs':>8}{'shards':>7}{'wall s':>8}{'pipe s':>8}"
         f"{'outside s':>10}{'docs/s e2e':>11}{'docs/s pipe':>12}{'e2e/1x':>8}{'pipe/1x':>8}"
-        f"{'driver MB':>10}{'worker MB':>10}{'workers':>8}{'tree MB':>9}{'load':>6}"
+        f"{'driver MB':>10}{'worker MB':>10}{'w RSS MB':>9}{'workers':>8}{'tree MB':>9}"
+        f"{'load':>6}"
     )
     for r in results:
         base = next(b for b in results if b.runner == r.runner)
         e2e, pipe = r.docs / r.wall, r.docs / r.pipeline
         worker = _mb(r.worker_rss) if r.runner == "ray" else "-"
+        plain = _mb(r.worker_plain_rss) if r.runner == "ray" else "-"
         procs = r.worker_procs if r.runner == "ray" else "-"
         print(
             f"{r.runner:<6}{r.scale:>5}x{r.docs:>8}{r.shards:>7}{r.wall:>8.1f}{r.pipeline:>8.1f}"
             f"{r.wall - r.pipeline:>10.1f}{e2e:>11.0f}{pipe:>12.0f}"
             f"{e2e / (base.docs / base.wall):>8.2f}{pipe / (base.docs / base.pipeline):>8.2f}"
-            f"{_mb(r.driver_rss):>10}{worker:>10}{procs:>8}{_mb(r.tree_rss):>9}{r.load:>6.1f}"
+            f"{_mb(r.driver_rss):>10}{worker:>10}{plain:>9}{procs:>8}{_mb(r.tree_rss):>9}"
+            f"{r.load:>6.1f}"
         )
     print("\nper stage, seconds per 1k docs (flat = scales linearly); global decide s; dup rate")
     for r in results:
@@ -414,10 +426,12 @@ def main() -> None:
         print(
             "\nwall = subprocess start to exit; pipe = sum of the manifest's stage seconds "
             "(no interpreter or Ray start-up); outside = wall - pipe; "
-            "driver = peak RSS of the `tamis run` process; worker = largest peak RSS of one "
-            f"Ray worker (both polled every {args.poll} s); workers = Ray worker processes "
-            "seen; tree = peak RSS summed over the run's processes (shared memory counted in "
-            "each)\n"
+            "driver = peak RSS of the `tamis run` process; worker = largest peak of one Ray "
+            "worker's own memory (RSS less shared pages, as Ray's memory monitor counts it: "
+            "shared pages are mostly object-store memory the worker touched); w RSS = the "
+            f"largest plain RSS of one worker (all polled every {args.poll} s); workers = Ray "
+            "worker processes seen; tree = peak RSS summed over the run's processes (shared "
+            "memory counted in each)\n"
         )
         report(results)
     finally:

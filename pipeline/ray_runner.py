@@ -192,14 +192,9 @@ class RayExecutor:
         dest.remove()  # Ray names its files at random: clear leftovers
         dest.mkdir()
         parts = [
-            # One read task per file and bounded batches: files are pieces of a bounded size,
-            # so a task's memory does not grow with the number of files (Ray would otherwise
-            # give each read task more files as data grows, and `prepare` may explode rows).
+            # Bounded batches: `prepare` may explode rows (MinHash: one per band).
             ray.data.read_parquet(
-                [f.path for f in s.files],
-                filesystem=s.files[0].fs,
-                columns=s.columns,
-                override_num_blocks=len(s.files),
+                [f.path for f in s.files], filesystem=s.files[0].fs, columns=s.columns
             ).map_batches(
                 prepare_batch,
                 fn_kwargs={"prepare": s.prepare, "buckets": buckets},

@@ -22,7 +22,7 @@ BUCKET_FLUSH_BYTES = 1 << 20  # a bucket's buffered rows are written once they r
 BUFFER_BYTES = 16 << 20  # past this in all, the largest buffer is written
 
 
-def _prepared(sources: list[Source], buckets: int) -> Iterator[pa.Table]:
+def prepared_tables(sources: list[Source], buckets: int) -> Iterator[pa.Table]:
     """Every source's rows, prepared, with `_bucket` folded into [0, buckets)."""
     for source in sources:
         for path in source.files:
@@ -53,7 +53,7 @@ def _partition_and_resolve(
 ) -> None:
     """Spill every prepared row to its bucket's files under `scratch`, then resolve each bucket."""
     spill = _BucketSpill(scratch)
-    for table in _prepared(sources, buckets):
+    for table in prepared_tables(sources, buckets):
         table = table.sort_by(BUCKET)
         ids, starts = np.unique(table[BUCKET].to_numpy(), return_index=True)
         for b, lo, hi in zip(ids, starts, [*starts[1:], table.num_rows], strict=True):

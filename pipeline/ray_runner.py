@@ -1,5 +1,5 @@
 """Ray Data runner: shards stream through Ray Data (filters as tasks, scorers as actor pools);
-global steps use a Ray Data groupby."""
+global steps shuffle with map and reduce tasks over sorted runs (pipeline/ray_shuffle.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import numpy as np
 import pyarrow as pa
 
 from pipeline.disk_shuffle import shuffle_on_disk, summarise_files
-from pipeline.global_step import BUCKET
 from pipeline.io import InputShard
 from pipeline.plan import (
     StageContext,
@@ -22,13 +21,12 @@ from pipeline.plan import (
     step_groups,
     write_pieces,
 )
-from pipeline.shuffle import Resolve, Source, Summary, prepare_batch
+from pipeline.ray_shuffle import shuffle_with_tasks
+from pipeline.shuffle import Resolve, Source, Summary
 from pipeline.storage import Location
 from scorers.base import Scorer
 
-MAX_PARTITIONS = 200
 MAX_SUMMARY_TASKS = 64
-PREPARE_ROWS = 4096  # rows per `prepare` call in a shuffle's map side
 
 
 def _read_shards(
@@ -182,37 +180,19 @@ class RayExecutor:
     def shuffle(
         self, sources: list[Source], resolve: Resolve, dest: Location, buckets: int
     ) -> None:
-        """Group rows by bucket with a Ray Data groupby; workers resolve and write each group.
-        A single bucket is one worker's job by design, so it runs as one on-disk task (a Ray
-        Data shuffle costs seconds of fixed overhead per pass)."""
+        """Group rows by bucket with map tasks writing sorted runs and one reduce task per
+        bucket (pipeline/ray_shuffle.py). A single bucket is one worker's job by design, so it
+        runs as one on-disk task."""
         ray = self._ray
         if buckets == 1:
             ray.get(ray.remote(num_cpus=1)(shuffle_on_disk).remote(sources, resolve, dest, 1))
             return
-        dest.remove()  # Ray names its files at random: clear leftovers
+        dest.remove()  # leftovers of an interrupted attempt
         dest.mkdir()
-        parts = [
-            # Bounded batches: `prepare` may explode rows (MinHash: one per band).
-            ray.data.read_parquet(
-                [f.path for f in s.files], filesystem=s.files[0].fs, columns=s.columns
-            ).map_batches(
-                prepare_batch,
-                fn_kwargs={"prepare": s.prepare, "buckets": buckets},
-                batch_format="pyarrow",
-                batch_size=PREPARE_ROWS,
-            )
-            for s in sources
-            if s.files
-        ]
-        if not parts:
-            return
-        rows = parts[0].union(*parts[1:]) if len(parts) > 1 else parts[0]
-        # One shuffle partition per bucket at most: Ray's default (200) costs seconds per pass.
-        partitions = min(buckets, MAX_PARTITIONS)
-        found = rows.groupby(BUCKET, num_partitions=partitions).map_groups(
-            resolve, batch_format="pyarrow"
-        )
-        found.write_parquet(dest.path, filesystem=dest.fs)
+        files = sum(len(s.files) for s in sources)
+        cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        if files:
+            shuffle_with_tasks(ray, sources, resolve, dest, buckets, min(files, 2 * cpus))
 
     def summarise(
         self, files: list[Location], columns: list[str], fn: Summary, size: int

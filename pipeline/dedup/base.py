@@ -1,8 +1,8 @@
 """Deduplicators: global steps whose decisions are duplicates, found bucket by bucket.
 
 `keys(batch)` adds a key and a `_bucket` hash; the executor groups rows by bucket (an on-disk
-pass locally, a Ray Data groupby on Ray) and `resolve(bucket)` returns the duplicates in it;
-the next stage rejects them with `duplicate:<method>` and the id kept.
+pass locally, map and reduce tasks over sorted runs on Ray) and `resolve(bucket)` returns the
+duplicates in it; the next stage rejects them with `duplicate:<method>` and the id kept.
 """
 
 from __future__ import annotations

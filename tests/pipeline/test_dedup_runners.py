@@ -53,7 +53,7 @@ def test_fuzzy_and_semantic_dedup_agree_on_local_and_ray(tmp_path, sample_docs, 
                 "output": {"path": str(tmp_path / runner)},
                 "steps": [
                     {"exact_dedup": {}},
-                    # Small buckets: Ray runs these passes as Ray Data shuffles.
+                    # Small buckets: Ray runs these passes as map/reduce task shuffles.
                     {"minhash_dedup": {"verify": True, "rows_per_bucket": 40}},
                     {"semantic_dedup": {"threshold": 0.9, "rows_per_cluster": 40}},
                 ],

@@ -99,7 +99,7 @@ def test_ray_run_to_s3_with_shuffles_equals_local(tmp_path, sample_docs, s3_buck
                 "output": {"path": out},
                 "steps": [
                     {"exact_dedup": {}},
-                    # Small buckets: Ray runs these passes as Ray Data shuffles into the bucket.
+                    # Small buckets: Ray runs map/reduce task shuffles, their runs in the bucket.
                     {"minhash_dedup": {"verify": True, "rows_per_bucket": 40}},
                     {"gopher_quality": {}},
                 ],

@@ -29,7 +29,10 @@ EXCLUDES = [
 
 def runtime_env(pip: list[str] | None, env: dict[str, str]) -> dict[str, Any]:
     """The job's runtime environment: this folder as working dir, pip packages, env vars."""
-    spec: dict[str, Any] = {"working_dir": ".", "excludes": EXCLUDES, "env_vars": env}
+    from pipeline.ray_runner import WORKER_ENV
+
+    env_vars = {**WORKER_ENV, **env}
+    spec: dict[str, Any] = {"working_dir": ".", "excludes": EXCLUDES, "env_vars": env_vars}
     if pip:
         spec["pip"] = pip
     return spec

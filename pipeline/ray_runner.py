@@ -124,7 +124,7 @@ class RayExecutor:
         commits: dict[int, Any] = {}
         # Commits take no CPU slot (so they never wait behind the pipeline), hence Ray would
         # start a worker for each one at once: keep a few in flight instead.
-        in_flight = max(2, int(ray.cluster_resources().get("CPU", 1)))
+        in_flight = max(2, int(self._cpus()))
         running: list[Any] = []
 
         def submit(shard: int) -> None:
@@ -146,6 +146,10 @@ class RayExecutor:
             submit(shard)
         return ray.get(list(commits.values()))
 
+    def _cpus(self) -> float:
+        """CPUs in the Ray cluster."""
+        return self._ray.cluster_resources().get("CPU", 1)
+
     def gpus(self) -> int:
         """GPUs in the Ray cluster."""
         return int(self._ray.cluster_resources().get("GPU", 0))
@@ -153,7 +157,7 @@ class RayExecutor:
     def _cpu_share(self, scorers: list[Scorer]) -> float:
         """Scale factor for scorer actors' CPUs so that one actor of every pool plus one task fit
         in the cluster (else pools hold every CPU and reads starve)."""
-        cpus = self._ray.cluster_resources().get("CPU", 1)
+        cpus = self._cpus()
         wanted = sum(s.resources.cpus for s in scorers)
         return min(1.0, max(cpus - 1, 0.5) / wanted) if wanted else 1.0
 
@@ -161,7 +165,7 @@ class RayExecutor:
         """`ds` through an actor pool of `scorer`: one actor at least, more while CPUs allow."""
         res = scorer.resources
         cpus_per_actor = res.cpus * share
-        cpus = self._ray.cluster_resources().get("CPU", 1)
+        cpus = self._cpus()
         size = scorer.params.actors or max(
             1, int((cpus - 1) // cpus_per_actor) if cpus_per_actor else 1
         )
@@ -196,7 +200,7 @@ class RayExecutor:
         dest.remove()  # leftovers of an interrupted attempt
         dest.mkdir()
         files = sum(len(s.files) for s in sources)
-        cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        cpus = max(1, int(self._cpus()))
         if files:
             shuffle_with_tasks(ray, sources, resolve, dest, buckets, min(files, 2 * cpus))
 
@@ -205,7 +209,7 @@ class RayExecutor:
     ) -> np.ndarray:
         """Sum of `fn` over every batch of `files`: tasks over groups of files, summed here."""
         ray = self._ray
-        cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        cpus = max(1, int(self._cpus()))
         # A few tasks per CPU, but few enough that their partial sums fit the driver.
         tasks = min(len(files), cpus * 4, MAX_SUMMARY_TASKS)
         groups = [files[i::tasks] for i in range(tasks)]

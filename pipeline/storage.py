@@ -80,7 +80,6 @@ class Location:
             raise RecipeError(f"{redacted(text)}: cannot open its filesystem: {first}") from None
         if isinstance(fs, pafs.LocalFileSystem):
             return cls(fs, path)
-        parts = urlsplit(text)
         prefix = (
             f"{parts.scheme}://"
             if fs.type_name in _OBJECT_STORES
@@ -190,8 +189,13 @@ class Location:
                 self.fs.move(tmp.path, self.path)
             else:
                 pafs.copy_files(tmp.path, self.path, tmp.fs, self.fs)
+        except BaseException:
+            if self.renames:
+                tmp.remove()
+            raise
         finally:
-            (tmp if self.renames else tmp.parent).remove()
+            if not self.renames:
+                tmp.parent.remove()  # the spool folder, uploaded or not
 
     def write_bytes(self, data: bytes) -> None:
         with self.writing() as stream:

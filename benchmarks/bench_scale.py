@@ -9,8 +9,14 @@ whole sample), so documents are mostly distinct; 2% are planted exact copies and
 means more shards, and each scale's shards are a prefix of the largest scale's.
 
 Each scale runs `tamis run` in a subprocess (the heuristics recipe plus `minhash_dedup: {}` by
-default), on the Ray runner (Ray started by the run) and optionally the local runner. Prints
-docs/s end to end and inside the pipeline (the manifest's stage seconds, which leave out
+default) with one or more runners (--runners):
+
+    ray      the Ray runner, starting its own local Ray in every run (what `tamis run` does)
+    cluster  the Ray runner as a driver connecting to a head the benchmark started once with
+             `ray start --head` (RAY_ADDRESS), which is how jobs run on a cluster
+    local    the local runner
+
+Prints docs/s end to end and inside the pipeline (the manifest's stage seconds, which leave out
 interpreter and Ray start-up), their ratio to 1x (goal: within +-20%), the driver's peak RSS
 and the largest peak RSS of any single Ray worker (goal: flat, 16x/1x <= 1.2).
 """
@@ -18,6 +24,7 @@ and the largest peak RSS of any single Ray worker (goal: flat, 16x/1x <= 1.2).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -37,12 +44,17 @@ import pyarrow.parquet as pq
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+from tests.ray_head import RayHead, ray_head  # noqa: E402  (the tests' loopback Ray head)
+
 SAMPLES = REPO / "samples" / "web"
 TAMIS = REPO / ".venv" / "bin" / "tamis"
 DEFAULT_RECIPE = REPO / "configs" / "web-en-heuristics.yaml"
 TOLERANCE = 0.20  # throughput within +-20% of 1x; memory 16x/1x at most 1 + TOLERANCE
 # Ray processes that are not workers (they are started once per run, whatever the data size).
 RAY_AGENTS = ("ray::DashboardAgent", "ray::RuntimeEnvAgent")
+RUNNERS = ("ray", "cluster", "local")
+RAY_RUNNERS = ("ray", "cluster")
 
 
 # --- synthetic data -------------------------------------------------------------------------
@@ -161,19 +173,27 @@ def _title(proc: psutil.Process) -> str | None:
     return None
 
 
-def watch(pid: int, peaks: Peaks, stop: threading.Event, every: float) -> None:
-    """Poll the RSS of every process under `pid` until `stop` is set."""
-    try:
-        root = psutil.Process(pid)
-    except psutil.NoSuchProcess:
-        return
-    while not stop.is_set():
+def _tree(pids: list[int]) -> list[psutil.Process]:
+    """The processes `pids` and everything under them that is still alive."""
+    procs = []
+    for root in _alive(set(pids)):
         try:
-            procs = root.children(recursive=True)
+            procs += [root, *root.children(recursive=True)]
         except psutil.NoSuchProcess:
+            pass
+    return procs
+
+
+def watch(pid: int, raylet: int | None, peaks: Peaks, stop: threading.Event, every: float) -> None:
+    """Poll the RSS of every process under the driver `pid` (and under `raylet`, the cluster's
+    node manager whose children are the workers, when there is one) until `stop` is set."""
+    roots = [pid] if raylet is None else [pid, raylet]
+    while not stop.is_set():
+        procs = _tree(roots)
+        if not any(p.pid == pid for p in procs):  # the driver has gone
             return
         total = 0
-        for proc in [root, *procs]:
+        for proc in procs:
             try:
                 info = proc.memory_info()
                 rss = info.rss
@@ -220,6 +240,19 @@ class Result:
     kept: int
 
 
+def raylet_of(head: RayHead, timeout: float = 60) -> int:
+    """The pid of the head's raylet (its workers are the raylet's children); it starts a moment
+    after the head's dashboard answers."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for proc in _tree([head.pid]):
+            with contextlib.suppress(psutil.Error):
+                if proc.name() == "raylet":
+                    return proc.pid
+        time.sleep(0.5)
+    raise RuntimeError(f"the Ray head at {head.gcs} started no raylet in {timeout:.0f} s")
+
+
 def run_one(
     recipe: Path,
     data: Path,
@@ -229,25 +262,32 @@ def run_one(
     log: Path,
     every: float,
     limit: int | None = None,
+    head: RayHead | None = None,
 ) -> Result:
-    """`tamis run` on `data` in a subprocess, watched; numbers from its manifest."""
+    """`tamis run` on `data` in a subprocess, watched; numbers from its manifest. With `head`,
+    the run is a driver connecting to that cluster; without, a Ray runner starts its own."""
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}  # a fresh local Ray
+    if head is not None:
+        env = {**head.env, "RAY_ADDRESS": head.gcs}
     cmd = [str(TAMIS), "run", str(recipe), "--input", str(data), "--output", str(out)]
-    cmd += ["--runner", runner, "--quiet", "--overwrite"]
+    cmd += ["--runner", "local" if runner == "local" else "ray", "--quiet", "--overwrite"]
     cmd += ["--limit", str(limit)] if limit else []
+    raylet = raylet_of(head) if head is not None else None
+    lasting = {p.pid for p in _tree([head.pid])} if head is not None else set()
     load = os.getloadavg()[0]
     peaks, stop = Peaks(), threading.Event()
     with log.open("w") as sink:
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.STDOUT, env=env, cwd=REPO)
-        watcher = threading.Thread(target=watch, args=(proc.pid, peaks, stop, every))
+        watcher = threading.Thread(target=watch, args=(proc.pid, raylet, peaks, stop, every))
         watcher.start()
         proc.wait()
         wall = time.perf_counter() - start
         stop.set()
         watcher.join()
-    # Ray's processes outlive the driver by a moment: let them go before the next run.
-    psutil.wait_procs([p for p in _alive(peaks.seen - {proc.pid})], timeout=20)
+    # Ray's processes (the run's workers) outlive the driver by a moment: let them go before
+    # the next run. A cluster's own processes stay.
+    psutil.wait_procs(_alive(peaks.seen - lasting - {proc.pid}), timeout=20)
     if proc.returncode != 0:
         sys.exit(f"tamis run failed ({proc.returncode}); log: {log}\n{log.read_text()[-3000:]}")
     manifest = json.loads((out / "manifest.json").read_text())
@@ -302,7 +342,7 @@ CLOCKS = {"end to end": lambda r: r.wall, "in pipeline": lambda r: r.pipeline}
 def report(results: list[Result]) -> None:
     """The main table, a per-stage breakdown and the verdicts, per runner."""
     print(
-        f"{'runner':<6}{'scale':>6}{'docs':>8}{'shards':>7}{'wall s':>8}{'pipe s':>8}"
+        f"{'runner':<7}{'scale':>6}{'docs':>8}{'shards':>7}{'wall s':>8}{'pipe s':>8}"
         f"{'outside s':>10}{'docs/s e2e':>11}{'docs/s pipe':>12}{'e2e/1x':>8}{'pipe/1x':>8}"
         f"{'driver MB':>10}{'worker MB':>10}{'w RSS MB':>9}{'workers':>8}{'tree MB':>9}"
         f"{'load':>6}"
@@ -310,11 +350,12 @@ def report(results: list[Result]) -> None:
     for r in results:
         base = next(b for b in results if b.runner == r.runner)
         e2e, pipe = r.docs / r.wall, r.docs / r.pipeline
-        worker = _mb(r.worker_rss) if r.runner == "ray" else "-"
-        plain = _mb(r.worker_plain_rss) if r.runner == "ray" else "-"
-        procs = r.worker_procs if r.runner == "ray" else "-"
+        ray = r.runner in RAY_RUNNERS
+        worker = _mb(r.worker_rss) if ray else "-"
+        plain = _mb(r.worker_plain_rss) if ray else "-"
+        procs = r.worker_procs if ray else "-"
         print(
-            f"{r.runner:<6}{r.scale:>5}x{r.docs:>8}{r.shards:>7}{r.wall:>8.1f}{r.pipeline:>8.1f}"
+            f"{r.runner:<7}{r.scale:>5}x{r.docs:>8}{r.shards:>7}{r.wall:>8.1f}{r.pipeline:>8.1f}"
             f"{r.wall - r.pipeline:>10.1f}{e2e:>11.0f}{pipe:>12.0f}"
             f"{e2e / (base.docs / base.wall):>8.2f}{pipe / (base.docs / base.pipeline):>8.2f}"
             f"{_mb(r.driver_rss):>10}{worker:>10}{plain:>9}{procs:>8}{_mb(r.tree_rss):>9}"
@@ -325,8 +366,8 @@ def report(results: list[Result]) -> None:
         stages = "  ".join(f"s{s['stage']} {1000 * s['seconds'] / r.docs:5.2f}" for s in r.stages)
         decide = "  ".join(f"{n} {s:.1f}" for n, s in r.decide.items())
         dups = "  ".join(f"{n} {100 * d / r.docs:.1f}%" for n, d in r.duplicates.items())
-        worker = f"  worker peak: {r.worker_title[:40]}" if r.runner == "ray" else ""
-        print(f"{r.runner:<6}{r.scale:>3}x  {stages}  | decide {decide}  | {dups}{worker}")
+        worker = f"  worker peak: {r.worker_title[:40]}" if r.runner in RAY_RUNNERS else ""
+        print(f"{r.runner:<7}{r.scale:>3}x  {stages}  | decide {decide}  | {dups}{worker}")
     print()
     lo, hi = 1 - TOLERANCE, 1 + TOLERANCE
     for runner in dict.fromkeys(r.runner for r in results):
@@ -348,7 +389,7 @@ def report(results: list[Result]) -> None:
                     f"fixed cost {clock(a) - a.docs / rate:.1f} s"
                 )
         memory = [("driver", first.driver_rss, last.driver_rss)]
-        if runner == "ray":
+        if runner in RAY_RUNNERS:
             memory.append(("largest worker", first.worker_rss, last.worker_rss))
         for label, small, big in memory:
             ratio = big / small if small else float("nan")
@@ -362,7 +403,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base", type=int, default=3960, help="docs at 1x (rounded to shards)")
     parser.add_argument("--scales", default="1,4,16", help="comma-separated multiples of --base")
-    parser.add_argument("--runners", default="ray", help="comma-separated: ray, local")
+    parser.add_argument(
+        "--runners", default="ray", help=f"comma-separated: {', '.join(RUNNERS)} (see above)"
+    )
     parser.add_argument("--shard-rows", type=int, default=990, help="rows per synthetic shard")
     parser.add_argument("--recipe", type=Path, default=DEFAULT_RECIPE, help="recipe to run")
     parser.add_argument("--no-minhash", action="store_true", help="do not append minhash_dedup")
@@ -381,8 +424,8 @@ def main() -> None:
         args.base, args.scales = 1980, "1,2"
     scales = sorted({int(s) for s in args.scales.split(",")})
     runners = [r.strip() for r in args.runners.split(",") if r.strip()]
-    if not set(runners) <= {"ray", "local"}:
-        sys.exit(f"--runners: expected ray and/or local, got {args.runners!r}")
+    if not runners or not set(runners) <= set(RUNNERS):
+        sys.exit(f"--runners: expected some of {', '.join(RUNNERS)}, got {args.runners!r}")
     shards_1x = max(1, round(args.base / args.shard_rows))
     scratch = args.keep or Path(tempfile.mkdtemp(prefix="tamis-bench-scale-"))
     try:
@@ -408,21 +451,27 @@ def main() -> None:
         inputs = {s: link_prefix(corpus, scratch / f"in-{s}x", shards_1x * s) for s in scales}
         results = []
         for runner in runners:
-            # Untimed warm-up: imports and page cache, so 1x pays no more than the others.
-            warm = scratch / "out-warm"
-            run_one(recipe, inputs[scales[0]], warm, runner, 0, scratch / "warm.log", 0.5, 500)
-            shutil.rmtree(warm)
-            for scale in scales:
-                out = scratch / f"out-{runner}-{scale}x"
-                log = scratch / f"{runner}-{scale}x.log"
-                results.append(run_one(recipe, inputs[scale], out, runner, scale, log, args.poll))
-                shutil.rmtree(out)
-                r = results[-1]
-                print(
-                    f"  {runner} {scale}x: {r.docs} docs in {r.wall:.1f} s "
-                    f"(pipeline {r.pipeline:.1f} s), {r.kept} kept",
-                    flush=True,
-                )
+            with contextlib.ExitStack() as stack:
+                head = None
+                if runner == "cluster":
+                    head = stack.enter_context(ray_head(num_cpus=os.cpu_count() or 1))
+                    print(f"  cluster: ray start --head at {head.gcs}", flush=True)
+                # Untimed warm-up: imports and page cache, so 1x pays no more than the others.
+                warm, warm_log = scratch / "out-warm", scratch / f"{runner}-warm.log"
+                run_one(recipe, inputs[scales[0]], warm, runner, 0, warm_log, 0.5, 500, head)
+                shutil.rmtree(warm)
+                for scale in scales:
+                    out = scratch / f"out-{runner}-{scale}x"
+                    log = scratch / f"{runner}-{scale}x.log"
+                    data = inputs[scale]
+                    r = run_one(recipe, data, out, runner, scale, log, args.poll, None, head)
+                    results.append(r)
+                    shutil.rmtree(out)
+                    print(
+                        f"  {runner} {scale}x: {r.docs} docs in {r.wall:.1f} s "
+                        f"(pipeline {r.pipeline:.1f} s), {r.kept} kept",
+                        flush=True,
+                    )
         print(
             "\nwall = subprocess start to exit; pipe = sum of the manifest's stage seconds "
             "(no interpreter or Ray start-up); outside = wall - pipe; "

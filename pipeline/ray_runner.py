@@ -3,6 +3,7 @@ global steps shuffle with map and reduce tasks over sorted runs (pipeline/ray_sh
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Callable, Iterator
@@ -21,16 +22,28 @@ from pipeline.plan import (
     step_groups,
     write_pieces,
 )
+from pipeline.ray_auth import use_cluster_token
 from pipeline.ray_shuffle import shuffle_with_tasks
 from pipeline.shuffle import Resolve, Source, Summary
 from pipeline.storage import Location
 from scorers.base import Scorer
 
 MAX_SUMMARY_TASKS = 64
-# Workers' Arrow allocator. jemalloc (Arrow's default) keeps freed memory in long-lived workers,
-# so their RSS crept up with data size (229 -> 304 MB from 1x to 16x in make bench-scale); the
-# system allocator held 215 -> 247 MB at the same speed. A value set by the user wins.
+# Workers' Arrow allocator. Arrow's default (mimalloc in pyarrow 26) keeps freed memory in
+# long-lived workers, so their RSS crept up with data size (229 -> 304 MB from 1x to 16x in make
+# bench-scale); the system allocator held 215 -> 247 MB at the same speed. A value set by the
+# user wins.
 WORKER_ENV = {"ARROW_DEFAULT_MEMORY_POOL": "system"}
+JOB_CONFIG_VAR = "RAY_JOB_CONFIG_JSON_ENV_VAR"  # set by Ray in a submitted job's driver
+
+
+def worker_env_vars(environ: dict[str, str] | os._Environ) -> dict[str, str]:
+    """WORKER_ENV for workers of an existing cluster, which inherit their raylet's environment
+    rather than the driver's: the driver's own values win, and keys the submitted job's runtime
+    env already sets are left to it (Ray refuses a driver runtime env that conflicts)."""
+    job = json.loads(environ.get(JOB_CONFIG_VAR, "{}"))
+    taken = ((job.get("runtime_env") or {}).get("env_vars")) or {}
+    return {k: environ.get(k, v) for k, v in WORKER_ENV.items() if k not in taken}
 
 
 def _read_shards(
@@ -69,16 +82,20 @@ class RayExecutor:
     gpu_fallback = False  # set when GPU steps must run on CPU actors
 
     def __init__(self, address: str | None = None, num_cpus: int | None = None):
+        address = address or os.environ.get("RAY_ADDRESS")
+        if address:
+            use_cluster_token()  # before importing ray, which reads its auth mode once
         import ray
 
         self._ray = ray
         for key, value in WORKER_ENV.items():  # local workers inherit the driver's environment
             os.environ.setdefault(key, value)
         if not ray.is_initialized():
-            address = address or os.environ.get("RAY_ADDRESS")
+            env_vars = worker_env_vars(os.environ) if address else {}
             ray.init(
                 address=address,
                 num_cpus=None if address else num_cpus,
+                runtime_env={"env_vars": env_vars} if env_vars else None,
                 include_dashboard=False,
                 logging_level=logging.WARNING,
             )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import shlex
 import sys
 import time
@@ -11,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import TamisError
+from pipeline.ray_auth import use_cluster_token
 from pipeline.recipe import load_recipe
 from pipeline.storage import check_scheme, redacted
 
@@ -54,7 +54,7 @@ def submit(
     wait: bool = True,
 ) -> int:
     """Submit the job, print its id, stream its logs if `wait`; returns 0 if it succeeded."""
-    _use_token_if_present()  # before importing ray, which reads its auth mode once
+    use_cluster_token()  # before importing ray, which reads its auth mode once
     from ray.job_submission import JobStatus, JobSubmissionClient
 
     parsed = load_recipe(recipe, output_path=output)  # fail here, not on the cluster
@@ -92,13 +92,6 @@ def _submit_when_ready(client: Any, wait_s: float = 90, **job: Any) -> str:
             if "No available agent" not in str(err) or time.monotonic() > deadline:
                 raise TamisError(f"job submission failed: {str(err).splitlines()[0]}") from None
             time.sleep(2)
-
-
-def _use_token_if_present() -> None:
-    """Send the cluster's auth token when one is on this machine (`ray start` writes one)."""
-    token = Path(os.environ.get("RAY_AUTH_TOKEN_PATH", Path.home() / ".ray" / "auth_token"))
-    if "RAY_AUTH_MODE" not in os.environ and (token.exists() or "RAY_AUTH_TOKEN" in os.environ):
-        os.environ["RAY_AUTH_MODE"] = "token"
 
 
 async def _stream(client: Any, job: str) -> None:

@@ -44,11 +44,14 @@ def free_port() -> int:
 
 @dataclass(frozen=True)
 class RayHead:
-    """A running head: its dashboard address, the environment to reach it with, its temp dir."""
+    """A running head: its dashboard address, the environment to reach it with, its temp dir,
+    the address drivers connect to (RAY_ADDRESS) and the pid of its `ray start` process."""
 
     address: str
     env: dict[str, str]
     temp_dir: str
+    gcs: str
+    pid: int
 
     def submit(self, *args: str, wait: bool = True, timeout: float = 600) -> str:
         """`tamis submit ARGS --address HEAD` from the repo; its stdout (asserting exit 0)."""
@@ -64,7 +67,7 @@ class RayHead:
         """The job's status (PENDING, RUNNING, SUCCEEDED, FAILED, STOPPED), asked in a separate
         process that sends the cluster's token the way `tamis submit` does."""
         ask = (
-            "import sys; from pipeline.submit import _use_token_if_present as token; token(); "
+            "import sys; from pipeline.ray_auth import use_cluster_token; use_cluster_token(); "
             "from ray.job_submission import JobSubmissionClient as Client; "
             "print(Client(sys.argv[1]).get_job_status(sys.argv[2]).value)"
         )
@@ -126,7 +129,7 @@ def ray_head(num_cpus: int = 2) -> Iterator[RayHead]:
         while not _answers(f"http://127.0.0.1:{dashboard}/api/version"):
             assert head.poll() is None and time.time() < deadline, "ray head did not start"
             time.sleep(0.5)
-        yield RayHead(f"http://127.0.0.1:{dashboard}", env, temp_dir)
+        yield RayHead(f"http://127.0.0.1:{dashboard}", env, temp_dir, f"127.0.0.1:{port}", head.pid)
     finally:
         _stop(head, temp_dir)
 

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from pipeline.recipe import load_recipe
@@ -9,8 +15,10 @@ from pipeline.runner import run_recipe
 from tests.conftest import REPO
 from tests.pipeline.test_runners import outputs
 from tests.ray_head import free_port
+from tests.test_driver_kill import write_recipe
 
 RECIPE = REPO / "configs" / "web-en-heuristics.yaml"
+ARROW_POOL = "ARROW_DEFAULT_MEMORY_POOL"
 
 
 @pytest.mark.slow
@@ -44,3 +52,72 @@ def test_submit_refuses_an_unknown_output_scheme_before_submitting(capsys):
     assert main(["submit", str(RECIPE), "--address", address, "--output", "nosuch://b/out"]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "nosuch://b/out: unknown filesystem nosuch://" in err
+
+
+def ray_job_submit(head, *entrypoint: str, runtime_env: dict | None = None) -> str:
+    """`ray job submit` (Ray's own CLI) of this folder to `head`; its output, asserting exit 0.
+    Ray's CLI sends the cluster's token only when told to (`tamis submit` finds it itself)."""
+    command = [str(Path(sys.executable).parent / "ray"), "job", "submit", "--address"]
+    command += [head.address, "--working-dir", "."]
+    command += ["--runtime-env-json", json.dumps(runtime_env)] if runtime_env else []
+    done = subprocess.run(
+        [*command, "--", *entrypoint],
+        cwd=REPO,
+        env={**head.env, "RAY_AUTH_MODE": "token"},
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done.stdout
+
+
+def worker_arrow(output: str) -> dict:
+    """What tests/worker_env_probe.py printed about its worker's Arrow allocator."""
+    return json.loads(output.split("worker arrow:", 1)[1].splitlines()[0])
+
+
+@pytest.mark.slow
+def test_ray_job_submit_runs_the_entrypoint_with_the_system_allocator(
+    ray_head, small_samples, tmp_path
+):
+    # Workers of an existing cluster inherit their raylet's environment, not the driver's:
+    # the executor hands them the system allocator through the job's runtime env...
+    probe = ["python", "-m", "tests.worker_env_probe"]
+    assert worker_arrow(ray_job_submit(ray_head, *probe)) == {"env": "system", "pool": "system"}
+    # ...unless the job already sets it, which wins and is not a conflict for Ray.
+    chosen = {"env_vars": {"ARROW_DEFAULT_MEMORY_POOL": "jemalloc"}}
+    got = worker_arrow(ray_job_submit(ray_head, *probe, runtime_env=chosen))
+    assert got == {"env": "jemalloc", "pool": "jemalloc"}
+
+    # The documented entrypoint, submitted with Ray's CLI, gives the local runner's output.
+    recipe = write_recipe(tmp_path / "recipe.yaml", small_samples, tmp_path / "cluster")
+    logs = ray_job_submit(ray_head, "python", "-m", "jobs.curate", str(recipe))
+    assert "web-en-heuristics: 1200 rows in" in logs and "succeeded" in logs
+    run_recipe(load_recipe(recipe, output_path=str(tmp_path / "local")), "local", progress=False)
+    for got, want in zip(outputs(tmp_path / "cluster"), outputs(tmp_path / "local")):
+        assert got.equals(want)
+
+    # A driver outside any job (`tamis run` with RAY_ADDRESS) finds the cluster's token itself
+    # and gives the same output.
+    driver = [sys.executable, "-m", "pipeline.cli", "run", str(recipe), "--runner", "ray"]
+    driver += ["--output", str(tmp_path / "driver"), "--quiet"]
+    env = {k: v for k, v in ray_head.env.items() if k != "RAY_AUTH_MODE"}
+    done = subprocess.run(
+        driver, cwd=REPO, env={**env, "RAY_ADDRESS": ray_head.gcs}, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    for got, want in zip(outputs(tmp_path / "driver"), outputs(tmp_path / "local")):
+        assert got.equals(want)
+
+
+def test_a_local_ray_gives_its_workers_the_system_allocator():
+    probe = subprocess.run(
+        [sys.executable, "-m", "tests.worker_env_probe"],
+        cwd=REPO,
+        env={k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", ARROW_POOL)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert probe.returncode == 0, probe.stderr[-3000:]
+    assert worker_arrow(probe.stdout) == {"env": "system", "pool": "system"}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -37,7 +37,7 @@ WORKER_ENV = {"ARROW_DEFAULT_MEMORY_POOL": "system"}
 JOB_CONFIG_VAR = "RAY_JOB_CONFIG_JSON_ENV_VAR"  # set by Ray in a submitted job's driver
 
 
-def worker_env_vars(environ: dict[str, str] | os._Environ) -> dict[str, str]:
+def worker_env_vars(environ: Mapping[str, str]) -> dict[str, str]:
     """WORKER_ENV for workers of an existing cluster, which inherit their raylet's environment
     rather than the driver's: the driver's own values win, and keys the submitted job's runtime
     env already sets are left to it (Ray refuses a driver runtime env that conflicts)."""

@@ -44,7 +44,7 @@ import pyarrow.parquet as pq
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO))  # run as a script: the repo's tests package is not on the path
 from tests.ray_head import RayHead, ray_head  # noqa: E402  (the tests' loopback Ray head)
 
 SAMPLES = REPO / "samples" / "web"
@@ -184,12 +184,12 @@ def _tree(pids: list[int]) -> list[psutil.Process]:
     return procs
 
 
-def watch(pid: int, raylet: int | None, peaks: Peaks, stop: threading.Event, every: float) -> None:
-    """Poll the RSS of every process under the driver `pid` (and under `raylet`, the cluster's
-    node manager whose children are the workers, when there is one) until `stop` is set."""
-    roots = [pid] if raylet is None else [pid, raylet]
+def watch(
+    pid: int, roots: list[int], skip: set[int], peaks: Peaks, stop: threading.Event, every: float
+) -> None:
+    """Poll the RSS of the driver `pid` and the processes under `roots`, less `skip`."""
     while not stop.is_set():
-        procs = _tree(roots)
+        procs = [p for p in _tree([pid, *roots]) if p.pid not in skip]
         if not any(p.pid == pid for p in procs):  # the driver has gone
             return
         total = 0
@@ -272,22 +272,25 @@ def run_one(
     cmd = [str(TAMIS), "run", str(recipe), "--input", str(data), "--output", str(out)]
     cmd += ["--runner", "local" if runner == "local" else "ray", "--quiet", "--overwrite"]
     cmd += ["--limit", str(limit)] if limit else []
-    raylet = raylet_of(head) if head is not None else None
+    # On a cluster the run's workers are the raylet's children, beside the head's own processes
+    # and the detached actors earlier runs left (Ray Data's stats and autoscaling actors).
+    roots = [raylet_of(head)] if head is not None else []
     lasting = {p.pid for p in _tree([head.pid])} if head is not None else set()
     load = os.getloadavg()[0]
     peaks, stop = Peaks(), threading.Event()
     with log.open("w") as sink:
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.STDOUT, env=env, cwd=REPO)
-        watcher = threading.Thread(target=watch, args=(proc.pid, raylet, peaks, stop, every))
+        watcher = threading.Thread(
+            target=watch, args=(proc.pid, roots, lasting, peaks, stop, every)
+        )
         watcher.start()
         proc.wait()
         wall = time.perf_counter() - start
         stop.set()
         watcher.join()
-    # Ray's processes (the run's workers) outlive the driver by a moment: let them go before
-    # the next run. A cluster's own processes stay.
-    psutil.wait_procs(_alive(peaks.seen - lasting - {proc.pid}), timeout=20)
+    # The run's workers outlive the driver by a moment: let them go before the next run.
+    psutil.wait_procs(_alive(peaks.seen - {proc.pid}), timeout=20)
     if proc.returncode != 0:
         sys.exit(f"tamis run failed ({proc.returncode}); log: {log}\n{log.read_text()[-3000:]}")
     manifest = json.loads((out / "manifest.json").read_text())
@@ -451,20 +454,20 @@ def main() -> None:
         inputs = {s: link_prefix(corpus, scratch / f"in-{s}x", shards_1x * s) for s in scales}
         results = []
         for runner in runners:
-            with contextlib.ExitStack() as stack:
-                head = None
-                if runner == "cluster":
-                    head = stack.enter_context(ray_head(num_cpus=os.cpu_count() or 1))
+            cluster = ray_head(num_cpus=os.cpu_count() or 1) if runner == "cluster" else None
+            with cluster or contextlib.nullcontext() as head:
+                if head is not None:
                     print(f"  cluster: ray start --head at {head.gcs}", flush=True)
                 # Untimed warm-up: imports and page cache, so 1x pays no more than the others.
                 warm, warm_log = scratch / "out-warm", scratch / f"{runner}-warm.log"
-                run_one(recipe, inputs[scales[0]], warm, runner, 0, warm_log, 0.5, 500, head)
+                data = inputs[scales[0]]
+                run_one(recipe, data, warm, runner, 0, warm_log, every=0.5, limit=500, head=head)
                 shutil.rmtree(warm)
                 for scale in scales:
                     out = scratch / f"out-{runner}-{scale}x"
                     log = scratch / f"{runner}-{scale}x.log"
                     data = inputs[scale]
-                    r = run_one(recipe, data, out, runner, scale, log, args.poll, None, head)
+                    r = run_one(recipe, data, out, runner, scale, log, every=args.poll, head=head)
                     results.append(r)
                     shutil.rmtree(out)
                     print(

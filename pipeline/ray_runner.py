@@ -31,16 +31,17 @@ from scorers.base import Scorer
 MAX_SUMMARY_TASKS = 64
 # Workers' Arrow allocator. Arrow's default (mimalloc in pyarrow 26) keeps freed memory in
 # long-lived workers, so their RSS crept up with data size (229 -> 304 MB from 1x to 16x in make
-# bench-scale); the system allocator held 215 -> 247 MB at the same speed. A value set by the
-# user wins.
+# bench-scale); the system allocator held 219 -> 236 MB at the same speed. A value set by the
+# user or the job wins. Workers inherit their raylet's environment, so a driver joining a
+# running cluster passes it in its runtime env (worker_env_vars); one that finds Ray already
+# initialised (in user code or a Ray task) leaves the workers as they are.
 WORKER_ENV = {"ARROW_DEFAULT_MEMORY_POOL": "system"}
 JOB_CONFIG_VAR = "RAY_JOB_CONFIG_JSON_ENV_VAR"  # set by Ray in a submitted job's driver
 
 
 def worker_env_vars(environ: Mapping[str, str]) -> dict[str, str]:
-    """WORKER_ENV for workers of an existing cluster, which inherit their raylet's environment
-    rather than the driver's: the driver's own values win, and keys the submitted job's runtime
-    env already sets are left to it (Ray refuses a driver runtime env that conflicts)."""
+    """WORKER_ENV with the driver's own values, less keys a submitted job's runtime env sets."""
+    # Ray refuses a driver runtime env whose env_vars overlap the job's.
     job = json.loads(environ.get(JOB_CONFIG_VAR, "{}"))
     taken = ((job.get("runtime_env") or {}).get("env_vars")) or {}
     return {k: environ.get(k, v) for k, v in WORKER_ENV.items() if k not in taken}
@@ -83,7 +84,8 @@ class RayExecutor:
 
     def __init__(self, address: str | None = None, num_cpus: int | None = None):
         address = address or os.environ.get("RAY_ADDRESS")
-        if address:
+        joining = address not in (None, "", "local")  # "local" starts a new Ray, like None
+        if joining:
             use_cluster_token()  # before importing ray, which reads its auth mode once
         import ray
 
@@ -91,10 +93,10 @@ class RayExecutor:
         for key, value in WORKER_ENV.items():  # local workers inherit the driver's environment
             os.environ.setdefault(key, value)
         if not ray.is_initialized():
-            env_vars = worker_env_vars(os.environ) if address else {}
+            env_vars = worker_env_vars(os.environ) if joining else {}
             ray.init(
                 address=address,
-                num_cpus=None if address else num_cpus,
+                num_cpus=None if joining else num_cpus,
                 runtime_env={"env_vars": env_vars} if env_vars else None,
                 include_dashboard=False,
                 logging_level=logging.WARNING,

@@ -7,6 +7,7 @@ its own, so that the test session's in-process Ray (or another engineer's) is le
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
+import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 AGENT_PORTS = (
@@ -34,6 +36,7 @@ AGENT_PORTS = (
     "ray-client-server-port",
 )
 FINISHED = ("SUCCEEDED", "FAILED", "STOPPED")
+RECIPE = REPO / "configs" / "web-en-heuristics.yaml"  # exact dedup + heuristics, no models
 
 
 def free_port() -> int:
@@ -91,15 +94,31 @@ class RayHead:
         return status
 
 
+def job_recipe(path: Path, inp: Path, out: Path) -> Path:
+    """The heuristic recipe reading `inp` (absolute: the job runs on this machine) into `out`."""
+    recipe = yaml.safe_load(RECIPE.read_text())
+    recipe["input"] |= {"path": str(inp)}
+    recipe["output"] = {"path": str(out)}
+    path.write_text(yaml.safe_dump(recipe, sort_keys=False))
+    return path
+
+
 @contextmanager
 def ray_head(num_cpus: int = 2) -> Iterator[RayHead]:
     """Start a head whose jobs run with this venv's python; kill it (and every process it
     started, job drivers included) afterwards. `ray stop` would also stop the test session's
     own in-process Ray, and SIGTERM makes the head drain for 30 s, so its group is killed."""
     bin_dir = str(Path(sys.executable).parent)
-    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
     port, dashboard = free_port(), free_port()
     temp_dir = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # socket paths must stay short
+    # Token auth with a token of its own, as `ray start` runs where ~/.ray/auth_token exists;
+    # clients get the token's path but not RAY_AUTH_MODE, so tamis must find it itself. Nothing
+    # leaks in from the test session (an in-process RayExecutor sets the Arrow allocator).
+    token = Path(temp_dir) / "auth_token"
+    token.write_text(secrets.token_hex(32))
+    unset = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "ARROW_DEFAULT_MEMORY_POOL")
+    env = {k: v for k, v in os.environ.items() if k not in unset}
+    env |= {"PATH": f"{bin_dir}:{os.environ['PATH']}", "RAY_AUTH_TOKEN_PATH": str(token)}
     start = [
         f"{bin_dir}/ray",
         "start",
@@ -122,7 +141,11 @@ def ray_head(num_cpus: int = 2) -> Iterator[RayHead]:
         temp_dir,
     ]
     head = subprocess.Popen(
-        start, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        start,
+        env={**env, "RAY_AUTH_MODE": "token"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     try:
         deadline = time.time() + 120

@@ -12,16 +12,14 @@ from pathlib import Path
 import psutil
 import pyarrow.parquet as pq
 import pytest
-import yaml
 
 from pipeline.layout import RunLayout
 from pipeline.manifest import reconcile
 from pipeline.recipe import load_recipe
 from pipeline.runner import run_recipe
-from tests.conftest import REPO
 from tests.pipeline.test_runners import outputs
+from tests.ray_head import job_recipe
 
-RECIPE = REPO / "configs" / "web-en-heuristics.yaml"  # exact dedup + heuristics, no models
 SPLIT = 3  # each sample shard becomes 3 input shards: 12 shards, 3,960 rows
 
 
@@ -34,15 +32,6 @@ def split_samples(samples: Path, folder: Path) -> Path:
         for part in range(SPLIT):
             pq.write_table(table.slice(part * size, size), folder / f"{shard.stem}-{part}.parquet")
     return folder
-
-
-def write_recipe(path: Path, inp: Path, out: Path) -> Path:
-    """The heuristic recipe reading `inp` (absolute: the job runs on this machine) into `out`."""
-    recipe = yaml.safe_load(RECIPE.read_text())
-    recipe["input"] |= {"path": str(inp)}
-    recipe["output"] = {"path": str(out)}
-    path.write_text(yaml.safe_dump(recipe, sort_keys=False))
-    return path
 
 
 def find_driver(out: Path, timeout: float = 120) -> psutil.Process:
@@ -62,7 +51,7 @@ def test_driver_killed_then_resubmitted_resumes(ray_head, samples, tmp_path):
     inp = split_samples(samples, tmp_path / "in")
     shards = len(list(inp.glob("*.parquet")))
     out = tmp_path / "cluster"
-    recipe = write_recipe(tmp_path / "recipe.yaml", inp, out)
+    recipe = job_recipe(tmp_path / "recipe.yaml", inp, out)
     job = re.search(r"submitted job (\S+) to", ray_head.submit(str(recipe), wait=False))[1]
 
     # SIGKILL the driver once the last stage has committed a shard, i.e. mid-way through it.

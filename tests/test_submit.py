@@ -6,16 +6,18 @@ import json
 import os
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 from pipeline.recipe import load_recipe
 from pipeline.runner import run_recipe
 from tests.conftest import REPO
 from tests.pipeline.test_runners import outputs
-from tests.ray_head import free_port
-from tests.test_driver_kill import write_recipe
+from tests.ray_head import RayHead, free_port, job_recipe
 
 RECIPE = REPO / "configs" / "web-en-heuristics.yaml"
 ARROW_POOL = "ARROW_DEFAULT_MEMORY_POOL"
@@ -54,20 +56,29 @@ def test_submit_refuses_an_unknown_output_scheme_before_submitting(capsys):
     assert "\n" not in err and "nosuch://b/out: unknown filesystem nosuch://" in err
 
 
-def ray_job_submit(head, *entrypoint: str, runtime_env: dict | None = None) -> str:
-    """`ray job submit` (Ray's own CLI) of this folder to `head`; its output, asserting exit 0.
-    Ray's CLI sends the cluster's token only when told to (`tamis submit` finds it itself)."""
+def ray_job_submit(head: RayHead, *entrypoint: str, runtime_env: dict | None = None) -> str:
+    """`ray job submit` of this folder to `head` with the token sent as README says; its output."""
     command = [str(Path(sys.executable).parent / "ray"), "job", "submit", "--address"]
     command += [head.address, "--working-dir", "."]
     command += ["--runtime-env-json", json.dumps(runtime_env)] if runtime_env else []
     done = subprocess.run(
         [*command, "--", *entrypoint],
         cwd=REPO,
-        env={**head.env, "RAY_AUTH_MODE": "token"},
+        env={**head.env, "RAY_AUTH_MODE": "token"},  # Ray's CLI sends the token only if told
         capture_output=True,
         text=True,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done.stdout
+
+
+def driver(head: RayHead, *command: str) -> str:
+    """`python COMMAND` as a driver joining `head` through RAY_ADDRESS, outside any job."""
+    env = {**head.env, "RAY_ADDRESS": head.gcs}
+    done = subprocess.run(
+        [sys.executable, *command], cwd=REPO, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout
 
 
@@ -77,39 +88,36 @@ def worker_arrow(output: str) -> dict:
 
 
 @pytest.mark.slow
-def test_ray_job_submit_runs_the_entrypoint_with_the_system_allocator(
+def test_drivers_joining_a_cluster_send_its_token_and_give_workers_the_system_allocator(
     ray_head, small_samples, tmp_path
 ):
-    # Workers of an existing cluster inherit their raylet's environment, not the driver's:
-    # the executor hands them the system allocator through the job's runtime env...
+    with pytest.raises(urllib.error.HTTPError):  # the head refuses clients without its token
+        urllib.request.urlopen(f"{ray_head.address}/api/jobs/", timeout=10)
+    # Workers of a running cluster inherit their raylet's environment, not the driver's: the
+    # executor hands them the system allocator through its runtime env, in a job or not...
     probe = ["python", "-m", "tests.worker_env_probe"]
     assert worker_arrow(ray_job_submit(ray_head, *probe)) == {"env": "system", "pool": "system"}
-    # ...unless the job already sets it, which wins and is not a conflict for Ray.
-    chosen = {"env_vars": {"ARROW_DEFAULT_MEMORY_POOL": "jemalloc"}}
+    assert worker_arrow(driver(ray_head, *probe[1:])) == {"env": "system", "pool": "system"}
+    # ...unless the job sets it, which wins and is no conflict for Ray.
+    other = next(b for b in pa.supported_memory_backends() if b != "system")
+    chosen = {"env_vars": {ARROW_POOL: other}}
     got = worker_arrow(ray_job_submit(ray_head, *probe, runtime_env=chosen))
-    assert got == {"env": "jemalloc", "pool": "jemalloc"}
+    assert got == {"env": other, "pool": other}
 
-    # The documented entrypoint, submitted with Ray's CLI, gives the local runner's output.
-    recipe = write_recipe(tmp_path / "recipe.yaml", small_samples, tmp_path / "cluster")
+    # The documented entrypoint, submitted with Ray's CLI, gives the local runner's output...
+    recipe = job_recipe(tmp_path / "recipe.yaml", small_samples, tmp_path / "cluster")
     logs = ray_job_submit(ray_head, "python", "-m", "jobs.curate", str(recipe))
     assert "web-en-heuristics: 1200 rows in" in logs and "succeeded" in logs
     run_recipe(load_recipe(recipe, output_path=str(tmp_path / "local")), "local", progress=False)
     for got, want in zip(outputs(tmp_path / "cluster"), outputs(tmp_path / "local")):
         assert got.equals(want)
-
-    # A driver outside any job (`tamis run` with RAY_ADDRESS) finds the cluster's token itself
-    # and gives the same output.
-    driver = [sys.executable, "-m", "pipeline.cli", "run", str(recipe), "--runner", "ray"]
-    driver += ["--output", str(tmp_path / "driver"), "--quiet"]
-    env = {k: v for k, v in ray_head.env.items() if k != "RAY_AUTH_MODE"}
-    done = subprocess.run(
-        driver, cwd=REPO, env={**env, "RAY_ADDRESS": ray_head.gcs}, capture_output=True, text=True
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    # ...and so does `tamis run` as a driver joining the cluster.
+    driver(ray_head, "-m", "pipeline.cli", "run", str(recipe), "--output", str(tmp_path / "driver"))
     for got, want in zip(outputs(tmp_path / "driver"), outputs(tmp_path / "local")):
         assert got.equals(want)
 
 
+@pytest.mark.slow
 def test_a_local_ray_gives_its_workers_the_system_allocator():
     probe = subprocess.run(
         [sys.executable, "-m", "tests.worker_env_probe"],

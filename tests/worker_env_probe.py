@@ -1,6 +1,6 @@
 """A driver that starts tamis's RayExecutor and prints what one of its Ray workers sees: the
 ARROW_DEFAULT_MEMORY_POOL variable and the Arrow allocator in use (run by tests/test_submit.py,
-locally and as a submitted job)."""
+locally, as a submitted job and as a driver joining a cluster)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,10 @@ import json
 import os
 
 import pyarrow as pa
-import ray
 
 from pipeline.ray_runner import RayExecutor
 
 
-@ray.remote(num_cpus=1)
 def worker_arrow() -> dict[str, str | None]:
     """The worker's allocator setting and the pool Arrow chose from it."""
     pool = pa.default_memory_pool().backend_name
@@ -21,5 +19,8 @@ def worker_arrow() -> dict[str, str | None]:
 
 
 if __name__ == "__main__":
-    RayExecutor(num_cpus=1)
-    print("worker arrow:", json.dumps(ray.get(worker_arrow.remote())))
+    RayExecutor(num_cpus=1)  # imports ray itself, after choosing how to authenticate
+    import ray
+
+    answer = ray.get(ray.remote(num_cpus=1)(worker_arrow).remote())
+    print("worker arrow:", json.dumps(answer))

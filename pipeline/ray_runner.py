@@ -90,10 +90,11 @@ class RayExecutor:
         import ray
 
         self._ray = ray
-        for key, value in WORKER_ENV.items():  # local workers inherit the driver's environment
-            os.environ.setdefault(key, value)
         if not ray.is_initialized():
             env_vars = worker_env_vars(os.environ) if joining else {}
+            if not joining:  # a new local Ray's workers inherit the driver's environment
+                for key, value in WORKER_ENV.items():
+                    os.environ.setdefault(key, value)
             ray.init(
                 address=address,
                 num_cpus=None if joining else num_cpus,

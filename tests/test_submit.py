@@ -17,9 +17,8 @@ from pipeline.recipe import load_recipe
 from pipeline.runner import run_recipe
 from tests.conftest import REPO
 from tests.pipeline.test_runners import outputs
-from tests.ray_head import RayHead, free_port, job_recipe
+from tests.ray_head import RECIPE, RayHead, free_port, job_recipe
 
-RECIPE = REPO / "configs" / "web-en-heuristics.yaml"
 ARROW_POOL = "ARROW_DEFAULT_MEMORY_POOL"
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import xxhash
 
 from pipeline.io import ReadOptions, discover, read_shard
+from scorers.fasttext_training import train_supervised
 from scorers.quality import fasttext_input
 
 
@@ -78,11 +79,13 @@ def train_quality(
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as fh:
         for (label, _), text in zip(train, fasttext_input([t for _, t in train])):
             fh.write(f"__label__{label} {text}\n")
-    # One thread keeps training reproducible for a given seed.
-    model = fasttext.train_supervised(input=fh.name, seed=seed, thread=1, verbose=0, **params)
-    Path(fh.name).unlink()
     out.parent.mkdir(parents=True, exist_ok=True)
-    model.save_model(str(out))
+    try:
+        # One thread keeps training reproducible for a given seed.
+        train_supervised(Path(fh.name), out, params | {"seed": seed, "thread": 1})
+    finally:
+        Path(fh.name).unlink()
+    model = fasttext.load_model(str(out))
     metrics = evaluate(model, test, labels[0]) if test else {}
     card = {
         "name": out.stem,

@@ -29,8 +29,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from filters import C4, FineWebQuality, GopherQuality, GopherRepetition  # noqa: E402
-from pipeline.recipe import parse_recipe  # noqa: E402
-from pipeline.runner import run_recipe  # noqa: E402
+from pipeline.core.recipe import parse_recipe  # noqa: E402
+from pipeline.run.runner import run_recipe  # noqa: E402
 
 BENCH_PY = REPO / ".bench-venv" / "bin" / "python"
 

@@ -39,9 +39,9 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 from timing import best  # noqa: E402
 
-from pipeline.recipe import parse_recipe  # noqa: E402
-from pipeline.registry import get_step  # noqa: E402
-from pipeline.runner import run_recipe  # noqa: E402
+from pipeline.core.recipe import parse_recipe  # noqa: E402
+from pipeline.core.registry import get_step  # noqa: E402
+from pipeline.run.runner import run_recipe  # noqa: E402
 from scorers.base import Scorer  # noqa: E402
 from scorers.ccnet import normalise  # noqa: E402
 from scorers.lang_id import fasttext_lines  # noqa: E402

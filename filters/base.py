@@ -9,8 +9,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.columns import REJECT_REASON, REJECTED_BY, as_table, set_column
-from pipeline.step import Step, StepParams
+from pipeline.core.columns import REJECT_REASON, REJECTED_BY, as_table, set_column
+from pipeline.core.step import Step, StepParams
 
 
 class FilterParams(StepParams):

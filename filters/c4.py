@@ -16,8 +16,8 @@ from pydantic import Field
 
 from filters.base import Check, Filter, FilterParams
 from filters.text_stats import sentence_count, split_words
-from pipeline.columns import set_column, text_list
-from pipeline.registry import register
+from pipeline.core.columns import set_column, text_list
+from pipeline.core.registry import register
 
 _CITATION = regex.compile(r"\[\d*]|\[edit]|\[citation needed]")
 _END_PUNCTUATION = (".", "?", "!", '"', "'")

@@ -12,8 +12,8 @@ from pydantic import Field
 
 from filters import text_stats as ts
 from filters.base import Check, Filter, FilterParams
-from pipeline.columns import text_list
-from pipeline.registry import register
+from pipeline.core.columns import text_list
+from pipeline.core.registry import register
 
 
 @register("gopher_quality")

@@ -9,13 +9,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pipeline.errors import TamisError
+from pipeline.core.errors import TamisError
 
 
 def _run(args: argparse.Namespace) -> int:
-    from pipeline.recipe import load_recipe
-    from pipeline.runner import run_recipe
-    from pipeline.storage import Location
+    from pipeline.core.recipe import load_recipe
+    from pipeline.io.storage import Location
+    from pipeline.run.runner import run_recipe
 
     recipe = load_recipe(args.recipe, args.input, args.output)
     manifest = run_recipe(
@@ -49,7 +49,7 @@ def summary(manifest: dict[str, Any], output: str) -> str:
 
 
 def _submit(args: argparse.Namespace) -> int:
-    from pipeline.submit import submit
+    from pipeline.cluster.submit import submit
 
     env = dict(item.split("=", 1) for item in args.env)
     extra = [
@@ -62,7 +62,7 @@ def _submit(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from pipeline.registry import registered
+    from pipeline.core.registry import registered
 
     for name, step in registered().items():
         doc = " ".join((step.__doc__ or "").strip().split("\n\n")[0].split())
@@ -74,8 +74,8 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _clusters(args: argparse.Namespace) -> int:
-    from pipeline.clusters import dedup_reports, describe_cluster, describe_reports
-    from pipeline.storage import Location
+    from pipeline.dedup.clusters import dedup_reports, describe_cluster, describe_reports
+    from pipeline.io.storage import Location
 
     out = Location.of(args.out)
     if args.id is None:

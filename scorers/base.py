@@ -11,9 +11,9 @@ import pyarrow.compute as pc
 from pydantic import Field, model_validator
 
 from filters.base import Check, first_failures, split_by_reason
-from pipeline.columns import as_table, set_column
-from pipeline.errors import MissingDependencyError
-from pipeline.step import Step, StepParams
+from pipeline.core.columns import as_table, set_column
+from pipeline.core.errors import MissingDependencyError
+from pipeline.core.step import Step, StepParams
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, model_validator
 
-from pipeline.columns import list_column, set_column, text_list
-from pipeline.registry import register
+from pipeline.core.columns import list_column, set_column, text_list
+from pipeline.core.registry import register
 from scorers.base import Resources, Scorer, ScorerParams
 from scorers.models import PACKAGED, resolve_model
 

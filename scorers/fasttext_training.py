@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pipeline.errors import TamisError
+from pipeline.core.errors import TamisError
 
 # glibc fills each new allocation with (value XOR 0xff): 255 gives zero bytes.
 ZEROED_ALLOCATIONS = {"MALLOC_PERTURB_": "255"}

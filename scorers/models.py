@@ -6,7 +6,7 @@ import importlib.util
 import os
 from pathlib import Path
 
-from pipeline.errors import MissingDependencyError, ModelNotFoundError
+from pipeline.core.errors import MissingDependencyError, ModelNotFoundError
 
 # Packaged models: name -> (module that ships it, file or folder inside it, pip command).
 PACKAGED = {

@@ -9,9 +9,9 @@ import pyarrow as pa
 from pydantic import Field
 
 from filters.base import Check, threshold_checks
-from pipeline.columns import set_column, text_list
-from pipeline.errors import ModelNotFoundError
-from pipeline.registry import register
+from pipeline.core.columns import set_column, text_list
+from pipeline.core.errors import ModelNotFoundError
+from pipeline.core.registry import register
 from scorers.base import Resources, Scorer, ScorerParams
 from scorers.models import resolve_model
 

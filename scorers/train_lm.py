@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.errors import MissingDependencyError
+from pipeline.core.errors import MissingDependencyError
 from scorers.ccnet import normalise
 from scorers.train_quality import is_heldout, read_texts
 

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import xxhash
 
-from pipeline.io import ReadOptions, discover, read_shard
+from pipeline.io.readers import ReadOptions, discover, read_shard
 from scorers.fasttext_training import train_supervised
 from scorers.quality import fasttext_input
 

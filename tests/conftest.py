@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.errors import MissingDependencyError
+from pipeline.core.errors import MissingDependencyError
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "samples" / "web"

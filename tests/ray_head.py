@@ -70,7 +70,7 @@ class RayHead:
         """The job's status (PENDING, RUNNING, SUCCEEDED, FAILED, STOPPED), asked in a separate
         process that sends the cluster's token the way `tamis submit` does."""
         ask = (
-            "import sys; from pipeline.ray_auth import use_cluster_token; use_cluster_token(); "
+            "import sys; from pipeline.cluster.auth import use_cluster_token; use_cluster_token(); "
             "from ray.job_submission import JobSubmissionClient as Client; "
             "print(Client(sys.argv[1]).get_job_status(sys.argv[2]).value)"
         )

@@ -13,10 +13,10 @@ import psutil
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.layout import RunLayout
-from pipeline.manifest import reconcile
-from pipeline.recipe import load_recipe
-from pipeline.runner import run_recipe
+from pipeline.core.recipe import load_recipe
+from pipeline.io.layout import RunLayout
+from pipeline.run.manifest import reconcile
+from pipeline.run.runner import run_recipe
 from tests.pipeline.test_runners import outputs
 from tests.ray_head import job_recipe
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from pipeline.recipe import load_recipe
-from pipeline.runner import run_recipe
+from pipeline.core.recipe import load_recipe
+from pipeline.run.runner import run_recipe
 from tests.conftest import REPO
 from tests.pipeline.test_runners import outputs
 from tests.ray_head import RECIPE, RayHead, free_port, job_recipe

@@ -9,7 +9,7 @@ import os
 
 import pyarrow as pa
 
-from pipeline.ray_runner import RayExecutor
+from pipeline.run.ray_executor import RayExecutor
 
 
 def worker_arrow() -> dict[str, str | None]:

@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as pads
 from pydantic import Field
 
-from pipeline.columns import (
+from pipeline.core.columns import (
     DUPLICATE_OF,
     REJECT_REASON,
     REJECTED_BY,
@@ -27,9 +27,9 @@ from pipeline.columns import (
     set_column,
 )
 from pipeline.dedup.report import MEMBER, cluster_report
-from pipeline.global_step import BUCKET, GlobalParams, GlobalStep, reject_where
-from pipeline.shuffle import Source, parquet_files
-from pipeline.storage import Location, write_parquet
+from pipeline.global_steps.base import BUCKET, GlobalParams, GlobalStep, reject_where
+from pipeline.global_steps.shuffle import Source, parquet_files
+from pipeline.io.storage import Location, write_parquet
 
 ORDER = "_order"
 MAX_BUCKETS = 4096
@@ -98,7 +98,7 @@ class Deduplicator(GlobalStep):
     def split(self, data: Any) -> tuple[pa.Table, pa.Table]:
         """In-memory use on one table, without Ray: (kept rows, rejected duplicates with
         reasons). Runs the same passes as a pipeline run, on a temporary folder."""
-        from pipeline.local_runner import LocalExecutor
+        from pipeline.run.local_executor import LocalExecutor
 
         table = as_table(data, self.params.text_column)
         id_column = self.params.id_column

@@ -15,10 +15,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.errors import TamisError
-from pipeline.global_step import BUCKET
-from pipeline.shuffle import Source, bucket_of, mix64, parquet_files
-from pipeline.storage import Location
+from pipeline.core.errors import TamisError
+from pipeline.global_steps.base import BUCKET
+from pipeline.global_steps.shuffle import Source, bucket_of, mix64, parquet_files
+from pipeline.io.storage import Location
 
 EDGE_COLUMNS = ["a", "a_id", "b", "b_id"]
 EDGE_SCHEMA = pa.schema(

@@ -8,10 +8,10 @@ import pyarrow.compute as pc
 import xxhash
 from pydantic import Field
 
-from pipeline.columns import set_column
+from pipeline.core.columns import set_column
+from pipeline.core.registry import register
 from pipeline.dedup.base import Deduplicator, DedupParams, keep_first_per_key
-from pipeline.global_step import BUCKET
-from pipeline.registry import register
+from pipeline.global_steps.base import BUCKET
 
 KEY = "_exact_key"
 

@@ -10,7 +10,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, model_validator
 
-from pipeline.columns import DUPLICATE_OF, ROW, SHARD, list_column, set_column
+from pipeline.core.columns import DUPLICATE_OF, ROW, SHARD, list_column, set_column
+from pipeline.core.registry import register
 from pipeline.dedup.base import (
     Deduplicator,
     DedupParams,
@@ -24,10 +25,9 @@ from pipeline.dedup.components import EDGE_COLUMNS, connected_components, edges
 from pipeline.dedup.minhash import EMPTY, band_keys, lsh_params, signatures
 from pipeline.dedup.report import MEMBER
 from pipeline.dedup.verify import verify_edges
-from pipeline.global_step import BUCKET
-from pipeline.registry import register
-from pipeline.shuffle import Source, bucket_of, parquet_files
-from pipeline.storage import Location, parquet_rows
+from pipeline.global_steps.base import BUCKET
+from pipeline.global_steps.shuffle import Source, bucket_of, parquet_files
+from pipeline.io.storage import Location, parquet_rows
 
 BANDS = "_minhash_bands"
 

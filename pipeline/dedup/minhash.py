@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 import xxhash
 
 from pipeline.dedup.exact import normalise
-from pipeline.shuffle import mix64
+from pipeline.global_steps.shuffle import mix64
 
 EMPTY = np.uint32(0xFFFFFFFF)  # signature of a text without words: never banded
 SHINGLE_BLOCK = 1 << 15  # shingles permuted at once: bounds the (permutations x block) matrix

@@ -13,10 +13,10 @@ import numpy as np
 import pyarrow as pa
 import xxhash
 
-from pipeline.columns import DUPLICATE_OF
-from pipeline.global_step import BUCKET
-from pipeline.shuffle import Source, parquet_files
-from pipeline.storage import Location, parquet_file
+from pipeline.core.columns import DUPLICATE_OF
+from pipeline.global_steps.base import BUCKET
+from pipeline.global_steps.shuffle import Source, parquet_files
+from pipeline.io.storage import Location, parquet_file
 
 MEMBER = "member"  # a duplicate's own id, in decision files
 SIZE_BINS = (2, 3, 4, 5, 10, 100, 1000)  # lower edges of the reported size ranges

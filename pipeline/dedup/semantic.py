@@ -11,7 +11,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
 
-from pipeline.columns import DUPLICATE_OF, ROW, SHARD
+from pipeline.core.columns import DUPLICATE_OF, ROW, SHARD
+from pipeline.core.errors import TamisError
+from pipeline.core.registry import register
 from pipeline.dedup.base import (
     Deduplicator,
     DedupParams,
@@ -21,11 +23,9 @@ from pipeline.dedup.base import (
     unpack_order,
 )
 from pipeline.dedup.report import MEMBER
-from pipeline.errors import TamisError
-from pipeline.global_step import BUCKET
-from pipeline.registry import register
-from pipeline.shuffle import Source, mix64, parquet_files
-from pipeline.storage import Location, read_table
+from pipeline.global_steps.base import BUCKET
+from pipeline.global_steps.shuffle import Source, mix64, parquet_files
+from pipeline.io.storage import Location, read_table
 from scorers.embedding import SentenceEmbedder, embedding_matrix
 
 BLOCK = 1024  # rows compared at once within a cluster: bounds the similarity matrix

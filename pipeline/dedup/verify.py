@@ -14,13 +14,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.columns import ROW, SHARD
+from pipeline.core.columns import ROW, SHARD
 from pipeline.dedup.base import order_key
 from pipeline.dedup.components import EDGE_COLUMNS, EDGE_SCHEMA, edges
 from pipeline.dedup.minhash import jaccard, shingle_hashes
-from pipeline.global_step import BUCKET
-from pipeline.shuffle import Source, bucket_of, parquet_files
-from pipeline.storage import Location
+from pipeline.global_steps.base import BUCKET
+from pipeline.global_steps.shuffle import Source, bucket_of, parquet_files
+from pipeline.io.storage import Location
 
 JOIN_SCHEMA = pa.schema(
     [("node", pa.int64()), ("text", pa.string())]

@@ -8,10 +8,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipeline.core.recipe import parse_recipe
 from pipeline.dedup import MinHashDeduplicator
-from pipeline.recipe import parse_recipe
-from pipeline.runner import run_recipe
-from pipeline.storage import Location
+from pipeline.io.storage import Location
+from pipeline.run.runner import run_recipe
 from tests.pipeline.test_runners import outputs
 
 
@@ -87,7 +87,7 @@ def test_fuzzy_and_semantic_dedup_agree_on_local_and_ray(tmp_path, sample_docs, 
 
 def test_cluster_report_is_the_same_when_rerun_on_ray(tmp_path, ray_session):
     from pipeline.dedup.report import cluster_report
-    from pipeline.ray_runner import RayExecutor
+    from pipeline.run.ray_executor import RayExecutor
 
     decisions = tmp_path / "decisions"
     decisions.mkdir()

@@ -3,10 +3,10 @@
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipeline.core.recipe import parse_recipe
 from pipeline.dedup import ExactDedup
 from pipeline.dedup.exact import normalise
-from pipeline.recipe import parse_recipe
-from pipeline.runner import run_recipe
+from pipeline.run.runner import run_recipe
 from tests.conftest import write_parquet
 
 

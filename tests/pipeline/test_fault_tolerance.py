@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.recipe import load_recipe
-from pipeline.runner import run_recipe
+from pipeline.core.recipe import load_recipe
+from pipeline.run.runner import run_recipe
 from tests.conftest import REPO
 from tests.pipeline.test_runners import _replicate, outputs
 

@@ -7,8 +7,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.errors import SchemaError
-from pipeline.io import ReadOptions, discover, read_shard
+from pipeline.core.errors import SchemaError
+from pipeline.io.readers import ReadOptions, discover, read_shard
 from tests.conftest import write_parquet
 
 

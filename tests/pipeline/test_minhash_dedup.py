@@ -12,8 +12,8 @@ from scipy.sparse.csgraph import connected_components as scipy_components
 from pipeline.dedup import MinHashDeduplicator
 from pipeline.dedup.components import connected_components, edges
 from pipeline.dedup.minhash import EMPTY, jaccard, lsh_params, shingle_hashes, signatures
-from pipeline.local_runner import LocalExecutor
-from pipeline.storage import Location, read_table
+from pipeline.io.storage import Location, read_table
+from pipeline.run.local_executor import LocalExecutor
 
 ARTICLE = (
     "The council met on Tuesday evening to discuss the budget for the coming year. Several "

@@ -9,12 +9,12 @@ import pyarrow.fs as pafs
 import pytest
 
 from pipeline.cli import main
-from pipeline.errors import RecipeError
-from pipeline.layout import RunLayout
-from pipeline.manifest import reconcile
-from pipeline.recipe import load_recipe, parse_recipe
-from pipeline.runner import run_recipe
-from pipeline.storage import Location, check_scheme, redacted
+from pipeline.core.errors import RecipeError
+from pipeline.core.recipe import load_recipe, parse_recipe
+from pipeline.io.layout import RunLayout
+from pipeline.io.storage import Location, check_scheme, redacted
+from pipeline.run.manifest import reconcile
+from pipeline.run.runner import run_recipe
 from tests.conftest import REPO
 from tests.pipeline.test_dedup_runners import planted_shards
 from tests.pipeline.test_runners import outputs

@@ -6,10 +6,10 @@ from __future__ import annotations
 import re
 import time
 
-import pipeline.progress
-from pipeline.progress import StageProgress
-from pipeline.recipe import load_recipe
-from pipeline.runner import run_recipe
+import pipeline.run.progress
+from pipeline.core.recipe import load_recipe
+from pipeline.run.progress import StageProgress
+from pipeline.run.runner import run_recipe
 from tests.conftest import REPO
 
 RECIPE = REPO / "configs" / "web-en-heuristics.yaml"
@@ -18,7 +18,7 @@ SPEED = r"[\d.]+ s, [\d,]+ rows/s"
 
 
 def test_plain_lines_where_stderr_is_not_a_terminal(small_samples, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(pipeline.progress, "EVERY_S", 0.0)  # a line at every update
+    monkeypatch.setattr(pipeline.run.progress, "EVERY_S", 0.0)  # a line at every update
     recipe = load_recipe(RECIPE, str(small_samples), str(tmp_path / "out"))
     manifest = run_recipe(recipe, "local")
     err = capsys.readouterr().err
@@ -77,7 +77,7 @@ def test_unknown_total_has_no_eta(capsys):
 
 
 def test_decision_summaries():
-    from pipeline.runner import _decision_summary
+    from pipeline.run.runner import _decision_summary
 
     cut = {"column": "quality_score", "side": "top", "cutoff": 0.7293, "rows": 10}
     assert _decision_summary("q.keep_top", cut) == "q.keep_top: keeps quality_score >= 0.7293"

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.errors import RecipeError
-from pipeline.recipe import build_steps, load_recipe, parse_recipe
+from pipeline.core.errors import RecipeError
+from pipeline.core.recipe import build_steps, load_recipe, parse_recipe
 
 BASE = {"name": "t", "input": {"path": "in"}, "output": {"path": "out"}}
 

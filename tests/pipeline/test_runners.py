@@ -15,12 +15,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.errors import ManifestError
-from pipeline.layout import RunLayout
-from pipeline.manifest import reconcile
-from pipeline.recipe import load_recipe, parse_recipe
-from pipeline.runner import run_recipe
-from pipeline.storage import Location, read_table
+from pipeline.core.errors import ManifestError
+from pipeline.core.recipe import load_recipe, parse_recipe
+from pipeline.io.layout import RunLayout
+from pipeline.io.storage import Location, read_table
+from pipeline.run.manifest import reconcile
+from pipeline.run.runner import run_recipe
 from tests.conftest import REPO
 
 RECIPE = REPO / "configs" / "web-en-heuristics.yaml"

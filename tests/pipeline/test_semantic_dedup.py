@@ -6,9 +6,9 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from pipeline.core.recipe import build_steps, parse_recipe
 from pipeline.dedup import SemanticDeduplicator
 from pipeline.dedup.semantic import _greedy
-from pipeline.recipe import build_steps, parse_recipe
 from scorers.embedding import SentenceEmbedder, embedding_array, embedding_matrix
 
 BUDGET = (

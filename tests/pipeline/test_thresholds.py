@@ -10,11 +10,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.local_runner import LocalExecutor
-from pipeline.recipe import parse_recipe
-from pipeline.runner import run_recipe
-from pipeline.storage import Location
-from pipeline.thresholds import PercentileCut, float_keys, key_to_float
+from pipeline.core.recipe import parse_recipe
+from pipeline.global_steps.thresholds import PercentileCut, float_keys, key_to_float
+from pipeline.io.storage import Location
+from pipeline.run.local_executor import LocalExecutor
+from pipeline.run.runner import run_recipe
 from tests.pipeline.test_runners import outputs
 
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from pipeline.errors import SchemaError
-from pipeline.io import ReadOptions, discover, read_shard
-from pipeline.recipe import load_recipe
-from pipeline.runner import run_recipe
+from pipeline.core.errors import SchemaError
+from pipeline.core.recipe import load_recipe
+from pipeline.io.readers import ReadOptions, discover, read_shard
+from pipeline.run.runner import run_recipe
 from tests.conftest import REPO, write_parquet
 from tests.pipeline.test_runners import outputs
 

@@ -51,9 +51,9 @@ def test_gpu_step_fails_fast_without_a_gpu(small_samples, tmp_path):
     torch = pytest.importorskip("torch")
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
-    from pipeline.errors import TamisError
-    from pipeline.recipe import parse_recipe
-    from pipeline.runner import run_recipe
+    from pipeline.core.errors import TamisError
+    from pipeline.core.recipe import parse_recipe
+    from pipeline.run.runner import run_recipe
 
     recipe = parse_recipe(
         {

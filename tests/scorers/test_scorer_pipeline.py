@@ -5,9 +5,9 @@ from __future__ import annotations
 import pyarrow.compute as pc
 import pytest
 
-from pipeline.errors import ManifestError
-from pipeline.recipe import parse_recipe
-from pipeline.runner import run_recipe
+from pipeline.core.errors import ManifestError
+from pipeline.core.recipe import parse_recipe
+from pipeline.run.runner import run_recipe
 from tests.pipeline.test_runners import outputs
 
 

@@ -11,7 +11,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from pipeline.errors import MissingDependencyError, ModelNotFoundError
+from pipeline.core.errors import MissingDependencyError, ModelNotFoundError
 from scorers import FastTextLangId, KenlmPerplexity, QualityClassifier, Scorer, resolve_model
 from scorers.ccnet import normalise
 from scorers.train_quality import roc_auc

@@ -17,9 +17,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
 
-from pipeline.columns import REJECT_REASON, REJECTED_BY
-from pipeline.step import Step, StepParams
-from pipeline.storage import Location
+from pipeline.core.columns import REJECT_REASON, REJECTED_BY
+from pipeline.core.step import Step, StepParams
+from pipeline.io.storage import Location
 
 BUCKET = "_bucket"
 

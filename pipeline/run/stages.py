@@ -21,12 +21,12 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.columns import DUPLICATE_OF, INTERNAL, REJECT_REASON, REJECTED_BY, ROW, SHARD
-from pipeline.global_step import GlobalStep
-from pipeline.io import InputShard, ReadOptions, read_shard
-from pipeline.layout import RunLayout
-from pipeline.reuse import ScoreReuse
-from pipeline.storage import (
+from pipeline.core.columns import DUPLICATE_OF, INTERNAL, REJECT_REASON, REJECTED_BY, ROW, SHARD
+from pipeline.global_steps.base import GlobalStep
+from pipeline.global_steps.thresholds import PercentileCut
+from pipeline.io.layout import RunLayout
+from pipeline.io.readers import InputShard, ReadOptions, read_shard
+from pipeline.io.storage import (
     Location,
     merge_parquet,
     parquet_file,
@@ -35,7 +35,7 @@ from pipeline.storage import (
     read_table,
     write_parquet,
 )
-from pipeline.thresholds import PercentileCut
+from pipeline.run.reuse import ScoreReuse
 from scorers.base import Scorer
 
 SECONDS_META = b"tamis.seconds"

@@ -10,8 +10,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from pipeline.errors import RecipeError
-from pipeline.registry import get_step
+from pipeline.core.errors import RecipeError
+from pipeline.core.registry import get_step
 
 
 class _Strict(BaseModel):

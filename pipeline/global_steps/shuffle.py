@@ -4,7 +4,7 @@
   non-negative `_bucket` hash (it may also filter, reshape or explode rows), fold the hash into
   `buckets` groups, call `resolve` once per group and write what it returns under `dest`.
   Locally this is an on-disk partition pass; on Ray, map tasks writing sorted runs and one
-  reduce task per bucket (pipeline/ray_shuffle.py).
+  reduce task per bucket (pipeline/global_steps/ray_shuffle.py).
 - `summarise(files, columns, fn, size)`: the element-wise sum of `fn(batch)` (an int64 array
   of `size`) over every batch of `files`; only that sum reaches the driver.
 
@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from pipeline.global_step import BUCKET
-from pipeline.storage import Location
+from pipeline.global_steps.base import BUCKET
+from pipeline.io.storage import Location
 
 Prepare = Callable[[pa.Table], pa.Table]
 Resolve = Callable[[pa.Table], pa.Table]

@@ -7,12 +7,12 @@ from collections import Counter
 from importlib import metadata
 from typing import Any
 
-from pipeline.errors import ManifestError
-from pipeline.io import INVALID_BY, InputShard
-from pipeline.layout import RunLayout
-from pipeline.plan import Stage
-from pipeline.recipe import Recipe
-from pipeline.storage import parquet_rows, redacted
+from pipeline.core.errors import ManifestError
+from pipeline.core.recipe import Recipe
+from pipeline.io.layout import RunLayout
+from pipeline.io.readers import INVALID_BY, InputShard
+from pipeline.io.storage import parquet_rows, redacted
+from pipeline.run.stages import Stage
 
 
 def _version(dist: str) -> str | None:

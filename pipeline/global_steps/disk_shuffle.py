@@ -14,9 +14,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.global_step import BUCKET
-from pipeline.shuffle import Resolve, Source, Summary, prepare_batch
-from pipeline.storage import Location, parquet_file, write_parquet
+from pipeline.global_steps.base import BUCKET
+from pipeline.global_steps.shuffle import Resolve, Source, Summary, prepare_batch
+from pipeline.io.storage import Location, parquet_file, write_parquet
 
 BUCKET_FLUSH_BYTES = 1 << 20  # a bucket's buffered rows are written once they reach this
 BUFFER_BYTES = 16 << 20  # past this in all, the largest buffer is written

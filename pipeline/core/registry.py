@@ -6,7 +6,7 @@ import difflib
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from pipeline.errors import RecipeError
+from pipeline.core.errors import RecipeError
 
 T = TypeVar("T", bound=type)
 

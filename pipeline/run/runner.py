@@ -13,17 +13,24 @@ from typing import Any, Literal
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.columns import INTERNAL
-from pipeline.errors import ManifestError, SchemaError, TamisError
-from pipeline.global_step import BUCKET
-from pipeline.io import InputShard, ReadOptions, discover, input_size, open_input, read_shard
-from pipeline.layout import RunLayout
-from pipeline.manifest import build_manifest, reconcile
-from pipeline.plan import Stage, StageContext, build_stages
-from pipeline.progress import StageProgress, say
-from pipeline.recipe import Recipe, build_steps
-from pipeline.reuse import ScoreReuse, plan_reuse
-from pipeline.storage import Location, parquet_rows
+from pipeline.core.columns import INTERNAL
+from pipeline.core.errors import ManifestError, SchemaError, TamisError
+from pipeline.core.recipe import Recipe, build_steps
+from pipeline.global_steps.base import BUCKET
+from pipeline.io.layout import RunLayout
+from pipeline.io.readers import (
+    InputShard,
+    ReadOptions,
+    discover,
+    input_size,
+    open_input,
+    read_shard,
+)
+from pipeline.io.storage import Location, parquet_rows
+from pipeline.run.manifest import build_manifest, reconcile
+from pipeline.run.progress import StageProgress, say
+from pipeline.run.reuse import ScoreReuse, plan_reuse
+from pipeline.run.stages import Stage, StageContext, build_stages
 
 log = logging.getLogger(__name__)
 Runner = Literal["local", "ray"]
@@ -124,11 +131,11 @@ def run_recipe(
 def _executor(runner: Runner) -> Any:
     """The executor for a runner name; Ray is imported only when asked for."""
     if runner == "local":
-        from pipeline.local_runner import LocalExecutor
+        from pipeline.run.local_executor import LocalExecutor
 
         return LocalExecutor()
     if runner == "ray":
-        from pipeline.ray_runner import RayExecutor
+        from pipeline.run.ray_executor import RayExecutor
 
         return RayExecutor()
     raise ValueError(f"unknown runner {runner!r}; expected 'local' or 'ray'")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipeline.storage import Location
+from pipeline.io.storage import Location
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,17 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.disk_shuffle import shuffle_on_disk, summarise_files
-from pipeline.io import InputShard
-from pipeline.plan import StageContext, commit_shard, process_chunk, stage_chunks, write_pieces
-from pipeline.shuffle import Resolve, Source, Summary
-from pipeline.storage import Location
+from pipeline.global_steps.disk_shuffle import shuffle_on_disk, summarise_files
+from pipeline.global_steps.shuffle import Resolve, Source, Summary
+from pipeline.io.readers import InputShard
+from pipeline.io.storage import Location
+from pipeline.run.stages import (
+    StageContext,
+    commit_shard,
+    process_chunk,
+    stage_chunks,
+    write_pieces,
+)
 
 
 class LocalExecutor:
@@ -43,7 +49,7 @@ class LocalExecutor:
     def shuffle(
         self, sources: list[Source], resolve: Resolve, dest: Location, buckets: int
     ) -> None:
-        """Group rows by bucket with an on-disk pass (see pipeline/shuffle.py)."""
+        """Group rows by bucket with an on-disk pass (see pipeline/global_steps/shuffle.py)."""
         shuffle_on_disk(sources, resolve, dest, buckets)
 
     def summarise(

@@ -18,10 +18,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.disk_shuffle import prepared_tables
-from pipeline.global_step import BUCKET
-from pipeline.shuffle import Resolve, Source
-from pipeline.storage import Location, parquet_file, parquet_metadata, write_parquet
+from pipeline.global_steps.base import BUCKET
+from pipeline.global_steps.disk_shuffle import prepared_tables
+from pipeline.global_steps.shuffle import Resolve, Source
+from pipeline.io.storage import Location, parquet_file, parquet_metadata, write_parquet
 
 RUN_BYTES = 32 << 20  # rows a map task buffers before writing them as one sorted run
 RowGroups = dict[int, list[int]]  # bucket -> row groups holding it, in one run

@@ -27,8 +27,8 @@ import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from pipeline.columns import REJECT_REASON, REJECTED_BY, ROW, SHARD
-from pipeline.errors import SchemaError
+from pipeline.core.columns import REJECT_REASON, REJECTED_BY, ROW, SHARD
+from pipeline.core.errors import SchemaError
 
 FORMATS = ("parquet", "jsonl", "hf")
 _SUFFIXES = {

@@ -14,8 +14,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.global_step import GlobalStep, reject_where
-from pipeline.storage import Location
+from pipeline.global_steps.base import GlobalStep, reject_where
+from pipeline.io.storage import Location
 
 BINS = 1 << 16
 

@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from pipeline.errors import RecipeError
+from pipeline.core.errors import RecipeError
 
 _OBJECT_STORES = ("s3", "gcs", "abfs")  # pyarrow type names of filesystems without renames
 SCHEMES = ("file", "s3", "gs", "gcs", "hdfs", "viewfs", "abfs", "abfss")  # pyarrow's URI schemes

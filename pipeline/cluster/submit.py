@@ -9,10 +9,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pipeline.errors import TamisError
-from pipeline.ray_auth import use_cluster_token
-from pipeline.recipe import load_recipe
-from pipeline.storage import check_scheme, redacted
+from pipeline.cluster.auth import use_cluster_token
+from pipeline.core.errors import TamisError
+from pipeline.core.recipe import load_recipe
+from pipeline.io.storage import check_scheme, redacted
 
 # Never uploaded with the working directory: environments, outputs, build trees, training data.
 EXCLUDES = [
@@ -29,7 +29,7 @@ EXCLUDES = [
 
 def runtime_env(pip: list[str] | None, env: dict[str, str]) -> dict[str, Any]:
     """The job's runtime environment: this folder as working dir, pip packages, env vars."""
-    from pipeline.ray_runner import WORKER_ENV
+    from pipeline.run.ray_executor import WORKER_ENV
 
     env_vars = {**WORKER_ENV, **env}
     spec: dict[str, Any] = {"working_dir": ".", "excludes": EXCLUDES, "env_vars": env_vars}

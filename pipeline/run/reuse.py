@@ -13,11 +13,11 @@ from typing import Any
 
 import pyarrow as pa
 
-from pipeline.columns import set_column
-from pipeline.errors import ManifestError
-from pipeline.io import InputShard
-from pipeline.layout import RunLayout
-from pipeline.storage import Location, parquet_schema, read_table, redacted
+from pipeline.core.columns import set_column
+from pipeline.core.errors import ManifestError
+from pipeline.io.layout import RunLayout
+from pipeline.io.readers import InputShard
+from pipeline.io.storage import Location, parquet_schema, read_table, redacted
 
 
 @dataclass(frozen=True)

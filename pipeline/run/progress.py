@@ -7,7 +7,7 @@ starts, one every `EVERY_S` seconds while rows flow, and one when it ends, e.g.
     stage 2/4 (exact_dedup -> gopher_quality): 12,345/40,000 rows, 2,100 rows/s, ETA 0:00:13
 
 Global decisions print a line when they start and one when they end. Lines go to the
-`pipeline.progress` logger, which writes to stderr; `--quiet` (progress=False) prints nothing.
+`pipeline.run.progress` logger, which writes to stderr; `--quiet` (progress=False) prints nothing.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ class _Stderr(logging.Handler):
 
 def progress_log() -> logging.Logger:
     """The logger progress lines go to: INFO and up, to stderr, message only."""
-    log = logging.getLogger("pipeline.progress")
+    log = logging.getLogger("pipeline.run.progress")
     if not log.handlers:
         log.addHandler(_Stderr())
         log.setLevel(logging.INFO)

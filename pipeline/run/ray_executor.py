@@ -1,5 +1,6 @@
 """Ray Data runner: shards stream through Ray Data (filters as tasks, scorers as actor pools);
-global steps shuffle with map and reduce tasks over sorted runs (pipeline/ray_shuffle.py)."""
+global steps shuffle with map and reduce tasks over sorted runs
+(pipeline/global_steps/ray_shuffle.py)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,13 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from pipeline.disk_shuffle import shuffle_on_disk, summarise_files
-from pipeline.io import InputShard
-from pipeline.plan import (
+from pipeline.cluster.auth import use_cluster_token
+from pipeline.global_steps.disk_shuffle import shuffle_on_disk, summarise_files
+from pipeline.global_steps.ray_shuffle import shuffle_with_tasks
+from pipeline.global_steps.shuffle import Resolve, Source, Summary
+from pipeline.io.readers import InputShard
+from pipeline.io.storage import Location
+from pipeline.run.stages import (
     StageContext,
     apply_steps,
     commit_shard,
@@ -22,10 +27,6 @@ from pipeline.plan import (
     step_groups,
     write_pieces,
 )
-from pipeline.ray_auth import use_cluster_token
-from pipeline.ray_shuffle import shuffle_with_tasks
-from pipeline.shuffle import Resolve, Source, Summary
-from pipeline.storage import Location
 from scorers.base import Scorer
 
 MAX_SUMMARY_TASKS = 64
@@ -211,8 +212,8 @@ class RayExecutor:
         self, sources: list[Source], resolve: Resolve, dest: Location, buckets: int
     ) -> None:
         """Group rows by bucket with map tasks writing sorted runs and one reduce task per
-        bucket (pipeline/ray_shuffle.py). A single bucket is one worker's job by design, so it
-        runs as one on-disk task."""
+        bucket (pipeline/global_steps/ray_shuffle.py). A single bucket is one worker's job by
+        design, so it runs as one on-disk task."""
         ray = self._ray
         if buckets == 1:
             ray.get(ray.remote(num_cpus=1)(shuffle_on_disk).remote(sources, resolve, dest, 1))

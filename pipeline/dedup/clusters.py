@@ -8,9 +8,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
 
-from pipeline.columns import DUPLICATE_OF, REJECT_REASON, REJECTED_BY
-from pipeline.errors import TamisError
-from pipeline.storage import Location, parquet_schema
+from pipeline.core.columns import DUPLICATE_OF, REJECT_REASON, REJECTED_BY
+from pipeline.core.errors import TamisError
+from pipeline.io.storage import Location, parquet_schema
 
 SNIPPET = 160
 

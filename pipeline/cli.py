@@ -62,11 +62,13 @@ def _submit(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from pipeline.core.registry import registered
+    from pipeline.core.registry import import_modules, origin, registered
 
+    if args.imports:
+        import_modules(args.imports)
     for name, step in registered().items():
         doc = " ".join((step.__doc__ or "").strip().split("\n\n")[0].split())
-        print(f"{name} (v{step.version}): {doc}")
+        print(f"{name} (v{step.version}, {step.kind}, from {origin(name)}): {doc}")
         for field, info in step.Params.model_fields.items():
             default = info.get_default(call_default_factory=True)
             print(f"    {field} = {default!r}  {info.description or ''}")
@@ -135,6 +137,8 @@ def _train_lm(args: argparse.Namespace) -> int:
 
 def parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
+    from pipeline.run.executors import runner_names
+
     top = argparse.ArgumentParser(
         prog="tamis", description="Curate LLM training data with small models."
     )
@@ -144,7 +148,7 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--input", help="override the recipe's input path")
     run.add_argument("--output", help="override the recipe's output folder or URI")
     run.add_argument(
-        "--runner", choices=["local", "ray"], default="ray", help="default: ray (in-process)"
+        "--runner", choices=runner_names(), default="ray", help="default: ray (in-process)"
     )
     run.add_argument("--limit", type=int, help="read at most N rows in total, for a quick look")
     run.add_argument(
@@ -207,7 +211,10 @@ def parser() -> argparse.ArgumentParser:
     clusters.add_argument("--id-column", default="id")
     clusters.add_argument("--text-column", default="text")
     clusters.set_defaults(func=_clusters)
-    lst = sub.add_parser("list", help="list registered steps and their parameters")
+    lst = sub.add_parser("list", help="list registered steps, where they come from, parameters")
+    lst.add_argument(
+        "--imports", nargs="*", default=[], metavar="MODULE", help="also import these modules"
+    )
     lst.set_defaults(func=_list)
     return top
 

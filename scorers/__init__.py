@@ -1,6 +1,6 @@
 """Small-model scorers that add score columns (and may keep/drop rows on those scores)."""
 
-from scorers.base import Resources, Scorer, ScorerParams
+from scorers.base import Requirement, Resources, Scorer, ScorerParams
 from scorers.embedding import SentenceEmbedder
 from scorers.kenlm_perplexity import KenlmPerplexity
 from scorers.lang_id import FastTextLangId
@@ -13,6 +13,7 @@ __all__ = [
     "FastTextLangId",
     "KenlmPerplexity",
     "QualityClassifier",
+    "Requirement",
     "Resources",
     "Scorer",
     "ScorerParams",

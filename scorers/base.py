@@ -2,31 +2,21 @@
 
 from __future__ import annotations
 
-import importlib.util
-from dataclasses import dataclass
+import hashlib
+import json
 from typing import Any, ClassVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, model_validator
 
-from filters.base import Check, first_failures, split_by_reason
 from pipeline.core.columns import as_table, set_column
-from pipeline.core.errors import MissingDependencyError
-from pipeline.core.step import Step, StepParams
+from pipeline.core.resources import Requirement, Resources
+from pipeline.core.rows import RowStep
+from pipeline.core.step import StepKind, StepParams
+from scorers.models import model_digest
 
-
-@dataclass(frozen=True)
-class Resources:
-    """What one scorer worker needs; the Ray runner turns it into actor options."""
-
-    cpus: float = 1.0
-    gpus: float = 0.0
-    memory_gb: float = 0.0
-
-    def __post_init__(self) -> None:
-        if min(self.cpus, self.gpus, self.memory_gb) < 0:
-            raise ValueError(f"resources must not be negative: {self}")
+__all__ = ["Requirement", "Resources", "Scorer", "ScorerParams"]
 
 
 class ScorerParams(StepParams):
@@ -37,6 +27,11 @@ class ScorerParams(StepParams):
     )
     actors: int | None = Field(
         None, ge=1, description="Ray actor pool size (default: fits the CPUs)."
+    )
+    gpus: float | None = Field(
+        None,
+        ge=0,
+        description="GPUs per Ray actor, fractions share a GPU (default: the scorer's).",
     )
     keep_top: float | None = Field(
         None, gt=0, le=1, description="Keep this fraction with the highest score, over all rows."
@@ -52,19 +47,25 @@ class ScorerParams(StepParams):
         return self
 
 
-class Scorer(Step):
-    """Base of model steps. Subclasses declare `requires`, `resources`, `batch_size` and `outputs`,
-    load their model in `setup()` and add the declared columns in `score(batch)`. `checks(scored)`
-    turns scores into keep/drop decisions (none by default), so a scorer step can also filter.
+class Scorer(RowStep):
+    """Base of model steps. Subclasses declare, as class data, `requires`, `resources`,
+    `batch_size` and `outputs` (column -> Arrow type; a name may hold a `{param}`), load their
+    model in `setup()` and add the declared columns in `score(batch)`. `checks(scored)` turns
+    scores into keep/drop decisions (none by default), so a scorer step can also filter.
+
+    Scores from an earlier run are reused only when every parameter that can change them is the
+    same, and the step's version and model file too: list in `decision_params` the parameters
+    that only change decisions or speed (thresholds, batch sizes); every other one keys reuse.
     """
 
-    requires: ClassVar[tuple[tuple[str, str], ...]] = ()  # (module, pip requirement)
-    resources: ClassVar[Resources] = Resources()
+    kind = StepKind.MODEL
     batch_size: ClassVar[int] = 1024
     outputs: ClassVar[dict[str, pa.DataType]] = {}
+    optional_outputs: ClassVar[dict[str, str]] = {}  # column -> boolean parameter turning it on
     score_column: ClassVar[str] = ""  # the column keep_top / keep_bottom rank by
-    # Parameters that change the scores themselves (not the decisions): reused scores must match.
-    score_params: ClassVar[tuple[str, ...]] = ("text_column",)
+    decision_params: ClassVar[frozenset[str]] = frozenset(
+        {"batch_size", "actors", "gpus", "keep_top", "keep_bottom"}
+    )
     Params: ClassVar[type[ScorerParams]] = ScorerParams
     params: ScorerParams
 
@@ -75,25 +76,38 @@ class Scorer(Step):
         """`batch` with the declared output columns added, rows in the same order."""
         raise NotImplementedError
 
-    def checks(self, scored: pa.Table) -> list[Check]:
-        """Keep/drop rules on the scores; the first failing check gives a row's reason."""
-        return []
-
     def ready(self) -> None:
         """Check dependencies and run `setup()` once."""
         if getattr(self, "_ready", False):
             return
-        for module, requirement in self.requires:
-            if importlib.util.find_spec(module) is None:
-                raise MissingDependencyError(
-                    f"step {self.name} needs the {module!r} module: pip install '{requirement}'"
-                )
+        self.check_requirements()
         self.setup()
         self._ready = True
 
-    def produced_columns(self) -> list[str]:
-        """The output columns this instance adds (some are optional, e.g. KenLM buckets)."""
-        return list(self.outputs)
+    def output_columns(self) -> dict[str, pa.DataType]:
+        """The columns this instance adds: `outputs` with `{param}` names filled in, less the
+        `optional_outputs` whose parameter is off."""
+        values = self.params.model_dump()
+        return {
+            name.format(**values): kind
+            for name, kind in self.outputs.items()
+            if name not in self.optional_outputs or values[self.optional_outputs[name]]
+        }
+
+    def reuse_key(self) -> str:
+        """A hash of the step's name, version and every score-changing parameter."""
+        params = self.params.model_dump(mode="json", exclude=set(self.decision_params))
+        key = {"step": self.name, "version": self.version, "params": params}
+        return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
+
+    def model_digest(self) -> str | None:
+        """The content hash of the file or folder the `model` parameter names, if local."""
+        model = getattr(self.params, "model", None)
+        return model_digest(model) if isinstance(model, str) else None
+
+    def transform(self, batch: pa.Table) -> pa.Table:
+        """`batch` scored (see `__call__`)."""
+        return self(batch)
 
     def __call__(self, data: Any) -> pa.Table:
         """Score a Table, DataFrame or list of strings, in model batches; adds the output columns.
@@ -102,7 +116,7 @@ class Scorer(Step):
         not scored again; the model loads only if some row needs it.
         """
         batch = as_table(data, self.params.text_column)
-        columns = self.produced_columns()
+        columns = list(self.output_columns())
         if not columns or not all(c in batch.column_names for c in columns):
             return self._score_in_batches(batch)
         missing = (
@@ -131,17 +145,6 @@ class Scorer(Step):
         return pa.concat_tables(
             [self.score(batch.slice(i, size)) for i in range(0, batch.num_rows, size)]
         )
-
-    def reasons(self, data: Any) -> pa.Array:
-        """Reject reason per row (`<step>:<rule>`) from the scores, null for rows kept."""
-        scored = self(data)
-        return first_failures(self.name, scored.num_rows, self.checks(scored))
-
-    def split(self, data: Any) -> tuple[pa.Table, pa.Table]:
-        """(kept rows, rejected rows); both keep their scores."""
-        scored = self(data)
-        reasons = first_failures(self.name, scored.num_rows, self.checks(scored))
-        return split_by_reason(scored, reasons, self.name)
 
     def __getstate__(self) -> dict[str, Any]:
         # Ship parameters only: a loaded model is rebuilt by `setup()` on the worker.

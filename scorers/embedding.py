@@ -7,29 +7,14 @@ from typing import Literal
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from pydantic import Field, model_validator
 
-from pipeline.core.columns import list_column, set_column, text_list
+from pipeline.core.columns import embedding_array, embedding_matrix, set_column, text_list
 from pipeline.core.registry import register
-from scorers.base import Resources, Scorer, ScorerParams
+from scorers.base import Requirement, Resources, Scorer, ScorerParams
 from scorers.models import PACKAGED, resolve_model
 
-
-def embedding_array(vectors: np.ndarray) -> pa.Array:
-    """(rows x dim) float32 vectors as an Arrow list<float32> column."""
-    return list_column(np.asarray(vectors, np.float32))
-
-
-def embedding_matrix(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """An Arrow list<float32> column as a (rows x dim) float32 matrix."""
-    if isinstance(column, pa.ChunkedArray):
-        column = column.combine_chunks()
-    lengths = pc.list_value_length(column)
-    if column.null_count or (len(column) and pc.min_max(lengths)["min"] != pc.max(lengths)):
-        raise ValueError("embedding column: every row needs a vector, all of the same length")
-    values = column.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
-    return values.reshape(len(column), -1) if len(column) else values.reshape(0, 0)
+__all__ = ["SentenceEmbedder", "embedding_array", "embedding_matrix"]
 
 
 @register("embed")
@@ -41,9 +26,14 @@ class SentenceEmbedder(Scorer):
     Reads the text column; adds `embedding` (or the column set). Rejects nothing.
     """
 
-    requires = (("torch", "torch==2.13.0"), ("sentence_transformers", "sentence-transformers"))
+    requires = (
+        Requirement("torch", "torch==2.13.0", "models"),
+        Requirement("sentence_transformers", "sentence-transformers", "models"),
+    )
+    resources = Resources(cpus=1, memory_gb=1)
     batch_size = 1024  # rows per call; the model sees them in `encode_batch` sorted by length
-    score_params = ("text_column", "model", "max_tokens", "column")
+    outputs = {"{column}": pa.list_(pa.float32())}
+    decision_params = Scorer.decision_params | {"device", "encode_batch"}
 
     class Params(ScorerParams):
         model: str = Field("minilm", description="Packaged name, local folder or hub id.")
@@ -51,7 +41,6 @@ class SentenceEmbedder(Scorer):
         max_tokens: int = Field(256, gt=1, description="Word pieces embedded per row.")
         encode_batch: int = Field(64, gt=0, description="Texts per forward pass.")
         device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA if present.")
-        gpus: float = Field(0, ge=0, description="GPUs per Ray actor (fractions share a GPU).")
 
         @model_validator(mode="after")
         def _no_ranking(self) -> SentenceEmbedder.Params:
@@ -60,14 +49,6 @@ class SentenceEmbedder(Scorer):
             return self
 
     params: Params
-
-    @property
-    def outputs(self) -> dict[str, pa.DataType]:  # type: ignore[override]
-        return {self.params.column: pa.list_(pa.float32())}
-
-    @property
-    def resources(self) -> Resources:  # type: ignore[override]
-        return Resources(cpus=1, gpus=self.params.gpus, memory_gb=1)
 
     def setup(self) -> None:
         import torch

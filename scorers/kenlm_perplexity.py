@@ -9,11 +9,11 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field
 
-from filters.base import Check, threshold_checks
 from pipeline.core.columns import set_column, text_list
 from pipeline.core.errors import ModelNotFoundError
 from pipeline.core.registry import register
-from scorers.base import Resources, Scorer, ScorerParams
+from pipeline.core.rows import Check, threshold_checks
+from scorers.base import Requirement, Resources, Scorer, ScorerParams
 from scorers.ccnet import normalise, perplexity
 from scorers.models import resolve_model
 
@@ -32,12 +32,16 @@ class KenlmPerplexity(Scorer):
     Reasons: kenlm_perplexity>N, kenlm_perplexity<N.
     """
 
-    requires = (("kenlm", "kenlm==0.3.0"), ("sentencepiece", "sentencepiece"))
+    requires = (
+        Requirement("kenlm", "kenlm==0.3.0", "models"),
+        Requirement("sentencepiece", "sentencepiece", "models"),
+    )
     resources = Resources(cpus=1, memory_gb=1)
     batch_size = 512
     outputs = {"kenlm_perplexity": pa.float32(), "kenlm_bucket": pa.string()}
+    optional_outputs = {"kenlm_bucket": "buckets"}
     score_column = "kenlm_perplexity"
-    score_params = ("text_column", "model")
+    decision_params = Scorer.decision_params | {"max_perplexity", "min_perplexity"}
 
     class Params(ScorerParams):
         model: str = Field("wiki-en", description="Folder with model.bin, sp.model, card.json.")
@@ -65,9 +69,6 @@ class KenlmPerplexity(Scorer):
             raise ModelNotFoundError(
                 f"{folder}/card.json has no bucket_cutoffs; retrain or turn buckets off"
             )
-
-    def produced_columns(self) -> list[str]:
-        return ["kenlm_perplexity", "kenlm_bucket"] if self.params.buckets else ["kenlm_perplexity"]
 
     def score(self, batch: pa.Table) -> pa.Table:
         values = np.array(

@@ -9,10 +9,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
 
-from filters.base import Check
 from pipeline.core.columns import set_column, text_list
 from pipeline.core.registry import register
-from scorers.base import Resources, Scorer, ScorerParams
+from pipeline.core.rows import Check
+from scorers.base import Requirement, Resources, Scorer, ScorerParams
 from scorers.models import resolve_model
 
 
@@ -30,12 +30,12 @@ class FastTextLangId(Scorer):
     `min_score` are set: lang=<code>, lang_score<R.
     """
 
-    requires = (("fasttext", "fasttext-numpy2-wheel==0.9.2"),)
+    requires = (Requirement("fasttext", "fasttext-numpy2-wheel==0.9.2", "models"),)
     resources = Resources(cpus=1, memory_gb=0.5)
     batch_size = 2048
     outputs = {"lang": pa.string(), "lang_score": pa.float32()}
     score_column = "lang_score"
-    score_params = ("text_column", "model")
+    decision_params = Scorer.decision_params | {"languages", "min_score"}
 
     class Params(ScorerParams):
         model: str = Field("lid176", description="Packaged name, local path or hub id.")

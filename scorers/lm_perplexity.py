@@ -9,10 +9,10 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field
 
-from filters.base import Check, threshold_checks
 from pipeline.core.columns import set_column, text_list
 from pipeline.core.registry import register
-from scorers.base import Resources, Scorer, ScorerParams
+from pipeline.core.rows import Check, threshold_checks
+from scorers.base import Requirement, Resources, Scorer, ScorerParams
 from scorers.models import PACKAGED, resolve_model
 
 
@@ -45,25 +45,25 @@ class CausalLmPerplexity(Scorer):
     Reads the text column; adds `lm_perplexity`. Reasons: lm_perplexity>N, lm_perplexity<N.
     """
 
-    requires = (("torch", "torch==2.13.0"), ("transformers", "transformers"), ("gguf", "gguf"))
+    requires = (
+        Requirement("torch", "torch==2.13.0", "models"),
+        Requirement("transformers", "transformers", "models"),
+        Requirement("gguf", "gguf", "models"),
+    )
+    resources = Resources(cpus=1, memory_gb=2)
     batch_size = 8
     outputs = {"lm_perplexity": pa.float32()}
     score_column = "lm_perplexity"
-    score_params = ("text_column", "model", "max_tokens")
+    decision_params = Scorer.decision_params | {"device", "max_perplexity", "min_perplexity"}
 
     class Params(ScorerParams):
         model: str = Field("smollm2-135m", description="Packaged name, local folder or hub id.")
         max_tokens: int = Field(512, gt=1, description="Tokens scored per row (the rest is cut).")
         device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA if present.")
-        gpus: float = Field(0, ge=0, description="GPUs per Ray actor (fractions share a GPU).")
         max_perplexity: float | None = Field(None, gt=0, description="Highest perplexity kept.")
         min_perplexity: float | None = Field(None, gt=0, description="Lowest perplexity kept.")
 
     params: Params
-
-    @property
-    def resources(self) -> Resources:  # type: ignore[override]
-        return Resources(cpus=1, gpus=self.params.gpus, memory_gb=2)
 
     def setup(self) -> None:
         import torch

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from functools import lru_cache
 from pathlib import Path
 
-from pipeline.core.errors import MissingDependencyError, ModelNotFoundError
+import xxhash
+
+from pipeline.core.errors import MissingDependencyError, ModelNotFoundError, first_line
 
 # Packaged models: name -> (module that ships it, file or folder inside it, pip command).
 PACKAGED = {
@@ -45,13 +48,21 @@ def _packaged(name: str) -> Path:
     return found[0]
 
 
-def resolve_model(setting: str, suffixes: tuple[str, ...] = ("", ".bin")) -> Path:
-    """A local path for `setting`; hub ids are downloaded only when the hub can be reached."""
+def local_model(setting: str, suffixes: tuple[str, ...] = ("", ".bin")) -> Path | None:
+    """The local file or folder of a packaged name, a path or a trained model; None if none."""
     if setting in PACKAGED:
         return _packaged(setting)
     for candidate in [Path(setting)] + [models_dir() / f"{setting}{s}" for s in suffixes]:
         if candidate.exists():
             return candidate
+    return None
+
+
+def resolve_model(setting: str, suffixes: tuple[str, ...] = ("", ".bin")) -> Path:
+    """A local path for `setting`; hub ids are downloaded only when the hub can be reached."""
+    found = local_model(setting, suffixes)
+    if found is not None:
+        return found
     if "/" in setting and not setting.startswith((".", "/")):
         return _from_hub(setting)
     raise ModelNotFoundError(
@@ -59,6 +70,33 @@ def resolve_model(setting: str, suffixes: tuple[str, ...] = ("", ".bin")) -> Pat
         "an existing path, or a "
         f"trained model in {models_dir()}/ (`make models` trains the project's own)"
     )
+
+
+def model_digest(setting: str) -> str | None:
+    """A content hash of the model a setting names (every file of a folder), or None when it
+    is not on this machine (a hub id, a removed file). Never downloads."""
+    try:
+        found = local_model(setting)
+    except (MissingDependencyError, ModelNotFoundError):
+        found = None
+    if found is None:
+        return None
+    found = found.resolve()
+    files = sorted(p for p in found.rglob("*") if p.is_file()) if found.is_dir() else [found]
+    return _digest(tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files), found)
+
+
+@lru_cache(maxsize=64)
+def _digest(files: tuple[tuple[str, int, int], ...], root: Path) -> str:
+    """xxh3-128 of the files' names (relative to `root`) and bytes; cached by size and mtime."""
+    digest = xxhash.xxh3_128()
+    for name, _, _ in files:
+        path = Path(name)
+        digest.update(str(path.relative_to(root) if path != root else path.name).encode())
+        with path.open("rb") as fh:
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _from_hub(repo_and_file: str) -> Path:
@@ -73,7 +111,7 @@ def _from_hub(repo_and_file: str) -> Path:
     except Exception as err:  # offline, unknown repo, no access: one clear message
         raise ModelNotFoundError(
             f"model {repo_and_file!r} looks like a hub id but could not be fetched "
-            f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}); "
+            f"({type(err).__name__}: {first_line(err)}); "
             "on a machine without hub access use a "
             "packaged name or a local path"
         ) from None

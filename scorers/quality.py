@@ -8,11 +8,11 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field
 
-from filters.base import Check, threshold_checks
 from pipeline.core.columns import set_column, text_list
 from pipeline.core.errors import ModelNotFoundError
 from pipeline.core.registry import register
-from scorers.base import Resources, Scorer, ScorerParams
+from pipeline.core.rows import Check, threshold_checks
+from scorers.base import Requirement, Resources, Scorer, ScorerParams
 from scorers.models import resolve_model
 
 
@@ -31,12 +31,12 @@ class QualityClassifier(Scorer):
     quality_score<R, quality_score>R.
     """
 
-    requires = (("fasttext", "fasttext-numpy2-wheel==0.9.2"),)
+    requires = (Requirement("fasttext", "fasttext-numpy2-wheel==0.9.2", "models"),)
     resources = Resources(cpus=1, memory_gb=0.5)
     batch_size = 2048
     outputs = {"quality_score": pa.float32()}
     score_column = "quality_score"
-    score_params = ("text_column", "model", "positive_label")
+    decision_params = Scorer.decision_params | {"min", "max"}
 
     class Params(ScorerParams):
         model: str = Field(

@@ -15,8 +15,15 @@ from tests.conftest import REPO, write_parquet
 def test_list_shows_steps_and_parameters(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
-    for name in ("gopher_quality", "gopher_repetition", "c4", "fineweb_quality", "exact_dedup"):
-        assert f"\n{name} (v1)" in f"\n{out}"
+    for name, kind in [
+        ("gopher_quality", "row"),
+        ("gopher_repetition", "row"),
+        ("c4", "row"),
+        ("fineweb_quality", "row"),
+        ("exact_dedup", "global"),
+        ("lang_id", "model"),
+    ]:
+        assert f"\n{name} (v1, {kind}, from tamis)" in f"\n{out}"
     assert "min_words = 50" in out
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.cluster.auth import use_cluster_token
-from pipeline.core.errors import TamisError
+from pipeline.core.errors import TamisError, first_line
 from pipeline.core.recipe import load_recipe
 from pipeline.io.storage import check_scheme, redacted
 
@@ -66,8 +66,9 @@ def submit(
     try:
         client = JobSubmissionClient(address)
     except Exception as err:  # unreachable, refused, unauthorised: one line with the cause
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise TamisError(f"cannot submit to the Ray cluster at {address}: {first}") from None
+        raise TamisError(
+            f"cannot submit to the Ray cluster at {address}: {first_line(err)}"
+        ) from None
     job = _submit_when_ready(
         client,
         entrypoint=entrypoint(recipe, target, extra or []),
@@ -90,7 +91,7 @@ def _submit_when_ready(client: Any, wait_s: float = 90, **job: Any) -> str:
             return client.submit_job(**job)
         except RuntimeError as err:
             if "No available agent" not in str(err) or time.monotonic() > deadline:
-                raise TamisError(f"job submission failed: {str(err).splitlines()[0]}") from None
+                raise TamisError(f"job submission failed: {first_line(err)}") from None
             time.sleep(2)
 
 

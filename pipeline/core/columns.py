@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 REJECT_REASON = "reject_reason"
 REJECTED_BY = "rejected_by"
@@ -58,3 +59,19 @@ def list_column(matrix: np.ndarray, null_rows: np.ndarray | None = None) -> pa.L
     offsets = pa.array(np.arange(0, matrix.size + 1, max(matrix.shape[1], 1), dtype=np.int32))
     mask = None if null_rows is None else pa.array(np.r_[null_rows, False])
     return pa.ListArray.from_arrays(offsets, pa.array(matrix.reshape(-1)), mask=mask)
+
+
+def embedding_array(vectors: np.ndarray) -> pa.Array:
+    """(rows x dim) float32 vectors as an Arrow list<float32> column."""
+    return list_column(np.asarray(vectors, np.float32))
+
+
+def embedding_matrix(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """An Arrow list<float32> column as a (rows x dim) float32 matrix."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    lengths = pc.list_value_length(column)
+    if column.null_count or (len(column) and pc.min_max(lengths)["min"] != pc.max(lengths)):
+        raise ValueError("embedding column: every row needs a vector, all of the same length")
+    values = column.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
+    return values.reshape(len(column), -1) if len(column) else values.reshape(0, 0)

@@ -23,3 +23,11 @@ class MissingDependencyError(TamisError, ImportError):
 
 class ModelNotFoundError(TamisError):
     """A model setting resolves to nothing usable offline."""
+
+
+def first_line(err: BaseException) -> str:
+    """The first non-empty line of an exception's message, or its type name when it has none."""
+    for line in str(err).splitlines():
+        if line.strip():
+            return line.strip()
+    return type(err).__name__

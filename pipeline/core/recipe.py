@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from pathlib import Path
 from typing import Any, Literal
 
@@ -11,7 +12,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from pipeline.core.errors import RecipeError
-from pipeline.core.registry import get_step
+from pipeline.core.registry import get_step, import_modules
 
 
 class _Strict(BaseModel):
@@ -49,6 +50,11 @@ class Recipe(_Strict):
 
     name: str
     description: str = ""
+    imports: list[str] = Field(
+        default_factory=list,
+        description="Modules to import before the steps are looked up (they register steps); "
+        "searched on sys.path, then beside the recipe and in the working directory.",
+    )
     input: InputSpec
     output: OutputSpec
     steps: list[StepSpec] = Field(min_length=1)
@@ -90,14 +96,24 @@ def _describe(err: ValidationError, where: str) -> str:
     return "; ".join(parts)
 
 
-def parse_recipe(data: Any, source: str = "recipe") -> Recipe:
-    """A Recipe from a mapping, with every step's parameters checked against its class."""
+def parse_recipe(data: Any, source: str = "recipe", folder: Path | None = None) -> Recipe:
+    """A Recipe from a mapping, with every step's parameters checked against its class. The
+    recipe's `imports` are imported first (also searched in `folder` and the working
+    directory)."""
     if not isinstance(data, dict):
         raise RecipeError(f"{source}: expected a mapping with name, input, output and steps")
     try:
         recipe = Recipe.model_validate(data)
     except ValidationError as err:
         raise RecipeError(f"{source}: {_describe(err, '')}") from None
+    if recipe.imports:
+        for place in (folder, Path.cwd()):
+            if place is not None and str(place) not in sys.path:
+                sys.path.append(str(place))
+        try:
+            import_modules(recipe.imports)
+        except RecipeError as err:
+            raise RecipeError(f"{source}: {err}") from None
     for i, spec in enumerate(recipe.steps, 1):
         try:
             step_class = get_step(spec.name)
@@ -129,7 +145,7 @@ def load_recipe(
             data["input"] = {**(data.get("input") or {}), "path": input_path}
         if output_path:
             data["output"] = {**(data.get("output") or {}), "path": output_path}
-    return parse_recipe(data, str(path))
+    return parse_recipe(data, str(path), path.resolve().parent)
 
 
 def build_steps(recipe: Recipe) -> list[Any]:

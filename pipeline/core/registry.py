@@ -1,49 +1,132 @@
-"""Registry of step classes by short name, as used in recipes."""
+"""Registry of step classes by short name, as used in recipes, with where each came from.
+
+Steps come from three places: tamis's own packages, installed packages that declare an entry
+point in the `tamis.steps` group (its value a module that registers steps, or a step class
+registered under the entry point's name), and modules a recipe names in `imports:`. The core
+imports none of them by name: they are found and imported here, when first asked for.
+"""
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable
+import importlib
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from importlib import metadata
 from typing import Any, TypeVar
 
-from pipeline.core.errors import RecipeError
+from pipeline.core.errors import RecipeError, first_line
 
+log = logging.getLogger(__name__)
 T = TypeVar("T", bound=type)
 
+BUILTIN_MODULES = ("filters", "scorers", "pipeline.dedup")
+ENTRY_POINT_GROUP = "tamis.steps"
+
 _STEPS: dict[str, type] = {}
+_ORIGINS: dict[str, str] = {}
+_FAILED: dict[str, str] = {}  # plugin -> why it did not load, for messages
+_IMPORTED: dict[str, Any] = {}  # modules recipes named in `imports:`
+_loading: list[str] = []  # the origin of the steps being registered right now
+_loaded = False
 
 
 def register(name: str) -> Callable[[T], T]:
     """Register a step class under `name`; a second class with the same name raises."""
 
     def add(cls: T) -> T:
-        if name in _STEPS and _STEPS[name] is not cls:
-            raise ValueError(f"step name {name!r} is already registered by {_STEPS[name].__name__}")
+        known = _STEPS.get(name)
+        if known is not None and known is not cls and _qualname(known) != _qualname(cls):
+            raise ValueError(
+                f"step name {name!r} is already registered by {_qualname(known)} ({_ORIGINS[name]})"
+            )
         cls.name = name  # type: ignore[attr-defined]
         _STEPS[name] = cls
+        _ORIGINS[name] = _loading[-1] if _loading else f"module {cls.__module__}"
         return cls
 
     return add
 
 
-def _load_builtin_steps() -> None:
-    """Import the modules that register the built-in steps."""
-    import filters  # noqa: F401
-    import pipeline.dedup  # noqa: F401
-    import scorers  # noqa: F401
+def _qualname(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+@contextmanager
+def _origin(origin: str) -> Iterator[None]:
+    """Steps registered inside the block are recorded as coming from `origin`."""
+    _loading.append(origin)
+    try:
+        yield
+    finally:
+        _loading.pop()
+
+
+def load_steps() -> None:
+    """Import tamis's own steps and every `tamis.steps` entry point, once."""
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    with _origin("tamis"):
+        for module in BUILTIN_MODULES:
+            importlib.import_module(module)
+    for entry in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        dist = entry.dist.name if entry.dist else "?"
+        label = f"{dist} {entry.dist.version if entry.dist else ''}".strip()
+        try:
+            with _origin(f"{label} (entry point {entry.name})"):
+                loaded = entry.load()
+                if isinstance(loaded, type) and entry.name not in _STEPS:
+                    register(entry.name)(loaded)
+        except Exception as err:  # a broken plugin must not stop the others, nor tamis
+            _FAILED[f"{dist}:{entry.name}"] = f"{type(err).__name__}: {first_line(err)}"
+            log.warning("step plugin %s (%s) did not load: %s", entry.name, dist, first_line(err))
+
+
+def import_modules(modules: list[str]) -> list[Any]:
+    """Import modules a recipe names (`imports:`), recording the steps they register."""
+    imported = []
+    for name in modules:
+        try:
+            with _origin(f"imports: {name}"):
+                imported.append(importlib.import_module(name))
+            _IMPORTED[name] = imported[-1]
+        except ImportError as err:
+            raise RecipeError(f"imports: cannot import {name!r}: {first_line(err)}") from None
+    return imported
+
+
+def imported_modules() -> list[Any]:
+    """The modules recipes imported in this process (they may not exist on other machines)."""
+    return list(_IMPORTED.values())
 
 
 def get_step(name: str) -> type[Any]:
     """The step class registered as `name`, or a RecipeError listing close matches."""
-    _load_builtin_steps()
+    load_steps()
     if name not in _STEPS:
         close = difflib.get_close_matches(name, _STEPS, n=3)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise RecipeError(f"unknown step {name!r}.{hint} Known steps: {', '.join(sorted(_STEPS))}")
+        broken = (
+            f" Plugins that failed to load: {'; '.join(f'{k} ({v})' for k, v in _FAILED.items())}."
+            if _FAILED
+            else ""
+        )
+        raise RecipeError(
+            f"unknown step {name!r}.{hint} Known steps: {', '.join(sorted(_STEPS))}.{broken}"
+        )
     return _STEPS[name]
 
 
 def registered() -> dict[str, type[Any]]:
     """All registered steps, by name."""
-    _load_builtin_steps()
+    load_steps()
     return dict(sorted(_STEPS.items()))
+
+
+def origin(name: str) -> str:
+    """Where the step registered as `name` came from: tamis, a plugin package or a module."""
+    load_steps()
+    return _ORIGINS[name]

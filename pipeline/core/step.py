@@ -1,11 +1,34 @@
-"""What every recipe step shares: a registered name, a version and validated parameters."""
+"""What every recipe step shares: a registered name, a version, a kind, validated parameters,
+the packages it imports and the resources one of its workers needs.
+
+The kind says how a runner runs the step, so the core never asks which package a step comes
+from: a `row` step runs on each chunk as a plain task, a `model` step loads a model once per
+worker (an actor pool on Ray), a `global` step decides over the whole dataset.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
+from enum import StrEnum
 from typing import Any, ClassVar
 
+import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
+
+from pipeline.core.errors import MissingDependencyError
+from pipeline.core.resources import Requirement, Resources
+
+# Parameters a step may take to override its declared resources, per worker.
+RESOURCE_PARAMS = ("cpus", "gpus", "memory_gb")
+
+
+class StepKind(StrEnum):
+    """How a runner runs a step."""
+
+    ROW = "row"  # a vectorised decision on each chunk, run as plain tasks
+    MODEL = "model"  # loads a model once per worker; an actor pool on Ray
+    GLOBAL = "global"  # decides over the whole dataset (dedup, percentile cuts)
 
 
 class StepParams(BaseModel):
@@ -17,12 +40,18 @@ class StepParams(BaseModel):
 
 
 class Step:
-    """Root of filters and global steps. `__init__` only validates and stores parameters, so a
-    step is cheap to build and to pickle to workers."""
+    """Root of every step. `__init__` only validates and stores parameters, so a step is cheap
+    to build and to pickle to workers. Subclasses declare, as class data: `kind`, `Params`,
+    `requires` (modules to import, checked on the driver before any data is read) and
+    `resources` (what one worker needs; a `gpus`/`cpus`/`memory_gb` parameter overrides it).
+    """
 
     name: ClassVar[str] = "step"
     version: ClassVar[int] = 1  # bump when outputs change for the same params
+    kind: ClassVar[StepKind] = StepKind.ROW
     Params: ClassVar[type[StepParams]] = StepParams
+    requires: ClassVar[tuple[Requirement | tuple[str, ...], ...]] = ()
+    resources: ClassVar[Resources] = Resources()
 
     def __init__(self, params: BaseModel | Mapping[str, Any] | None = None, **kwargs: Any):
         given = params.model_dump(exclude_unset=True) if isinstance(params, BaseModel) else params
@@ -34,3 +63,35 @@ class Step:
     def prerequisites(self, earlier: list[Step]) -> list[Step]:
         """Steps a recipe must run before this one that `earlier` lacks (none by default)."""
         return []
+
+    def output_columns(self) -> dict[str, pa.DataType]:
+        """Columns this step adds to the rows it keeps (none by default)."""
+        return {}
+
+    def reuse_key(self) -> str | None:
+        """A key of everything but the model file that can change this step's output columns,
+        so that another run may reuse them (`--reuse-scores`); None when they cannot be."""
+        return None
+
+    def model_digest(self) -> str | None:
+        """A content hash of the model this step loads, or None when it loads none or the
+        model is not on this machine (a hub id not downloaded, a file since removed)."""
+        return None
+
+    def worker_resources(self) -> Resources:
+        """The declared `resources`, with any resource parameter the recipe sets."""
+        given = {k: getattr(self.params, k, None) for k in RESOURCE_PARAMS}
+        return replace(type(self).resources, **{k: v for k, v in given.items() if v is not None})
+
+    def requirements(self) -> list[Requirement]:
+        """The declared `requires`, as Requirements."""
+        return [r if isinstance(r, Requirement) else Requirement(*r) for r in self.requires]
+
+    def check_requirements(self) -> None:
+        """Raise one MissingDependencyError naming the first module this step lacks."""
+        for requirement in self.requirements():
+            if requirement.missing():
+                raise MissingDependencyError(
+                    f"step {self.name} needs the {requirement.module!r} module: "
+                    f"{requirement.install_hint()}"
+                )

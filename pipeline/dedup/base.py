@@ -26,6 +26,7 @@ from pipeline.core.columns import (
     as_table,
     set_column,
 )
+from pipeline.core.executor import Executor
 from pipeline.dedup.report import MEMBER, cluster_report
 from pipeline.global_steps.base import BUCKET, GlobalParams, GlobalStep, reject_where
 from pipeline.global_steps.shuffle import Source, parquet_files
@@ -60,7 +61,7 @@ class Deduplicator(GlobalStep):
         raise NotImplementedError
 
     def decide(
-        self, executor: Any, sources: list[Location], dest: Location, rows: int
+        self, executor: Executor, sources: list[Location], dest: Location, rows: int
     ) -> dict[str, Any]:
         """Write the duplicates found over every row of `sources` under `dest`; return the
         cluster report."""
@@ -69,7 +70,7 @@ class Deduplicator(GlobalStep):
         return {"buckets": buckets, **stats, **cluster_report(executor, dest)}
 
     def find(
-        self, executor: Any, sources: list[Location], dest: Location, rows: int, buckets: int
+        self, executor: Executor, sources: list[Location], dest: Location, rows: int, buckets: int
     ) -> dict[str, Any]:
         """Write duplicates among `rows` rows (grouped in `buckets`) under `dest`; return stats.
         Default: one shuffle of the key columns by `_bucket`, `resolve` per bucket."""

@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline.core.errors import TamisError
+from pipeline.core.executor import Executor
 from pipeline.global_steps.base import BUCKET
 from pipeline.global_steps.shuffle import Source, bucket_of, mix64, parquet_files
 from pipeline.io.storage import Location
@@ -105,7 +106,7 @@ def _fingerprint(table: pa.Table) -> np.ndarray:
 
 
 def connected_components(
-    executor: Any, edge_dir: Location, work: Location, buckets: int
+    executor: Executor, edge_dir: Location, work: Location, buckets: int
 ) -> tuple[Location, int]:
     """Rounds of large-star then small-star over the edges in `edge_dir` until nothing changes;
     returns the folder of star edges (smallest node first) and the rounds run."""

@@ -11,6 +11,7 @@ import pyarrow.compute as pc
 from pydantic import Field, model_validator
 
 from pipeline.core.columns import DUPLICATE_OF, ROW, SHARD, list_column, set_column
+from pipeline.core.executor import Executor
 from pipeline.core.registry import register
 from pipeline.dedup.base import (
     Deduplicator,
@@ -119,7 +120,7 @@ class MinHashDedup(Deduplicator):
         return set_column(batch, BANDS, list_column(keys, null_rows=empty))
 
     def find(
-        self, executor: Any, sources: list[Location], dest: Location, rows: int, buckets: int
+        self, executor: Executor, sources: list[Location], dest: Location, rows: int, buckets: int
     ) -> dict[str, Any]:
         """Band pass -> candidate pairs -> (verification) -> components -> decisions."""
         p = self.params

@@ -14,6 +14,7 @@ import pyarrow as pa
 import xxhash
 
 from pipeline.core.columns import DUPLICATE_OF
+from pipeline.core.executor import Executor
 from pipeline.global_steps.base import BUCKET
 from pipeline.global_steps.shuffle import Source, parquet_files
 from pipeline.io.storage import Location, parquet_file
@@ -63,7 +64,7 @@ def _top(clusters: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(clusters, key=lambda c: (-c["size"], c["kept"]))[:EXAMPLES]
 
 
-def cluster_report(executor: Any, decisions: Location) -> dict[str, Any]:
+def cluster_report(executor: Executor, decisions: Location) -> dict[str, Any]:
     """Clusters, duplicates, size distribution and the largest clusters of one dedup step;
     the per-cluster table is kept next to the decisions (`<decisions>.clusters/`)."""
     clusters_dir = decisions.parent / f"{decisions.name}.clusters"

@@ -11,9 +11,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
 
-from pipeline.core.columns import DUPLICATE_OF, ROW, SHARD
+from pipeline.core.columns import DUPLICATE_OF, ROW, SHARD, embedding_matrix
 from pipeline.core.errors import TamisError
-from pipeline.core.registry import register
+from pipeline.core.executor import Executor
+from pipeline.core.registry import get_step, register
 from pipeline.dedup.base import (
     Deduplicator,
     DedupParams,
@@ -26,7 +27,6 @@ from pipeline.dedup.report import MEMBER
 from pipeline.global_steps.base import BUCKET
 from pipeline.global_steps.shuffle import Source, mix64, parquet_files
 from pipeline.io.storage import Location, read_table
-from scorers.embedding import SentenceEmbedder, embedding_matrix
 
 BLOCK = 1024  # rows compared at once within a cluster: bounds the similarity matrix
 
@@ -159,16 +159,18 @@ class SemanticDedup(Deduplicator):
     def prerequisites(self, earlier: list[Any]) -> list[Any]:
         """An `embed` step, unless an earlier step already adds the embedding column."""
         column = self.params.embedding_column
-        if any(column in getattr(s, "outputs", {}) for s in earlier):
+        if any(column in s.output_columns() for s in earlier):
             return []
         return [self._embedder()]
 
-    def _embedder(self) -> SentenceEmbedder:
+    def _embedder(self) -> Any:
+        """The registered `embed` step, set to write this step's embedding column."""
         p = self.params
-        return SentenceEmbedder(model=p.model, column=p.embedding_column, text_column=p.text_column)
+        embed = get_step("embed")
+        return embed(model=p.model, column=p.embedding_column, text_column=p.text_column)
 
     def find(
-        self, executor: Any, sources: list[Location], dest: Location, rows: int, buckets: int
+        self, executor: Executor, sources: list[Location], dest: Location, rows: int, buckets: int
     ) -> dict[str, Any]:
         """Sample -> k-means centroids -> rows grouped by cluster -> greedy pass per cluster."""
         p = self.params

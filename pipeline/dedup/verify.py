@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline.core.columns import ROW, SHARD
+from pipeline.core.executor import Executor
 from pipeline.dedup.base import order_key
 from pipeline.dedup.components import EDGE_COLUMNS, EDGE_SCHEMA, edges
 from pipeline.dedup.minhash import jaccard, shingle_hashes
@@ -83,7 +84,7 @@ def _compare(bucket: pa.Table, ngram: int, threshold: float) -> pa.Table:
 
 
 def verify_edges(
-    executor: Any,
+    executor: Executor,
     pairs: Location,
     sources: list[Location],
     text_column: str,

@@ -18,7 +18,8 @@ import pyarrow.compute as pc
 from pydantic import Field
 
 from pipeline.core.columns import REJECT_REASON, REJECTED_BY
-from pipeline.core.step import Step, StepParams
+from pipeline.core.executor import Executor
+from pipeline.core.step import Step, StepKind, StepParams
 from pipeline.io.storage import Location
 
 BUCKET = "_bucket"
@@ -34,6 +35,7 @@ class GlobalStep(Step):
     """Base of whole-dataset steps; see the module docstring for the three phases."""
 
     name: ClassVar[str] = "global"
+    kind = StepKind.GLOBAL
     method: ClassVar[str] = "global"
     key_columns: ClassVar[tuple[str, ...]] = ()  # dropped once the decisions are applied
     Params: ClassVar[type[GlobalParams]] = GlobalParams
@@ -44,7 +46,7 @@ class GlobalStep(Step):
         return batch
 
     def decide(
-        self, executor: Any, sources: list[Location], dest: Location, rows: int
+        self, executor: Executor, sources: list[Location], dest: Location, rows: int
     ) -> dict[str, Any]:
         """Decide over all `rows` in `sources`, write the decisions under `dest`; return stats."""
         raise NotImplementedError

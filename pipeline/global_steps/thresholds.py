@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipeline.core.executor import Executor
 from pipeline.global_steps.base import GlobalStep, reject_where
 from pipeline.io.storage import Location
 
@@ -85,7 +86,7 @@ class PercentileCut(GlobalStep):
         )
 
     def decide(
-        self, executor: Any, sources: list[Location], dest: Location, rows: int
+        self, executor: Executor, sources: list[Location], dest: Location, rows: int
     ) -> dict[str, Any]:
         """Find the cut-off with two histogram passes; write it to `dest/cutoff.json`."""
         high = executor.summarise(sources, [self.column], self._histogram(None), BINS)

@@ -28,7 +28,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from pipeline.core.columns import REJECT_REASON, REJECTED_BY, ROW, SHARD
-from pipeline.core.errors import SchemaError
+from pipeline.core.errors import SchemaError, first_line
 
 FORMATS = ("parquet", "jsonl", "hf")
 _SUFFIXES = {
@@ -139,8 +139,7 @@ def filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
     try:
         return pafs.FileSystem.from_uri(uri)
     except (pa.ArrowException, OSError, ValueError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise SchemaError(f"{uri}: cannot open its filesystem: {first}") from None
+        raise SchemaError(f"{uri}: cannot open its filesystem: {first_line(err)}") from None
 
 
 def _discover_uri(uri: str) -> list[str]:
@@ -167,7 +166,7 @@ def _discover_uri(uri: str) -> list[str]:
             if f.type == pafs.FileType.File
         ]
     except (OSError, pa.ArrowException) as err:
-        raise SchemaError(f"{uri}: cannot list: {str(err).strip().splitlines()[0]}") from None
+        raise SchemaError(f"{uri}: cannot list: {first_line(err)}") from None
     if any(f.base_name in ("dataset_info.json", "dataset_dict.json") for f in listed):
         listed = [f for f in listed if f.path.endswith(".arrow")]  # a saved HF dataset
     files = [

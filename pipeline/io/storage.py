@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from pipeline.core.errors import RecipeError
+from pipeline.core.errors import RecipeError, first_line
 
 _OBJECT_STORES = ("s3", "gcs", "abfs")  # pyarrow type names of filesystems without renames
 SCHEMES = ("file", "s3", "gs", "gcs", "hdfs", "viewfs", "abfs", "abfss")  # pyarrow's URI schemes
@@ -76,8 +76,9 @@ class Location:
         try:
             fs, path = pafs.FileSystem.from_uri(text)
         except (pa.ArrowException, OSError, ValueError) as err:
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise RecipeError(f"{redacted(text)}: cannot open its filesystem: {first}") from None
+            raise RecipeError(
+                f"{redacted(text)}: cannot open its filesystem: {first_line(err)}"
+            ) from None
         if isinstance(fs, pafs.LocalFileSystem):
             return cls(fs, path)
         prefix = (

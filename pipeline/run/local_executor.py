@@ -7,24 +7,19 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.core.executor import Executor
 from pipeline.global_steps.disk_shuffle import shuffle_on_disk, summarise_files
 from pipeline.global_steps.shuffle import Resolve, Source, Summary
 from pipeline.io.readers import InputShard
 from pipeline.io.storage import Location
-from pipeline.run.stages import (
-    StageContext,
-    commit_shard,
-    process_chunk,
-    stage_chunks,
-    write_pieces,
-)
+from pipeline.run.commit import commit_shard, write_pieces
+from pipeline.run.stages import StageContext, process_chunk, stage_chunks
 
 
-class LocalExecutor:
+class LocalExecutor(Executor):
     """Runs shards one after another and global steps as on-disk bucket passes."""
 
     name = "local"
-    gpu_fallback = False
 
     def gpus(self) -> int:
         """CUDA devices torch can see (0 without torch)."""
@@ -57,6 +52,3 @@ class LocalExecutor:
     ) -> np.ndarray:
         """Sum of `fn` (an int64 array of `size`) over every batch of `files`."""
         return summarise_files(files, columns, fn, size)
-
-    def close(self) -> None:
-        """Nothing to release."""

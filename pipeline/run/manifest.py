@@ -8,72 +8,29 @@ from importlib import metadata
 from typing import Any
 
 from pipeline.core.errors import ManifestError
-from pipeline.core.recipe import Recipe
 from pipeline.io.layout import RunLayout
-from pipeline.io.readers import INVALID_BY, InputShard
+from pipeline.io.readers import INVALID_BY
 from pipeline.io.storage import parquet_rows, redacted
-from pipeline.run.stages import Stage
+from pipeline.run.plan import RunPlan
 
-
-def _version(dist: str) -> str | None:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return None
+Markers = dict[tuple[int, int], dict[str, Any]]  # (stage, shard) -> the shard's commit marker
 
 
 def build_manifest(
-    recipe: Recipe,
-    stages: list[Stage],
-    shards: list[InputShard],
-    layout: RunLayout,
-    run: dict[str, Any],
-    global_stats: dict[str, dict[str, Any]],
+    plan: RunPlan, run: dict[str, Any], global_stats: dict[str, dict[str, Any]]
 ) -> dict[str, Any]:
     """Aggregate shard markers into the manifest (see DESIGN.md, Output)."""
-    last = len(stages) - 1
+    layout, stages, shards = plan.layout, plan.stages, plan.shards
     markers = {
         (k, s.index): layout.done(k, s.index).read_json()
         for k in range(len(stages))
         for s in shards
     }
-    reasons: dict[str, Counter[str]] = {}
-    seconds: Counter[str] = Counter()
-    for marker in markers.values():
-        for key, n in marker["rejected"].items():
-            by, reason = key.split("\t", 1)
-            reasons.setdefault(by, Counter())[reason] += n
-        seconds.update(marker["seconds"])
-    nodes, rows_by_node = _nodes_per_stage(markers, len(stages))
+    steps = step_entries(plan, markers, global_stats)
     rows_in = sum(markers[(0, s.index)]["rows_in"] for s in shards)
-    kept = sum(markers[(last, s.index)]["kept"] for s in shards)
-    rejected = sum(sum(c.values()) for c in reasons.values())
-    steps = []
-    flowing = rows_in
-    ordered = [(INVALID_BY, None, 0)] + [
-        (step.name, step, stage.index) for stage in stages for step in _stage_steps(stage)
-    ]
-    for name, step, stage_index in ordered:
-        dropped = reasons.get(name, Counter())
-        entry: dict[str, Any] = {
-            "step": name,
-            "rows_in": flowing,
-            "rejected": sum(dropped.values()),
-            "kept": flowing - sum(dropped.values()),
-            "reasons": dict(dropped.most_common()),
-            "seconds": round(seconds.get(name, 0.0) + seconds.get(f"{name}:keys", 0.0), 3),
-            "nodes": nodes[stage_index],
-            "rows_by_node": rows_by_node[stage_index],
-        }
-        if step is not None:
-            entry |= {"version": step.version, "params": step.params.model_dump()}
-        if name in global_stats:
-            entry["global"] = global_stats[name]
-        steps.append(entry)
-        flowing -= sum(dropped.values())
     return {
-        "recipe": _without_secrets(recipe.model_dump()),
-        "recipe_hash": recipe.fingerprint(),
+        "recipe": _without_secrets(plan.recipe.model_dump()),
+        "recipe_hash": plan.recipe.fingerprint(),
         "versions": {
             "tamis": _version("tamis"),
             "python": platform.python_version(),
@@ -81,22 +38,83 @@ def build_manifest(
             "ray": _version("ray"),
         },
         "run": run,
-        "rows": {"in": rows_in, "kept": kept, "rejected": rejected},
+        "rows": {
+            "in": rows_in,
+            "kept": sum(markers[(len(stages) - 1, s.index)]["kept"] for s in shards),
+            "rejected": sum(step["rejected"] for step in steps),
+        },
         "steps": steps,
-        "shards": [
-            {
-                "index": s.index,
-                "input": redacted(s.path),
-                "rows_in": markers[(0, s.index)]["rows_in"],
-                "kept": markers[(last, s.index)]["kept"],
-                "kept_file": str(layout.kept(s.index)),
-                "rejected_file": str(layout.rejected(s.index)),
-                "node": markers[(last, s.index)]["node"],
-                "done": True,
-            }
-            for s in shards
-        ],
+        "shards": shard_entries(plan, markers),
     }
+
+
+def step_entries(
+    plan: RunPlan, markers: Markers, global_stats: dict[str, dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Per step, in order (input validation first): rows in, kept and rejected with reasons,
+    seconds, where it ran, its version and parameters, and a global step's statistics."""
+    reasons: dict[str, Counter[str]] = {}
+    seconds: Counter[str] = Counter()
+    for marker in markers.values():
+        for key, n in marker["rejected"].items():
+            by, reason = key.split("\t", 1)
+            reasons.setdefault(by, Counter())[reason] += n
+        seconds.update(marker["seconds"])
+    nodes, rows_by_node = _nodes_per_stage(markers, len(plan.stages))
+    ordered = [(INVALID_BY, None, 0)] + [
+        (step.name, step, stage.index) for stage in plan.stages for step in stage.accounted_steps()
+    ]
+    entries = []
+    flowing = sum(markers[(0, s.index)]["rows_in"] for s in plan.shards)
+    for name, step, stage_index in ordered:
+        dropped = reasons.get(name, Counter())
+        rejected = sum(dropped.values())
+        entry: dict[str, Any] = {
+            "step": name,
+            "rows_in": flowing,
+            "rejected": rejected,
+            "kept": flowing - rejected,
+            "reasons": dict(dropped.most_common()),
+            "seconds": round(seconds.get(name, 0.0) + seconds.get(f"{name}:keys", 0.0), 3),
+            "nodes": nodes[stage_index],
+            "rows_by_node": rows_by_node[stage_index],
+        }
+        if step is not None:
+            entry |= {"version": step.version, "params": step.params.model_dump()}
+            key = step.reuse_key()
+            if key is not None:
+                entry |= {"reuse_key": key, "model_digest": step.model_digest()}
+        if name in global_stats:
+            entry["global"] = global_stats[name]
+        entries.append(entry)
+        flowing -= rejected
+    return entries
+
+
+def shard_entries(plan: RunPlan, markers: Markers) -> list[dict[str, Any]]:
+    """Per input shard: its file, rows in and kept, its output files and the node that wrote
+    its final pieces."""
+    last = len(plan.stages) - 1
+    return [
+        {
+            "index": s.index,
+            "input": redacted(s.path),
+            "rows_in": markers[(0, s.index)]["rows_in"],
+            "kept": markers[(last, s.index)]["kept"],
+            "kept_file": str(plan.layout.kept(s.index)),
+            "rejected_file": str(plan.layout.rejected(s.index)),
+            "node": markers[(last, s.index)]["node"],
+            "done": True,
+        }
+        for s in plan.shards
+    ]
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
 
 
 def _without_secrets(recipe: dict[str, Any]) -> dict[str, Any]:
@@ -107,7 +125,7 @@ def _without_secrets(recipe: dict[str, Any]) -> dict[str, Any]:
 
 
 def _nodes_per_stage(
-    markers: dict[tuple[int, int], dict[str, Any]], n_stages: int
+    markers: Markers, n_stages: int
 ) -> tuple[list[dict[str, int]], list[dict[str, int]]]:
     """Per stage: shards per node that read them, and rows per node that wrote them. A step's
     entry gets its stage's (a global step's: the stage that applies its decisions)."""
@@ -117,11 +135,6 @@ def _nodes_per_stage(
         shards[stage][marker["node"]] += 1
         rows[stage].update(marker.get("rows_by_node", {}))
     return [dict(sorted(c.items())) for c in shards], [dict(sorted(c.items())) for c in rows]
-
-
-def _stage_steps(stage: Stage) -> list[Any]:
-    """The steps a stage accounts for, in order: the global step it applies, then its row steps."""
-    return ([stage.applies] if stage.applies is not None else []) + stage.steps
 
 
 def reconcile(manifest: dict[str, Any], layout: RunLayout) -> None:

@@ -8,26 +8,23 @@ import json
 import logging
 import os
 from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
 from pipeline.cluster.auth import use_cluster_token
+from pipeline.core.executor import Executor
+from pipeline.core.registry import imported_modules
+from pipeline.core.step import Step, StepKind
 from pipeline.global_steps.disk_shuffle import shuffle_on_disk, summarise_files
 from pipeline.global_steps.ray_shuffle import shuffle_with_tasks
 from pipeline.global_steps.shuffle import Resolve, Source, Summary
 from pipeline.io.readers import InputShard
 from pipeline.io.storage import Location
-from pipeline.run.stages import (
-    StageContext,
-    apply_steps,
-    commit_shard,
-    stage_chunks,
-    step_groups,
-    write_pieces,
-)
-from scorers.base import Scorer
+from pipeline.run.commit import commit_shard, write_pieces
+from pipeline.run.stages import StageContext, apply_steps, stage_chunks, step_groups
 
 MAX_SUMMARY_TASKS = 64
 # Workers' Arrow allocator. Arrow's default (mimalloc in pyarrow 26) keeps freed memory in
@@ -56,19 +53,19 @@ def _read_shards(
         yield from stage_chunks(ctx, shards[index])
 
 
-def _scorer_actor(scorer: Scorer) -> type:
-    """An actor class with `scorer` built in (so no constructor arguments live in the object
-    store); its model loads once per actor."""
+def _model_actor(step: Step) -> type:
+    """An actor class with a model step built in (so no constructor arguments live in the
+    object store); its model loads once per actor."""
 
-    class ScorerActor:
+    class ModelActor:
         def __init__(self) -> None:
-            self.scorer = scorer  # the model loads on the first batch that needs scoring
+            self.step = step  # the model loads on the first batch that needs it
 
         def __call__(self, batch: pa.Table) -> pa.Table:
-            return apply_steps(batch, [self.scorer])
+            return apply_steps(batch, [self.step])
 
-    ScorerActor.__name__ = ScorerActor.__qualname__ = f"Score_{scorer.name}"
-    return ScorerActor
+    ModelActor.__name__ = ModelActor.__qualname__ = f"Score_{step.name}"
+    return ModelActor
 
 
 def _write(batch: pa.Table, ctx: StageContext) -> pa.Table:
@@ -77,13 +74,19 @@ def _write(batch: pa.Table, ctx: StageContext) -> pa.Table:
     return pa.table({"shard": [s for s, _ in written], "rows": [n for _, n in written]})
 
 
-class RayExecutor:
-    """Runs each stage as a Ray Data pipeline over pending shards; commits shards as they finish."""
+class RayExecutor(Executor):
+    """Runs each stage as a Ray Data pipeline over pending shards; commits shards as they finish.
+
+    Joins the cluster at `address` (or RAY_ADDRESS), else starts a local Ray with `num_cpus`.
+    Modules a recipe imported from outside the installed packages travel to workers by value.
+    """
 
     name = "ray"
-    gpu_fallback = False  # set when GPU steps must run on CPU actors
 
-    def __init__(self, address: str | None = None, num_cpus: int | None = None):
+    def __init__(
+        self, address: str | None = None, num_cpus: int | None = None, cpu_fallback: bool = False
+    ):
+        super().__init__(cpu_fallback)
         address = address or os.environ.get("RAY_ADDRESS")
         joining = address not in (None, "", "local")  # "local" starts a new Ray, like None
         if joining:
@@ -111,6 +114,9 @@ class RayExecutor:
         ]:
             logging.getLogger(name).setLevel(logging.ERROR)
         context.enable_progress_bars = False
+        for module in imported_modules():
+            if not _installed(module):
+                ray.cloudpickle.register_pickle_by_value(module)
 
     def run_stage(
         self, ctx: StageContext, pending: list[InputShard], on_rows: Callable[[int], None]
@@ -131,10 +137,10 @@ class RayExecutor:
             num_cpus=1,
         )
         groups = step_groups(ctx.stage.steps)
-        share = self._cpu_share([g[0] for g in groups if isinstance(g[0], Scorer)])
+        share = self._cpu_share([g[0] for g in groups if g[0].kind is StepKind.MODEL])
         for group in groups:
-            if isinstance(group[0], Scorer):
-                ds = self._scorer_pool(ds, group[0], share)
+            if group[0].kind is StepKind.MODEL:
+                ds = self._actor_pool(ds, group[0], share)
             else:
                 ds = ds.map_batches(
                     apply_steps, fn_kwargs={"steps": group}, batch_format="pyarrow", num_cpus=1
@@ -175,28 +181,31 @@ class RayExecutor:
         """GPUs in the Ray cluster."""
         return int(self._ray.cluster_resources().get("GPU", 0))
 
-    def _cpu_share(self, scorers: list[Scorer]) -> float:
-        """Scale factor for scorer actors' CPUs so that one actor of every pool plus one task fit
-        in the cluster (else pools hold every CPU and reads starve)."""
+    def _cpu_share(self, steps: list[Step]) -> float:
+        """Scale factor for model actors' CPUs so that one actor of every pool plus one task
+        fit in the cluster (else pools hold every CPU and reads starve)."""
         cpus = self._cpus()
-        wanted = sum(s.resources.cpus for s in scorers)
+        wanted = sum(s.worker_resources().cpus for s in steps)
         return min(1.0, max(cpus - 1, 0.5) / wanted) if wanted else 1.0
 
-    def _scorer_pool(self, ds: Any, scorer: Scorer, share: float) -> Any:
-        """`ds` through an actor pool of `scorer`: one actor at least, more while CPUs allow."""
-        res = scorer.resources
+    def _actor_pool(self, ds: Any, step: Step, share: float) -> Any:
+        """`ds` through an actor pool of a model step: one actor at least, more while CPUs
+        allow."""
+        res = step.worker_resources()
         cpus_per_actor = res.cpus * share
         cpus = self._cpus()
-        size = scorer.params.actors or max(
+        size = getattr(step.params, "actors", None) or max(
             1, int((cpus - 1) // cpus_per_actor) if cpus_per_actor else 1
         )
+        batch_size = getattr(step.params, "batch_size", None) or getattr(step, "batch_size", 1024)
+        on_cpu = self.cpu_fallback and self.gpus() == 0
         return ds.map_batches(
-            _scorer_actor(scorer),
-            batch_size=scorer.params.batch_size or scorer.batch_size,
+            _model_actor(step),
+            batch_size=batch_size,
             batch_format="pyarrow",
             compute=self._ray.data.ActorPoolStrategy(min_size=1, max_size=size),
             num_cpus=cpus_per_actor,
-            num_gpus=0 if self.gpu_fallback else res.gpus,
+            num_gpus=0 if on_cpu else res.gpus,
             memory=res.memory_gb * 2**30 or None,
         )
 
@@ -240,3 +249,10 @@ class RayExecutor:
 
     def close(self) -> None:
         """Leave Ray running for the caller; it shuts down with the process."""
+
+
+def _installed(module: Any) -> bool:
+    """True when a module lives in an installed distribution (site-packages), so workers
+    import it like tamis itself; a recipe's own module elsewhere travels by value."""
+    parts = Path(getattr(module, "__file__", "") or "").parts
+    return "site-packages" in parts or "dist-packages" in parts

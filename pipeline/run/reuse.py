@@ -2,12 +2,14 @@
 
 Kept and rejected rows keep their score columns, so a rerun of the same recipe with other
 thresholds can take them by id from the earlier output; scorers then skip rows already scored.
-Scores are reused only from a step of the same name whose score-changing parameters (model,
-text column, …) are equal.
+Scores are reused only from a step of the same name whose reuse key is equal: its version,
+every parameter that can change a score (all but those it declares decision-only) and the
+content hash of its model (see `Scorer.reuse_key`).
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,9 +17,12 @@ import pyarrow as pa
 
 from pipeline.core.columns import set_column
 from pipeline.core.errors import ManifestError
+from pipeline.core.step import Step
 from pipeline.io.layout import RunLayout
 from pipeline.io.readers import InputShard
 from pipeline.io.storage import Location, parquet_schema, read_table, redacted
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -68,22 +73,39 @@ class ScoreReuse:
         return chunk
 
 
-def plan_reuse(old: Location, steps: list[Any], shards: list[InputShard]) -> ScoreReuse:
-    """The score columns `steps` may take from the output folder `old`."""
-    from scorers.base import Scorer
-
+def plan_reuse(old: Location, steps: list[Step], shards: list[InputShard]) -> ScoreReuse:
+    """The columns `steps` may take from the output folder `old`: those of each step whose
+    reuse key (step, version, every score-changing parameter, model file) matches the key
+    the earlier run recorded."""
     manifest_path = RunLayout(old).manifest
     if not manifest_path.exists():
         raise ManifestError(f"{old} holds no finished run (no manifest.json) to reuse scores from")
     manifest = manifest_path.read_json()
-    earlier = {s["step"]: s.get("params", {}) for s in manifest["steps"]}
+    earlier = {s["step"]: s for s in manifest["steps"]}
     types: dict[str, pa.DataType] = {}
     for step in steps:
-        if not isinstance(step, Scorer) or step.name not in earlier:
-            continue
-        now = step.params.model_dump()
-        if all(earlier[step.name].get(k) == now.get(k) for k in step.score_params):
-            types |= {c: step.outputs[c] for c in step.produced_columns()}
+        if _same_scores(step, earlier.get(step.name, {}), old):
+            types |= step.output_columns()
     by_input = {s["input"]: s["index"] for s in manifest["shards"]}
     mapping = {s.index: by_input[redacted(s.path)] for s in shards if redacted(s.path) in by_input}
     return ScoreReuse(old, tuple(types), types, mapping)
+
+
+def _same_scores(step: Step, earlier: dict[str, Any], old: Location) -> bool:
+    """True when `step` would compute the scores the earlier run's step recorded: same reuse
+    key, and the same model file where the model is on this machine. A model no longer here is
+    taken on its name (the key holds the model setting), with a warning."""
+    key = step.reuse_key()
+    if key is None or earlier.get("reuse_key") != key:
+        return False
+    digest = step.model_digest()
+    if digest is None:
+        if earlier.get("model_digest") is not None:
+            log.warning(
+                "%s: its model is not on this machine; reusing its scores from %s on the "
+                "strength of the model's name",
+                step.name,
+                old,
+            )
+        return True
+    return bool(earlier.get("model_digest") == digest)

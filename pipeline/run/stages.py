@@ -1,10 +1,9 @@
-"""A recipe as stages, and the per-shard work of one stage, shared by every runner.
+"""A recipe as stages, and the row work of one stage on one shard, shared by every runner.
 
 Global steps cut the step list into stages. Stage k first rejects the rows that global step k
 decided against (duplicates, rows under a percentile cut), then runs its row steps, then adds
-the keys of the next global step.
-Each shard's output of a stage is a set of pieces plus a `.done.json` marker, so a rerun
-redoes only shards without a marker.
+the keys of the next global step. Each shard's output of a stage is a set of pieces plus a
+`.done.json` marker (pipeline/run/commit.py), so a rerun redoes only shards without a marker.
 """
 
 from __future__ import annotations
@@ -21,25 +20,16 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.core.columns import DUPLICATE_OF, INTERNAL, REJECT_REASON, REJECTED_BY, ROW, SHARD
+from pipeline.core.columns import INTERNAL, REJECT_REASON, REJECTED_BY, ROW, SHARD
+from pipeline.core.step import Step, StepKind
 from pipeline.global_steps.base import GlobalStep
 from pipeline.global_steps.thresholds import PercentileCut
 from pipeline.io.layout import RunLayout
 from pipeline.io.readers import InputShard, ReadOptions, read_shard
-from pipeline.io.storage import (
-    Location,
-    merge_parquet,
-    parquet_file,
-    parquet_metadata,
-    parquet_rows,
-    read_table,
-    write_parquet,
-)
+from pipeline.io.storage import parquet_file
 from pipeline.run.reuse import ScoreReuse
-from scorers.base import Scorer
 
 SECONDS_META = b"tamis.seconds"
-NODE_META = b"tamis.node"  # the host that wrote a piece
 
 
 @dataclass
@@ -59,8 +49,13 @@ class Stage:
         names = ([self.applies.name] if self.applies else []) + [s.name for s in self.steps]
         return " -> ".join(names) or "read"
 
+    def accounted_steps(self) -> list[Step]:
+        """The steps whose rejections this stage counts: the global step it applies, then its
+        row steps."""
+        return ([self.applies] if self.applies is not None else []) + self.steps
 
-def build_stages(steps: list[Any]) -> list[Stage]:
+
+def build_stages(steps: list[Step]) -> list[Stage]:
     """Cut the step list at each global step; a scorer with `keep_top` / `keep_bottom` is
     followed by the percentile cut it implies."""
     stages = [Stage(0, [])]
@@ -70,7 +65,8 @@ def build_stages(steps: list[Any]) -> list[Stage]:
         stages.append(Stage(len(stages), [], applies=step))
 
     for step in steps:
-        if isinstance(step, GlobalStep):
+        if step.kind is StepKind.GLOBAL:
+            assert isinstance(step, GlobalStep), f"{step.name} declares kind global"
             cut(step)
             continue
         stages[-1].steps.append(step)
@@ -156,103 +152,14 @@ def apply_steps(table: pa.Table, steps: list[Any], keys_for: GlobalStep | None =
     return out.replace_schema_metadata({SECONDS_META: json.dumps(seconds).encode()})
 
 
-def step_groups(steps: list[Any]) -> list[list[Any]]:
-    """Consecutive steps that run together: each scorer alone (an actor pool on Ray), the steps
-    between scorers in runs (plain tasks)."""
-    groups: list[list[Any]] = []
+def step_groups(steps: list[Step]) -> list[list[Step]]:
+    """Consecutive steps that run together: each model step alone (an actor pool on Ray), the
+    row steps between them in runs (plain tasks)."""
+    groups: list[list[Step]] = []
     for step in steps:
-        if isinstance(step, Scorer) or not groups or isinstance(groups[-1][0], Scorer):
+        alone = step.kind is StepKind.MODEL
+        if alone or not groups or groups[-1][0].kind is StepKind.MODEL:
             groups.append([step])
         else:
             groups[-1].append(step)
     return groups
-
-
-def write_pieces(table: pa.Table, layout: RunLayout, stage: int) -> list[tuple[int, int]]:
-    """Write a processed table as kept/rejected pieces per shard; returns (shard, rows) pairs."""
-    seconds = (table.schema.metadata or {}).get(SECONDS_META, b"{}")
-    table = table.replace_schema_metadata(None)
-    node = socket.gethostname().encode()
-    written = []
-    for shard in pc.unique(table[SHARD]).to_pylist():
-        part = table.filter(pc.equal(table[SHARD], shard)).sort_by([(ROW, "ascending")])
-        first = part[ROW][0].as_py()
-        folder = layout.shard_dir(stage, shard)
-        kept_mask = pc.is_null(part[REJECT_REASON])
-        kept = part.filter(kept_mask)
-        kept = kept.drop_columns(
-            [c for c in (REJECT_REASON, REJECTED_BY, DUPLICATE_OF) if c in kept.column_names]
-        )
-        rejected = part.filter(pc.invert(kept_mask))
-        # Each piece is named by its own first row, so pieces merge back in input order.
-        kept_first = kept[ROW][0].as_py() if kept.num_rows else first
-        rejected_first = rejected[ROW][0].as_py() if rejected.num_rows else first
-        write_parquet(
-            kept.replace_schema_metadata({SECONDS_META: seconds, NODE_META: node}),
-            folder / f"kept-{kept_first:012d}.parquet",
-        )
-        write_parquet(
-            rejected.replace_schema_metadata({NODE_META: node}),
-            folder / f"rejected-{rejected_first:012d}.parquet",
-        )
-        seconds = b"{}"  # count a chunk's timings once
-        written.append((shard, part.num_rows))
-    return written
-
-
-def commit_shard(ctx: StageContext, shard: InputShard) -> dict[str, Any]:
-    """Check a shard's pieces are complete, publish final files if last stage, write its marker:
-    counts, timings, the node that read the shard (`node`, `pid`) and the rows each node wrote
-    (`rows_by_node`)."""
-    layout, stage = ctx.layout, ctx.stage
-    read = layout.read_marker(stage.index, shard.index).read_json()
-    rows_in = read["rows"]
-    kept_pieces = layout.kept_pieces(stage.index, shard.index)
-    rejected_pieces = layout.rejected_pieces(stage.index, shard.index)
-    kept = parquet_rows(kept_pieces)
-    reasons = _reason_counts(rejected_pieces)
-    rejected = sum(reasons.values())
-    if kept + rejected != rows_in:
-        raise RuntimeError(
-            f"shard {shard.path}, stage {stage.index}: {rows_in} rows in "
-            f"but {kept} kept + {rejected} rejected"
-        )
-    seconds: Counter[str] = Counter()
-    by_node: Counter[str] = Counter()
-    for piece in kept_pieces + rejected_pieces:
-        footer = parquet_metadata(piece)
-        meta = footer.metadata or {}
-        seconds.update(json.loads(meta.get(SECONDS_META, b"{}")))
-        by_node[meta.get(NODE_META, b"?").decode()] += footer.num_rows
-    if stage.is_last:
-        merge_parquet(kept_pieces, layout.kept(shard.index), drop=ctx.private_columns)
-        all_rejected = [
-            p for k in range(ctx.n_stages) for p in layout.rejected_pieces(k, shard.index)
-        ]
-        merge_parquet(all_rejected, layout.rejected(shard.index), drop=ctx.private_columns)
-    stats = {
-        "shard": shard.index,
-        "path": shard.path,
-        "rows_in": rows_in,
-        "kept": kept,
-        "rejected": {f"{by}\t{reason}": n for (by, reason), n in sorted(reasons.items())},
-        "seconds": dict(seconds),
-        "node": read.get("node", socket.gethostname()),
-        "pid": read.get("pid", os.getpid()),
-        "rows_by_node": dict(sorted(by_node.items())),
-        "committed_on": socket.gethostname(),
-    }
-    layout.done(stage.index, shard.index).write_json(stats)
-    return stats
-
-
-def _reason_counts(pieces: list[Location]) -> Counter[tuple[str, str]]:
-    """Rejected rows per (step, reason) across pieces."""
-    counts: Counter[tuple[str, str]] = Counter()
-    for piece in pieces:
-        table = read_table(piece, columns=[REJECTED_BY, REJECT_REASON])
-        for row in (
-            table.group_by([REJECTED_BY, REJECT_REASON]).aggregate([([], "count_all")]).to_pylist()
-        ):
-            counts[(row[REJECTED_BY], row[REJECT_REASON])] += row["count_all"]
-    return counts

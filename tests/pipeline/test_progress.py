@@ -77,13 +77,13 @@ def test_unknown_total_has_no_eta(capsys):
 
 
 def test_decision_summaries():
-    from pipeline.run.runner import _decision_summary
+    from pipeline.run.runner import decision_summary
 
     cut = {"column": "quality_score", "side": "top", "cutoff": 0.7293, "rows": 10}
-    assert _decision_summary("q.keep_top", cut) == "q.keep_top: keeps quality_score >= 0.7293"
+    assert decision_summary("q.keep_top", cut) == "q.keep_top: keeps quality_score >= 0.7293"
     none = {**cut, "cutoff": None}
     assert (
-        _decision_summary("q.keep_top", none)
+        decision_summary("q.keep_top", none)
         == "q.keep_top: no quality_score cut-off, nothing kept"
     )
-    assert _decision_summary("x", {"rows": 1200}) == "x: decided over 1,200 rows"
+    assert decision_summary("x", {"rows": 1200}) == "x: decided over 1,200 rows"

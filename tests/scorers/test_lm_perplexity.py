@@ -34,8 +34,8 @@ def test_threshold_reason(smollm):
 
 
 def test_gpu_request_is_a_resource():
-    assert CausalLmPerplexity(gpus=0.5).resources.gpus == 0.5
-    assert CausalLmPerplexity().resources.gpus == 0
+    assert CausalLmPerplexity(gpus=0.5).worker_resources().gpus == 0.5
+    assert CausalLmPerplexity().worker_resources().gpus == 0
 
 
 @pytest.mark.gpu

@@ -1,0 +1,89 @@
+"""The row-step contract, implemented once for filters and scorers.
+
+A row step decides about each row on its own: `transform` adds columns (a scorer's scores; a
+filter adds none), `checks` returns an ordered list of rule verdicts, the first failing rule
+gives a row's reason (`<step>:<rule>`), and `rewrite` may edit the rows kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipeline.core.columns import REJECT_REASON, REJECTED_BY, as_table, set_column
+from pipeline.core.step import Step
+
+
+@dataclass(frozen=True)
+class Check:
+    """One rule's verdict: `failed[i]` is True where row i breaks the rule named by `reason`."""
+
+    failed: np.ndarray
+    reason: str
+
+
+class RowStep(Step):
+    """Base of steps that decide row by row. Subclasses implement `checks`, and may add
+    columns in `transform` and edit kept rows in `rewrite`."""
+
+    def transform(self, batch: pa.Table) -> pa.Table:
+        """`batch` with this step's columns added (none by default), rows in the same order."""
+        return batch
+
+    def checks(self, batch: pa.Table) -> list[Check]:
+        """Ordered rule verdicts for every row of a transformed `batch` (none by default)."""
+        return []
+
+    def rewrite(self, kept: pa.Table) -> pa.Table:
+        """Edit kept rows (e.g. remove lines); the default keeps them as they are."""
+        return kept
+
+    def reasons(self, data: Any) -> pa.Array:
+        """Reject reason per row (`<step>:<rule>`), null for rows the step keeps."""
+        batch = self.transform(as_table(data, self.params.text_column))
+        return first_failures(self.name, batch.num_rows, self.checks(batch))
+
+    def split(self, data: Any) -> tuple[pa.Table, pa.Table]:
+        """(kept rows after `rewrite`, rejected rows with `reject_reason` and `rejected_by`);
+        both carry the columns `transform` added."""
+        batch = self.transform(as_table(data, self.params.text_column))
+        reasons = first_failures(self.name, batch.num_rows, self.checks(batch))
+        kept, rejected = split_by_reason(batch, reasons, self.name)
+        return self.rewrite(kept), rejected
+
+
+def first_failures(step: str, rows: int, checks: list[Check]) -> pa.Array:
+    """Per row, `<step>:<reason>` of the first check it fails, or null."""
+    reason = np.full(rows, None, dtype=object)
+    undecided = np.ones(rows, dtype=bool)
+    for check in checks:
+        hit = undecided & np.asarray(check.failed, dtype=bool)
+        reason[hit] = f"{step}:{check.reason}"
+        undecided &= ~hit
+    return pa.array(reason, pa.string())
+
+
+def split_by_reason(batch: pa.Table, reason: pa.Array, step: str) -> tuple[pa.Table, pa.Table]:
+    """(rows with a null reason, the others with `reject_reason` and `rejected_by` = `step`)."""
+    dropped = pc.is_valid(reason)
+    rejected = batch.filter(dropped)
+    rejected = set_column(rejected, REJECT_REASON, reason.filter(dropped))
+    rejected = set_column(rejected, REJECTED_BY, pa.array([step] * rejected.num_rows, pa.string()))
+    return batch.filter(pc.invert(dropped)), rejected
+
+
+def threshold_checks(
+    values: Any, column: str, low: float | None, high: float | None
+) -> list[Check]:
+    """Checks for `low <= values <= high` (either bound optional); nulls fail neither."""
+    values = pc.fill_null(pc.cast(values, pa.float64()), float("nan")).to_numpy()
+    found = []
+    if low is not None:
+        found.append(Check(values < low, f"{column}<{low:g}"))
+    if high is not None:
+        found.append(Check(values > high, f"{column}>{high:g}"))
+    return found

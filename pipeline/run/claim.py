@@ -1,0 +1,59 @@
+"""Claiming an output folder for a run: what it holds, so that a rerun resumes the same run
+and never mixes runs of different recipes, inputs, limits or step versions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipeline.core.errors import ManifestError
+from pipeline.io.layout import RunLayout
+from pipeline.io.readers import input_size
+from pipeline.run.plan import RunPlan
+
+
+def claim_state(plan: RunPlan) -> dict[str, Any]:
+    """What an output folder records about the run it holds."""
+    return {
+        "recipe_hash": plan.recipe.fingerprint(),
+        "limit": plan.limit,
+        "reuse_scores": str(plan.reuse.old) if plan.reuse else None,
+        "inputs": [[s.path, input_size(s.path)] for s in plan.shards],
+        "step_versions": {s.name: s.version for s in plan.steps},
+    }
+
+
+def claim_output(plan: RunPlan, overwrite: bool) -> None:
+    """Record what the output folder holds; refuse one holding another run."""
+    layout: RunLayout = plan.layout
+    state = claim_state(plan)
+    if overwrite:
+        for name in ("kept", "rejected", "_work", "manifest.json"):
+            (layout.root / name).remove()
+    if layout.state.exists():
+        previous = layout.state.read_json()
+        if previous == state:
+            return
+        raise ManifestError(f"{layout.root} {_difference(previous, state)}")
+    if not overwrite and not layout.root.is_empty():
+        raise ManifestError(
+            f"{layout.root} is not empty and holds no tamis run; "
+            "choose another --output or pass --overwrite"
+        )
+    layout.state.write_json(state)
+
+
+def _difference(previous: dict[str, Any], state: dict[str, Any]) -> str:
+    """Why an earlier run in the folder cannot be resumed, and what to do."""
+    fix = "pass --overwrite to replace it, or choose another --output"
+    old, new = previous.get("step_versions"), state["step_versions"]
+    same_recipe = previous.get("recipe_hash") == state["recipe_hash"]
+    if same_recipe and old is None:
+        return f"holds a run made by an earlier tamis that did not record step versions; {fix}"
+    if same_recipe and old != new:
+        changed = ", ".join(
+            f"{name} v{old.get(name)} -> v{version}"
+            for name, version in new.items()
+            if old.get(name) != version
+        )
+        return f"holds a run made by other versions of its steps ({changed}); {fix}"
+    return f"holds a run of another recipe, input or --limit; {fix}"

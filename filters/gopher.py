@@ -6,6 +6,8 @@ GopherRepetitionFilter; reasons are named `<stat><op><threshold>`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pyarrow as pa
 from pydantic import Field
@@ -14,6 +16,21 @@ from filters import text_stats as ts
 from filters.base import Check, Filter, FilterParams
 from pipeline.core.columns import text_list
 from pipeline.core.registry import register
+
+
+@dataclass(frozen=True, slots=True)
+class GopherStats:
+    """What the Gopher quality rules measure in one document; fields are named like the rules'
+    reasons. Ratios are per word (all tokens) or per line."""
+
+    word_count: int  # words that are not punctuation only
+    avg_word_length: float  # of those words
+    hash_ratio: float  # '#' per word
+    ellipsis_ratio: float  # '...' or '…' per word
+    bullet_lines_ratio: float  # lines starting with a bullet
+    end_ellipsis_lines_ratio: float  # lines ending with an ellipsis
+    alpha_word_ratio: float  # words holding a letter
+    stop_word_count: int  # distinct stop words
 
 
 @register("gopher_quality")
@@ -47,51 +64,47 @@ class GopherQuality(Filter):
 
     def checks(self, batch: pa.Table) -> list[Check]:
         p = self.params
-        texts = text_list(batch, p.text_column)
-        stats = np.array([self._stats(t) for t in texts], dtype=float).reshape(len(texts), 9)
-        n_real, avg_len, hashes, ellipses, bullets, end_ellipses, alpha, stops, _ = stats.T
-        found: list[Check] = []
-        # Keep only the rules whose threshold is set; each compares one statistic.
+        stats = ts.stat_columns(
+            [self.measure(t) for t in text_list(batch, p.text_column)], GopherStats
+        )
+        # Each rule compares one statistic; a rule whose threshold is None is off.
         rules = [
-            (n_real, "<", p.min_words, "word_count"),
-            (n_real, ">", p.max_words, "word_count"),
-            (avg_len, "<", p.min_avg_word_length, "avg_word_length"),
-            (avg_len, ">", p.max_avg_word_length, "avg_word_length"),
-            (hashes, ">", p.max_symbol_word_ratio, "hash_ratio"),
-            (ellipses, ">", p.max_symbol_word_ratio, "ellipsis_ratio"),
-            (bullets, ">", p.max_bullet_lines_ratio, "bullet_lines_ratio"),
-            (end_ellipses, ">", p.max_end_ellipsis_lines_ratio, "end_ellipsis_lines_ratio"),
-            (alpha, "<", p.min_alpha_word_ratio, "alpha_word_ratio"),
-            (stops, "<", p.min_stop_words, "stop_word_count"),
+            ("word_count", "<", p.min_words),
+            ("word_count", ">", p.max_words),
+            ("avg_word_length", "<", p.min_avg_word_length),
+            ("avg_word_length", ">", p.max_avg_word_length),
+            ("hash_ratio", ">", p.max_symbol_word_ratio),
+            ("ellipsis_ratio", ">", p.max_symbol_word_ratio),
+            ("bullet_lines_ratio", ">", p.max_bullet_lines_ratio),
+            ("end_ellipsis_lines_ratio", ">", p.max_end_ellipsis_lines_ratio),
+            ("alpha_word_ratio", "<", p.min_alpha_word_ratio),
+            ("stop_word_count", "<", p.min_stop_words),
         ]
-        for values, op, limit, stat in rules:
+        found: list[Check] = []
+        for stat, op, limit in rules:
             if limit is None:
                 continue
+            values = stats[stat]
             failed = values < limit if op == "<" else values > limit
             found.append(Check(failed, f"{stat}{op}{limit:g}"))
         return found
 
-    def _stats(self, text: str) -> tuple[float, ...]:
-        """Per-document statistics in the order `checks` unpacks them."""
+    def measure(self, text: str) -> GopherStats:
+        """The Gopher quality statistics of one document."""
         words = ts.split_words(text)
         n_words = len(words) or 1
         real = [w for w in words if not ts.is_symbol(w)]
-        avg_len = sum(map(len, real)) / len(real) if real else 0.0
         lines = text.splitlines() or [""]
-        bullets = sum(ln.lstrip().startswith(("•", "-")) for ln in lines)
-        end_ellipses = sum(ln.rstrip().endswith(("...", "…")) for ln in lines)
-        alpha = sum(map(ts.has_alpha, words))
-        stops = len(set(self.params.stop_words).intersection(words))
-        return (
-            len(real),
-            avg_len,
-            text.count("#") / n_words,
-            (text.count("...") + text.count("…")) / n_words,
-            bullets / len(lines),
-            end_ellipses / len(lines),
-            alpha / n_words,
-            stops,
-            len(words),
+        return GopherStats(
+            word_count=len(real),
+            avg_word_length=sum(map(len, real)) / len(real) if real else 0.0,
+            hash_ratio=text.count("#") / n_words,
+            ellipsis_ratio=(text.count("...") + text.count("…")) / n_words,
+            bullet_lines_ratio=sum(ln.lstrip().startswith(("•", "-")) for ln in lines) / len(lines),
+            end_ellipsis_lines_ratio=sum(ln.rstrip().endswith(("...", "…")) for ln in lines)
+            / len(lines),
+            alpha_word_ratio=sum(map(ts.has_alpha, words)) / n_words,
+            stop_word_count=len(set(self.params.stop_words).intersection(words)),
         )
 
 

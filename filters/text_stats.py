@@ -6,10 +6,14 @@ FineWeb rules (runs of word characters, and punctuation split off), in one C-lev
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections import Counter
+from collections.abc import Sequence
 from functools import cache
+from typing import Any
 
+import numpy as np
 import regex
 
 # Characters counted as punctuation (datatrove's PUNCTUATION, plus C0/C1 control characters).
@@ -140,3 +144,11 @@ def repeated_ngram_chars(words: list[str], n: int) -> int:
             seen.add(gram)
             idx += 1
     return repeated
+
+
+def stat_columns(stats: Sequence[Any], kind: type) -> dict[str, np.ndarray]:
+    """Per-document statistics (instances of the dataclass `kind`) as one float array per field,
+    named like the fields."""
+    names = [f.name for f in dataclasses.fields(kind)]
+    values = np.array([dataclasses.astuple(s) for s in stats], dtype=float).reshape(-1, len(names))
+    return dict(zip(names, values.T, strict=True))

@@ -11,8 +11,8 @@ from __future__ import annotations
 import difflib
 import importlib
 import logging
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from functools import lru_cache
 from importlib import metadata
 from typing import Any, TypeVar
 
@@ -25,10 +25,8 @@ BUILTIN_MODULES = ("filters", "scorers", "pipeline.dedup")
 ENTRY_POINT_GROUP = "tamis.steps"
 
 _STEPS: dict[str, type] = {}
-_ORIGINS: dict[str, str] = {}
 _FAILED: dict[str, str] = {}  # plugin -> why it did not load, for messages
 _IMPORTED: dict[str, Any] = {}  # modules recipes named in `imports:`
-_loading: list[str] = []  # the origin of the steps being registered right now
 _loaded = False
 
 
@@ -39,11 +37,11 @@ def register(name: str) -> Callable[[T], T]:
         known = _STEPS.get(name)
         if known is not None and known is not cls and _qualname(known) != _qualname(cls):
             raise ValueError(
-                f"step name {name!r} is already registered by {_qualname(known)} ({_ORIGINS[name]})"
+                f"step name {name!r} is already registered by {_qualname(known)} "
+                f"(from {_origin_of(known)})"
             )
         cls.name = name  # type: ignore[attr-defined]
         _STEPS[name] = cls
-        _ORIGINS[name] = _loading[-1] if _loading else f"module {cls.__module__}"
         return cls
 
     return add
@@ -53,48 +51,34 @@ def _qualname(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
-@contextmanager
-def _origin(origin: str) -> Iterator[None]:
-    """Steps registered inside the block are recorded as coming from `origin`."""
-    _loading.append(origin)
-    try:
-        yield
-    finally:
-        _loading.pop()
-
-
 def load_steps() -> None:
     """Import tamis's own steps and every `tamis.steps` entry point, once."""
     global _loaded
     if _loaded:
         return
     _loaded = True
-    with _origin("tamis"):
-        for module in BUILTIN_MODULES:
-            importlib.import_module(module)
+    for module in BUILTIN_MODULES:
+        importlib.import_module(module)
     for entry in metadata.entry_points(group=ENTRY_POINT_GROUP):
         dist = entry.dist.name if entry.dist else "?"
-        label = f"{dist} {entry.dist.version if entry.dist else ''}".strip()
         try:
-            with _origin(f"{label} (entry point {entry.name})"):
-                loaded = entry.load()
-                if isinstance(loaded, type) and entry.name not in _STEPS:
-                    register(entry.name)(loaded)
+            loaded = entry.load()
+            if isinstance(loaded, type) and entry.name not in _STEPS:
+                register(entry.name)(loaded)
         except Exception as err:  # a broken plugin must not stop the others, nor tamis
             _FAILED[f"{dist}:{entry.name}"] = f"{type(err).__name__}: {first_line(err)}"
             log.warning("step plugin %s (%s) did not load: %s", entry.name, dist, first_line(err))
 
 
 def import_modules(modules: list[str]) -> list[Any]:
-    """Import modules a recipe names (`imports:`), recording the steps they register."""
+    """Import modules a recipe names (`imports:`); the steps they register say so."""
     imported = []
     for name in modules:
         try:
-            with _origin(f"imports: {name}"):
-                imported.append(importlib.import_module(name))
-            _IMPORTED[name] = imported[-1]
+            imported.append(importlib.import_module(name))
         except ImportError as err:
             raise RecipeError(f"imports: cannot import {name!r}: {first_line(err)}") from None
+        _IMPORTED[name] = imported[-1]
     return imported
 
 
@@ -109,11 +93,8 @@ def get_step(name: str) -> type[Any]:
     if name not in _STEPS:
         close = difflib.get_close_matches(name, _STEPS, n=3)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
-        broken = (
-            f" Plugins that failed to load: {'; '.join(f'{k} ({v})' for k, v in _FAILED.items())}."
-            if _FAILED
-            else ""
-        )
+        broken = "; ".join(f"{k} ({v})" for k, v in _FAILED.items())
+        broken = f" Plugins that failed to load: {broken}." if broken else ""
         raise RecipeError(
             f"unknown step {name!r}.{hint} Known steps: {', '.join(sorted(_STEPS))}.{broken}"
         )
@@ -127,6 +108,25 @@ def registered() -> dict[str, type[Any]]:
 
 
 def origin(name: str) -> str:
-    """Where the step registered as `name` came from: tamis, a plugin package or a module."""
-    load_steps()
-    return _ORIGINS[name]
+    """Where the step registered as `name` comes from: "tamis", a plugin distribution and its
+    version, "imports: <module>" for a module a recipe imported, or "module <name>"."""
+    return _origin_of(get_step(name))
+
+
+def _origin_of(cls: type) -> str:
+    """The origin of a step class (see `origin`)."""
+    module = cls.__module__
+    for name in _IMPORTED:
+        if module == name or module.startswith(f"{name}."):
+            return f"imports: {name}"
+    top = module.partition(".")[0]
+    if top in {m.partition(".")[0] for m in BUILTIN_MODULES}:
+        return "tamis"
+    dists = _distributions().get(top, [])
+    return f"{dists[0]} {metadata.version(dists[0])}" if dists else f"module {module}"
+
+
+@lru_cache(maxsize=1)
+def _distributions() -> dict[str, list[str]]:
+    """Top-level module -> the distributions that install it."""
+    return dict(metadata.packages_distributions())

@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
+import xxhash
 from pydantic import Field
 
 from pipeline.core.columns import (
@@ -162,6 +163,20 @@ def row_ids(table: pa.Table, id_column: str) -> pa.Array:
         pc.cast(table[SHARD], pa.string()), pc.cast(table[ROW], pa.string()), ":"
     )
     return pc.coalesce(ids, fallback)
+
+
+def with_hash_key(batch: pa.Table, values: pa.Array | pa.ChunkedArray, key: str) -> pa.Table:
+    """`batch` with `key` = the 128-bit xxh3 digest of each string in `values` (null for a
+    null value, which is never anyone's duplicate) and `_bucket` spread by that digest."""
+    digests = [
+        xxhash.xxh3_128_digest(v.encode("utf-8")) if v is not None else None
+        for v in values.to_pylist()
+    ]
+    # The first 4 bytes of a digest spread keys evenly over buckets.
+    head = b"".join(d[:4] if d is not None else b"\0\0\0\0" for d in digests)
+    bucket = np.frombuffer(head, dtype="<u4") & 0x7FFFFFFF
+    batch = set_column(batch, key, pa.array(digests, pa.binary()))
+    return set_column(batch, BUCKET, pa.array(bucket.astype(np.int32)))
 
 
 def keep_first_per_key(bucket: pa.Table, key: str, id_column: str) -> pa.Table:

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import xxhash
 from pydantic import Field
 
-from pipeline.core.columns import set_column
 from pipeline.core.registry import register
-from pipeline.dedup.base import Deduplicator, DedupParams, keep_first_per_key
-from pipeline.global_steps.base import BUCKET
+from pipeline.dedup.base import Deduplicator, DedupParams, keep_first_per_key, with_hash_key
 
 KEY = "_exact_key"
 
@@ -41,16 +37,7 @@ class ExactDedup(Deduplicator):
 
     def keys(self, batch: pa.Table) -> pa.Table:
         texts = batch[self.params.text_column]
-        if self.params.normalise:
-            texts = normalise(texts)
-        digests = [
-            xxhash.xxh3_128_digest(t.encode("utf-8")) if t is not None else b""
-            for t in texts.to_pylist()
-        ]
-        # The first 4 bytes of the hash spread keys evenly over buckets.
-        bucket = np.frombuffer(b"".join(d[:4] if d else b"\0\0\0\0" for d in digests), dtype="<u4")
-        batch = set_column(batch, KEY, pa.array(digests, pa.binary()))
-        return set_column(batch, BUCKET, pa.array((bucket & 0x7FFFFFFF).astype(np.int32)))
+        return with_hash_key(batch, normalise(texts) if self.params.normalise else texts, KEY)
 
     def resolve(self, bucket: pa.Table) -> pa.Table:
         return keep_first_per_key(bucket, KEY, self.params.id_column)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+import yaml
 
 from pipeline.core.recipe import load_recipe
 from pipeline.run.runner import run_recipe
@@ -53,6 +54,34 @@ def test_submit_refuses_an_unknown_output_scheme_before_submitting(capsys):
     assert main(["submit", str(RECIPE), "--address", address, "--output", "nosuch://b/out"]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "nosuch://b/out: unknown filesystem nosuch://" in err
+
+
+JOB_STEPS = """
+import numpy as np
+from filters import Check, Filter
+from pipeline.core.registry import register
+
+
+@register("job_digits")
+class JobDigits(Filter):
+    \"\"\"Reject rows of which digits are over 5% of the characters.\"\"\"
+
+    def checks(self, batch):
+        texts = batch[self.params.text_column].to_pylist()
+        share = np.array([sum(c.isdigit() for c in t) / max(len(t), 1) for t in texts])
+        return [Check(share > 0.05, "digits>0.05")]
+"""
+
+
+def plugin_job_recipe(recipe: Path) -> Path:
+    """`recipe` with a step of the installed example plugin and one from a module written
+    beside it (which only the driver's machine has: workers get it from the driver)."""
+    (recipe.parent / "job_steps.py").write_text(JOB_STEPS)
+    data = yaml.safe_load(recipe.read_text())
+    data["imports"] = ["job_steps"]
+    data["steps"] = [{"job_digits": {}}, {"max_line_length": {"max_chars": 3000}}, *data["steps"]]
+    recipe.write_text(yaml.safe_dump(data, sort_keys=False))
+    return recipe
 
 
 def ray_job_submit(head: RayHead, *entrypoint: str, runtime_env: dict | None = None) -> str:
@@ -103,9 +132,13 @@ def test_drivers_joining_a_cluster_send_its_token_and_give_workers_the_system_al
     got = worker_arrow(ray_job_submit(ray_head, *probe, runtime_env=chosen))
     assert got == {"env": other, "pool": other}
 
-    # The documented entrypoint, submitted with Ray's CLI, gives the local runner's output...
-    recipe = job_recipe(tmp_path / "recipe.yaml", small_samples, tmp_path / "cluster")
+    # The documented entrypoint, submitted with Ray's CLI, gives the local runner's output,
+    # with users' steps too: an installed plugin's and one from a module beside the recipe.
+    recipe = plugin_job_recipe(
+        job_recipe(tmp_path / "recipe.yaml", small_samples, tmp_path / "cluster")
+    )
     logs = ray_job_submit(ray_head, "python", "-m", "jobs.curate", str(recipe))
+    assert "job_digits:digits>0.05" in (tmp_path / "cluster" / "manifest.json").read_text()
     assert "web-en-heuristics: 1200 rows in" in logs and "succeeded" in logs
     run_recipe(load_recipe(recipe, output_path=str(tmp_path / "local")), "local", progress=False)
     for got, want in zip(outputs(tmp_path / "cluster"), outputs(tmp_path / "local")):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import shlex
 import sys
 import time
@@ -12,7 +13,10 @@ from typing import Any
 from pipeline.cluster.auth import use_cluster_token
 from pipeline.core.errors import TamisError, first_line
 from pipeline.core.recipe import load_recipe
+from pipeline.core.registry import imported_modules
 from pipeline.io.storage import check_scheme, redacted
+
+log = logging.getLogger(__name__)
 
 # Never uploaded with the working directory: environments, outputs, build trees, training data.
 EXCLUDES = [
@@ -71,7 +75,7 @@ def submit(
         ) from None
     job = _submit_when_ready(
         client,
-        entrypoint=entrypoint(recipe, target, extra or []),
+        entrypoint=entrypoint(_uploaded_path(recipe), target, extra or []),
         runtime_env=runtime_env(pip, env or {}),
     )
     print(f"submitted job {job} to {address}; output: {redacted(target)}", flush=True)
@@ -81,6 +85,28 @@ def submit(
     status = client.get_job_status(job)
     print(f"job {job}: {status.value}", flush=True)
     return 0 if status == JobStatus.SUCCEEDED else 1
+
+
+def _uploaded_path(recipe: str) -> str:
+    """The recipe's path inside the uploaded working dir (the current folder), where the job
+    finds it; a recipe or imported module outside it must be on a filesystem every node
+    shares, which this says."""
+    here = Path.cwd().resolve()
+    outside = [Path(recipe).resolve()] + [
+        Path(m.__file__).resolve()
+        for m in imported_modules()
+        if getattr(m, "__file__", None) and "site-packages" not in Path(m.__file__).parts
+    ]
+    for path in outside:
+        if not path.is_relative_to(here):
+            log.warning(
+                "%s is outside %s, which is what the job uploads: every node must see it at "
+                "that path (a shared filesystem)",
+                path,
+                here,
+            )
+    resolved = Path(recipe).resolve()
+    return str(resolved.relative_to(here)) if resolved.is_relative_to(here) else str(resolved)
 
 
 def _submit_when_ready(client: Any, wait_s: float = 90, **job: Any) -> str:

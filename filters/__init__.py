@@ -4,10 +4,12 @@ from filters.base import Check, Filter, FilterParams
 from filters.c4 import C4
 from filters.fineweb import FineWebQuality
 from filters.gopher import GopherQuality, GopherRepetition
+from filters.records import ConvertRecords
 
 __all__ = [
     "C4",
     "Check",
+    "ConvertRecords",
     "Filter",
     "FilterParams",
     "FineWebQuality",

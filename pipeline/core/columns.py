@@ -12,11 +12,18 @@ import pyarrow.compute as pc
 REJECT_REASON = "reject_reason"
 REJECTED_BY = "rejected_by"
 DUPLICATE_OF = "duplicate_of"
+INVALID_RECORD = "invalid_record"  # an instruction record Arrow could not hold, as JSON text
+# Columns only rejected rows carry.
+REJECT_ONLY = (REJECT_REASON, REJECTED_BY, DUPLICATE_OF, INVALID_RECORD)
 # Internal bookkeeping columns: input shard index and row index within it. Never written out.
 SHARD = "_shard"
 ROW = "_row"
 
 INTERNAL = (SHARD, ROW)
+# Text fields of instruction records (pipeline/io/records.py), by the name a step's `field`
+# setting uses; bookkeeping, never written out.
+RECORD_FIELDS = {"prompt": "_prompt", "response": "_response", "conversation": "_conversation"}
+MESSAGES = "_messages"  # the canonical turns of a record: list<struct<role, content>>
 
 
 def as_table(data: Any, text_column: str = "text") -> pa.Table:

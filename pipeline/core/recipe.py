@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pipeline.core.errors import RecipeError
 from pipeline.core.registry import get_step, import_modules
@@ -23,7 +23,15 @@ class InputSpec(_Strict):
     """Where the documents are and which columns hold text and ids."""
 
     path: str = Field(description="File, folder, glob or saved HF dataset.")
-    format: Literal["auto", "parquet", "jsonl", "hf"] = Field("auto", description="Input format.")
+    format: Literal["auto", "parquet", "jsonl", "hf"] = Field(
+        "auto", description="File format (jsonl also reads a JSON array)."
+    )
+    records: Literal["auto", "text", "alpaca", "messages", "sharegpt"] = Field(
+        "auto",
+        description="text: documents in text_column; alpaca, messages or sharegpt: instruction "
+        "records; auto: text when the first file has text_column, else the records its fields "
+        "show (each file's own kind).",
+    )
     text_column: str = Field("text", description="Column holding the document text.")
     id_column: str = Field("id", description="Column holding ids; made from file:row when absent.")
     max_text_chars: int = Field(
@@ -36,6 +44,10 @@ class OutputSpec(_Strict):
     """Where kept rows, rejected rows and the manifest go."""
 
     path: str = Field(description="Output folder.")
+    format: Literal["keep", "alpaca", "messages", "sharegpt"] = Field(
+        "keep",
+        description="Instruction records: write kept records in this kind (keep: as read).",
+    )
 
 
 class StepSpec(_Strict):
@@ -57,7 +69,15 @@ class Recipe(_Strict):
     )
     input: InputSpec
     output: OutputSpec
-    steps: list[StepSpec] = Field(min_length=1)
+    steps: list[StepSpec] = Field(
+        description="The steps, in order; may be empty only to convert records (output.format)."
+    )
+
+    @model_validator(mode="after")
+    def _has_work(self) -> Recipe:
+        if not self.steps and self.output.format == "keep":
+            raise ValueError("steps: give at least one step")
+        return self
 
     @field_validator("steps", mode="before")
     @classmethod
@@ -148,14 +168,24 @@ def load_recipe(
     return parse_recipe(data, str(path), path.resolve().parent)
 
 
-def build_steps(recipe: Recipe) -> list[Any]:
-    """Step instances for a recipe; text and id columns default to the input's."""
+def build_steps(recipe: Recipe, text_column: str | None = None) -> list[Any]:
+    """Step instances for a recipe; text and id columns default to the input's (or to
+    `text_column`: instruction records' conversation text). An output in another record kind
+    ends with the `convert_records` step."""
     steps = []
-    for spec in recipe.steps:
-        step_class = get_step(spec.name)
+    specs = [(spec.name, spec.params) for spec in recipe.steps]
+    if recipe.output.format != "keep":
+        specs.append(("convert_records", {"to": recipe.output.format}))
+    for name, given in specs:
+        step_class = get_step(name)
         fields = step_class.Params.model_fields
-        defaults = {"text_column": recipe.input.text_column, "id_column": recipe.input.id_column}
-        params = {k: v for k, v in defaults.items() if k in fields} | spec.params
+        defaults = {
+            "text_column": text_column or recipe.input.text_column,
+            "id_column": recipe.input.id_column,
+        }
+        if given.get("field") is not None:
+            defaults.pop("text_column")
+        params = {k: v for k, v in defaults.items() if k in fields} | given
         step = step_class(params)
         steps.extend(step.prerequisites(steps))
         steps.append(step)

@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from pipeline.core.columns import RECORD_FIELDS
 from pipeline.core.errors import MissingDependencyError
 from pipeline.core.resources import Requirement, Resources
 
@@ -37,6 +38,23 @@ class StepParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     text_column: str = Field("text", description="Column holding the document text.")
+    field: Literal["prompt", "response", "conversation"] | None = Field(
+        None,
+        description="For instruction records: run on the user turns (prompt), the assistant "
+        "turns (response) or every turn (conversation) instead of text_column.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _field_names_the_text(cls, data: Any) -> Any:
+        """`field: prompt` reads the record's prompt text; it replaces `text_column`."""
+        if isinstance(data, dict) and data.get("field") is not None:
+            if data.get("text_column", RECORD_FIELDS.get(data["field"])) != RECORD_FIELDS.get(
+                data["field"]
+            ):
+                raise ValueError("set field or text_column, not both")
+            data = {**data, "text_column": RECORD_FIELDS.get(data["field"], data["field"])}
+        return data
 
 
 class Step:

@@ -17,18 +17,21 @@ import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit, urlunsplit
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from pipeline.core.columns import REJECT_REASON, REJECTED_BY, ROW, SHARD
+from pipeline.core.columns import REJECT_REASON
 from pipeline.core.errors import SchemaError, first_line
+from pipeline.io.records import FORMAT_COLUMNS, INVALID_RECORD, KINDS, detect, json_safe
+from pipeline.io.shards import InputShard, ReadOptions
+from pipeline.io.validate import INVALID_BY, prepare
+
+__all__ = ["INVALID_BY", "InputShard", "ReadOptions", "discover", "read_shard"]
 
 FORMATS = ("parquet", "jsonl", "hf")
 _SUFFIXES = {
@@ -38,33 +41,8 @@ _SUFFIXES = {
     ".jsonl.gz": "jsonl",
     ".json.gz": "jsonl",
 }
-INVALID_BY = "input"
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _WILDCARDS = re.compile(r"[*?\[]")
-
-
-@dataclass(frozen=True)
-class InputShard:
-    """One input file, its position in the deterministic input order, and its format."""
-
-    index: int
-    path: str
-    format: str
-
-    @property
-    def label(self) -> str:
-        """A short name for ids and messages (the file name, for paths and URIs alike)."""
-        return Path(urlsplit(self.path).path if is_uri(self.path) else self.path).name
-
-
-@dataclass(frozen=True)
-class ReadOptions:
-    """How to read text and ids from every shard."""
-
-    text_column: str = "text"
-    id_column: str = "id"
-    max_text_chars: int = 1_000_000
-    chunk_rows: int = 4096
 
 
 def _format_of(path: str) -> str | None:
@@ -210,6 +188,47 @@ def input_size(path: str) -> int:
     return fs.get_file_info(inner).size or 0
 
 
+def record_mode(shard: InputShard, records: str, text_column: str) -> str:
+    """How every shard is read (ReadOptions.records), from the recipe's `input.records` and,
+    for "auto", the first file's fields: "text" when it has the text column, "detect" when
+    it holds instruction records."""
+    if records != "auto":
+        return records
+    names = peek_columns(shard)
+    if text_column in names:
+        return "text"
+    if detect(names) is not None:
+        return "detect"
+    wanted = ", ".join("+".join(FORMAT_COLUMNS[k]) for k in KINDS)
+    raise SchemaError(
+        f"{shard.path}: no text column {text_column!r} and no instruction records "
+        f"(columns: {', '.join(names)}; expected {wanted}); set input.text_column or input.records"
+    )
+
+
+def peek_columns(shard: InputShard) -> list[str]:
+    """The column names of a shard: its schema, or the keys of its first JSON object."""
+    try:
+        if shard.format == "parquet":
+            with open_input(shard.path) as source:
+                return pq.read_schema(source).names
+        if shard.format == "hf":
+            with _arrow_source(shard.path) as source:
+                try:
+                    return pa.ipc.open_stream(source).schema.names
+                except pa.ArrowInvalid:
+                    source.seek(0)
+                    return pa.ipc.open_file(source).schema.names
+        for value, _, _ in _json_items(shard):
+            if isinstance(value, dict):
+                return list(value)
+    except (OSError, pa.ArrowException, ValueError) as err:
+        raise SchemaError(
+            f"{shard.path}: cannot read {shard.format} file: {first_line(err)}"
+        ) from None
+    return []
+
+
 def read_shard(
     shard: InputShard, opts: ReadOptions, limit: int | None = None
 ) -> Iterator[pa.Table]:
@@ -221,7 +240,7 @@ def read_shard(
             if limit is not None and row + raw.num_rows > limit:
                 raw = raw.slice(0, max(limit - row, 0))
             if raw.num_rows:
-                yield _prepare(raw, shard, opts, row)
+                yield prepare(raw, shard, opts, row)
             row += raw.num_rows
             if limit is not None and row >= limit:
                 return
@@ -266,52 +285,86 @@ def _arrow_source(path: str) -> pa.NativeFile:
 
 
 def _jsonl_batches(shard: InputShard, opts: ReadOptions) -> Iterator[pa.Table]:
-    """Chunks of a JSONL file; undecodable or unparsable lines become rows rejected as invalid."""
+    """Chunks of a JSONL file or a JSON array; undecodable, unparsable or malformed records
+    become rows rejected as invalid, keeping their raw text."""
     rows: list[dict[str, Any]] = []
-    seen_text = False
+    kind = opts.records if opts.records in KINDS else None
+    usable = False
+    for value, raw, reason in _json_items(shard):
+        if opts.records == "text":
+            rows.append(_text_row(value, raw, reason, opts.text_column))
+            usable = usable or opts.text_column in rows[-1]
+        else:
+            if kind is None and isinstance(value, dict):
+                kind = detect(value)
+            rows.append(_record_row(value, raw, reason, kind))
+            usable = usable or kind is not None
+        if len(rows) == opts.chunk_rows:
+            yield _rows_to_table(rows, shard, opts, usable)
+            rows = []
+    if rows:
+        yield _rows_to_table(rows, shard, opts, usable)
+
+
+def _json_items(shard: InputShard) -> Iterator[tuple[Any, str | None, str | None]]:
+    """(value, raw text, invalid reason) for each record of a JSON Lines file, or of a file
+    holding one JSON array (read whole: JSONL streams, arrays do not)."""
     with _open_stream(shard.path) as fh:
+        head = fh.peek(64)[:64] if hasattr(fh, "peek") else b""
+        if head.lstrip()[:1] == b"[":
+            try:
+                values = json.loads(fh.read().decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError) as err:
+                raise SchemaError(f"{shard.path}: not a valid JSON array: {err}") from None
+            for value in values:
+                yield value, None, None
+            return
         for line in fh:
             if not line.strip():
                 continue
-            rows.append(_parse_json_line(line, opts.text_column))
-            seen_text = seen_text or opts.text_column in rows[-1]
-            if len(rows) == opts.chunk_rows:
-                if not seen_text:
-                    raise SchemaError(
-                        f"{shard.path}: no row has the text column {opts.text_column!r}"
-                    )
-                yield _rows_to_table(rows, shard)
-                rows = []
-    if rows:
-        if not seen_text:
-            raise SchemaError(f"{shard.path}: no row has the text column {opts.text_column!r}")
-        yield _rows_to_table(rows, shard)
+            try:
+                yield json.loads(line.decode("utf-8")), None, None
+            except UnicodeDecodeError:
+                yield None, line.decode("utf-8", "replace").rstrip("\n"), "invalid:invalid_utf8"
+            except json.JSONDecodeError:
+                yield None, line.decode("utf-8").rstrip("\n"), "invalid:bad_json"
 
 
-def _parse_json_line(line: bytes, text_column: str) -> dict[str, Any]:
-    """One JSONL record; a bad line keeps its raw text and is marked for rejection."""
-    try:
-        record = json.loads(line.decode("utf-8"))
-    except UnicodeDecodeError:
-        return {
-            text_column: line.decode("utf-8", "replace").rstrip("\n"),
-            REJECT_REASON: "invalid:invalid_utf8",
-        }
-    except json.JSONDecodeError:
-        return {text_column: line.decode("utf-8").rstrip("\n"), REJECT_REASON: "invalid:bad_json"}
-    if not isinstance(record, dict):
-        return {text_column: json.dumps(record), REJECT_REASON: "invalid:not_an_object"}
-    if text_column not in record:
-        return {**record, text_column: None, REJECT_REASON: "invalid:missing_text"}
-    value = record[text_column]
-    if value is not None and not isinstance(value, str):
-        return {**record, text_column: json.dumps(value), REJECT_REASON: "invalid:not_a_string"}
-    return record
+def _text_row(value: Any, raw: str | None, reason: str | None, text_column: str) -> dict[str, Any]:
+    """One JSON record for a text column; a bad one keeps its raw text and is marked."""
+    if reason is not None:
+        return {text_column: raw, REJECT_REASON: reason}
+    if not isinstance(value, dict):
+        return {text_column: json.dumps(value), REJECT_REASON: "invalid:not_an_object"}
+    if text_column not in value:
+        return {**value, text_column: None, REJECT_REASON: "invalid:missing_text"}
+    text = value[text_column]
+    if text is not None and not isinstance(text, str):
+        return {**value, text_column: json.dumps(text), REJECT_REASON: "invalid:not_a_string"}
+    return value
 
 
-def _rows_to_table(rows: list[dict[str, Any]], shard: InputShard) -> pa.Table:
-    """An Arrow table from JSON records (every key of every row); mixed-type columns are a clear
-    error naming the file."""
+def _record_row(
+    value: Any, raw: str | None, reason: str | None, kind: str | None
+) -> dict[str, Any]:
+    """One instruction record; a bad one keeps its raw text in `invalid_record`."""
+    if reason is not None:
+        return {INVALID_RECORD: raw, REJECT_REASON: reason}
+    if not isinstance(value, dict):
+        return {INVALID_RECORD: json.dumps(value), REJECT_REASON: "invalid:not_an_object"}
+    if kind is None:
+        return {INVALID_RECORD: json.dumps(value), REJECT_REASON: "invalid:unknown_record_format"}
+    safe, problem = json_safe(value, kind)
+    return safe | ({REJECT_REASON: problem} if problem else {})
+
+
+def _rows_to_table(
+    rows: list[dict[str, Any]], shard: InputShard, opts: ReadOptions, usable: bool
+) -> pa.Table:
+    """An Arrow table from JSON records (every key of every row); a file with no usable record,
+    or a field of mixed types, is a clear error naming the file."""
+    if not usable:
+        raise SchemaError(f"{shard.path}: {_expected(opts)}")
     keys = list(dict.fromkeys(k for row in rows for k in row))
     try:
         return pa.table({k: pa.array([row.get(k) for row in rows]) for k in keys})
@@ -319,14 +372,25 @@ def _rows_to_table(rows: list[dict[str, Any]], shard: InputShard) -> pa.Table:
         raise SchemaError(f"{shard.path}: a field has mixed types across rows ({exc})") from exc
 
 
+def _expected(opts: ReadOptions, columns: list[str] | None = None) -> str:
+    """What a file lacks, in words: the text column or instruction record fields."""
+    found = f" (columns: {', '.join(columns)})" if columns is not None else ""
+    if opts.records == "text":
+        return f"no text column {opts.text_column!r}{found}; set input.text_column"
+    wanted = ", ".join("+".join(FORMAT_COLUMNS[k]) for k in KINDS)
+    return f"no instruction records{found}: expected {wanted}; set input.records"
+
+
 def _require_text_column(shard: InputShard, schema: pa.Schema, opts: ReadOptions) -> None:
-    """Fail with the file name when the text column is missing or not text."""
+    """Fail with the file name when the text column (or, for instruction records, every
+    field of their kind) is missing or not text."""
+    if opts.records != "text":
+        kind = opts.records if opts.records in KINDS else detect(schema.names)
+        if kind is None or not set(FORMAT_COLUMNS[kind][::2]) <= set(schema.names):
+            raise SchemaError(f"{shard.path}: {_expected(opts, schema.names)}")
+        return
     if opts.text_column not in schema.names:
-        raise SchemaError(
-            f"{shard.path}: no text column {opts.text_column!r} "
-            f"(columns: {', '.join(schema.names)}); "
-            "set input.text_column"
-        )
+        raise SchemaError(f"{shard.path}: {_expected(opts, schema.names)}")
     kind = schema.field(opts.text_column).type
     if not (
         pa.types.is_string(kind)
@@ -338,64 +402,3 @@ def _require_text_column(shard: InputShard, schema: pa.Schema, opts: ReadOptions
         raise SchemaError(
             f"{shard.path}: text column {opts.text_column!r} has type {kind}, expected a string"
         )
-
-
-def _prepare(raw: pa.Table, shard: InputShard, opts: ReadOptions, first_row: int) -> pa.Table:
-    """Add bookkeeping columns and an id; validate text, rejecting bad rows as `invalid:<why>`."""
-    n = raw.num_rows
-    given = raw[REJECT_REASON].to_pylist() if REJECT_REASON in raw.column_names else [None] * n
-    if REJECT_REASON in raw.column_names:
-        raw = raw.drop_columns([REJECT_REASON])
-    texts, reasons = _validate_text(raw[opts.text_column], opts.max_text_chars)
-    reasons = [g or r for g, r in zip(given, reasons)]
-    table = raw.set_column(raw.column_names.index(opts.text_column), opts.text_column, texts)
-    rows = pa.array(range(first_row, first_row + n), pa.int64())
-    label = shard.label
-    ids = [f"{label}:{r}" for r in range(first_row, first_row + n)]
-    if opts.id_column in table.column_names:
-        given_ids = table[opts.id_column].cast(pa.string()).to_pylist()
-        ids = [g if g is not None else made for g, made in zip(given_ids, ids)]
-        table = table.drop_columns([opts.id_column])
-    table = table.add_column(0, opts.id_column, pa.array(ids, pa.string()))
-    table = table.append_column(SHARD, pa.array([shard.index] * n, pa.int32())).append_column(
-        ROW, rows
-    )
-    reason = pa.array(reasons, pa.string())
-    by = pc.if_else(pc.is_valid(reason), INVALID_BY, pa.scalar(None, pa.string()))
-    return table.append_column(REJECT_REASON, reason).append_column(REJECTED_BY, by)
-
-
-def _validate_text(column: pa.ChunkedArray, max_chars: int) -> tuple[pa.Array, list[str | None]]:
-    """The text as a string array (bad bytes replaced) and an invalid reason per row."""
-    kind = column.type
-    if pa.types.is_null(kind):
-        return pa.nulls(len(column), pa.string()), ["invalid:null_text"] * len(column)
-    values: list[Any]
-    if pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
-        values = column.to_pylist()
-    else:
-        try:
-            column.validate(full=True)
-            values = column.to_pylist()
-        except pa.ArrowInvalid:  # a string column holding bytes that are not UTF-8
-            values = column.cast(
-                pa.binary() if pa.types.is_string(kind) else pa.large_binary()
-            ).to_pylist()
-    texts: list[str | None] = []
-    reasons: list[str | None] = []
-    for value in values:
-        reason = None
-        if isinstance(value, bytes):
-            try:
-                value = value.decode("utf-8")
-            except UnicodeDecodeError:
-                value, reason = value.decode("utf-8", "replace"), "invalid:invalid_utf8"
-        if value is None:
-            reason = "invalid:null_text"
-        elif reason is None and not value.strip():
-            reason = "invalid:empty_text"
-        elif reason is None and len(value) > max_chars:
-            reason = "invalid:text_too_long"
-        texts.append(value)
-        reasons.append(reason)
-    return pa.array(texts, pa.string()), reasons

@@ -16,7 +16,7 @@ import json
 import os
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -237,17 +237,26 @@ def parquet_metadata(source: Location) -> pq.FileMetaData:
     return pq.read_metadata(source.path, filesystem=source.fs)
 
 
-def merge_parquet(sources: list[Location], dest: Location, drop: tuple[str, ...] = ()) -> int:
-    """Stream `sources` (schemas unified, in order, `drop` columns left out) into one Parquet
-    file, whole or not at all; returns the rows written."""
+def merge_parquet(
+    sources: list[Location],
+    dest: Location,
+    drop: tuple[str, ...] = (),
+    transform: Callable[[pa.Table], pa.Table] | None = None,
+) -> int:
+    """Stream `sources` (schemas unified, in order, each batch passed through `transform`,
+    then `drop` columns left out) into one Parquet file, whole or not at all; returns the rows
+    written."""
     schemas = [parquet_schema(s) for s in sources]
     schema = pa.unify_schemas(schemas, promote_options="permissive") if schemas else pa.schema([])
+    if transform is not None:
+        schema = transform(schema.empty_table()).schema
     schema = pa.schema([f for f in schema if f.name not in drop])
     rows = 0
     with dest.writing() as stream, pq.ParquetWriter(stream, schema, compression="zstd") as writer:
         for source in sources:
             for batch in parquet_file(source).iter_batches():
-                table = conform(pa.Table.from_batches([batch]), schema)
+                table = pa.Table.from_batches([batch])
+                table = conform(transform(table) if transform else table, schema)
                 writer.write_table(table)
                 rows += table.num_rows
     return rows

@@ -11,14 +11,16 @@ import json
 import os
 import socket
 from collections import Counter
+from functools import partial
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.core.columns import DUPLICATE_OF, REJECT_REASON, REJECTED_BY, ROW, SHARD
+from pipeline.core.columns import REJECT_ONLY, REJECT_REASON, REJECTED_BY, ROW, SHARD
 from pipeline.io.layout import RunLayout
 from pipeline.io.readers import InputShard
+from pipeline.io.records import convert
 from pipeline.io.storage import (
     Location,
     merge_parquet,
@@ -44,9 +46,7 @@ def write_pieces(table: pa.Table, layout: RunLayout, stage: int) -> list[tuple[i
         folder = layout.shard_dir(stage, shard)
         kept_mask = pc.is_null(part[REJECT_REASON])
         kept = part.filter(kept_mask)
-        kept = kept.drop_columns(
-            [c for c in (REJECT_REASON, REJECTED_BY, DUPLICATE_OF) if c in kept.column_names]
-        )
+        kept = kept.drop_columns([c for c in REJECT_ONLY if c in kept.column_names])
         rejected = part.filter(pc.invert(kept_mask))
         # Each piece is named by its own first row, so pieces merge back in input order.
         kept_first = kept[ROW][0].as_py() if kept.num_rows else first
@@ -89,7 +89,10 @@ def commit_shard(ctx: StageContext, shard: InputShard) -> dict[str, Any]:
         seconds.update(json.loads(meta.get(SECONDS_META, b"{}")))
         by_node[meta.get(NODE_META, b"?").decode()] += footer.num_rows
     if stage.is_last:
-        merge_parquet(kept_pieces, layout.kept(shard.index), drop=ctx.private_columns)
+        write = None if ctx.output_format == "keep" else partial(convert, target=ctx.output_format)
+        merge_parquet(
+            kept_pieces, layout.kept(shard.index), drop=ctx.private_columns, transform=write
+        )
         all_rejected = [
             p for k in range(ctx.n_stages) for p in layout.rejected_pieces(k, shard.index)
         ]

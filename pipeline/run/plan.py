@@ -9,13 +9,20 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.core.columns import INTERNAL
-from pipeline.core.errors import ManifestError, SchemaError
+from pipeline.core.columns import INTERNAL, MESSAGES, RECORD_FIELDS
+from pipeline.core.errors import ManifestError, RecipeError, SchemaError
 from pipeline.core.recipe import Recipe, build_steps
 from pipeline.core.step import Step
 from pipeline.global_steps.base import BUCKET
 from pipeline.io.layout import RunLayout
-from pipeline.io.readers import InputShard, ReadOptions, discover, open_input, read_shard
+from pipeline.io.readers import (
+    InputShard,
+    ReadOptions,
+    discover,
+    open_input,
+    read_shard,
+    record_mode,
+)
 from pipeline.io.storage import Location
 from pipeline.run.reuse import ScoreReuse, plan_reuse
 from pipeline.run.stages import Stage, build_stages
@@ -42,16 +49,16 @@ def plan_run(
 ) -> RunPlan:
     """The plan of a run of `recipe`. Every step's Python dependencies are checked first, so a
     missing package stops the run before any data is read."""
-    steps = build_steps(recipe)
-    for step in steps:
+    for step in build_steps(recipe):
         step.check_requirements()
-    stages = build_stages(steps)
     shards = discover(recipe.input.path, recipe.input.format)
+    spec = recipe.input
+    records = record_mode(shards[0], spec.records, spec.text_column)
+    steps = build_steps(recipe, None if records == "text" else RECORD_FIELDS["conversation"])
+    _check_fields(steps, records)
+    stages = build_stages(steps)
     read = ReadOptions(
-        recipe.input.text_column,
-        recipe.input.id_column,
-        recipe.input.max_text_chars,
-        recipe.input.chunk_rows,
+        spec.text_column, spec.id_column, spec.max_text_chars, spec.chunk_rows, records
     )
     limits = row_limits(shards, limit, read)
     if limit is not None:
@@ -61,8 +68,20 @@ def plan_run(
     if reuse is not None and reuse.old.same_place(layout.root):
         raise ManifestError("--reuse-scores must name another run's output folder than --output")
     keys = {c for stage in stages if stage.keys_for for c in stage.keys_for.key_columns}
-    private = (*INTERNAL, BUCKET, *sorted(keys))
+    record_columns = () if records == "text" else (MESSAGES, *RECORD_FIELDS.values())
+    private = (*INTERNAL, BUCKET, *sorted(keys), *record_columns)
     return RunPlan(recipe, steps, stages, shards, read, limit, limits, layout, reuse, private)
+
+
+def _check_fields(steps: list[Step], records: str) -> None:
+    """A step's `field` setting needs instruction records."""
+    for step in steps:
+        field = getattr(step.params, "field", None)
+        if field is not None and records == "text":
+            raise RecipeError(
+                f"step {step.name}: field: {field} needs instruction records, but the input is "
+                "read as text (input.records)"
+            )
 
 
 def row_limits(

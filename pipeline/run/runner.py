@@ -86,7 +86,14 @@ def run_stage(executor: Executor, plan: RunPlan, stage: Stage, progress: bool) -
     """Run one stage's row work on every shard it has not finished; returns the shards run."""
     layout, shards = plan.layout, plan.shards
     ctx = StageContext(
-        layout, stage, len(plan.stages), plan.read, plan.limits, plan.reuse, plan.private_columns
+        layout,
+        stage,
+        len(plan.stages),
+        plan.read,
+        plan.limits,
+        plan.reuse,
+        plan.private_columns,
+        plan.recipe.output.format,
     )
     pending = [s for s in shards if not layout.done(stage.index, s.index).exists()]
     for shard in pending:  # leftovers of an interrupted attempt

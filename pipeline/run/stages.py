@@ -87,6 +87,7 @@ class StageContext:
     limits: dict[int, int | None] = field(default_factory=dict)
     reuse: ScoreReuse | None = None
     private_columns: tuple[str, ...] = INTERNAL  # bookkeeping never written to the final files
+    output_format: str = "keep"  # instruction records: the kind kept records are written in
 
 
 def stage_chunks(ctx: StageContext, shard: InputShard) -> Iterator[pa.Table]:

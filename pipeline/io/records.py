@@ -1,0 +1,244 @@
+"""Instruction-tuning records (alpaca, messages, sharegpt) read into one canonical form.
+
+Each record becomes a list of turns `(role, content)` with roles system, user, assistant and
+tool, checked for shape (a user turn first, an assistant turn last, turns in order, text
+content) and given text fields that any step can read through its `field` setting:
+
+- `prompt` (column `_prompt`): the user turns, joined by blank lines;
+- `response` (`_response`): the assistant turns, joined by blank lines;
+- `conversation` (`_conversation`): every turn's content, in order, joined by blank lines.
+
+The canonical turns ride along in `_messages` (list<struct<role, content>>) for steps that need
+the structure (IFD). These columns are bookkeeping: outputs keep the input's own columns.
+An alpaca record's user turn is its instruction, then a blank line and its input when it has
+one; converted to messages, `alpaca_input_at` keeps where the input starts, so converting back
+restores both fields exactly.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+import pyarrow as pa
+
+from pipeline.core.columns import INVALID_RECORD, MESSAGES, RECORD_FIELDS
+
+KINDS = ("alpaca", "messages", "sharegpt")
+PROMPT, RESPONSE, CONVERSATION = (RECORD_FIELDS[k] for k in ("prompt", "response", "conversation"))
+RECORD_COLUMNS = (MESSAGES, PROMPT, RESPONSE, CONVERSATION)
+ALPACA_INPUT_AT = "alpaca_input_at"
+FORMAT_COLUMNS = {
+    "alpaca": ("instruction", "input", "output"),
+    "messages": ("messages",),
+    "sharegpt": ("conversations",),
+}
+TURN = pa.struct([("role", pa.string()), ("content", pa.string())])
+SEPARATOR = "\n\n"
+ROLES = ("system", "user", "assistant", "tool")
+SHAREGPT_ROLES = {
+    "human": "user",
+    "user": "user",
+    "gpt": "assistant",
+    "assistant": "assistant",
+    "chatgpt": "assistant",
+    "bard": "assistant",
+    "bing": "assistant",
+    "model": "assistant",
+    "system": "system",
+    "function_call": "tool",
+    "observation": "tool",
+    "tool": "tool",
+    "function": "tool",
+}
+TO_SHAREGPT = {"user": "human", "assistant": "gpt", "system": "system", "tool": "observation"}
+Turns = list[tuple[str, str]]
+
+
+class InvalidRecord(ValueError):
+    """A record that is not a usable conversation; `reason` becomes `invalid:<reason>`."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def detect(columns: Iterable[str]) -> str | None:
+    """The record kind a set of column names (or JSON keys) implies, or None."""
+    names = set(columns)
+    if "messages" in names:
+        return "messages"
+    if "conversations" in names:
+        return "sharegpt"
+    if {"instruction", "output"} <= names:
+        return "alpaca"
+    return None
+
+
+def turns_of(record: dict[str, Any], kind: str) -> Turns:
+    """The canonical turns of one record, checked; raises InvalidRecord."""
+    if kind == "alpaca":
+        turns = _alpaca_turns(record)
+    else:
+        key, role_key, text_key = (
+            ("messages", "role", "content")
+            if kind == "messages"
+            else ("conversations", "from", "value")
+        )
+        turns = _listed_turns(record.get(key), role_key, text_key, kind)
+    check_order(turns)
+    return turns
+
+
+def _alpaca_turns(record: dict[str, Any]) -> Turns:
+    instruction, extra, output = (record.get(k) for k in FORMAT_COLUMNS["alpaca"])
+    if any(v is not None and not isinstance(v, str) for v in (instruction, extra, output)):
+        raise InvalidRecord("not_a_string")
+    if not (instruction or "").strip():
+        raise InvalidRecord("no_user_turn")
+    if output is None:
+        raise InvalidRecord("missing_response")
+    prompt = instruction + (SEPARATOR + extra if extra else "")
+    return [("user", prompt), ("assistant", output)]
+
+
+def _listed_turns(turns: Any, role_key: str, text_key: str, kind: str) -> Turns:
+    if not isinstance(turns, list):
+        raise InvalidRecord("missing_turns" if turns is None else "turns_not_a_list")
+    found: Turns = []
+    for turn in turns:
+        if not isinstance(turn, dict):
+            raise InvalidRecord("turn_not_an_object")
+        role, content = turn.get(role_key), turn.get(text_key)
+        if not isinstance(role, str) or not isinstance(content, str):
+            raise InvalidRecord("not_a_string")
+        role = SHAREGPT_ROLES.get(role.lower()) if kind == "sharegpt" else role.lower()
+        if role not in ROLES:
+            raise InvalidRecord("unknown_role")
+        found.append((role, content))
+    return found
+
+
+def check_order(turns: Turns) -> None:
+    """A system turn may open; then a user turn; assistant turns answer user (or tool) turns;
+    the last turn is a non-empty assistant turn."""
+    body = turns[1:] if turns and turns[0][0] == "system" else turns
+    if not any(role == "user" for role, _ in body):
+        raise InvalidRecord("no_user_turn")
+    if body[0][0] != "user" or any(role == "system" for role, _ in body):
+        raise InvalidRecord("turns_out_of_order")
+    if body[-1][0] != "assistant":
+        raise InvalidRecord("missing_response")
+    for (before, _), (role, _) in zip(body, body[1:]):
+        if role == before and role != "tool" or (role == "tool" and before == "user"):
+            raise InvalidRecord("turns_out_of_order")
+    if not body[-1][1].strip():
+        raise InvalidRecord("empty_response")
+    if not any(content.strip() for role, content in body if role == "user"):
+        raise InvalidRecord("no_user_turn")
+
+
+def json_safe(record: dict[str, Any], kind: str) -> tuple[dict[str, Any], str | None]:
+    """A JSON record Arrow can hold whatever its shape: an invalid one keeps its other fields,
+    its format fields become null and the whole record is kept as JSON in `invalid_record`."""
+    try:
+        turns_of(record, kind)
+    except InvalidRecord as err:
+        kept = {k: v for k, v in record.items() if k not in FORMAT_COLUMNS[kind]}
+        kept[INVALID_RECORD] = json.dumps(record, ensure_ascii=False)
+        return kept, f"invalid:{err.reason}"
+    return record, None
+
+
+def with_fields(table: pa.Table, kind: str) -> tuple[pa.Table, list[str | None]]:
+    """`table` with the canonical turns and text fields of each record, and an
+    `invalid:<why>` reason for each record that is not a usable conversation (null fields)."""
+    present = [c for c in FORMAT_COLUMNS[kind] if c in table.column_names]
+    rows = table.select(present).to_pylist() if present else [{}] * table.num_rows
+    messages, prompts, responses, conversations, reasons = [], [], [], [], []
+    for row in rows:
+        try:
+            turns = turns_of(row, kind)
+        except InvalidRecord as err:
+            turns, reason = None, f"invalid:{err.reason}"
+        else:
+            reason = None
+        reasons.append(reason)
+        messages.append([{"role": r, "content": c} for r, c in turns] if turns else None)
+        prompts.append(_join(turns, "user"))
+        responses.append(_join(turns, "assistant"))
+        conversations.append(_join(turns, None))
+    for name, values, kind_ in (
+        (MESSAGES, messages, pa.list_(TURN)),
+        (PROMPT, prompts, pa.string()),
+        (RESPONSE, responses, pa.string()),
+        (CONVERSATION, conversations, pa.string()),
+    ):
+        table = table.append_column(name, pa.array(values, kind_))
+    return table, reasons
+
+
+def _join(turns: Turns | None, role: str | None) -> str | None:
+    if turns is None:
+        return None
+    return SEPARATOR.join(c for r, c in turns if role is None or r == role)
+
+
+def convert(table: pa.Table, target: str) -> pa.Table:
+    """Kept records (with `_messages`) rewritten in the `target` kind: its format columns
+    replace the source's. Alpaca needs a single user and assistant turn (see `alpaca_problem`)."""
+    source = detect(table.column_names)
+    if source == target:  # records already of that kind keep their own columns as read
+        if target == "messages" and ALPACA_INPUT_AT not in table.column_names:
+            return table.append_column(ALPACA_INPUT_AT, pa.nulls(table.num_rows, pa.int32()))
+        return table
+    turns = [[(t["role"], t["content"]) for t in m] for m in table[MESSAGES].to_pylist()]
+    offsets = _input_offsets(table, source)
+    replaced = {c for kind in KINDS for c in FORMAT_COLUMNS[kind]} | {ALPACA_INPUT_AT}
+    table = table.drop_columns([c for c in table.column_names if c in replaced])
+    if target == "messages":
+        table = table.append_column(
+            "messages",
+            pa.array([[{"role": r, "content": c} for r, c in t] for t in turns], pa.list_(TURN)),
+        )
+        return table.append_column(ALPACA_INPUT_AT, pa.array(offsets, pa.int32()))
+    if target == "sharegpt":
+        shared = [[{"from": TO_SHAREGPT[r], "value": c} for r, c in t] for t in turns]
+        kind = pa.list_(pa.struct([("from", pa.string()), ("value", pa.string())]))
+        return table.append_column("conversations", pa.array(shared, kind))
+    instructions, inputs, outputs = [], [], []
+    for turn, at in zip(turns, offsets, strict=True):
+        prompt, answer = turn[0][1], turn[1][1]
+        split = (
+            at is not None
+            and 0 < at - len(SEPARATOR)
+            and prompt[at - len(SEPARATOR) : at] == SEPARATOR
+        )
+        instructions.append(prompt[: at - len(SEPARATOR)] if split else prompt)
+        inputs.append(prompt[at:] if split else "")
+        outputs.append(answer)
+    for name, values in (("instruction", instructions), ("input", inputs), ("output", outputs)):
+        table = table.append_column(name, pa.array(values, pa.string()))
+    return table
+
+
+def alpaca_problem(turns: Turns) -> str | None:
+    """Why a conversation has no alpaca form (one user turn, one assistant turn), or None."""
+    if any(role == "system" for role, _ in turns):
+        return "system_turn"
+    if [role for role, _ in turns] != ["user", "assistant"]:
+        return "multi_turn"
+    return None
+
+
+def _input_offsets(table: pa.Table, source: str | None) -> list[int | None]:
+    """Where an alpaca input starts in the user turn: from alpaca columns, or as recorded."""
+    if source == "alpaca":
+        if "input" not in table.column_names:
+            return [None] * table.num_rows
+        rows = table.select(["instruction", "input"]).to_pylist()
+        return [len(r["instruction"]) + len(SEPARATOR) if r["input"] else None for r in rows]
+    if ALPACA_INPUT_AT in table.column_names:
+        return table[ALPACA_INPUT_AT].to_pylist()
+    return [None] * table.num_rows

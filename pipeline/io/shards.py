@@ -1,0 +1,36 @@
+"""What a reader is given: one input file (a shard) and the options every shard is read with."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+_URI_SCHEME = "://"
+
+
+@dataclass(frozen=True)
+class InputShard:
+    """One input file, its position in the deterministic input order, and its format."""
+
+    index: int
+    path: str
+    format: str
+
+    @property
+    def label(self) -> str:
+        """A short name for ids and messages (the file name, for paths and URIs alike)."""
+        return Path(urlsplit(self.path).path if _URI_SCHEME in self.path else self.path).name
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How to read text and ids from every shard. `records`: "text" for a text column, else
+    instruction records of one kind (alpaca, messages, sharegpt) or of the kind each file's
+    fields show ("detect")."""
+
+    text_column: str = "text"
+    id_column: str = "id"
+    max_text_chars: int = 1_000_000
+    chunk_rows: int = 4096
+    records: str = "text"

@@ -1,0 +1,84 @@
+"""Rows entering a run: bookkeeping columns, an id, and every unusable row already rejected
+as `invalid:<why>` (null, empty, not UTF-8, too long; for instruction records, not a usable
+conversation), so nothing is dropped silently."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipeline.core.columns import REJECT_REASON, REJECTED_BY, ROW, SHARD
+from pipeline.io.records import CONVERSATION, KINDS, detect, with_fields
+from pipeline.io.shards import InputShard, ReadOptions
+
+INVALID_BY = "input"
+
+
+def prepare(raw: pa.Table, shard: InputShard, opts: ReadOptions, first_row: int) -> pa.Table:
+    """Add bookkeeping columns and an id; validate text (or records), rejecting bad rows."""
+    n = raw.num_rows
+    given = raw[REJECT_REASON].to_pylist() if REJECT_REASON in raw.column_names else [None] * n
+    if REJECT_REASON in raw.column_names:
+        raw = raw.drop_columns([REJECT_REASON])
+    if opts.records == "text":
+        texts, reasons = validate_text(raw[opts.text_column], opts.max_text_chars)
+        table = raw.set_column(raw.column_names.index(opts.text_column), opts.text_column, texts)
+    else:
+        kind = opts.records if opts.records in KINDS else detect(raw.column_names)
+        table, reasons = with_fields(raw, kind or "messages")
+        _, too_long = validate_text(table[CONVERSATION], opts.max_text_chars)
+        reasons = [
+            r or (t if t == "invalid:text_too_long" else None) for r, t in zip(reasons, too_long)
+        ]
+    reasons = [g or r for g, r in zip(given, reasons)]
+    rows = pa.array(range(first_row, first_row + n), pa.int64())
+    ids = [f"{shard.label}:{r}" for r in range(first_row, first_row + n)]
+    if opts.id_column in table.column_names:
+        given_ids = table[opts.id_column].cast(pa.string()).to_pylist()
+        ids = [g if g is not None else made for g, made in zip(given_ids, ids)]
+        table = table.drop_columns([opts.id_column])
+    table = table.add_column(0, opts.id_column, pa.array(ids, pa.string()))
+    table = table.append_column(SHARD, pa.array([shard.index] * n, pa.int32())).append_column(
+        ROW, rows
+    )
+    reason = pa.array(reasons, pa.string())
+    by = pc.if_else(pc.is_valid(reason), INVALID_BY, pa.scalar(None, pa.string()))
+    return table.append_column(REJECT_REASON, reason).append_column(REJECTED_BY, by)
+
+
+def validate_text(column: pa.ChunkedArray, max_chars: int) -> tuple[pa.Array, list[str | None]]:
+    """The text as a string array (bad bytes replaced) and an invalid reason per row."""
+    kind = column.type
+    if pa.types.is_null(kind):
+        return pa.nulls(len(column), pa.string()), ["invalid:null_text"] * len(column)
+    values: list[Any]
+    if pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
+        values = column.to_pylist()
+    else:
+        try:
+            column.validate(full=True)
+            values = column.to_pylist()
+        except pa.ArrowInvalid:  # a string column holding bytes that are not UTF-8
+            values = column.cast(
+                pa.binary() if pa.types.is_string(kind) else pa.large_binary()
+            ).to_pylist()
+    texts: list[str | None] = []
+    reasons: list[str | None] = []
+    for value in values:
+        reason = None
+        if isinstance(value, bytes):
+            try:
+                value = value.decode("utf-8")
+            except UnicodeDecodeError:
+                value, reason = value.decode("utf-8", "replace"), "invalid:invalid_utf8"
+        if value is None:
+            reason = "invalid:null_text"
+        elif reason is None and not value.strip():
+            reason = "invalid:empty_text"
+        elif reason is None and len(value) > max_chars:
+            reason = "invalid:text_too_long"
+        texts.append(value)
+        reasons.append(reason)
+    return pa.array(texts, pa.string()), reasons

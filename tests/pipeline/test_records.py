@@ -1,0 +1,233 @@
+"""Instruction records in: alpaca, messages and sharegpt from JSONL, JSON arrays, Parquet and
+HF datasets; malformed records rejected with a precise reason; output in the input's kind or
+converted, alpaca -> messages -> alpaca without loss; steps on a chosen field."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from pipeline.core.errors import RecipeError
+from pipeline.core.recipe import parse_recipe
+from pipeline.io.readers import ReadOptions, discover, read_shard
+from pipeline.run.runner import run_recipe
+from tests.pipeline.test_runners import outputs
+
+ALPACA = [
+    {"instruction": "Add 2 and 3.", "input": "", "output": "2 + 3 = 5."},
+    {"instruction": "Translate to French.", "input": "Good morning", "output": "Bonjour."},
+    {"instruction": "Name a prime.", "input": "", "output": "Seven is prime."},
+]
+MESSAGES = [
+    {
+        "messages": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Hi, what is 2+2?"},
+            {"role": "assistant", "content": "4."},
+            {"role": "user", "content": "And 3+3?"},
+            {"role": "assistant", "content": "6."},
+        ]
+    },
+    {
+        "messages": [
+            {"role": "user", "content": "Capital of France?"},
+            {"role": "assistant", "content": "Paris."},
+        ]
+    },
+]
+SHAREGPT = [
+    {
+        "conversations": [
+            {"from": "human", "value": "Tell me a fact."},
+            {"from": "gpt", "value": "Water boils at 100 C."},
+        ]
+    },
+]
+BAD_MESSAGES = [
+    ({"messages": [{"role": "assistant", "content": "Hello"}]}, "invalid:no_user_turn"),
+    ({"messages": [{"role": "user", "content": "Hi"}]}, "invalid:missing_response"),
+    (
+        {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "  "}]},
+        "invalid:empty_response",
+    ),
+    (
+        {"messages": [{"role": "user", "content": "Hi"}, {"role": "robot", "content": "Hello"}]},
+        "invalid:unknown_role",
+    ),
+    (
+        {
+            "messages": [
+                {"role": "user", "content": "Hi"},
+                {"role": "user", "content": "Again"},
+                {"role": "assistant", "content": "Hello"},
+            ]
+        },
+        "invalid:turns_out_of_order",
+    ),
+    (
+        {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": 42}]},
+        "invalid:not_a_string",
+    ),
+    ({"messages": "Hi there"}, "invalid:turns_not_a_list"),
+]
+
+
+def read(path, records="detect") -> pa.Table:
+    (shard,) = discover(str(path))
+    return pa.concat_tables(read_shard(shard, ReadOptions(records=records)))
+
+
+def write_jsonl(path, rows) -> None:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+@pytest.mark.parametrize("writer", ["jsonl", "json", "parquet", "hf"])
+def test_every_kind_from_every_file_format(tmp_path, writer):
+    for kind, rows in (("alpaca", ALPACA), ("messages", MESSAGES), ("sharegpt", SHAREGPT)):
+        folder = tmp_path / kind
+        folder.mkdir()
+        if writer == "jsonl":
+            write_jsonl(folder / "a.jsonl", rows)
+        elif writer == "json":
+            (folder / "a.json").write_text(json.dumps(rows, indent=2))
+        elif writer == "parquet":
+            pq.write_table(pa.Table.from_pylist(rows), folder / "a.parquet")
+        else:
+            import datasets
+
+            datasets.Dataset.from_list(rows).save_to_disk(str(folder / "a"))
+            folder = folder / "a"
+        table = read(folder if writer == "hf" else folder / next(p.name for p in folder.iterdir()))
+        assert table["reject_reason"].null_count == len(rows), table["reject_reason"]
+        first = table.to_pylist()[0]
+        if kind == "alpaca":
+            assert first["_prompt"] == "Add 2 and 3." and first["_response"] == "2 + 3 = 5."
+            assert table.to_pylist()[1]["_prompt"] == "Translate to French.\n\nGood morning"
+        elif kind == "messages":  # multi-turn kept whole; the system turn is no prompt
+            assert [t["role"] for t in first["_messages"]] == [
+                "system",
+                "user",
+                "assistant",
+                "user",
+                "assistant",
+            ]
+            assert first["_prompt"] == "Hi, what is 2+2?\n\nAnd 3+3?"
+            assert first["_response"] == "4.\n\n6."
+            assert first["_conversation"].startswith("Be brief.\n\nHi, what is 2+2?")
+        else:
+            assert first["_messages"][1] == {
+                "role": "assistant",
+                "content": "Water boils at 100 C.",
+            }
+
+
+def test_malformed_records_are_rejected_with_their_reason(tmp_path):
+    write_jsonl(
+        tmp_path / "bad.jsonl", [MESSAGES[1], *(r for r, _ in BAD_MESSAGES), "not a record"]
+    )
+    (tmp_path / "bad.jsonl").write_text((tmp_path / "bad.jsonl").read_text() + "{broken\n")
+    table = read(tmp_path / "bad.jsonl")
+    reasons = table["reject_reason"].to_pylist()
+    assert reasons == [
+        None,
+        *(why for _, why in BAD_MESSAGES),
+        "invalid:not_an_object",
+        "invalid:bad_json",
+    ]
+    # A record Arrow could not type keeps its original JSON; nothing is lost.
+    kept_raw = json.loads(table["invalid_record"][6].as_py())
+    assert kept_raw == BAD_MESSAGES[5][0]
+
+
+def test_typed_parquet_records_are_checked_too(tmp_path):
+    good = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]
+    rows = [
+        good,
+        [{"role": "user", "content": "Hi"}],
+        [{"role": "tool", "content": "x"}, *good],
+        None,
+    ]
+    pq.write_table(pa.table({"messages": rows}), tmp_path / "m.parquet")
+    assert read(tmp_path / "m.parquet")["reject_reason"].to_pylist() == [
+        None,
+        "invalid:missing_response",
+        "invalid:turns_out_of_order",
+        "invalid:missing_turns",
+    ]
+
+
+def recipe(inp, out, steps, **output) -> object:
+    return parse_recipe(
+        {
+            "name": "records",
+            "input": {"path": str(inp)},
+            "output": {"path": str(out), **output},
+            "steps": steps,
+        }
+    )
+
+
+def test_output_keeps_the_input_kind_and_steps_run_on_a_field(tmp_path):
+    rows = ALPACA + [{"instruction": "Add 2 and 3.", "input": "", "output": "Five."}]
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.json").write_text(json.dumps(rows))
+    manifest = run_recipe(
+        recipe(tmp_path / "in", tmp_path / "o", [{"exact_dedup": {"field": "prompt"}}]),
+        "local",
+        progress=False,
+    )
+    kept, rejected = outputs(tmp_path / "o")
+    assert kept.column_names == ["id", "instruction", "input", "output"]
+    assert rejected["reject_reason"].to_pylist() == ["duplicate:exact"]  # same prompt, other answer
+    assert manifest["steps"][1]["params"]["text_column"] == "_prompt"
+
+
+def test_alpaca_to_messages_and_back_loses_nothing(tmp_path):
+    rows = [dict(r, id=f"r{i}") for i, r in enumerate(ALPACA * 3)]
+    rows[4]["input"] = "Line one\n\nwith a blank line"  # an input holding the separator itself
+    (tmp_path / "in").mkdir()
+    write_jsonl(tmp_path / "in" / "a.jsonl", rows)
+    run_recipe(
+        recipe(tmp_path / "in", tmp_path / "m", [], format="messages"), "local", progress=False
+    )
+    as_messages, _ = outputs(tmp_path / "m")
+    assert set(as_messages.column_names) == {"id", "messages", "alpaca_input_at"}
+    run_recipe(
+        recipe(tmp_path / "m" / "kept", tmp_path / "a", [], format="alpaca"),
+        "local",
+        progress=False,
+    )
+    back, _ = outputs(tmp_path / "a")
+    assert back.select(["id", "instruction", "input", "output"]).to_pylist() == sorted(
+        rows, key=lambda r: r["id"]
+    )
+
+
+def test_sharegpt_converts_and_multi_turn_cannot_be_alpaca(tmp_path):
+    (tmp_path / "in").mkdir()
+    write_jsonl(tmp_path / "in" / "m.jsonl", MESSAGES)
+    write_jsonl(tmp_path / "in" / "s.jsonl", SHAREGPT)
+    to_messages = recipe(tmp_path / "in", tmp_path / "m", [], format="messages")
+    run_recipe(to_messages, "local", progress=False)
+    assert pq.read_table(tmp_path / "m" / "kept")["messages"][2].as_py()[1] == {
+        "role": "assistant",
+        "content": "Water boils at 100 C.",
+    }
+    to_alpaca = recipe(tmp_path / "in", tmp_path / "a", [], format="alpaca")
+    run_recipe(to_alpaca, "local", progress=False)
+    kept = pq.read_table(tmp_path / "a" / "kept")
+    rejected = pq.read_table(tmp_path / "a" / "rejected" / "part-00000.parquet")
+    assert rejected["reject_reason"].to_pylist() == ["convert_records:system_turn"]
+    assert kept["instruction"].to_pylist() == ["Capital of France?", "Tell me a fact."]
+
+
+def test_a_field_needs_records(small_samples, tmp_path):
+    with pytest.raises(RecipeError, match="field: prompt needs instruction records"):
+        run_recipe(
+            recipe(small_samples, tmp_path / "o", [{"exact_dedup": {"field": "prompt"}}]),
+            "local",
+            progress=False,
+        )

@@ -1,7 +1,10 @@
 """Small-model scorers that add score columns (and may keep/drop rows on those scores)."""
 
 from scorers.base import Requirement, Resources, Scorer, ScorerParams
+from scorers.decontaminate import Decontaminate
 from scorers.embedding import SentenceEmbedder
+from scorers.ifd import InstructionFollowingDifficulty
+from scorers.instruct_rules import InstructRules
 from scorers.kenlm_perplexity import KenlmPerplexity
 from scorers.lang_id import FastTextLangId
 from scorers.lm_perplexity import CausalLmPerplexity
@@ -10,7 +13,10 @@ from scorers.quality import QualityClassifier
 
 __all__ = [
     "CausalLmPerplexity",
+    "Decontaminate",
     "FastTextLangId",
+    "InstructRules",
+    "InstructionFollowingDifficulty",
     "KenlmPerplexity",
     "QualityClassifier",
     "Requirement",

@@ -147,8 +147,9 @@ class Scorer(RowStep):
         )
 
     def __getstate__(self) -> dict[str, Any]:
-        # Ship parameters only: a loaded model is rebuilt by `setup()` on the worker.
-        return {"params": self.params}
+        # Ship parameters and what `prepare` made: a loaded model is rebuilt by `setup()`.
+        return {"params": self.params, "prepared": getattr(self, "prepared", {})}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.params = state["params"]
+        self.prepared = state.get("prepared", {})

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import pyarrow as pa
@@ -13,28 +12,7 @@ from pipeline.core.columns import set_column, text_list
 from pipeline.core.registry import register
 from pipeline.core.rows import Check, threshold_checks
 from scorers.base import Requirement, Resources, Scorer, ScorerParams
-from scorers.models import PACKAGED, resolve_model
-
-
-def load_causal_lm(setting: str, device: str) -> tuple[Any, Any]:
-    """(tokenizer, model) from a packaged GGUF, a local folder or a hub id, on `device`."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    source = (
-        resolve_model(setting, suffixes=("",))
-        if setting in PACKAGED or Path(setting).exists()
-        else setting
-    )
-    kwargs: dict[str, Any] = {}
-    if isinstance(source, Path) and source.suffix == ".gguf":
-        # A GGUF file is dequantised by transformers into a regular torch model.
-        source, kwargs = source.parent, {"gguf_file": source.name}
-    tokenizer = AutoTokenizer.from_pretrained(str(source), **kwargs)
-    model = AutoModelForCausalLM.from_pretrained(str(source), dtype=torch.float32, **kwargs)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    return tokenizer, model.to(device).eval()
+from scorers.causal_lm import load_causal_lm, pick_device
 
 
 @register("lm_perplexity")
@@ -66,14 +44,7 @@ class CausalLmPerplexity(Scorer):
     params: Params
 
     def setup(self) -> None:
-        import torch
-
-        wanted = self.params.device
-        self._device = (
-            "cuda"
-            if wanted == "cuda" or (wanted == "auto" and torch.cuda.is_available())
-            else "cpu"
-        )
+        self._device = pick_device(self.params.device)
         self._tokenizer, self._model = load_causal_lm(self.params.model, self._device)
 
     def score(self, batch: pa.Table) -> pa.Table:

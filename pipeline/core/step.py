@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 from enum import StrEnum
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -19,6 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pipeline.core.columns import RECORD_FIELDS
 from pipeline.core.errors import MissingDependencyError
 from pipeline.core.resources import Requirement, Resources
+
+if TYPE_CHECKING:
+    from pipeline.io.storage import Location
 
 # Parameters a step may take to override its declared resources, per worker.
 RESOURCE_PARAMS = ("cpus", "gpus", "memory_gb")
@@ -70,13 +73,20 @@ class Step:
     Params: ClassVar[type[StepParams]] = StepParams
     requires: ClassVar[tuple[Requirement | tuple[str, ...], ...]] = ()
     resources: ClassVar[Resources] = Resources()
+    requires_records: ClassVar[bool] = False  # reads instruction records' columns (`_messages`)
 
     def __init__(self, params: BaseModel | Mapping[str, Any] | None = None, **kwargs: Any):
         given = params.model_dump(exclude_unset=True) if isinstance(params, BaseModel) else params
         self.params = self.Params.model_validate({**(given or {}), **kwargs})
+        self.prepared: dict[str, Any] = {}  # what `prepare` made for the workers
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.params.model_dump(exclude_defaults=True)})"
+
+    def prepare(self, work: Location) -> None:
+        """Run once on the driver after the run's checks, before any row is read: build what
+        every worker needs (an index, say) under the folder `work`, which all workers can read,
+        and keep where in `self.prepared`. Nothing by default."""
 
     def prerequisites(self, earlier: list[Step]) -> list[Step]:
         """Steps a recipe must run before this one that `earlier` lacks (none by default)."""

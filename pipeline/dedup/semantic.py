@@ -50,7 +50,9 @@ def _keep_sample(bucket: pa.Table) -> pa.Table:
     return bucket.drop_columns([BUCKET]).sort_by("order")
 
 
-def _assign(table: pa.Table, embedding: str, id_column: str, centroids: np.ndarray) -> pa.Table:
+def assign_clusters(
+    table: pa.Table, embedding: str, id_column: str, centroids: np.ndarray
+) -> pa.Table:
     """Each row with its nearest centroid (as `_bucket` too) and its cosine to it. Cosines are
     rounded to 1e-6: a matrix product's last bits depend on the batch a row sits in, and ties
     must fall to input order so that every runner keeps the same row."""
@@ -69,7 +71,7 @@ def _assign(table: pa.Table, embedding: str, id_column: str, centroids: np.ndarr
     )
 
 
-def _greedy(vectors: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def greedy_keep(vectors: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Walk rows in order, keeping a row unless its cosine to a kept row reaches `threshold`.
     Returns (dropped row indices, index of the most similar kept row, that cosine)."""
     kept = np.zeros(0, np.int64)
@@ -106,7 +108,7 @@ def _resolve_clusters(bucket: pa.Table, threshold: float, keep: str) -> pa.Table
     edges = np.flatnonzero(np.r_[True, clusters[1:] != clusters[:-1], True])
     dropped, partners, cosines = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], []
     for lo, hi in zip(edges[:-1], edges[1:], strict=True):
-        found, partner, cosine = _greedy(vectors[lo:hi], threshold)
+        found, partner, cosine = greedy_keep(vectors[lo:hi], threshold)
         dropped.append(lo + found)
         partners.append(lo + partner)
         cosines.append(cosine)
@@ -174,38 +176,44 @@ class SemanticDedup(Deduplicator):
     ) -> dict[str, Any]:
         """Sample -> k-means centroids -> rows grouped by cluster -> greedy pass per cluster."""
         p = self.params
-        work = fresh_work_dir(dest)
         if not rows:
             return {"kmeans_clusters": 0}
-        # At least ~64 expected rows, so that a tiny `sample_rows` cannot draw none at all.
-        fraction = max(p.sample_rows, 64) / rows
-        sample = partial(_sample, embedding=p.embedding_column, fraction=fraction)
-        source = Source(sources, [SHARD, ROW, p.embedding_column], sample)
-        executor.shuffle([source], _keep_sample, work / "sample", 1)
-        centroids = self._centroids(work / "sample", rows)
+        centroids = fit_centroids(executor, sources, fresh_work_dir(dest), rows, p, self.name)
         assign = partial(
-            _assign, embedding=p.embedding_column, id_column=p.id_column, centroids=centroids
+            assign_clusters,
+            embedding=p.embedding_column,
+            id_column=p.id_column,
+            centroids=centroids,
         )
         columns = [SHARD, ROW, p.id_column, p.embedding_column]
         resolve = partial(_resolve_clusters, threshold=p.threshold, keep=p.keep)
         executor.shuffle(
             [Source(sources, columns, assign)], resolve, dest, min(len(centroids), buckets)
         )
-        work.remove()
         return {"kmeans_clusters": len(centroids)}
 
-    def _centroids(self, sample_dir: Location, rows: int) -> np.ndarray:
-        """Unit-length k-means centroids fitted on the sample (bounded size, read here)."""
-        from sklearn.cluster import KMeans
 
-        p = self.params
-        parts = [read_table(f) for f in parquet_files(sample_dir)]
-        if not parts:
-            raise TamisError(f"{self.name}: the k-means sample drew no rows; raise sample_rows")
-        table = pa.concat_tables(parts)
-        vectors = embedding_matrix(table.sort_by("order")["e"])
-        k = p.clusters or max(1, round(rows / p.rows_per_cluster))
-        k = max(1, min(k, len(vectors)))
-        model = KMeans(n_clusters=k, random_state=p.seed, n_init=1).fit(vectors)
-        centres = model.cluster_centers_.astype(np.float32)
-        return centres / np.maximum(np.linalg.norm(centres, axis=1, keepdims=True), 1e-12)
+def fit_centroids(
+    executor: Executor, sources: list[Location], work: Location, rows: int, p: Any, step: str
+) -> np.ndarray:
+    """Unit-length k-means centroids (seeded) of the embeddings of a deterministic sample of
+    `sample_rows` of the `rows` rows in `sources`; `p` holds `embedding_column`,
+    `sample_rows`, `clusters`, `rows_per_cluster` and `seed`. The sample is bounded in size;
+    only it is read here."""
+    from sklearn.cluster import KMeans
+
+    # At least ~64 expected rows, so that a tiny `sample_rows` cannot draw none at all.
+    fraction = max(p.sample_rows, 64) / rows
+    sample = partial(_sample, embedding=p.embedding_column, fraction=fraction)
+    source = Source(sources, [SHARD, ROW, p.embedding_column], sample)
+    executor.shuffle([source], _keep_sample, work / "sample", 1)
+    parts = [read_table(f) for f in parquet_files(work / "sample")]
+    work.remove()
+    if not parts:
+        raise TamisError(f"{step}: the k-means sample drew no rows; raise sample_rows")
+    vectors = embedding_matrix(pa.concat_tables(parts).sort_by("order")["e"])
+    k = p.clusters or max(1, round(rows / p.rows_per_cluster))
+    k = max(1, min(k, len(vectors)))
+    model = KMeans(n_clusters=k, random_state=p.seed, n_init=1).fit(vectors)
+    centres = model.cluster_centers_.astype(np.float32)
+    return centres / np.maximum(np.linalg.norm(centres, axis=1, keepdims=True), 1e-12)

@@ -49,7 +49,7 @@ def batch_histogram(batch: pa.Table, column: str, prefix: int | None) -> np.ndar
     return key_histogram(np.asarray(values, np.float32), prefix)
 
 
-def _select(histogram: np.ndarray, rank: int) -> tuple[int, int]:
+def rank_bin(histogram: np.ndarray, rank: int) -> tuple[int, int]:
     """(bin holding the value of 0-based `rank`, rank within that bin)."""
     cumulative = np.cumsum(histogram)
     found = int(np.searchsorted(cumulative, rank, side="right"))
@@ -95,9 +95,9 @@ class PercentileCut(GlobalStep):
         cutoff: float | None = None
         if keep:
             rank = scored - keep if self.top else keep - 1  # 0-based, ascending order
-            bin_high, within = _select(high, rank)
+            bin_high, within = rank_bin(high, rank)
             low = executor.summarise(sources, [self.column], self._histogram(bin_high), BINS)
-            bin_low, _ = _select(low, within)
+            bin_low, _ = rank_bin(low, within)
             cutoff = key_to_float((bin_high << 16) | bin_low)
         stats = {
             "column": self.column,

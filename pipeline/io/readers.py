@@ -219,7 +219,7 @@ def peek_columns(shard: InputShard) -> list[str]:
                 except pa.ArrowInvalid:
                     source.seek(0)
                     return pa.ipc.open_file(source).schema.names
-        for value, _, _ in _json_items(shard):
+        for value, _, _ in json_items(shard):
             if isinstance(value, dict):
                 return list(value)
     except (OSError, pa.ArrowException, ValueError) as err:
@@ -290,7 +290,7 @@ def _jsonl_batches(shard: InputShard, opts: ReadOptions) -> Iterator[pa.Table]:
     rows: list[dict[str, Any]] = []
     kind = opts.records if opts.records in KINDS else None
     usable = False
-    for value, raw, reason in _json_items(shard):
+    for value, raw, reason in json_items(shard):
         if opts.records == "text":
             rows.append(_text_row(value, raw, reason, opts.text_column))
             usable = usable or opts.text_column in rows[-1]
@@ -306,7 +306,7 @@ def _jsonl_batches(shard: InputShard, opts: ReadOptions) -> Iterator[pa.Table]:
         yield _rows_to_table(rows, shard, opts, usable)
 
 
-def _json_items(shard: InputShard) -> Iterator[tuple[Any, str | None, str | None]]:
+def json_items(shard: InputShard) -> Iterator[tuple[Any, str | None, str | None]]:
     """(value, raw text, invalid reason) for each record of a JSON Lines file, or of a file
     holding one JSON array (read whole: JSONL streams, arrays do not)."""
     with _open_stream(shard.path) as fh:

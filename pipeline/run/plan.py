@@ -74,8 +74,13 @@ def plan_run(
 
 
 def _check_fields(steps: list[Step], records: str) -> None:
-    """A step's `field` setting needs instruction records."""
+    """A step's `field` setting, or a step of instruction records, needs instruction records."""
     for step in steps:
+        if step.requires_records and records == "text":
+            raise RecipeError(
+                f"step {step.name} reads instruction records, but the input is read as text "
+                "(input.records)"
+            )
         field = getattr(step.params, "field", None)
         if field is not None and records == "text":
             raise RecipeError(

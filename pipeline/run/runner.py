@@ -51,6 +51,8 @@ def run_recipe(
     with make_executor(runner, cpu_fallback=cpu_fallback) as executor:
         check_gpus(plan.steps, executor)
         claim_output(plan, overwrite)
+        for number, step in enumerate(plan.steps):
+            step.prepare(plan.layout.work / "prepared" / f"{number:02d}-{step.name}")
         for stage in plan.stages:
             t0 = time.time()
             if stage.applies is not None:

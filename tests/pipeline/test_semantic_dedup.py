@@ -8,7 +8,7 @@ import pytest
 
 from pipeline.core.recipe import build_steps, parse_recipe
 from pipeline.dedup import SemanticDeduplicator
-from pipeline.dedup.semantic import _greedy
+from pipeline.dedup.semantic import greedy_keep
 from scorers.embedding import SentenceEmbedder, embedding_array, embedding_matrix
 
 BUDGET = (
@@ -31,7 +31,7 @@ def test_greedy_points_each_duplicate_at_a_kept_row():
     base = np.eye(4, dtype=np.float32)
     close = base[0] * 0.99 + base[1] * 0.14
     vectors = np.stack([base[0], close / np.linalg.norm(close), base[2], base[0]])
-    dropped, partner, cosine = _greedy(vectors, threshold=0.95)
+    dropped, partner, cosine = greedy_keep(vectors, threshold=0.95)
     assert dropped.tolist() == [1, 3] and partner.tolist() == [0, 0]
     assert np.allclose(cosine, [vectors[0] @ vectors[1], 1.0])
 

@@ -1,0 +1,182 @@
+"""Instruction-following difficulty (IFD) of instruction records under a small causal LM."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+import numpy as np
+import pyarrow as pa
+from pydantic import Field
+
+from pipeline.core.columns import MESSAGES, set_column
+from pipeline.core.registry import register
+from pipeline.core.rows import Check, threshold_checks
+from scorers.base import Requirement, Resources, Scorer, ScorerParams
+from scorers.causal_lm import load_causal_lm, pick_device, pick_dtype, span_nll
+
+MARK = "\u2063TAMIS-ANSWER\u2063"  # stands for the answer when a template is rendered
+PLAIN_PREFIX = "### Instruction:\n{prompt}\n\n### Response:\n"
+CLOSERS = (".", "!", "?", "\n", ".\n")
+
+
+@register("ifd")
+class InstructionFollowingDifficulty(Scorer):
+    """IFD (Cherry LLM, Li et al. 2024, https://arxiv.org/abs/2308.12032; Superfiltering,
+    https://arxiv.org/abs/2402.00530): how much a record's prompt helps a small causal LM
+    predict its last answer, PPL(answer | prompt) / PPL(answer). Under 1 the prompt helps; at
+    1 or more it does not (a mismatched or unrelated answer), and the record is rejected. Among
+    the rest, a high IFD marks an instruction the model finds hard to follow: Superfiltering
+    keeps the top 5-15% (`keep_top`). The prompt is every turn before the last assistant turn,
+    rendered with the model's chat template (or `### Instruction:`/`### Response:`); `end_prob`
+    is the probability that the model would end the answer, or its sentence, right where the
+    answer ends (an end-of-turn token, or `.`, `!`, `?`, a newline): low for a cut answer.
+
+    Reads `_messages` (instruction records); adds `ifd`, `ppl_response`,
+    `ppl_response_given_prompt`, `end_prob`. Reasons: ifd>=R, end_prob<R,
+    ppl_response_given_prompt>R.
+    """
+
+    requires = (
+        Requirement("torch", "torch==2.13.0", "models"),
+        Requirement("transformers", "transformers", "models"),
+        Requirement("gguf", "gguf", "models"),
+    )
+    resources = Resources(cpus=1, memory_gb=2)
+    batch_size = 64
+    requires_records: ClassVar[bool] = True
+    outputs = {
+        "ifd": pa.float32(),
+        "ppl_response": pa.float32(),
+        "ppl_response_given_prompt": pa.float32(),
+        "end_prob": pa.float32(),
+    }
+    score_column = "ifd"
+    decision_params = Scorer.decision_params | {
+        "device",
+        "forward_batch",
+        "max_ifd",
+        "min_end_prob",
+        "max_ppl_given_prompt",
+    }
+
+    class Params(ScorerParams):
+        model: str = Field("smollm2-135m", description="Packaged name, local folder or hub id.")
+        template: Literal["auto", "chat", "plain"] = Field(
+            "auto", description="auto: the model's chat template when it has one, else plain."
+        )
+        max_tokens: int = Field(
+            1024, gt=8, description="Prompt and answer tokens per record (the prompt is cut first)."
+        )
+        max_response_tokens: int = Field(512, gt=1, description="Answer tokens scored at most.")
+        forward_batch: int = Field(16, gt=0, description="Sequences per forward pass.")
+        device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA if present.")
+        dtype: Literal["auto", "float32", "bfloat16"] = Field(
+            "auto",
+            description="auto: bfloat16 on CUDA and on CPUs with bf16 matrix units, else "
+            "float32 (IFD within ~3% of float32's).",
+        )
+        max_ifd: float | None = Field(1.0, gt=0, description="Reject IFD at or above this.")
+        min_end_prob: float | None = Field(
+            None, ge=0, le=1, description="Reject answers the model would not end where they end."
+        )
+        max_ppl_given_prompt: float | None = Field(
+            None, gt=0, description="Reject answers this surprising even given their prompt."
+        )
+
+    params: Params
+
+    def setup(self) -> None:
+        self._device = pick_device(self.params.device)
+        dtype = pick_dtype(self.params.dtype, self._device)
+        self._tokenizer, self._model = load_causal_lm(self.params.model, self._device, dtype)
+        chat = self.params.template != "plain" and bool(self._tokenizer.chat_template)
+        if self.params.template == "chat" and not chat:
+            from pipeline.core.errors import ModelNotFoundError
+
+            raise ModelNotFoundError(f"model {self.params.model!r} has no chat template")
+        self._chat = chat
+        # An answer may end with its turn or with a sentence end the text leaves out.
+        marks = [self._tokenizer(m, add_special_tokens=False)["input_ids"] for m in CLOSERS]
+        end = self._pieces(
+            [{"role": "user", "content": "x"}, {"role": "assistant", "content": "y"}]
+        )
+        self._closing = sorted(
+            {ids[0] for ids in marks if len(ids) == 1} | set(end[3] if end else [])
+        )
+
+    def score(self, batch: pa.Table) -> pa.Table:
+        records = batch[MESSAGES].to_pylist()
+        with_prompt, alone, spans_with, spans_alone, usable = [], [], [], [], []
+        for turns in records:
+            pieces = self._pieces(turns)
+            usable.append(pieces is not None)
+            if pieces is None:
+                continue
+            prompt_ids, alone_ids, answer_ids, end_ids = pieces
+            with_prompt.append(prompt_ids + answer_ids + end_ids)
+            spans_with.append((len(prompt_ids), len(prompt_ids) + len(answer_ids) + len(end_ids)))
+            alone.append(alone_ids + answer_ids)
+            spans_alone.append((len(alone_ids), len(alone_ids) + len(answer_ids)))
+        p = self.params
+        pad = self._tokenizer.pad_token_id
+        given, closed = span_nll(
+            self._model, with_prompt, spans_with, self._device, p.forward_batch, pad, self._closing
+        )
+        bare, _ = span_nll(self._model, alone, spans_alone, self._device, p.forward_batch, pad)
+        values = np.full((len(records), 4), np.nan, np.float32)
+        found = iter(zip(given, bare, closed, strict=True))
+        for row, ok in enumerate(usable):
+            if not ok:
+                continue
+            nll_given, nll_bare, end = next(found)
+            ppl_given = float(np.exp(nll_given[:-1].mean()))
+            ppl_bare = float(np.exp(nll_bare.mean()))
+            values[row] = (ppl_given / ppl_bare, ppl_bare, ppl_given, end)
+        for column, value in zip(self.outputs, values.T, strict=True):
+            batch = set_column(batch, column, pa.array(value, pa.float32()))
+        return batch
+
+    def _pieces(self, turns: list[dict[str, str]] | None) -> tuple[list[int], ...] | None:
+        """Token ids of (prompt prefix, answer-alone prefix, answer, end of turn) for the last
+        assistant turn; None when there is no answer to score."""
+        if not turns or turns[-1]["role"] != "assistant" or not turns[-1]["content"]:
+            return None
+        context, answer = turns[:-1], turns[-1]["content"]
+        encode = self._tokenizer
+        answer_ids = encode(answer, add_special_tokens=False)["input_ids"]
+        answer_ids = answer_ids[: self.params.max_response_tokens]
+        if self._chat:
+            prompt, end = self._render(context)
+            alone, _ = self._render([])
+        else:
+            text = "\n\n".join(t["content"] for t in context)
+            prompt, alone, end = PLAIN_PREFIX.format(prompt=text), "", encode.eos_token or ""
+        ids = [encode(t, add_special_tokens=False)["input_ids"] for t in (prompt, alone, end)]
+        bos = [encode.bos_token_id] if not self._chat and encode.bos_token_id is not None else []
+        prompt_ids, alone_ids, end_ids = bos + ids[0], bos + ids[1], ids[2][:1]
+        room = self.params.max_tokens - len(answer_ids) - len(end_ids)
+        if room < 1:
+            return None
+        return prompt_ids[-room:], alone_ids[-room:], answer_ids, end_ids
+
+    def _render(self, context: list[dict[str, str]]) -> tuple[str, str]:
+        """(what precedes the answer, what ends its turn) in the model's chat template."""
+        turns = [*context, {"role": "assistant", "content": MARK}]
+        text = self._tokenizer.apply_chat_template(turns, tokenize=False)
+        before, _, after = text.partition(MARK)
+        return before, after
+
+    def checks(self, scored: pa.Table) -> list[Check]:
+        p = self.params
+        found = []
+        if p.max_ifd is not None:
+            ifd = np.nan_to_num(scored["ifd"].to_numpy(zero_copy_only=False), nan=-1.0)
+            found.append(Check(ifd >= p.max_ifd, f"ifd>={p.max_ifd:g}"))
+        found += threshold_checks(scored["end_prob"], "end_prob", p.min_end_prob, None)
+        found += threshold_checks(
+            scored["ppl_response_given_prompt"],
+            "ppl_response_given_prompt",
+            None,
+            p.max_ppl_given_prompt,
+        )
+        return found

@@ -1,0 +1,194 @@
+"""Rules for instruction records: empty, cut, refused, echoed, looping, templated, placeholder
+and wrong-language answers."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import pyarrow as pa
+import regex
+from pydantic import Field
+
+from filters.text_stats import repeated_ngram_chars, split_words
+from pipeline.core.columns import MESSAGES, RECORD_FIELDS, set_column, text_list
+from pipeline.core.registry import register
+from pipeline.core.rows import Check
+from scorers.base import Requirement, Resources, Scorer, ScorerParams
+from scorers.lang_id import fasttext_lines
+from scorers.models import resolve_model
+
+REFUSAL = regex.compile(
+    r"\b(as an ai(\s+language)?\s+model|as a (large )?language model|i am an ai\b|i'm an ai\b"
+    r"|i (cannot|can't|can not|am unable to|am not able to|won't) (help|assist|provide|comply"
+    r"|fulfill|create|generate|do that|answer|write)"
+    r"|i'm (sorry|afraid),? but i (cannot|can't|am unable)|i apologi[sz]e,? but i (cannot|can't)"
+    r"|i do(n't| not) have (personal )?(opinions|feelings|beliefs|access to real-time))",
+    regex.IGNORECASE,
+)
+TEMPLATE = regex.compile(
+    r"<\|(im_start|im_end|endoftext|eot_id|start_header_id|end_header_id|user|assistant|system)\|>"
+    r"|\[/?INST\]|<</?SYS>>|^\s*#{2,3} ?(Instruction|Response|Input|Human|Assistant)\s*:"
+    r"|^\s*(Human|Assistant|USER|ASSISTANT)\s*:\s",
+    regex.MULTILINE,
+)
+PLACEHOLDER = regex.compile(
+    r"^\s*(https?://\S+|n/?a|tbd|todo|\.{3}|…|-+|none|null|lorem ipsum.*)\s*$"
+    r"|\[(insert|your|add|enter|put)\b[^\]]*\]|<(insert|your|add)\b[^>]*>",
+    regex.IGNORECASE,
+)
+# Words a sentence does not end on: an answer ending on one was cut.
+DANGLING = frozenset(
+    "a an the and or but of to with from by as that which who whose is are was were be been "
+    "being this these those its their our your my his her if than so because while when where "
+    "into onto between".split()
+)
+LANGUAGE_NAMES = {
+    "de": "german", "es": "spanish", "fr": "french", "it": "italian", "pt": "portuguese",
+    "ru": "russian", "zh": "chinese", "ja": "japanese", "pl": "polish", "nl": "dutch",
+    "ko": "korean", "ar": "arabic", "hi": "hindi", "tr": "turkish", "en": "english",
+}  # fmt: skip
+
+
+@register("instruct_rules")
+class InstructRules(Scorer):
+    """Rules for instruction records, each with its own reason: template residue in any turn
+    (`<|im_start|>`, `### Instruction:`), a placeholder or URL-only answer, a refusal or AI
+    disclaimer, an answer cut off (unclosed code fence, ending on a comma or a word no sentence
+    ends on), an answer too short for its prompt, an answer echoing the prompt, an answer
+    looping over itself, and an answer in another language than its prompt (fastText language
+    ID; a prompt asking for a translation or naming the language is exempt).
+
+    Reads `_messages`; adds `prompt_lang`, `response_lang`. Reasons: template_residue,
+    placeholder_response, refusal, truncated:code_fence, truncated:mid_sentence,
+    response_words<N, response_ratio<R, repeats_prompt, response_repetition>R, lang_mismatch.
+    """
+
+    requires = (Requirement("fasttext", "fasttext-numpy2-wheel==0.9.2", "models"),)
+    resources = Resources(cpus=1, memory_gb=0.5)
+    batch_size = 1024
+    requires_records: ClassVar[bool] = True
+    outputs = {"prompt_lang": pa.string(), "response_lang": pa.string()}
+    decision_params = Scorer.decision_params | {
+        "min_response_words",
+        "min_response_ratio",
+        "ratio_min_prompt_chars",
+        "max_repetition",
+        "min_lang_score",
+    }
+
+    class Params(ScorerParams):
+        model: str = Field("lid176", description="fastText language ID model.")
+        min_response_words: int = Field(1, ge=0, description="Fewest words in an answer.")
+        min_response_ratio: float | None = Field(
+            0.02, ge=0, description="Shortest answer, in characters per prompt character."
+        )
+        ratio_min_prompt_chars: int = Field(
+            400, ge=0, description="min_response_ratio applies to prompts at least this long."
+        )
+        max_repetition: float | None = Field(
+            0.3, ge=0, le=1, description="Most answer characters in repeated word 5-grams."
+        )
+        min_lang_score: float = Field(
+            0.6, ge=0, le=1, description="Both languages must be this sure to disagree."
+        )
+
+    params: Params
+
+    def setup(self) -> None:
+        import fasttext
+
+        self._model: Any = fasttext.load_model(str(resolve_model(self.params.model)))
+
+    def score(self, batch: pa.Table) -> pa.Table:
+        prompts = text_list(batch, RECORD_FIELDS["prompt"])
+        responses = text_list(batch, RECORD_FIELDS["response"])
+        labels, probs = self._model.predict(fasttext_lines(prompts + responses), k=1)
+        langs = [
+            label[0].removeprefix("__label__") if p[0] >= self.params.min_lang_score else None
+            for label, p in zip(labels, probs, strict=True)
+        ]
+        n = len(prompts)
+        batch = set_column(batch, "prompt_lang", pa.array(langs[:n], pa.string()))
+        return set_column(batch, "response_lang", pa.array(langs[n:], pa.string()))
+
+    def checks(self, scored: pa.Table) -> list[Check]:
+        p = self.params
+        prompts = text_list(scored, RECORD_FIELDS["prompt"])
+        responses = text_list(scored, RECORD_FIELDS["response"])
+        last = [_last_answer(m) for m in scored[MESSAGES].to_pylist()]
+        turns = text_list(scored, RECORD_FIELDS["conversation"])
+        words = [split_words(r) for r in responses]
+        prompt_chars = np.array([len(x) for x in prompts])
+        ratio = np.array([len(r) for r in responses]) / np.maximum(prompt_chars, 1)
+        found = [
+            _check(turns, lambda t: TEMPLATE.search(t) is not None, "template_residue"),
+            _check(responses, lambda r: PLACEHOLDER.search(r) is not None, "placeholder_response"),
+            _check(responses, lambda r: REFUSAL.search(r[:600]) is not None, "refusal"),
+            _check(last, lambda a: a.count("```") % 2 == 1, "truncated:code_fence"),
+            _check(last, _cut_mid_sentence, "truncated:mid_sentence"),
+            Check(
+                np.array([sum(any(c.isalnum() for c in t) for t in w) for w in words])
+                < p.min_response_words,
+                f"response_words<{p.min_response_words}",
+            ),
+        ]
+        if p.min_response_ratio is not None:
+            short = (prompt_chars >= p.ratio_min_prompt_chars) & (ratio < p.min_response_ratio)
+            found.append(Check(short, f"response_ratio<{p.min_response_ratio:g}"))
+        found.append(Check(np.array(list(map(_echoes, prompts, responses))), "repeats_prompt"))
+        if p.max_repetition is not None:
+            looped = [
+                len(w) >= 30 and repeated_ngram_chars(w, 5) / max(len(r), 1) > p.max_repetition
+                for w, r in zip(words, responses, strict=True)
+            ]
+            found.append(Check(np.array(looped), f"response_repetition>{p.max_repetition:g}"))
+        mismatch = [
+            a is not None and b is not None and a != b and not _asks_for(q, b)
+            for a, b, q in zip(
+                scored["prompt_lang"].to_pylist(), scored["response_lang"].to_pylist(), prompts
+            )
+        ]
+        found.append(Check(np.array(mismatch, dtype=bool), "lang_mismatch"))
+        return found
+
+
+def _check(texts: list[str], rule: Any, reason: str) -> Check:
+    return Check(np.array([bool(rule(t)) for t in texts], dtype=bool), reason)
+
+
+def _last_answer(turns: list[dict[str, str]] | None) -> str:
+    """The content of the last assistant turn."""
+    return turns[-1]["content"] if turns else ""
+
+
+def _cut_mid_sentence(answer: str) -> bool:
+    """True when the answer's last line is a sentence stopped short: it ends on a comma, colon,
+    hyphen or an opening bracket, or on a word no sentence ends on."""
+    lines = [ln.strip() for ln in answer.strip().splitlines() if ln.strip()]
+    if not lines:
+        return False
+    line = lines[-1]
+    if line[-1] in ",;:-–(/[{" and not line.endswith("://"):
+        return True
+    tail = line.split()
+    return len(tail) >= 4 and tail[-1].lower() in DANGLING
+
+
+def _echoes(prompt: str, response: str) -> bool:
+    """True when the answer mostly repeats the prompt's own words (4-grams)."""
+    said, heard = _grams(response), _grams(prompt)
+    if not said:
+        return " ".join(response.lower().split()) == " ".join(prompt.lower().split())
+    return len(said & heard) / len(said) >= 0.8 and len(response) <= 1.5 * len(prompt)
+
+
+def _grams(text: str) -> set[tuple[str, ...]]:
+    words = [w.lower() for w in split_words(text) if any(c.isalnum() for c in w)]
+    return set(zip(*(words[i:] for i in range(4))))
+
+
+def _asks_for(prompt: str, lang: str) -> bool:
+    """True when the prompt asks for a translation or names the answer's language."""
+    lowered = prompt.lower()
+    return "translat" in lowered or LANGUAGE_NAMES.get(lang, "\0") in lowered

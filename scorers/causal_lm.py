@@ -3,7 +3,8 @@ log-likelihood of chosen token spans, batched by length without materialising fu
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,20 @@ def pick_device(wanted: str) -> str:
     import torch
 
     return "cuda" if wanted == "cuda" or (wanted == "auto" and torch.cuda.is_available()) else "cpu"
+
+
+@contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """Run the block with `count` torch threads: how a CPU splits a matrix product changes its
+    last bits, so a fixed count gives the same scores in every runner."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(1, count))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def pick_dtype(wanted: str, device: str) -> str:

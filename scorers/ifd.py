@@ -12,7 +12,7 @@ from pipeline.core.columns import MESSAGES, set_column
 from pipeline.core.registry import register
 from pipeline.core.rows import Check, threshold_checks
 from scorers.base import Requirement, Resources, Scorer, ScorerParams
-from scorers.causal_lm import load_causal_lm, pick_device, pick_dtype, span_nll
+from scorers.causal_lm import load_causal_lm, pick_device, pick_dtype, span_nll, torch_threads
 
 MARK = "\u2063TAMIS-ANSWER\u2063"  # stands for the answer when a template is rendered
 PLAIN_PREFIX = "### Instruction:\n{prompt}\n\n### Response:\n"
@@ -68,7 +68,12 @@ class InstructionFollowingDifficulty(Scorer):
             1024, gt=8, description="Prompt and answer tokens per record (the prompt is cut first)."
         )
         max_response_tokens: int = Field(512, gt=1, description="Answer tokens scored at most.")
-        forward_batch: int = Field(16, gt=0, description="Sequences per forward pass.")
+        forward_batch: int | None = Field(
+            None,
+            gt=0,
+            description="Records per forward pass (default: 1 on CPU, where it costs nothing "
+            "and keeps each score independent of its neighbours; 16 on CUDA).",
+        )
         device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA if present.")
         dtype: Literal["auto", "float32", "bfloat16"] = Field(
             "auto",
@@ -117,12 +122,13 @@ class InstructionFollowingDifficulty(Scorer):
             spans_with.append((len(prompt_ids), len(prompt_ids) + len(answer_ids) + len(end_ids)))
             alone.append(alone_ids + answer_ids)
             spans_alone.append((len(alone_ids), len(alone_ids) + len(answer_ids)))
-        p = self.params
         pad = self._tokenizer.pad_token_id
-        given, closed = span_nll(
-            self._model, with_prompt, spans_with, self._device, p.forward_batch, pad, self._closing
-        )
-        bare, _ = span_nll(self._model, alone, spans_alone, self._device, p.forward_batch, pad)
+        size = self.params.forward_batch or (16 if self._device == "cuda" else 1)
+        with torch_threads(round(self.worker_resources().cpus)):
+            given, closed = span_nll(
+                self._model, with_prompt, spans_with, self._device, size, pad, self._closing
+            )
+            bare, _ = span_nll(self._model, alone, spans_alone, self._device, size, pad)
         values = np.full((len(records), 4), np.nan, np.float32)
         found = iter(zip(given, bare, closed, strict=True))
         for row, ok in enumerate(usable):

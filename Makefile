@@ -13,7 +13,7 @@ DEMO_MODELS := models/quality-demo.bin models/wiki-en/model.bin
 # An example plugin package of steps, used by the tests (tests/test_plugins.py).
 EXAMPLE_PLUGIN := tests/plugins/tamis-example-steps
 
-.PHONY: setup models run test test-fast bench bench-scale bench-dedup samples kenlm-tools clean
+.PHONY: setup models run instruct test test-fast bench bench-scale bench-dedup bench-instruct gpu-check samples kenlm-tools clean
 
 setup: $(STAMP) $(KENLM_TOOLS)
 
@@ -53,6 +53,9 @@ models/wiki-en/model.bin: models/data/.built | $(KENLM_TOOLS)
 run: setup models  ## the main job: configs/web-en.yaml over samples/ on in-process Ray
 	$(VENV)/bin/tamis run configs/web-en.yaml
 
+instruct: setup  ## the instruction recipe: configs/instruct.yaml over samples/instruct
+	$(VENV)/bin/tamis run configs/instruct.yaml
+
 test: setup  ## lint, then the whole test suite (real Ray, real models trained in the tests)
 	$(VENV)/bin/ruff check --quiet pipeline filters scorers jobs tests benchmarks samples
 	$(PY) -m pytest -q
@@ -82,8 +85,15 @@ bench-scale: setup  ## scale: the heuristics recipe + MinHash on 1x, 4x, 16x dat
 bench-dedup: setup $(BENCH_STAMP)  ## dedup: planted-set quality, MinHash vs datasketch/datatrove, memory
 	$(PY) benchmarks/bench_dedup.py
 
-samples: setup  ## regenerate samples/web from ../shared/data
+bench-instruct: setup  ## instruction steps: corruption catch rates, IFD pairs, decontamination, speed
+	$(PY) benchmarks/bench_instruct.py
+
+gpu-check: setup  ## embed, lm_perplexity and ifd on CUDA next to CPU (where a GPU is present)
+	$(PY) benchmarks/gpu_check.py
+
+samples: setup  ## regenerate samples/web and samples/instruct from ../shared/data
 	$(PY) samples/build_samples.py
+	$(PY) samples/build_instruct_samples.py
 
 clean:
 	rm -rf out .pytest_cache build

@@ -2,6 +2,7 @@
 
 from filters.base import Check, Filter, FilterParams
 from filters.c4 import C4
+from filters.extract import Extract
 from filters.fineweb import FineWebQuality
 from filters.gopher import GopherQuality, GopherRepetition
 from filters.records import ConvertRecords
@@ -10,6 +11,7 @@ __all__ = [
     "C4",
     "Check",
     "ConvertRecords",
+    "Extract",
     "Filter",
     "FilterParams",
     "FineWebQuality",

@@ -15,7 +15,7 @@ import regex
 from pydantic import Field
 
 from filters.base import Check, Filter, FilterParams
-from filters.text_stats import sentence_count, split_words
+from filters.text_stats import for_stats, sentence_count, split_words
 from pipeline.core.columns import set_column, text_list
 from pipeline.core.registry import register
 
@@ -47,8 +47,10 @@ class C4(Filter):
     are dropped; pages with lorem ipsum, a curly bracket or too few sentences left are rejected.
 
     Reads the text column; with `remove_lines` rewrites it and adds `c4_lines_removed`. Reasons:
-    lorem_ipsum, curly_bracket, sentence_count<N.
+    lorem_ipsum, curly_bracket, sentence_count<N. Invisible characters are ignored.
     """
+
+    version = 2  # invisible characters
 
     class Params(FilterParams):
         remove_lines: bool = Field(False, description="Rewrite kept text without dropped lines.")
@@ -75,12 +77,8 @@ class C4(Filter):
         ]
         if self.params.min_sentences is not None:
             sentences = np.array([p.sentences for p in passes])
-            found.append(
-                Check(
-                    sentences < self.params.min_sentences,
-                    f"sentence_count<{self.params.min_sentences}",
-                )
-            )
+            rule = f"sentence_count<{self.params.min_sentences}"
+            found.append(Check(sentences < self.params.min_sentences, rule, sentences))
         return found
 
     def rewrite(self, kept: pa.Table) -> pa.Table:
@@ -97,7 +95,7 @@ class C4(Filter):
     def _line_pass(self, text: str) -> _LinePass:
         """Apply the line rules in C4's order; stop early on a page-level rule."""
         p = self.params
-        lines = text.splitlines()
+        lines = for_stats(text).splitlines()
         kept: list[str] = []
         sentences = 0
         for line in lines:

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
 from pydantic import Field
 
 from filters import text_stats as ts
 from filters.base import Check, Filter, FilterParams
-from pipeline.core.columns import text_list
 from pipeline.core.registry import register
 
 
@@ -32,8 +32,19 @@ class FineWebQuality(Filter):
     """FineWeb rules on line punctuation, short lines, duplicated lines and list-like pages.
 
     Reads the text column. Reasons: empty, line_punct_ratio<R, short_line_ratio>R,
-    char_dup_ratio>R, list_ratio>R.
+    char_dup_ratio>R, list_ratio>R. Lines end at `\n`, `\r\n` or `\r`; invisible characters
+    are ignored.
     """
+
+    version = 2  # line ends and invisible characters
+    stat_fields = tuple(FineWebStats.__dataclass_fields__)
+    decision_params = Filter.decision_params | {
+        "min_line_punct_ratio",
+        "line_punct_exclude_zero",
+        "max_short_line_ratio",
+        "max_char_dup_ratio",
+        "max_newline_ratio",
+    }
 
     class Params(FilterParams):
         min_line_punct_ratio: float = Field(
@@ -51,25 +62,28 @@ class FineWebQuality(Filter):
 
     def checks(self, batch: pa.Table) -> list[Check]:
         p = self.params
-        stats = ts.stat_columns(
-            [self.measure(t) for t in text_list(batch, p.text_column)], FineWebStats
-        )
+        stats = self.statistics(batch)
         punct = stats["line_punct_ratio"]
         punct_failed = punct < p.min_line_punct_ratio
         if p.line_punct_exclude_zero:
             punct_failed &= punct != 0
         short, dup = stats["short_line_ratio"], stats["char_dup_ratio"]
         newline = stats["list_ratio"]
+        short_rule = f"short_line_ratio>{p.max_short_line_ratio:g}"
         return [
             Check(stats["lines"] == 0, "empty"),
-            Check(punct_failed, f"line_punct_ratio<{p.min_line_punct_ratio:g}"),
-            Check(short > p.max_short_line_ratio, f"short_line_ratio>{p.max_short_line_ratio:g}"),
-            Check(dup > p.max_char_dup_ratio, f"char_dup_ratio>{p.max_char_dup_ratio:g}"),
-            Check(newline > p.max_newline_ratio, f"list_ratio>{p.max_newline_ratio:g}"),
+            Check(punct_failed, f"line_punct_ratio<{p.min_line_punct_ratio:g}", punct),
+            Check(short > p.max_short_line_ratio, short_rule, short),
+            Check(dup > p.max_char_dup_ratio, f"char_dup_ratio>{p.max_char_dup_ratio:g}", dup),
+            Check(newline > p.max_newline_ratio, f"list_ratio>{p.max_newline_ratio:g}", newline),
         ]
+
+    def measure_batch(self, texts: list[str]) -> dict[str, np.ndarray]:
+        return ts.stat_columns([self.measure(t) for t in texts], FineWebStats)
 
     def measure(self, text: str) -> FineWebStats:
         """The FineWeb statistics of one document."""
+        text = ts.for_stats(text)
         lines = [ln for ln in text.split("\n") if ln.strip()]
         if not lines:
             return FineWebStats(0, 0.0, 0.0, 0.0, 0.0)

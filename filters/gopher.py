@@ -1,12 +1,18 @@
 """Gopher quality and repetition rules (Rae et al. 2021, https://arxiv.org/abs/2112.11446).
 
 Same rules, order and default thresholds as datatrove's GopherQualityFilter and
-GopherRepetitionFilter; reasons are named `<stat><op><threshold>`.
+GopherRepetitionFilter; reasons are named `<stat><op><threshold>`. Two differences, both
+measured on real prose (benchmarks/bench_real_prose.py): words are whitespace-separated, as
+the paper counts them (datatrove's spaCy tokens make "," and "." words without a letter, so a
+news story of plain prose scores 0.75 on the 0.8 alpha-word rule; `words: datatrove` keeps its
+count), and every statistic reads `\r\n` and `\r` as line ends and ignores invisible
+characters.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pyarrow as pa
@@ -42,6 +48,20 @@ class GopherQuality(Filter):
     end_ellipsis_lines_ratio>R, alpha_word_ratio<R, stop_word_count<N.
     """
 
+    version = 2  # whitespace words; line ends and invisible characters
+    stat_fields = tuple(GopherStats.__dataclass_fields__)
+    decision_params = Filter.decision_params | {
+        "min_words",
+        "max_words",
+        "min_avg_word_length",
+        "max_avg_word_length",
+        "max_symbol_word_ratio",
+        "max_bullet_lines_ratio",
+        "max_end_ellipsis_lines_ratio",
+        "min_alpha_word_ratio",
+        "min_stop_words",
+    }
+
     class Params(FilterParams):
         min_words: int | None = Field(50, ge=0, description="Fewest non-symbol words.")
         max_words: int | None = Field(100_000, gt=0, description="Most non-symbol words.")
@@ -61,12 +81,15 @@ class GopherQuality(Filter):
         )
         min_stop_words: int | None = Field(2, ge=0, description="Fewest distinct stop words.")
         stop_words: list[str] = Field(sorted(ts.STOP_WORDS), description="The stop word list.")
+        words: Literal["whitespace", "datatrove"] = Field(
+            "whitespace",
+            description="whitespace: words as the Gopher paper counts them (punctuation-only "
+            "tokens are no words); datatrove: spaCy-like tokens, punctuation split off.",
+        )
 
     def checks(self, batch: pa.Table) -> list[Check]:
         p = self.params
-        stats = ts.stat_columns(
-            [self.measure(t) for t in text_list(batch, p.text_column)], GopherStats
-        )
+        stats = self.statistics(batch)
         # Each rule compares one statistic; a rule whose threshold is None is off.
         rules = [
             ("word_count", "<", p.min_words),
@@ -86,14 +109,24 @@ class GopherQuality(Filter):
                 continue
             values = stats[stat]
             failed = values < limit if op == "<" else values > limit
-            found.append(Check(failed, f"{stat}{op}{limit:g}"))
+            found.append(Check(failed, f"{stat}{op}{limit:g}", values))
         return found
+
+    def measure_batch(self, texts: list[str]) -> dict[str, np.ndarray]:
+        return ts.stat_columns([self.measure(t) for t in texts], GopherStats)
 
     def measure(self, text: str) -> GopherStats:
         """The Gopher quality statistics of one document."""
-        words = ts.split_words(text)
+        text = ts.for_stats(text)
+        if self.params.words == "whitespace":
+            words = [w for w in text.split() if not ts.is_symbol(w)]
+            real = words
+            stops = {w.strip(ts.punctuation_chars()).lower() for w in words}
+        else:
+            words = ts.split_words(text)
+            real = [w for w in words if not ts.is_symbol(w)]
+            stops = set(words)
         n_words = len(words) or 1
-        real = [w for w in words if not ts.is_symbol(w)]
         lines = text.splitlines() or [""]
         return GopherStats(
             word_count=len(real),
@@ -104,7 +137,7 @@ class GopherQuality(Filter):
             end_ellipsis_lines_ratio=sum(ln.rstrip().endswith(("...", "…")) for ln in lines)
             / len(lines),
             alpha_word_ratio=sum(map(ts.has_alpha, words)) / n_words,
-            stop_word_count=len(set(self.params.stop_words).intersection(words)),
+            stop_word_count=len(set(self.params.stop_words).intersection(stops)),
         )
 
 
@@ -115,6 +148,16 @@ class GopherRepetition(Filter):
     Reads the text column. Reasons: dup_para_frac>R, dup_para_char_frac>R, dup_line_frac>R,
     dup_line_char_frac>R, top_{n}_gram_char_frac>R, dup_{n}_gram_char_frac>R.
     """
+
+    version = 2  # line ends and invisible characters
+    decision_params = Filter.decision_params | {
+        "max_dup_para_frac",
+        "max_dup_para_char_frac",
+        "max_dup_line_frac",
+        "max_dup_line_char_frac",
+        "top_ngram_char_frac",
+        "dup_ngram_char_frac",
+    }
 
     class Params(FilterParams):
         max_dup_para_frac: float | None = Field(0.3, ge=0, le=1, description="Repeated paragraphs.")
@@ -135,32 +178,82 @@ class GopherRepetition(Filter):
         )
 
     def checks(self, batch: pa.Table) -> list[Check]:
-        p = self.params
-        # One reason per row; rules run in Gopher's order and stop at the first that fires.
-        reasons = [self._first_failure(t) for t in text_list(batch, p.text_column)]
+        # One reason per row: rules run in Gopher's order and the first that fires decides.
+        if self.params.stats:  # every statistic is measured anyway: read them
+            stats = self.statistics(batch)
+            found = [self._first_rule(stats, row) for row in range(batch.num_rows)]
+        else:
+            found = [self._first_failure(t) for t in text_list(batch, self.params.text_column)]
+        reasons = [r for r, _ in found]
+        values = np.array([v for _, v in found], dtype=float)
         labels = sorted({r for r in reasons if r is not None})
         return [
-            Check(np.array([r == label for r in reasons], dtype=bool), label) for label in labels
+            Check(np.array([r == label for r in reasons], dtype=bool), label, values)
+            for label in labels
         ]
 
-    def _first_failure(self, text: str) -> str | None:
-        """The first repetition rule `text` breaks, or None."""
+    def _first_rule(self, stats: dict[str, np.ndarray], row: int) -> tuple[str | None, float]:
+        """(the first rule row `row` breaks, its value), or (None, NaN)."""
+        for field, reason, limit in self._rules():
+            if stats[field][row] > limit:
+                return reason, float(stats[field][row])
+        return None, float("nan")
+
+    def stat_names(self) -> tuple[str, ...]:
+        return tuple(field for field, _, _ in self._rules())
+
+    def _rules(self) -> list[tuple[str, str, float]]:
+        """(statistic, reason, limit) of every rule that is on, in Gopher's order."""
         p = self.params
-        size = len(text) or 1
-        for parts, max_frac, max_char_frac, unit in (
-            (ts.paragraphs(text), p.max_dup_para_frac, p.max_dup_para_char_frac, "para"),
-            (ts.nonempty_line_runs(text), p.max_dup_line_frac, p.max_dup_line_char_frac, "line"),
+        rules = []
+        for unit, frac, char_frac in (
+            ("para", p.max_dup_para_frac, p.max_dup_para_char_frac),
+            ("line", p.max_dup_line_frac, p.max_dup_line_char_frac),
         ):
+            for field, limit in ((f"dup_{unit}_frac", frac), (f"dup_{unit}_char_frac", char_frac)):
+                if limit is not None:
+                    rules.append((field, f"{field}>{limit:g}", limit))
+        for kind, table in (("top", p.top_ngram_char_frac), ("dup", p.dup_ngram_char_frac)):
+            for n, limit in table.items():
+                field = f"{kind}_{n}_gram_char_frac"
+                rules.append((field, f"{field}>{limit:g}", limit))
+        return rules
+
+    def measure_batch(self, texts: list[str]) -> dict[str, np.ndarray]:
+        measured = [self.measure(t) for t in texts]
+        return {f: np.array([m[f] for m in measured], float) for f, _, _ in self._rules()}
+
+    def measure(self, text: str, stop_at_failure: bool = False) -> dict[str, float]:
+        """The repetition statistics of one document, in rule order; with `stop_at_failure`,
+        only up to the first rule it breaks."""
+        text = ts.for_stats(text)
+        size = len(text) or 1
+        found: dict[str, float] = {}
+        limits = {f: lim for f, _, lim in self._rules()}
+
+        def note(field: str, value: float) -> bool:
+            found[field] = value
+            return stop_at_failure and field in limits and value > limits[field]
+
+        for parts, unit in ((ts.paragraphs(text), "para"), (ts.nonempty_line_runs(text), "line")):
             dups, dup_chars = ts.duplicate_counts(parts)
-            if max_frac is not None and dups / len(parts) > max_frac:
-                return f"dup_{unit}_frac>{max_frac:g}"
-            if max_char_frac is not None and dup_chars / size > max_char_frac:
-                return f"dup_{unit}_char_frac>{max_char_frac:g}"
+            if note(f"dup_{unit}_frac", dups / len(parts)):
+                return found
+            if note(f"dup_{unit}_char_frac", dup_chars / size):
+                return found
         words = ts.split_words(text)
-        for n, frac in p.top_ngram_char_frac.items():
-            if ts.top_ngram_chars(words, n) / size > frac:
-                return f"top_{n}_gram_char_frac>{frac:g}"
-        for n, frac in p.dup_ngram_char_frac.items():
-            if ts.repeated_ngram_chars(words, n) / size > frac:
-                return f"dup_{n}_gram_char_frac>{frac:g}"
-        return None
+        for n in self.params.top_ngram_char_frac:
+            if note(f"top_{n}_gram_char_frac", ts.top_ngram_chars(words, n) / size):
+                return found
+        for n in self.params.dup_ngram_char_frac:
+            if note(f"dup_{n}_gram_char_frac", ts.repeated_ngram_chars(words, n) / size):
+                return found
+        return found
+
+    def _first_failure(self, text: str) -> tuple[str | None, float]:
+        """(the first repetition rule `text` breaks, its value), or (None, NaN)."""
+        measured = self.measure(text, stop_at_failure=True)
+        for field, reason, limit in self._rules():
+            if field in measured and measured[field] > limit:
+                return reason, measured[field]
+        return None, float("nan")

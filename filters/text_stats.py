@@ -48,6 +48,20 @@ _PARAGRAPH_BREAK = regex.compile(r"\n{2,}")
 _LINE_BREAKS = regex.compile(r"\n+")
 
 STOP_WORDS = frozenset({"the", "be", "to", "of", "and", "that", "have", "with"})
+# Characters that show nothing: zero-width space, non-joiner and joiner, word joiner, BOM,
+# soft hyphen. They are left out of every statistic, so a page of zero-width "paragraphs"
+# does not read as repeated paragraphs.
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
+_LINE_ENDS = regex.compile(r"\r\n?|[\u2028\u2029\x85\x0b\x0c]")
+_BLANKISH = regex.compile(r"^[\u00a0\u202f\u2007\t ]+$", regex.MULTILINE)
+
+
+def for_stats(text: str) -> str:
+    """`text` as the statistics read it: every line end (\\r\\n, \\r, Unicode separators)
+    a newline, invisible characters gone, lines of (non-breaking) spaces blank. The text
+    itself is never changed."""
+    text = _LINE_ENDS.sub("\n", text.translate(_INVISIBLE))
+    return _BLANKISH.sub("", text)
 
 
 @cache

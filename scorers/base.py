@@ -6,6 +6,7 @@ import hashlib
 import json
 from typing import Any, ClassVar
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, model_validator
@@ -128,12 +129,18 @@ class Scorer(RowStep):
         if not pc.any(missing).as_py():
             return batch
         fresh = self._score_in_batches(batch.filter(missing))
-        mask = missing.combine_chunks() if isinstance(missing, pa.ChunkedArray) else missing
+        # Row i takes the earlier value, or the next fresh one: a take over both, which works
+        # for every type (embeddings are lists).
+        mask = np.asarray(missing.to_numpy(zero_copy_only=False), dtype=bool)
+        rows = np.where(mask, batch.num_rows + np.cumsum(mask) - 1, np.arange(batch.num_rows))
         for column in columns:
-            merged = pc.replace_with_mask(
-                batch[column].combine_chunks(), mask, fresh[column].combine_chunks()
+            both = pa.concat_arrays(
+                [
+                    batch[column].combine_chunks(),
+                    fresh[column].combine_chunks().cast(batch[column].type),
+                ]
             )
-            batch = set_column(batch, column, merged)
+            batch = set_column(batch, column, both.take(pa.array(rows)))
         return batch
 
     def _score_in_batches(self, batch: pa.Table) -> pa.Table:

@@ -35,12 +35,19 @@ class FastTextLangId(Scorer):
     batch_size = 2048
     outputs = {"lang": pa.string(), "lang_score": pa.float32()}
     score_column = "lang_score"
+    version = 2  # min_score 0.65 by default
     decision_params = Scorer.decision_params | {"languages", "min_score"}
 
     class Params(ScorerParams):
         model: str = Field("lid176", description="Packaged name, local path or hub id.")
         languages: list[str] | None = Field(None, description="Keep only these languages.")
-        min_score: float | None = Field(None, ge=0, le=1, description="Fewest lang_score to keep.")
+        min_score: float | None = Field(
+            0.65,
+            ge=0,
+            le=1,
+            description="Fewest lang_score to keep (FineWeb's 0.65: below it the top language "
+            "is a guess, e.g. Spanish questions full of code read as English at 0.3).",
+        )
 
     params: Params
 

@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from pipeline.cli import main
+from pipeline.core.registry import get_step
 from tests.conftest import REPO, write_parquet
 
 
@@ -23,7 +24,8 @@ def test_list_shows_steps_and_parameters(capsys):
         ("exact_dedup", "global"),
         ("lang_id", "model"),
     ]:
-        assert f"\n{name} (v1, {kind}, from tamis)" in f"\n{out}"
+        version = get_step(name).version
+        assert f"\n{name} (v{version}, {kind}, from tamis)" in f"\n{out}"
     assert "min_words = 50" in out
 
 

@@ -38,6 +38,13 @@ class InputSpec(_Strict):
         1_000_000, gt=0, description="Longer texts are invalid:text_too_long."
     )
     chunk_rows: int = Field(4096, gt=0, description="Rows read and processed at a time.")
+    max_invalid_fraction: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="A file with a larger share of invalid rows stops the run (a wrong "
+        "text_column or format, most likely).",
+    )
 
 
 class OutputSpec(_Strict):

@@ -14,16 +14,19 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.core.columns import REJECT_REASON, REJECTED_BY, as_table, set_column
+from pipeline.core.columns import REJECT_REASON, REJECT_VALUE, REJECTED_BY, as_table, set_column
 from pipeline.core.step import Step
 
 
 @dataclass(frozen=True)
 class Check:
-    """One rule's verdict: `failed[i]` is True where row i breaks the rule named by `reason`."""
+    """One rule's verdict: `failed[i]` is True where row i breaks the rule named by `reason`;
+    `values[i]`, when given, is what the rule measured (a rejected row carries it in
+    `reject_value`)."""
 
     failed: np.ndarray
     reason: str
+    values: np.ndarray | None = None
 
 
 class RowStep(Step):
@@ -51,8 +54,10 @@ class RowStep(Step):
         """(kept rows after `rewrite`, rejected rows with `reject_reason` and `rejected_by`);
         both carry the columns `transform` added."""
         batch = self.transform(as_table(data, self.params.text_column))
-        reasons = first_failures(self.name, batch.num_rows, self.checks(batch))
-        kept, rejected = split_by_reason(batch, reasons, self.name)
+        checks = self.checks(batch)
+        reasons = first_failures(self.name, batch.num_rows, checks)
+        values = failed_values(batch.num_rows, checks)
+        kept, rejected = split_by_reason(batch, reasons, self.name, values)
         return self.rewrite(kept), rejected
 
 
@@ -67,12 +72,30 @@ def first_failures(step: str, rows: int, checks: list[Check]) -> pa.Array:
     return pa.array(reason, pa.string())
 
 
-def split_by_reason(batch: pa.Table, reason: pa.Array, step: str) -> tuple[pa.Table, pa.Table]:
-    """(rows with a null reason, the others with `reject_reason` and `rejected_by` = `step`)."""
+def failed_values(rows: int, checks: list[Check]) -> pa.Array:
+    """Per row, the value measured by the first check it fails (null when that check gives
+    none, or when the row fails none)."""
+    value = np.full(rows, np.nan)
+    undecided = np.ones(rows, dtype=bool)
+    for check in checks:
+        hit = undecided & np.asarray(check.failed, dtype=bool)
+        if check.values is not None:
+            value[hit] = np.asarray(check.values, dtype=float)[hit]
+        undecided &= ~hit
+    return pa.array(value, pa.float64(), mask=np.isnan(value))
+
+
+def split_by_reason(
+    batch: pa.Table, reason: pa.Array, step: str, values: pa.Array | None = None
+) -> tuple[pa.Table, pa.Table]:
+    """(rows with a null reason, the others with `reject_reason`, `rejected_by` = `step` and
+    `reject_value` = the measured value that failed, when there is one)."""
     dropped = pc.is_valid(reason)
     rejected = batch.filter(dropped)
     rejected = set_column(rejected, REJECT_REASON, reason.filter(dropped))
     rejected = set_column(rejected, REJECTED_BY, pa.array([step] * rejected.num_rows, pa.string()))
+    if values is not None:
+        rejected = set_column(rejected, REJECT_VALUE, values.filter(dropped))
     return batch.filter(pc.invert(dropped)), rejected
 
 
@@ -83,7 +106,7 @@ def threshold_checks(
     values = pc.fill_null(pc.cast(values, pa.float64()), float("nan")).to_numpy()
     found = []
     if low is not None:
-        found.append(Check(values < low, f"{column}<{low:g}"))
+        found.append(Check(values < low, f"{column}<{low:g}", values))
     if high is not None:
-        found.append(Check(values > high, f"{column}>{high:g}"))
+        found.append(Check(values > high, f"{column}>{high:g}", values))
     return found

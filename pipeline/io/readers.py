@@ -9,12 +9,15 @@ listed and read through `pyarrow.fs.FileSystem.from_uri`, on whichever worker re
 
 from __future__ import annotations
 
+import bz2
 import fnmatch
 import glob
 import gzip
 import io
 import json
+import lzma
 import re
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,16 +33,18 @@ from pipeline.core.errors import SchemaError, first_line
 from pipeline.io.records import FORMAT_COLUMNS, INVALID_RECORD, KINDS, detect, json_safe
 from pipeline.io.shards import InputShard, ReadOptions
 from pipeline.io.validate import INVALID_BY, prepare
+from pipeline.io.warc import FIELDS as WARC_FIELDS
+from pipeline.io.warc import warc_rows
 
 __all__ = ["INVALID_BY", "InputShard", "ReadOptions", "discover", "read_shard"]
 
-FORMATS = ("parquet", "jsonl", "hf")
+FORMATS = ("parquet", "jsonl", "hf", "warc")
+COMPRESSIONS = (".gz", ".bz2", ".xz", ".zst")  # of JSON Lines and JSON files
 _SUFFIXES = {
     ".parquet": "parquet",
-    ".jsonl": "jsonl",
-    ".json": "jsonl",
-    ".jsonl.gz": "jsonl",
-    ".json.gz": "jsonl",
+    ".warc": "warc",
+    ".warc.gz": "warc",
+    **{f".{ext}{z}": "jsonl" for ext in ("jsonl", "json") for z in ("", *COMPRESSIONS)},
 }
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _WILDCARDS = re.compile(r"[*?\[]")
@@ -71,28 +76,31 @@ def _hf_arrow_files(folder: Path) -> list[str] | None:
     return None
 
 
-def discover(path: str, fmt: str = "auto") -> list[InputShard]:
-    """Input shards under a file, folder, glob, saved HF dataset or URI, sorted by path."""
+def discover(path: str, fmt: str = "auto", skipped: list[str] | None = None) -> list[InputShard]:
+    """Input shards under a file, folder, glob, saved HF dataset or URI, sorted by path. Files
+    a folder holds that no reader takes (hidden and `_` files aside) are added to `skipped`."""
     target = Path(path)
     if is_uri(path):
-        files = _discover_uri(path)
+        files = _discover_uri(path, skipped)
     elif target.is_dir():
         hf = _hf_arrow_files(target)
         if hf is not None:
             files = hf
         else:
-            files = sorted(
-                str(p)
-                for p in target.rglob("*")
-                if p.is_file() and _format_of(str(p)) and not p.name.startswith((".", "_"))
-            )
+            listed = [p for p in target.rglob("*") if p.is_file()]
+            listed = sorted(str(p) for p in listed if not p.name.startswith((".", "_")))
+            files = [f for f in listed if fmt != "auto" or _format_of(f)]
+            if skipped is not None:
+                skipped += [f for f in listed if f not in set(files)]
     elif target.is_file():
         files = [str(target)]
     else:
         files = sorted(glob.glob(path, recursive=True))
     if not files:
+        found = f" ({len(skipped)} files of other kinds, e.g. {skipped[0]})" if skipped else ""
         raise SchemaError(
-            f"no input files found at {path!r} (expected Parquet, JSONL[.gz] or a saved HF dataset)"
+            f"no input files found at {path!r}{found}: expected Parquet, JSONL or JSON "
+            f"(plain or {', '.join(COMPRESSIONS)}), WARC (plain or .gz) or a saved HF dataset"
         )
     shards = []
     for i, f in enumerate(files):
@@ -120,7 +128,7 @@ def filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
         raise SchemaError(f"{uri}: cannot open its filesystem: {first_line(err)}") from None
 
 
-def _discover_uri(uri: str) -> list[str]:
+def _discover_uri(uri: str, skipped: list[str] | None = None) -> list[str]:
     """Data files under a URI: the file itself, a folder listed recursively, or a glob (`*`, `?`,
     `[...]` in the path; `*` also crosses folders). Returned as URIs, sorted."""
     parts = urlsplit(uri)
@@ -147,13 +155,12 @@ def _discover_uri(uri: str) -> list[str]:
         raise SchemaError(f"{uri}: cannot list: {first_line(err)}") from None
     if any(f.base_name in ("dataset_info.json", "dataset_dict.json") for f in listed):
         listed = [f for f in listed if f.path.endswith(".arrow")]  # a saved HF dataset
-    files = [
-        as_uri(f.path)
-        for f in listed
-        if _format_of(f.path) and not f.base_name.startswith((".", "_"))
-    ]
+    visible = [f for f in listed if not f.base_name.startswith((".", "_"))]
+    files = [as_uri(f.path) for f in visible if _format_of(f.path)]
     if wildcard is not None:
         files = [f for f in files if fnmatch.fnmatchcase(urlsplit(f).path, parts.path)]
+    elif skipped is not None:
+        skipped += sorted(as_uri(f.path) for f in visible if not _format_of(f.path))
     return sorted(files)
 
 
@@ -169,15 +176,28 @@ def open_input(path: str) -> Iterator[str | pa.NativeFile]:
 
 
 @contextmanager
-def _open_stream(path: str) -> Iterator[BinaryIO]:
-    """A file read front to back as bytes lines, gunzipped when its name ends in `.gz`."""
+def _open_stream(path: str, decompress: bool = True) -> Iterator[BinaryIO]:
+    """A file read front to back as bytes lines, decompressed by its suffix (.gz, .bz2, .xz,
+    .zst) unless `decompress` is off."""
     if is_uri(path):
         fs, inner = filesystem(path)
         raw: BinaryIO = io.BufferedReader(fs.open_input_stream(inner, compression=None))
     else:
-        raw = open(path, "rb")
+        raw = open(path, "rb")  # noqa: SIM115 - closed below
+    name = path.lower().split("?")[0]
     with raw:
-        yield gzip.GzipFile(fileobj=raw, mode="rb") if path.endswith(".gz") else raw
+        if not decompress:
+            yield raw
+        elif name.endswith(".gz"):
+            yield gzip.GzipFile(fileobj=raw, mode="rb")
+        elif name.endswith(".bz2"):
+            yield bz2.BZ2File(raw)
+        elif name.endswith(".xz"):
+            yield lzma.LZMAFile(raw)
+        elif name.endswith(".zst"):
+            yield io.BufferedReader(pa.CompressedInputStream(pa.PythonFile(raw, mode="r"), "zstd"))
+        else:
+            yield raw
 
 
 def input_size(path: str) -> int:
@@ -194,6 +214,8 @@ def record_mode(shard: InputShard, records: str, text_column: str) -> str:
     it holds instruction records."""
     if records != "auto":
         return records
+    if shard.format == "warc":
+        return "text"  # pages, turned into text by an `extract` step
     names = peek_columns(shard)
     if text_column in names:
         return "text"
@@ -233,21 +255,38 @@ def read_shard(
     shard: InputShard, opts: ReadOptions, limit: int | None = None
 ) -> Iterator[pa.Table]:
     """Chunks of `shard` with `_shard`, `_row`, an id, and invalid rows already rejected."""
-    readers = {"parquet": _parquet_batches, "jsonl": _jsonl_batches, "hf": _arrow_batches}
+    readers = {
+        "parquet": _parquet_batches,
+        "jsonl": _jsonl_batches,
+        "hf": _arrow_batches,
+        "warc": _warc_batches,
+    }
     row = 0
+    invalid: Counter[str] = Counter()
     try:
         for raw in readers[shard.format](shard, opts):
             if limit is not None and row + raw.num_rows > limit:
                 raw = raw.slice(0, max(limit - row, 0))
             if raw.num_rows:
-                yield prepare(raw, shard, opts, row)
+                chunk = prepare(raw, shard, opts, row)
+                reasons = chunk[REJECT_REASON].drop_null().to_pylist()
+                invalid.update(r for r in reasons if r.startswith("invalid:"))
+                yield chunk
             row += raw.num_rows
             if limit is not None and row >= limit:
-                return
+                break
     except SchemaError:
         raise
     except (OSError, pa.ArrowException, ValueError, UnicodeDecodeError) as exc:
         raise SchemaError(f"{shard.path}: cannot read {shard.format} file: {exc}") from exc
+    bad = sum(invalid.values())
+    if row and bad / row > opts.max_invalid_fraction:
+        ((top, count),) = invalid.most_common(1)
+        raise SchemaError(
+            f"{shard.path}: {bad} of {row} rows are invalid ({top} {count}); check "
+            "input.text_column, input.records and input.format, or raise "
+            "input.max_invalid_fraction"
+        )
 
 
 def _parquet_batches(shard: InputShard, opts: ReadOptions) -> Iterator[pa.Table]:
@@ -282,6 +321,25 @@ def _arrow_source(path: str) -> pa.NativeFile:
         return pa.memory_map(path)
     fs, inner = filesystem(path)
     return fs.open_input_file(inner)
+
+
+def _warc_batches(shard: InputShard, opts: ReadOptions) -> Iterator[pa.Table]:
+    """Chunks of a WARC file, a row per record (see pipeline/io/warc.py)."""
+    rows: list[dict[str, Any]] = []
+    with _open_stream(shard.path, decompress=False) as fh:  # FastWARC ungzips itself
+        for row in warc_rows(fh):
+            rows.append(row)
+            if len(rows) == opts.chunk_rows:
+                yield _warc_table(rows)
+                rows = []
+    if rows:
+        yield _warc_table(rows)
+
+
+def _warc_table(rows: list[dict[str, Any]]) -> pa.Table:
+    columns = {name: pa.array([r[name] for r in rows], pa.string()) for name in WARC_FIELDS}
+    reasons = pa.array([r.get(REJECT_REASON) for r in rows], pa.string())
+    return pa.table(columns | {REJECT_REASON: reasons})
 
 
 def _jsonl_batches(shard: InputShard, opts: ReadOptions) -> Iterator[pa.Table]:

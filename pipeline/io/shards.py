@@ -34,3 +34,4 @@ class ReadOptions:
     max_text_chars: int = 1_000_000
     chunk_rows: int = 4096
     records: str = "text"
+    max_invalid_fraction: float = 1.0

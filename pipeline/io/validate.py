@@ -23,8 +23,9 @@ def prepare(raw: pa.Table, shard: InputShard, opts: ReadOptions, first_row: int)
     if REJECT_REASON in raw.column_names:
         raw = raw.drop_columns([REJECT_REASON])
     if opts.records == "text":
-        texts, reasons = validate_text(raw[opts.text_column], opts.max_text_chars)
-        table = raw.set_column(raw.column_names.index(opts.text_column), opts.text_column, texts)
+        column = "html" if shard.format == "warc" else opts.text_column  # a WARC holds pages
+        texts, reasons = validate_text(raw[column], opts.max_text_chars)
+        table = raw.set_column(raw.column_names.index(column), column, texts)
     else:
         kind = opts.records if opts.records in KINDS else detect(raw.column_names)
         table, reasons = with_fields(raw, kind or "messages")

@@ -44,6 +44,7 @@ def build_manifest(
             "rejected": sum(step["rejected"] for step in steps),
         },
         "steps": steps,
+        "skipped_files": [redacted(s) for s in plan.skipped_files],
         "shards": shard_entries(plan, markers),
     }
 

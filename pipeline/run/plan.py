@@ -3,6 +3,7 @@ layout and the scores to reuse, all worked out on the driver before any row is r
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,9 +24,11 @@ from pipeline.io.readers import (
     read_shard,
     record_mode,
 )
-from pipeline.io.storage import Location
+from pipeline.io.storage import Location, redacted
 from pipeline.run.reuse import ScoreReuse, plan_reuse
 from pipeline.run.stages import Stage, build_stages
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,7 @@ class RunPlan:
     layout: RunLayout
     reuse: ScoreReuse | None
     private_columns: tuple[str, ...]  # bookkeeping and key columns never written out
+    skipped_files: list[str]  # files in the input folders that no reader takes
 
 
 def plan_run(
@@ -51,14 +55,28 @@ def plan_run(
     missing package stops the run before any data is read."""
     for step in build_steps(recipe):
         step.check_requirements()
-    shards = discover(recipe.input.path, recipe.input.format)
+    skipped: list[str] = []
+    shards = discover(recipe.input.path, recipe.input.format, skipped)
+    if skipped:
+        log.warning(
+            "%d file(s) under %s are of no input format tamis reads and are skipped: %s%s",
+            len(skipped),
+            redacted(recipe.input.path),
+            ", ".join(redacted(s) for s in skipped[:5]),
+            ", ..." if len(skipped) > 5 else "",
+        )
     spec = recipe.input
     records = record_mode(shards[0], spec.records, spec.text_column)
     steps = build_steps(recipe, None if records == "text" else RECORD_FIELDS["conversation"])
     _check_fields(steps, records)
     stages = build_stages(steps)
     read = ReadOptions(
-        spec.text_column, spec.id_column, spec.max_text_chars, spec.chunk_rows, records
+        spec.text_column,
+        spec.id_column,
+        spec.max_text_chars,
+        spec.chunk_rows,
+        records,
+        spec.max_invalid_fraction,
     )
     limits = row_limits(shards, limit, read)
     if limit is not None:
@@ -70,7 +88,9 @@ def plan_run(
     keys = {c for stage in stages if stage.keys_for for c in stage.keys_for.key_columns}
     record_columns = () if records == "text" else (MESSAGES, *RECORD_FIELDS.values())
     private = (*INTERNAL, BUCKET, *sorted(keys), *record_columns)
-    return RunPlan(recipe, steps, stages, shards, read, limit, limits, layout, reuse, private)
+    return RunPlan(
+        recipe, steps, stages, shards, read, limit, limits, layout, reuse, private, skipped
+    )
 
 
 def _check_fields(steps: list[Step], records: str) -> None:

@@ -115,4 +115,5 @@ def test_split_keeps_order_and_reasons():
         "n": [2],
         "reject_reason": ["gopher_quality:word_count<50"],
         "rejected_by": ["gopher_quality"],
+        "reject_value": [1.0],  # the measured value that failed the rule
     }

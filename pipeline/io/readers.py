@@ -87,8 +87,8 @@ def discover(path: str, fmt: str = "auto", skipped: list[str] | None = None) -> 
         if hf is not None:
             files = hf
         else:
-            listed = [p for p in target.rglob("*") if p.is_file()]
-            listed = sorted(str(p) for p in listed if not p.name.startswith((".", "_")))
+            listed = [p for p in target.rglob("*") if p.is_file() and not _hidden(p, target)]
+            listed = sorted(str(p) for p in listed)
             files = [f for f in listed if fmt != "auto" or _format_of(f)]
             if skipped is not None:
                 skipped += [f for f in listed if f not in set(files)]
@@ -112,6 +112,12 @@ def discover(path: str, fmt: str = "auto", skipped: list[str] | None = None) -> 
             )
         shards.append(InputShard(i, f, found))
     return shards
+
+
+def _hidden(path: Path, root: Path) -> bool:
+    """True for a file that is, or lies in a folder that is, hidden or `_`-named (a run's
+    `_work/`, `.git/`) under `root`."""
+    return any(part.startswith((".", "_")) for part in path.relative_to(root).parts)
 
 
 def is_uri(path: str) -> bool:
@@ -155,7 +161,11 @@ def _discover_uri(uri: str, skipped: list[str] | None = None) -> list[str]:
         raise SchemaError(f"{uri}: cannot list: {first_line(err)}") from None
     if any(f.base_name in ("dataset_info.json", "dataset_dict.json") for f in listed):
         listed = [f for f in listed if f.path.endswith(".arrow")]  # a saved HF dataset
-    visible = [f for f in listed if not f.base_name.startswith((".", "_"))]
+    visible = [
+        f
+        for f in listed
+        if not any(p.startswith((".", "_")) for p in f.path[len(inner) :].split("/"))
+    ]
     files = [as_uri(f.path) for f in visible if _format_of(f.path)]
     if wildcard is not None:
         files = [f for f in files if fnmatch.fnmatchcase(urlsplit(f).path, parts.path)]

@@ -34,7 +34,8 @@ whose word 5-gram Jaccard reaches 0.1 may be a copy and is left out):
                     at most two pairs, most shared words first);
   aeb-nearest       the English articles (lid.176, as the recipes' lang_id) of the
                     article-extraction-benchmark's ground truth (news and blog posts, 2019), each
-                    with its nearest other by cosine at 256 word pieces: the hardest negatives.
+                    with its nearest other by cosine at 256 word pieces: the hardest negatives
+                    (the nearest are often the same news event told by two outlets).
 
 Precision: raw = positives / all pairs at or above t, on the pairs drawn; balanced = as if
 positives and negatives were equally many, recall / (recall + false positive rate), which does
@@ -44,7 +45,7 @@ Sources and licences: WikiText-2 (CC-BY-SA 3.0) and the NLTK state_union, inaugu
 domain) and abc (ABC news, no stated licence: benchmark only, never committed) corpora from
 ../shared/data ($TAMIS_SHARED_DATA); the article-extraction-benchmark's ground-truth.json
 (Zyte, MIT), read from --aeb or exported from a local git mirror of it. Nothing is written:
-the texts stay in memory. Deterministic for a seed; ~5 minutes on 2 cores.
+the texts stay in memory. Deterministic for a seed; ~7 minutes on 2 cores.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import math
 import os
 import random
 import re
@@ -141,8 +143,7 @@ def not_copies(pairs: list[Pair]) -> tuple[list[Pair], int]:
 
 
 def wiki_articles(data: Path) -> list[tuple[str, list[str]]]:
-    """(title, parts of MIN..MAX words) of each WikiText-2 valid+test article, cut as
-    build_dedup_set.load_wikitext cuts them (every part led by the title)."""
+    """(title, parts of 80-600 words) per WikiText-2 article, cut as load_wikitext cuts them."""
     out = []
     for name in ("valid.txt", "test.txt"):
         raw = (data / "wikitext-2" / name).read_text("utf-8")
@@ -161,7 +162,7 @@ def wiki_articles(data: Path) -> list[tuple[str, list[str]]]:
 
 
 def positive_pairs(data: Path, seed: int) -> dict[str, list[Pair]]:
-    """Kind -> (original, copy) pairs: PARAPHRASES paraphrases, NEAR_PER_KIND of each near kind."""
+    """Kind -> (original, copy) pairs: paraphrases, and copies of each near kind."""
     rng = random.Random(seed)
     pool = planted.load_wikitext(data) + planted.load_speeches(data) + planted.load_abc(data)
     originals, donors = planted.pick_originals(pool, PARAPHRASES + 30, rng)
@@ -184,7 +185,7 @@ def positive_pairs(data: Path, seed: int) -> dict[str, list[Pair]]:
 
 
 def wiki_section_pairs(articles: list[tuple[str, list[str]]], rng: random.Random) -> list[Pair]:
-    """Up to WIKI_PAIRS_PER_ARTICLE pairs of different parts of one article, per article."""
+    """Up to WIKI_PAIRS_PER_ARTICLE pairs of two different parts of one article, per article."""
     out: list[Pair] = []
     for _, parts in articles:
         combos = list(itertools.combinations(parts, 2))
@@ -203,7 +204,7 @@ def wiki_topics(articles: list[tuple[str, list[str]]]) -> dict[str, list[int]]:
 
 
 def wiki_topic_pairs(articles: list[tuple[str, list[str]]]) -> list[Pair]:
-    """Part i of one article with part i of another on the same topic, i < the cap."""
+    """Part i of an article with part i of another on its topic, for the first few i."""
     out: list[Pair] = []
     for members in wiki_topics(articles).values():
         for a, b in itertools.combinations(members, 2):
@@ -219,9 +220,7 @@ def topic_hits(text: str) -> Counter[str]:
 
 
 def sotu_pairs(data: Path, rng: random.Random) -> list[Pair]:
-    """Same-topic parts of State of the Union addresses of different years: each part of a topic
-    with the part of that topic in the next address (in time) that has one, the most keyword
-    hits first; at most SOTU_PAIRS_PER_TOPIC per topic."""
+    """State of the Union parts paired with the same-topic part of the next year that has one."""
     by_topic: dict[str, list[tuple[int, str, int, str]]] = defaultdict(list)
     for _, member, text in planted.load_speeches(data):
         if not member.startswith("state_union/") or not fits(text):
@@ -245,8 +244,7 @@ def sotu_pairs(data: Path, rng: random.Random) -> list[Pair]:
 
 
 def abc_pairs(data: Path) -> list[Pair]:
-    """ABC stories sharing >= ABC_MIN_SHARED rare content words, most shared first, a story in
-    at most ABC_USES pairs, ABC_PAIRS at most."""
+    """ABC stories sharing several rare content words, most shared first, each in few pairs."""
     stories = [t for _, _, t in planted.load_abc(data) if fits(t)]
     words = [planted.content_words(t) for t in stories]
     df = Counter(w for ws in words for w in ws)
@@ -272,8 +270,7 @@ def abc_pairs(data: Path) -> list[Pair]:
 
 
 def aeb_articles(folder: Path) -> list[str] | None:
-    """English article bodies of the article-extraction-benchmark ground truth (cut to
-    MAX_WORDS, at least MIN_WORDS); None if the file is absent and cannot be exported."""
+    """English article bodies of the AEB ground truth, 80-600 words; None if there is none."""
     path = folder / "ground-truth.json"
     if not path.exists() and AEB_MIRROR.exists():
         folder.mkdir(parents=True, exist_ok=True)
@@ -357,12 +354,21 @@ def measure(cos: dict[str, np.ndarray], t: float) -> dict[str, float]:
     }
 
 
+def wilson_upper(hits: int, n: int, z: float = 1.96) -> float:
+    """Upper end of the 95% Wilson score interval of a rate of hits / n."""
+    p = hits / n
+    centre, spread = p + z * z / (2 * n), z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return (centre + spread) / (1 + z * z / n)
+
+
 def pct(x: float) -> str:
     """A share as a percentage with one decimal."""
     return f"{100 * x:.1f}%"
 
 
-def report(max_tokens: int, cos: dict[str, np.ndarray], examples: dict[str, list[Pair]]) -> None:
+def report(
+    max_tokens: int, cos: dict[str, np.ndarray], examples: dict[str, list[Pair]], show: int
+) -> None:
     """Print the threshold table, cosine spreads, the recommendation and the top negatives."""
     negs = [k for k in NEGATIVE_KINDS if k in cos]
     print(f"\nmax_tokens={max_tokens}:")
@@ -387,13 +393,21 @@ def report(max_tokens: int, cos: dict[str, np.ndarray], examples: dict[str, list
     else:
         t = THRESHOLDS[start]
         m = rows[t]
+        fp, n = sum(int(m[k]) for k in negs), sum(len(cos[k]) for k in negs)
+        upper = wilson_upper(fp, n)
         print(
             f"  recommended threshold (smallest with precision >= {pct(TARGET_PRECISION)} there "
             f"and above, raw and balanced): {t:.2f}: precision {pct(m['raw'])} raw, "
             f"{pct(m['balanced'])} balanced; recall {pct(m['recall'])} of paraphrases, "
             f"{pct(m['near'])} of near duplicates"
         )
-    top = sorted(((float(c), k, i) for k in negs for i, c in enumerate(cos[k])), reverse=True)[:6]
+        print(
+            f"  at {t:.2f}: {fp} of {n} negatives flagged, false positive rate {pct(fp / n)} "
+            f"(95% upper bound {pct(upper)}: balanced precision "
+            f">= {pct(ratio(m['recall'], m['recall'] + upper))})"
+        )
+    ranked = sorted(((float(c), k, i) for k in negs for i, c in enumerate(cos[k])), reverse=True)
+    top = ranked[:show]
     print("  highest-cosine negatives:")
     for c, kind, i in top:
         a, b = examples[kind][i]
@@ -406,11 +420,13 @@ def snippet(text: str, width: int = 60) -> str:
 
 
 def main() -> None:
+    """Build the pairs, embed them at each max_tokens, print the tables and recommendations."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=0, help="seed of every random choice")
     parser.add_argument("--max-tokens", default="256,128", help="comma-separated, e.g. 256,128")
     parser.add_argument("--aeb", type=Path, default=AEB_DIR, help="folder of ground-truth.json")
     parser.add_argument("--data", type=Path, default=None, help="shared data folder")
+    parser.add_argument("--show", type=int, default=6, help="highest-cosine negatives to print")
     args = parser.parse_args()
     os.environ.setdefault("TQDM_DISABLE", "1")
     data = args.data or planted.default_data()
@@ -437,7 +453,7 @@ def main() -> None:
         pairs["aeb-nearest"], dropped["aeb-nearest"] = not_copies(
             nearest_pairs(aeb, picker.of(aeb))
         )
-    print(f"pairs built in {time.perf_counter() - start:.1f} s (seed {args.seed}):")
+    print(f"pairs built in {time.perf_counter() - start:.0f} s (seed {args.seed}; AEB embedded):")
     topics = wiki_topics(articles)
     print(
         "  positives: "
@@ -446,14 +462,13 @@ def main() -> None:
         + ", ".join(f"{k} {len(pairs[k])}" for k in NEGATIVE_KINDS if k in pairs)
         + f" (left out as sharing 5-grams, Jaccard >= {MAX_NEGATIVE_JACCARD}: "
         + ", ".join(f"{k} {n}" for k, n in dropped.items())
-        + ")\n  wiki topics: "
-        + "; ".join(
-            f"{t}: " + ", ".join(repr(articles[i][0]) for i in ids) for t, ids in topics.items()
-        )
+        + ")\n  wiki-topic titles (WikiText's <unk> words dropped):"
     )
+    for topic, ids in topics.items():
+        print(f"    {topic}: " + ", ".join(repr(articles[i][0]) for i in ids))
     for n in sizes:
         cos = {kind: embeddings[n].cosines(found) for kind, found in pairs.items()}
-        report(n, cos, pairs)
+        report(n, cos, pairs, args.show)
         texts = len(embeddings[n].cache)
         print(f"  ({texts} texts embedded in {embeddings[n].seconds:.0f} s)")
     print(

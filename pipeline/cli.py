@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pipeline.core.errors import TamisError
+from pipeline.core.errors import TamisError, first_line, root_cause
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -142,6 +142,7 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="tamis", description="Curate LLM training data with small models."
     )
+    top.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub = top.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run a recipe")
     run.add_argument("recipe", help="YAML recipe, e.g. configs/web-en.yaml")
@@ -220,22 +221,44 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the `tamis` command."""
+    """Entry point of the `tamis` command: one line on stderr for any failure (the traceback
+    with --debug), exit 2 when the recipe, input, output or models must change, 1 when the run
+    failed on its way, 130 when interrupted."""
     logging.basicConfig(
         level=os.environ.get("TAMIS_LOG", "WARNING"), format="%(levelname)s %(name)s: %(message)s"
     )
     args = parser().parse_args(argv)
+    if getattr(args, "quiet", False):
+        quiet_libraries()
     try:
         return args.func(args)
-    except TamisError as err:
-        print(f"tamis: error: {err}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("tamis: interrupted; rerun the same command to resume", file=sys.stderr)
         return 130
     except BrokenPipeError:  # output piped into `head` and the like
         sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
         return 0
+    except Exception as err:
+        if args.debug:
+            raise
+        cause = root_cause(err)
+        if isinstance(cause, TamisError):
+            print(f"tamis: error: {first_line(cause)}", file=sys.stderr)
+            return cause.exit_code
+        where = f" ({cause.filename})" if getattr(cause, "filename", None) else ""
+        print(
+            f"tamis: error: {type(cause).__name__}{where}: {first_line(cause)} "
+            "(rerun with --debug for the traceback)",
+            file=sys.stderr,
+        )
+        return 1
+
+
+def quiet_libraries() -> None:
+    """No progress bars or chatter from the model libraries (tqdm, transformers, the hub)."""
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 
 if __name__ == "__main__":

@@ -140,7 +140,7 @@ def benchmark_texts(benchmark: Benchmark) -> list[str]:
             with open_input(shard.path) as source:
                 records = pq.read_table(source).to_pylist()
         else:
-            records = [v for v, _, _ in json_items(shard) if isinstance(v, dict)]
+            records = [i.value for i in json_items(shard) if isinstance(i.value, dict)]
         for record in records:
             fields = benchmark.fields or next(([f] for f in PROMPT_FIELDS if f in record), [])
             texts += [record[f] for f in fields if isinstance(record.get(f), str)]

@@ -15,8 +15,17 @@ DUPLICATE_OF = "duplicate_of"
 REJECT_VALUE = "reject_value"  # the measured value that failed a rule (float), when it has one
 SIMILAR_TO = "similar_to"  # the record a selection found a rejected record too similar to
 INVALID_RECORD = "invalid_record"  # an instruction record Arrow could not hold, as JSON text
+INVALID_BYTES = "invalid_bytes"  # the original bytes of a row that was not UTF-8
 # Columns only rejected rows carry.
-REJECT_ONLY = (REJECT_REASON, REJECTED_BY, REJECT_VALUE, DUPLICATE_OF, SIMILAR_TO, INVALID_RECORD)
+REJECT_ONLY = (
+    REJECT_REASON,
+    REJECTED_BY,
+    REJECT_VALUE,
+    DUPLICATE_OF,
+    SIMILAR_TO,
+    INVALID_RECORD,
+    INVALID_BYTES,
+)
 # Internal bookkeeping columns: input shard index and row index within it. Never written out.
 SHARD = "_shard"
 ROW = "_row"

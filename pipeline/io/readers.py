@@ -20,6 +20,7 @@ import re
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit, urlunsplit
@@ -28,7 +29,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from pipeline.core.columns import REJECT_REASON
+from pipeline.core.columns import INVALID_BYTES, REJECT_REASON
 from pipeline.core.errors import SchemaError, first_line
 from pipeline.io.records import FORMAT_COLUMNS, INVALID_RECORD, KINDS, detect, json_safe
 from pipeline.io.shards import InputShard, ReadOptions
@@ -251,9 +252,9 @@ def peek_columns(shard: InputShard) -> list[str]:
                 except pa.ArrowInvalid:
                     source.seek(0)
                     return pa.ipc.open_file(source).schema.names
-        for value, _, _ in json_items(shard):
-            if isinstance(value, dict):
-                return list(value)
+        for item in json_items(shard):
+            if isinstance(item.value, dict):
+                return list(item.value)
     except (OSError, pa.ArrowException, ValueError) as err:
         raise SchemaError(
             f"{shard.path}: cannot read {shard.format} file: {first_line(err)}"
@@ -354,29 +355,44 @@ def _warc_table(rows: list[dict[str, Any]]) -> pa.Table:
 
 def _jsonl_batches(shard: InputShard, opts: ReadOptions) -> Iterator[pa.Table]:
     """Chunks of a JSONL file or a JSON array; undecodable, unparsable or malformed records
-    become rows rejected as invalid, keeping their raw text."""
+    become rows rejected as invalid, keeping their raw text (and bytes)."""
     rows: list[dict[str, Any]] = []
+    lines: list[int] = []
     kind = opts.records if opts.records in KINDS else None
-    usable = False
-    for value, raw, reason in json_items(shard):
+    usable, objects = False, 0
+    for item in json_items(shard):
+        objects += isinstance(item.value, dict)
         if opts.records == "text":
-            rows.append(_text_row(value, raw, reason, opts.text_column))
-            usable = usable or opts.text_column in rows[-1]
+            rows.append(_text_row(item, opts.text_column))
+            usable = usable or (isinstance(item.value, dict) and opts.text_column in item.value)
         else:
-            if kind is None and isinstance(value, dict):
-                kind = detect(value)
-            rows.append(_record_row(value, raw, reason, kind))
+            if kind is None and isinstance(item.value, dict):
+                kind = detect(item.value)
+            rows.append(_record_row(item, kind))
             usable = usable or kind is not None
+        lines.append(item.line)
         if len(rows) == opts.chunk_rows:
-            yield _rows_to_table(rows, shard, opts, usable)
-            rows = []
+            yield _rows_to_table(rows, lines, shard, opts, usable or not objects)
+            rows, lines = [], []
     if rows:
-        yield _rows_to_table(rows, shard, opts, usable)
+        yield _rows_to_table(rows, lines, shard, opts, usable or not objects)
 
 
-def json_items(shard: InputShard) -> Iterator[tuple[Any, str | None, str | None]]:
-    """(value, raw text, invalid reason) for each record of a JSON Lines file, or of a file
-    holding one JSON array (read whole: JSONL streams, arrays do not)."""
+@dataclass(frozen=True)
+class JsonItem:
+    """One record of a JSON file: its value, or why it has none (with its raw text and
+    bytes), and its line (1-based; the element's position in a JSON array)."""
+
+    value: Any
+    line: int
+    reason: str | None = None
+    raw: str | None = None
+    raw_bytes: bytes | None = None
+
+
+def json_items(shard: InputShard) -> Iterator[JsonItem]:
+    """Each record of a JSON Lines file, or of a file holding one JSON array (read whole:
+    JSONL streams, arrays do not)."""
     with _open_stream(shard.path) as fh:
         head = fh.peek(64)[:64] if hasattr(fh, "peek") else b""
         if head.lstrip()[:1] == b"[":
@@ -384,24 +400,47 @@ def json_items(shard: InputShard) -> Iterator[tuple[Any, str | None, str | None]
                 values = json.loads(fh.read().decode("utf-8"))
             except (UnicodeDecodeError, json.JSONDecodeError) as err:
                 raise SchemaError(f"{shard.path}: not a valid JSON array: {err}") from None
-            for value in values:
-                yield value, None, None
+            for number, value in enumerate(values, 1):
+                yield _checked(value, number, json.dumps(value))
             return
-        for line in fh:
+        for number, line in enumerate(fh, 1):
             if not line.strip():
                 continue
             try:
-                yield json.loads(line.decode("utf-8")), None, None
+                text = line.decode("utf-8")
             except UnicodeDecodeError:
-                yield None, line.decode("utf-8", "replace").rstrip("\n"), "invalid:invalid_utf8"
+                raw = line.decode("utf-8", "replace").rstrip("\n")
+                yield JsonItem(None, number, "invalid:invalid_utf8", raw, line.rstrip(b"\n"))
+                continue
+            try:
+                value = json.loads(text)
             except json.JSONDecodeError:
-                yield None, line.decode("utf-8").rstrip("\n"), "invalid:bad_json"
+                yield JsonItem(None, number, "invalid:bad_json", text.rstrip("\n"))
+                continue
+            yield (
+                _checked(value, number, text.rstrip("\n"))
+                if "\\u" in text
+                else JsonItem(value, number)
+            )
 
 
-def _text_row(value: Any, raw: str | None, reason: str | None, text_column: str) -> dict[str, Any]:
+def _checked(value: Any, number: int, raw: str) -> JsonItem:
+    """A parsed record, unless a string in it holds a lone surrogate (valid JSON, `"\\ud800"`,
+    that no UTF-8 text can hold): then a rejected row keeping the raw line."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return JsonItem(
+            None, number, "invalid:lone_surrogate", raw.encode("utf-8", "backslashreplace").decode()
+        )
+    return JsonItem(value, number)
+
+
+def _text_row(item: JsonItem, text_column: str) -> dict[str, Any]:
     """One JSON record for a text column; a bad one keeps its raw text and is marked."""
-    if reason is not None:
-        return {text_column: raw, REJECT_REASON: reason}
+    value = item.value
+    if item.reason is not None:
+        return {text_column: item.raw, REJECT_REASON: item.reason, INVALID_BYTES: item.raw_bytes}
     if not isinstance(value, dict):
         return {text_column: json.dumps(value), REJECT_REASON: "invalid:not_an_object"}
     if text_column not in value:
@@ -412,12 +451,11 @@ def _text_row(value: Any, raw: str | None, reason: str | None, text_column: str)
     return value
 
 
-def _record_row(
-    value: Any, raw: str | None, reason: str | None, kind: str | None
-) -> dict[str, Any]:
+def _record_row(item: JsonItem, kind: str | None) -> dict[str, Any]:
     """One instruction record; a bad one keeps its raw text in `invalid_record`."""
-    if reason is not None:
-        return {INVALID_RECORD: raw, REJECT_REASON: reason}
+    value = item.value
+    if item.reason is not None:
+        return {INVALID_RECORD: item.raw, REJECT_REASON: item.reason, INVALID_BYTES: item.raw_bytes}
     if not isinstance(value, dict):
         return {INVALID_RECORD: json.dumps(value), REJECT_REASON: "invalid:not_an_object"}
     if kind is None:
@@ -427,17 +465,33 @@ def _record_row(
 
 
 def _rows_to_table(
-    rows: list[dict[str, Any]], shard: InputShard, opts: ReadOptions, usable: bool
+    rows: list[dict[str, Any]], lines: list[int], shard: InputShard, opts: ReadOptions, usable: bool
 ) -> pa.Table:
     """An Arrow table from JSON records (every key of every row); a file with no usable record,
-    or a field of mixed types, is a clear error naming the file."""
+    or a field of mixed types, is a clear error naming the file and the line."""
     if not usable:
-        raise SchemaError(f"{shard.path}: {_expected(opts)}")
+        keys = sorted({k for r in rows for k in r if k not in (REJECT_REASON, INVALID_BYTES)})
+        raise SchemaError(f"{shard.path}: {_expected(opts, keys[:20])}")
     keys = list(dict.fromkeys(k for row in rows for k in row))
-    try:
-        return pa.table({k: pa.array([row.get(k) for row in rows]) for k in keys})
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        raise SchemaError(f"{shard.path}: a field has mixed types across rows ({exc})") from exc
+    columns = {}
+    for key in keys:
+        values = [row.get(key) for row in rows]
+        try:
+            columns[key] = pa.array(values, pa.binary() if key == INVALID_BYTES else None)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            raise SchemaError(f"{shard.path}: {_mixed(key, values, lines)}") from None
+    return pa.table(columns)
+
+
+def _mixed(key: str, values: list[Any], lines: list[int]) -> str:
+    """Where a field changes type, in words."""
+    kinds = [(type(v).__name__, n) for v, n in zip(values, lines, strict=True) if v is not None]
+    first = kinds[0]
+    other = next(((k, n) for k, n in kinds if k != first[0]), first)
+    return (
+        f"field {key!r} holds a {first[0]} on line {first[1]} and a {other[0]} on line "
+        f"{other[1]}; give it one type in every record"
+    )
 
 
 def _expected(opts: ReadOptions, columns: list[str] | None = None) -> str:

@@ -104,15 +104,19 @@ class RayExecutor(Executor):
                 num_cpus=None if joining else num_cpus,
                 runtime_env={"env_vars": env_vars} if env_vars else None,
                 include_dashboard=False,
-                logging_level=logging.WARNING,
+                logging_level=logging.ERROR,  # not Ray's start-up notes, only its errors
+                # A failing task's traceback would flood the console; its error reaches the
+                # driver as an exception, which the CLI prints as one line.
+                log_to_driver=os.environ.get("TAMIS_RAY_WORKER_LOGS") == "1",
             )
         context = ray.data.DataContext.get_current()  # imports ray.data, which sets up its logging
         context.print_on_execution_start = False
-        # Keep the console to our progress bar and summary; Ray Data's INFO lines go to its log.
+        # Keep the console to our progress bar and summary: Ray Data's lines go to its log file,
+        # and a failed task is reported once, by the CLI, from the exception it raises.
         for name in [n for n in logging.root.manager.loggerDict if n.startswith("ray.data")] + [
             "ray.data"
         ]:
-            logging.getLogger(name).setLevel(logging.ERROR)
+            logging.getLogger(name).setLevel(logging.CRITICAL)
         context.enable_progress_bars = False
         for module in imported_modules():
             if not _installed(module):

@@ -45,7 +45,7 @@ Sources and licences: WikiText-2 (CC-BY-SA 3.0) and the NLTK state_union, inaugu
 domain) and abc (ABC news, no stated licence: benchmark only, never committed) corpora from
 ../shared/data ($TAMIS_SHARED_DATA); the article-extraction-benchmark's ground-truth.json
 (Zyte, MIT), read from --aeb or exported from a local git mirror of it. Nothing is written:
-the texts stay in memory. Deterministic for a seed; ~7 minutes on 2 cores.
+the texts stay in memory. Deterministic for a seed; 4-7 minutes on 2 cores.
 """
 
 from __future__ import annotations

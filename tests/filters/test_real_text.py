@@ -136,3 +136,33 @@ def test_reusing_embeddings_after_a_heuristic_threshold_moves(small_samples, tmp
         same["embedding"].to_pylist()
         == kept_a.filter(pa.compute.is_in(kept_a["id"], same["id"]))["embedding"].to_pylist()
     )
+
+
+SHORT_STORY = (
+    "Wine workers stop work\n"
+    "Workers at Hardy Wines' Stanley winery in south-western New South Wales have walked off "
+    "the job for the second time in a week.\n"
+    "Forty staff walked out this morning in a dispute over a new enterprise agreement.\n"
+    "The union says the company wants to cut penalty rates for weekend work.\n"
+    "The company says it will take the matter to the Industrial Relations Commission on Friday."
+)
+WRAPPED = (
+    "Home | News | Sport | Weather\nSign in\nSearch\n"
+    "Workers at Hardy Wines' Stanley winery have walked off the job for the second time in a "
+    "week. Forty staff walked out this morning. The union says the company wants to cut rates.\n"
+    "Share this on Facebook\nShare this on Twitter\nRelated stories\nMost read\nNewsletter\n"
+    "Copyright 2024 Regional News Network. All rights reserved\nContact us\nAdvertise\n"
+)
+
+
+def test_a_short_story_passes_c4_but_a_paragraph_in_site_chrome_does_not():
+    assert C4().reasons([SHORT_STORY]).to_pylist() == [None]  # 4 sentences, 93% prose
+    assert C4().reasons([WRAPPED]).to_pylist() == ["c4:sentence_count<5"]
+    published = C4(short_page_sentences=None)
+    assert published.reasons([SHORT_STORY]).to_pylist() == ["c4:sentence_count<5"]
+
+
+def test_a_line_ending_in_a_quote_or_a_space_is_punctuated():
+    lines = ['He said it was "a good thing."', "The rains came early. ", "Prices rose (again.)"]
+    stats = FineWebQuality().measure("\n".join(lines * 3))
+    assert stats.line_punct_ratio == 1.0

@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field
 
-from pipeline.core.columns import as_table, set_column, text_list
+from pipeline.core.columns import set_column, text_list
 from pipeline.core.rows import Check, RowStep, threshold_checks
 from pipeline.core.step import StepKind, StepParams
 
@@ -96,4 +96,4 @@ class Filter(RowStep):
 
     def __call__(self, data: Any) -> pa.Table:
         """The rows this filter keeps."""
-        return self.split(as_table(data, self.params.text_column))[0]
+        return self.split(data)[0]

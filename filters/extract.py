@@ -42,6 +42,12 @@ class Extract(Filter):
 
     params: Params
 
+    def text_input(self) -> str:
+        return self.params.html_column
+
+    def output_columns(self) -> dict[str, pa.DataType]:
+        return {self.params.text_column: pa.string()}
+
     def requirements(self) -> list[Requirement]:
         """The library of the chosen extractor."""
         return [EXTRACTORS[self.params.extractor]]

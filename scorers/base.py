@@ -11,11 +11,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, model_validator
 
-from pipeline.core.columns import as_table, set_column
+from pipeline.core.columns import set_column, text_table
 from pipeline.core.resources import Requirement, Resources
 from pipeline.core.rows import RowStep
 from pipeline.core.step import StepKind, StepParams
-from scorers.models import model_digest
+from scorers.models import local_model, looks_like_hub_id, model_digest, resolve_model
 
 __all__ = ["Requirement", "Resources", "Scorer", "ScorerParams"]
 
@@ -101,6 +101,13 @@ class Scorer(RowStep):
         key = {"step": self.name, "version": self.version, "params": params}
         return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
 
+    def check_models(self) -> None:
+        """The `model` parameter names a packaged model, a local file or folder, a trained
+        model, or something shaped like a hub id (fetched on the workers, where allowed)."""
+        model = getattr(self.params, "model", None)
+        if isinstance(model, str) and local_model(model) is None and not looks_like_hub_id(model):
+            resolve_model(model)  # raises ModelNotFoundError saying where it looked
+
     def model_digest(self) -> str | None:
         """The content hash of the file or folder the `model` parameter names, if local."""
         model = getattr(self.params, "model", None)
@@ -116,7 +123,9 @@ class Scorer(RowStep):
         Rows that already carry every output column (scores reused from an earlier run) are
         not scored again; the model loads only if some row needs it.
         """
-        batch = as_table(data, self.params.text_column)
+        batch, invalid = text_table(data, self.text_input())
+        if invalid.null_count != len(invalid):  # no model call for rows without usable text
+            return self._score_usable(batch, pc.is_null(invalid))
         columns = list(self.output_columns())
         if not columns or not all(c in batch.column_names for c in columns):
             return self._score_in_batches(batch)
@@ -141,6 +150,17 @@ class Scorer(RowStep):
                 ]
             )
             batch = set_column(batch, column, both.take(pa.array(rows)))
+        return batch
+
+    def _score_usable(self, batch: pa.Table, usable: pa.Array) -> pa.Table:
+        """`batch` scored where `usable`, its output columns null elsewhere."""
+        scored = self(batch.filter(usable))
+        rows = np.cumsum(np.asarray(usable)) - 1
+        at = pa.array(np.where(np.asarray(usable), rows, -1)).to_numpy()
+        take = pa.array(at, mask=at < 0)
+        for column, kind in self.output_columns().items():
+            values = scored[column].combine_chunks() if scored.num_rows else pa.array([], kind)
+            batch = set_column(batch, column, values.take(take))
         return batch
 
     def _score_in_batches(self, batch: pa.Table) -> pa.Table:

@@ -63,13 +63,20 @@ def resolve_model(setting: str, suffixes: tuple[str, ...] = ("", ".bin")) -> Pat
     found = local_model(setting, suffixes)
     if found is not None:
         return found
-    if "/" in setting and not setting.startswith((".", "/")):
+    if looks_like_hub_id(setting):
         return _from_hub(setting)
+    tried = ", ".join(str(models_dir().resolve() / f"{setting}{s}") for s in suffixes)
     raise ModelNotFoundError(
-        f"model {setting!r} is not a packaged model ({', '.join(PACKAGED)}), "
-        "an existing path, or a "
-        f"trained model in {models_dir()}/ (`make models` trains the project's own)"
+        f"model {setting!r} is not a packaged model ({', '.join(PACKAGED)}), an existing path, "
+        f"or a trained model (looked for {tried}; set TAMIS_MODELS to the folder of trained "
+        "models, or give a path; `make models` trains the project's own)"
     )
+
+
+def looks_like_hub_id(setting: str) -> bool:
+    """True for `org/name` (or `org/name:file`), the shape of a Hugging Face hub id."""
+    name = setting.partition(":")[0]
+    return name.count("/") == 1 and not setting.startswith((".", "/", "~"))
 
 
 def model_digest(setting: str) -> str | None:

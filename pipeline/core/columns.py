@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -51,6 +52,52 @@ def as_table(data: Any, text_column: str = "text") -> pa.Table:
         "expected a pyarrow Table, a pandas DataFrame or a list of strings, "
         f"got {type(data).__name__}"
     )
+
+
+def text_reasons(values: list[Any]) -> tuple[list[str | None], list[str | None]]:
+    """(the texts, with bytes decoded and any other value JSON-encoded; an `invalid:<why>`
+    reason per value, null when it is usable text): the rule every reader and every step
+    applies. Null, not a string, not UTF-8, empty or only spaces are invalid."""
+    texts: list[str | None] = []
+    reasons: list[str | None] = []
+    for value in values:
+        reason = None
+        if isinstance(value, bytes):
+            try:
+                value = value.decode("utf-8")
+            except UnicodeDecodeError:
+                value, reason = value.decode("utf-8", "replace"), "invalid:invalid_utf8"
+        elif value is not None and not isinstance(value, str):
+            value, reason = json.dumps(value, default=str), "invalid:not_a_string"
+        if value is None:
+            reason = "invalid:null_text"
+        elif reason is None and not value.strip():
+            reason = "invalid:empty_text"
+        texts.append(value)
+        reasons.append(reason)
+    return texts, reasons
+
+
+def text_table(data: Any, text_column: str) -> tuple[pa.Table, pa.Array]:
+    """`data` as a table whose text column is a string column, and per row the reason its
+    text is invalid (null when usable): a list may hold anything, a table any type."""
+    if isinstance(data, (list, tuple)):
+        texts, reasons = text_reasons(list(data))
+        return pa.table({text_column: pa.array(texts, pa.string())}), pa.array(reasons, pa.string())
+    table = as_table(data, text_column)
+    if text_column not in table.column_names:
+        raise KeyError(
+            f"text column {text_column!r} not in table (columns: {', '.join(table.column_names)})"
+        )
+    column = table[text_column]
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        nulls = pc.is_null(column)
+        blank = pc.fill_null(pc.equal(pc.utf8_trim_whitespace(column), ""), False)
+        if not pc.any(pc.or_(nulls, blank)).as_py():
+            return table, pa.nulls(table.num_rows, pa.string())
+    texts, reasons = text_reasons(column.to_pylist())
+    table = set_column(table, text_column, pa.array(texts, pa.string()))
+    return table, pa.array(reasons, pa.string())
 
 
 def text_list(table: pa.Table, text_column: str) -> list[str]:

@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.core.columns import REJECT_REASON, REJECT_VALUE, REJECTED_BY, as_table, set_column
+from pipeline.core.columns import REJECT_REASON, REJECT_VALUE, REJECTED_BY, set_column, text_table
 from pipeline.core.step import Step
 
 
@@ -46,14 +46,33 @@ class RowStep(Step):
         return kept
 
     def reasons(self, data: Any) -> pa.Array:
-        """Reject reason per row (`<step>:<rule>`), null for rows the step keeps."""
-        batch = self.transform(as_table(data, self.params.text_column))
-        return first_failures(self.name, batch.num_rows, self.checks(batch))
+        """Reject reason per row (`<step>:<rule>`, or `invalid:<why>` for a row without usable
+        text: null, empty, not a string), null for rows the step keeps."""
+        batch, invalid = text_table(data, self.text_input())
+        usable = pc.is_null(invalid)
+        good = self.transform(batch.filter(usable))
+        found = first_failures(self.name, good.num_rows, self.checks(good))
+        if invalid.null_count == len(invalid):
+            return found
+        found_all = np.array(invalid.to_pylist(), dtype=object)
+        found_all[np.asarray(usable)] = np.array(found.to_pylist(), dtype=object)
+        return pa.array(found_all, pa.string())
 
     def split(self, data: Any) -> tuple[pa.Table, pa.Table]:
         """(kept rows after `rewrite`, rejected rows with `reject_reason` and `rejected_by`);
-        both carry the columns `transform` added."""
-        batch = self.transform(as_table(data, self.params.text_column))
+        both carry the columns `transform` added. A row without usable text is rejected as
+        `invalid:<why>`, as a reader would."""
+        batch, invalid = text_table(data, self.text_input())
+        if invalid.null_count != len(invalid):
+            usable = pc.is_null(invalid)
+            kept, rejected = self.split(batch.filter(usable))
+            unusable = batch.filter(pc.invert(usable))
+            unusable = set_column(unusable, REJECT_REASON, invalid.filter(pc.invert(usable)))
+            unusable = set_column(
+                unusable, REJECTED_BY, pa.array([self.name] * unusable.num_rows, pa.string())
+            )
+            return kept, pa.concat_tables([rejected, unusable], promote_options="permissive")
+        batch = self.transform(batch)
         checks = self.checks(batch)
         reasons = first_failures(self.name, batch.num_rows, checks)
         values = failed_values(batch.num_rows, checks)

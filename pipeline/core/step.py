@@ -92,6 +92,11 @@ class Step:
         """Steps a recipe must run before this one that `earlier` lacks (none by default)."""
         return []
 
+    def text_input(self) -> str:
+        """The column of text this step reads: its text column, or for a step of instruction
+        records, the conversation text."""
+        return RECORD_FIELDS["conversation"] if self.requires_records else self.params.text_column
+
     def output_columns(self) -> dict[str, pa.DataType]:
         """Columns this step adds to the rows it keeps (none by default)."""
         return {}
@@ -114,6 +119,10 @@ class Step:
     def requirements(self) -> list[Requirement]:
         """The declared `requires`, as Requirements."""
         return [r if isinstance(r, Requirement) else Requirement(*r) for r in self.requires]
+
+    def check_models(self) -> None:
+        """Raise a ModelNotFoundError when the model this step loads cannot be found (nothing
+        by default): checked on the driver before anything is written."""
 
     def check_requirements(self) -> None:
         """Raise one MissingDependencyError naming the first module this step lacks."""

@@ -24,8 +24,8 @@ from pipeline.core.columns import (
     REJECTED_BY,
     ROW,
     SHARD,
-    as_table,
     set_column,
+    text_table,
 )
 from pipeline.core.executor import Executor
 from pipeline.dedup.report import MEMBER, cluster_report
@@ -102,7 +102,15 @@ class Deduplicator(GlobalStep):
         reasons). Runs the same passes as a pipeline run, on a temporary folder."""
         from pipeline.run.local_executor import LocalExecutor
 
-        table = as_table(data, self.params.text_column)
+        table, invalid = text_table(data, self.text_input())
+        if invalid.null_count != len(invalid):  # no text, no duplicate: rejected as invalid
+            usable = pc.is_null(invalid)
+            kept, rejected = self.split(table.filter(usable))
+            unusable = table.filter(pc.invert(usable))
+            unusable = set_column(unusable, REJECT_REASON, invalid.filter(pc.invert(usable)))
+            by = pa.array([self.name] * unusable.num_rows, pa.string())
+            unusable = set_column(unusable, REJECTED_BY, by)
+            return kept, pa.concat_tables([rejected, unusable], promote_options="permissive")
         id_column = self.params.id_column
         if id_column not in table.column_names:
             ids = pa.array([str(i) for i in range(table.num_rows)])

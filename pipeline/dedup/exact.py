@@ -37,7 +37,10 @@ class ExactDedup(Deduplicator):
 
     def keys(self, batch: pa.Table) -> pa.Table:
         texts = batch[self.params.text_column]
-        return with_hash_key(batch, normalise(texts) if self.params.normalise else texts, KEY)
+        if self.params.normalise:  # a text of punctuation only duplicates nothing
+            texts = normalise(texts)
+            texts = pc.if_else(pc.equal(texts, ""), pa.scalar(None, pa.string()), texts)
+        return with_hash_key(batch, texts, KEY)
 
     def resolve(self, bucket: pa.Table) -> pa.Table:
         return keep_first_per_key(bucket, KEY, self.params.id_column)

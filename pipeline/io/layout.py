@@ -28,6 +28,11 @@ class RunLayout:
         return self.root / "_work"
 
     @property
+    def lock(self) -> Location:
+        """The lease of the run writing here (pipeline/run/lock.py)."""
+        return self.work / "lock.json"
+
+    @property
     def state(self) -> Location:
         return self.work / "state.json"
 

@@ -147,6 +147,11 @@ class Location:
         )
         return [self / n for n in names]
 
+    def entries(self) -> list[str]:
+        """Names of the files and folders directly in this folder, sorted (none if absent)."""
+        listed = self.fs.get_file_info(pafs.FileSelector(self.path, allow_not_found=True))
+        return sorted(f.base_name for f in listed)
+
     def is_empty(self) -> bool:
         """True if nothing (file or folder) is in this folder, or it does not exist."""
         return not self.fs.get_file_info(pafs.FileSelector(self.path, allow_not_found=True))

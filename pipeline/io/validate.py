@@ -9,7 +9,15 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.core.columns import REJECT_REASON, REJECTED_BY, ROW, SHARD
+from pipeline.core.columns import (
+    INVALID_BYTES,
+    REJECT_REASON,
+    REJECTED_BY,
+    ROW,
+    SHARD,
+    set_column,
+    text_reasons,
+)
 from pipeline.io.records import CONVERSATION, KINDS, detect, with_fields
 from pipeline.io.shards import InputShard, ReadOptions
 
@@ -24,12 +32,14 @@ def prepare(raw: pa.Table, shard: InputShard, opts: ReadOptions, first_row: int)
         raw = raw.drop_columns([REJECT_REASON])
     if opts.records == "text":
         column = "html" if shard.format == "warc" else opts.text_column  # a WARC holds pages
-        texts, reasons = validate_text(raw[column], opts.max_text_chars)
+        texts, reasons, undecodable = validate_text(raw[column], opts.max_text_chars)
         table = raw.set_column(raw.column_names.index(column), column, texts)
+        if any(b is not None for b in undecodable):
+            table = set_column(table, INVALID_BYTES, pa.array(undecodable, pa.binary()))
     else:
         kind = opts.records if opts.records in KINDS else detect(raw.column_names)
         table, reasons = with_fields(raw, kind or "messages")
-        _, too_long = validate_text(table[CONVERSATION], opts.max_text_chars)
+        _, too_long, _ = validate_text(table[CONVERSATION], opts.max_text_chars)
         reasons = [
             r or (t if t == "invalid:text_too_long" else None) for r, t in zip(reasons, too_long)
         ]
@@ -49,11 +59,15 @@ def prepare(raw: pa.Table, shard: InputShard, opts: ReadOptions, first_row: int)
     return table.append_column(REJECT_REASON, reason).append_column(REJECTED_BY, by)
 
 
-def validate_text(column: pa.ChunkedArray, max_chars: int) -> tuple[pa.Array, list[str | None]]:
-    """The text as a string array (bad bytes replaced) and an invalid reason per row."""
+def validate_text(
+    column: pa.ChunkedArray, max_chars: int
+) -> tuple[pa.Array, list[str | None], list[bytes | None]]:
+    """The text as a string array (bad bytes replaced), an invalid reason per row, and the
+    original bytes of the rows that were not UTF-8."""
     kind = column.type
     if pa.types.is_null(kind):
-        return pa.nulls(len(column), pa.string()), ["invalid:null_text"] * len(column)
+        nulls: list[bytes | None] = [None] * len(column)
+        return pa.nulls(len(column), pa.string()), ["invalid:null_text"] * len(column), nulls
     values: list[Any]
     if pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
         values = column.to_pylist()
@@ -65,21 +79,10 @@ def validate_text(column: pa.ChunkedArray, max_chars: int) -> tuple[pa.Array, li
             values = column.cast(
                 pa.binary() if pa.types.is_string(kind) else pa.large_binary()
             ).to_pylist()
-    texts: list[str | None] = []
-    reasons: list[str | None] = []
-    for value in values:
-        reason = None
-        if isinstance(value, bytes):
-            try:
-                value = value.decode("utf-8")
-            except UnicodeDecodeError:
-                value, reason = value.decode("utf-8", "replace"), "invalid:invalid_utf8"
-        if value is None:
-            reason = "invalid:null_text"
-        elif reason is None and not value.strip():
-            reason = "invalid:empty_text"
-        elif reason is None and len(value) > max_chars:
-            reason = "invalid:text_too_long"
-        texts.append(value)
-        reasons.append(reason)
-    return pa.array(texts, pa.string()), reasons
+    texts, reasons = text_reasons(values)
+    reasons = [
+        "invalid:text_too_long" if r is None and t is not None and len(t) > max_chars else r
+        for t, r in zip(texts, reasons, strict=True)
+    ]
+    raw = [v if r == "invalid:invalid_utf8" else None for v, r in zip(values, reasons, strict=True)]
+    return pa.array(texts, pa.string()), reasons, raw

@@ -26,15 +26,19 @@ def claim_output(plan: RunPlan, overwrite: bool) -> None:
     """Record what the output folder holds; refuse one holding another run."""
     layout: RunLayout = plan.layout
     state = claim_state(plan)
-    if overwrite:
-        for name in ("kept", "rejected", "_work", "manifest.json"):
+    if overwrite:  # everything but the lock this run holds
+        for name in ("kept", "rejected", "manifest.json"):
             (layout.root / name).remove()
+        for name in layout.work.entries():
+            if name != layout.lock.name:
+                (layout.work / name).remove()
     if layout.state.exists():
         previous = layout.state.read_json()
         if previous == state:
             return
         raise ManifestError(f"{layout.root} {_difference(previous, state)}")
-    if not overwrite and not layout.root.is_empty():
+    others = [n for n in layout.root.entries() if n != layout.work.name]
+    if not overwrite and (others or set(layout.work.entries()) - {layout.lock.name}):
         raise ManifestError(
             f"{layout.root} is not empty and holds no tamis run; "
             "choose another --output or pass --overwrite"

@@ -21,6 +21,7 @@ from pipeline.io.readers import (
     ReadOptions,
     discover,
     open_input,
+    peek_columns,
     read_shard,
     record_mode,
 )
@@ -51,10 +52,12 @@ class RunPlan:
 def plan_run(
     recipe: Recipe, limit: int | None = None, reuse_scores: str | Path | Location | None = None
 ) -> RunPlan:
-    """The plan of a run of `recipe`. Every step's Python dependencies are checked first, so a
-    missing package stops the run before any data is read."""
+    """The plan of a run of `recipe`, checked before anything is written: every step's Python
+    dependencies and models, the input files, the columns the steps read, and that the output
+    is neither inside the input nor holding it."""
     for step in build_steps(recipe):
         step.check_requirements()
+    _check_places(recipe.input.path, recipe.output.path)
     skipped: list[str] = []
     shards = discover(recipe.input.path, recipe.input.format, skipped)
     if skipped:
@@ -69,6 +72,7 @@ def plan_run(
     records = record_mode(shards[0], spec.records, spec.text_column)
     steps = build_steps(recipe, None if records == "text" else RECORD_FIELDS["conversation"])
     _check_fields(steps, records)
+    _check_columns(steps, shards[0], records, spec.id_column)
     stages = build_stages(steps)
     read = ReadOptions(
         spec.text_column,
@@ -85,12 +89,53 @@ def plan_run(
     reuse = plan_reuse(Location.of(reuse_scores), steps, shards) if reuse_scores else None
     if reuse is not None and reuse.old.same_place(layout.root):
         raise ManifestError("--reuse-scores must name another run's output folder than --output")
+    for step in steps:  # a model whose scores are all taken from an earlier run may be gone
+        if not (reuse and set(step.output_columns()) <= set(reuse.columns)):
+            step.check_models()
     keys = {c for stage in stages if stage.keys_for for c in stage.keys_for.key_columns}
     record_columns = () if records == "text" else (MESSAGES, *RECORD_FIELDS.values())
     private = (*INTERNAL, BUCKET, *sorted(keys), *record_columns)
     return RunPlan(
         recipe, steps, stages, shards, read, limit, limits, layout, reuse, private, skipped
     )
+
+
+def _check_places(inputs: str, output: str) -> None:
+    """Refuse an output inside the input (a rerun would read the last run's files as input)
+    or an input inside the output (a run would overwrite what it reads)."""
+    found, out = Location.of(_folder_of(inputs)), Location.of(output)
+    if type(found.fs) is not type(out.fs):
+        return
+    a, b = found.path.rstrip("/") + "/", out.path.rstrip("/") + "/"
+    if a.startswith(b) or b.startswith(a):
+        where = "inside the input" if b.startswith(a) else "around the input"
+        raise RecipeError(
+            f"the output {redacted(str(out))} is {where} {redacted(inputs)}: a run would read "
+            "its own files; choose an output folder elsewhere"
+        )
+
+
+def _folder_of(path: str) -> str:
+    """The fixed folder part of an input path or glob."""
+    cut = min((path.index(c) for c in "*?[" if c in path), default=len(path))
+    return path[:cut].rsplit("/", 1)[0] if cut < len(path) else path
+
+
+def _check_columns(steps: list[Step], first: InputShard, records: str, id_column: str) -> None:
+    """Each step's text column is a column of the input (or one an earlier step adds): checked
+    on the first file's schema, for the formats that have one."""
+    if first.format not in ("parquet", "hf", "warc") or records != "text":
+        return
+    available = {*peek_columns(first), id_column}
+    for step in steps:
+        wanted = step.text_input()
+        if wanted not in available:
+            raise RecipeError(
+                f"step {step.name}: no column {wanted!r} in the input {first.label} (columns: "
+                f"{', '.join(sorted(available))}) nor added by an earlier step; set its "
+                "text_column"
+            )
+        available |= set(step.output_columns())
 
 
 def _check_fields(steps: list[Step], records: str) -> None:

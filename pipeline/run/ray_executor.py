@@ -23,6 +23,7 @@ from pipeline.global_steps.ray_shuffle import shuffle_with_tasks
 from pipeline.global_steps.shuffle import Resolve, Source, Summary
 from pipeline.io.readers import InputShard
 from pipeline.io.storage import Location
+from pipeline.run import reaper
 from pipeline.run.commit import commit_shard, write_pieces
 from pipeline.run.stages import StageContext, apply_steps, stage_chunks, step_groups
 
@@ -109,6 +110,9 @@ class RayExecutor(Executor):
                 # driver as an exception, which the CLI prints as one line.
                 log_to_driver=os.environ.get("TAMIS_RAY_WORKER_LOGS") == "1",
             )
+            if not joining:  # ours: its processes end with this one, however it ends
+                node = ray._private.worker.global_worker.node
+                reaper.start(os.getpid(), node.get_session_dir_path())
         context = ray.data.DataContext.get_current()  # imports ray.data, which sets up its logging
         context.print_on_execution_start = False
         # Keep the console to our progress bar and summary: Ray Data's lines go to its log file,

@@ -22,6 +22,7 @@ from pipeline.core.step import Step
 from pipeline.io.storage import Location, parquet_rows
 from pipeline.run.claim import claim_output
 from pipeline.run.executors import make_executor
+from pipeline.run.lock import OutputLock
 from pipeline.run.manifest import build_manifest, reconcile
 from pipeline.run.plan import RunPlan, parquet_row_count, plan_run
 from pipeline.run.progress import StageProgress, say
@@ -50,24 +51,25 @@ def run_recipe(
     stage_records = []
     with make_executor(runner, cpu_fallback=cpu_fallback) as executor:
         check_gpus(plan.steps, executor)
-        claim_output(plan, overwrite)
-        for number, step in enumerate(plan.steps):
-            step.prepare(plan.layout.work / "prepared" / f"{number:02d}-{step.name}")
-        for stage in plan.stages:
-            t0 = time.time()
-            if stage.applies is not None:
-                global_stats[stage.applies.name] = decide(executor, plan, stage, progress)
-            pending = run_stage(executor, plan, stage, progress)
-            stage_records.append(
-                {
-                    "stage": stage.index,
-                    "steps": stage.describe(),
-                    "shards_run": len(pending),
-                    "shards_skipped": len(plan.shards) - len(pending),
-                    "seconds": round(time.time() - t0, 3),
-                }
-            )
-    return finish(plan, run_info(plan, runner, started, stage_records), global_stats)
+        with OutputLock(plan.layout):
+            claim_output(plan, overwrite)
+            for number, step in enumerate(plan.steps):
+                step.prepare(plan.layout.work / "prepared" / f"{number:02d}-{step.name}")
+            for stage in plan.stages:
+                t0 = time.time()
+                if stage.applies is not None:
+                    global_stats[stage.applies.name] = decide(executor, plan, stage, progress)
+                pending = run_stage(executor, plan, stage, progress)
+                stage_records.append(
+                    {
+                        "stage": stage.index,
+                        "steps": stage.describe(),
+                        "shards_run": len(pending),
+                        "shards_skipped": len(plan.shards) - len(pending),
+                        "seconds": round(time.time() - t0, 3),
+                    }
+                )
+            return finish(plan, run_info(plan, runner, started, stage_records), global_stats)
 
 
 def check_gpus(steps: list[Step], executor: Executor) -> None:

@@ -84,7 +84,8 @@ def test_fineweb_keeps_prose():
 @pytest.mark.parametrize(
     "text, expected",
     [
-        ("\n \n", "fineweb_quality:empty"),
+        ("\u200b\n \ufeff\n", "fineweb_quality:empty"),  # only invisible characters
+        ("\n \n", "invalid:empty_text"),  # no text at all: rejected as any reader would
         (
             "\n".join(f"a line about topic number {i} without an end" for i in range(20)),
             "fineweb_quality:line_punct_ratio<0.12",

@@ -17,6 +17,7 @@ REJECT_VALUE = "reject_value"  # the measured value that failed a rule (float), 
 SIMILAR_TO = "similar_to"  # the record a selection found a rejected record too similar to
 INVALID_RECORD = "invalid_record"  # an instruction record Arrow could not hold, as JSON text
 INVALID_BYTES = "invalid_bytes"  # the original bytes of a row that was not UTF-8
+ERROR = "error"  # what a step raised on a row it failed on (reason `error:<step>`)
 # Columns only rejected rows carry.
 REJECT_ONLY = (
     REJECT_REASON,
@@ -26,6 +27,7 @@ REJECT_ONLY = (
     SIMILAR_TO,
     INVALID_RECORD,
     INVALID_BYTES,
+    ERROR,
 )
 # Internal bookkeeping columns: input shard index and row index within it. Never written out.
 SHARD = "_shard"

@@ -34,6 +34,11 @@ class InputSpec(_Strict):
     )
     text_column: str = Field("text", description="Column holding the document text.")
     id_column: str = Field("id", description="Column holding ids; made from file:row when absent.")
+    id_policy: Literal["unique", "file_row"] = Field(
+        "unique",
+        description="unique: the id column's values must not repeat (checked over the whole "
+        "input); file_row: ids made from file and row, the column kept as source_<id_column>.",
+    )
     max_text_chars: int = Field(
         1_000_000, gt=0, description="Longer texts are invalid:text_too_long."
     )

@@ -35,3 +35,4 @@ class ReadOptions:
     chunk_rows: int = 4096
     records: str = "text"
     max_invalid_fraction: float = 1.0
+    id_policy: str = "unique"  # or "file_row": ids from file and row

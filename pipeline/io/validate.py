@@ -46,7 +46,12 @@ def prepare(raw: pa.Table, shard: InputShard, opts: ReadOptions, first_row: int)
     reasons = [g or r for g, r in zip(given, reasons)]
     rows = pa.array(range(first_row, first_row + n), pa.int64())
     ids = [f"{shard.label}:{r}" for r in range(first_row, first_row + n)]
-    if opts.id_column in table.column_names:
+    if opts.id_column in table.column_names and opts.id_policy == "file_row":
+        kept = f"source_{opts.id_column}"  # the input's ids, kept beside the ones made here
+        table = table.rename_columns(
+            [kept if c == opts.id_column else c for c in table.column_names]
+        )
+    elif opts.id_column in table.column_names:
         given_ids = table[opts.id_column].cast(pa.string()).to_pylist()
         ids = [g if g is not None else made for g, made in zip(given_ids, ids)]
         table = table.drop_columns([opts.id_column])

@@ -81,6 +81,7 @@ def plan_run(
         spec.chunk_rows,
         records,
         spec.max_invalid_fraction,
+        spec.id_policy,
     )
     limits = row_limits(shards, limit, read)
     if limit is not None:

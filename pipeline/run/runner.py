@@ -22,6 +22,7 @@ from pipeline.core.step import Step
 from pipeline.io.storage import Location, parquet_rows
 from pipeline.run.claim import claim_output
 from pipeline.run.executors import make_executor
+from pipeline.run.ids import check_unique_ids
 from pipeline.run.lock import OutputLock
 from pipeline.run.manifest import build_manifest, reconcile
 from pipeline.run.plan import RunPlan, parquet_row_count, plan_run
@@ -60,6 +61,8 @@ def run_recipe(
                 if stage.applies is not None:
                     global_stats[stage.applies.name] = decide(executor, plan, stage, progress)
                 pending = run_stage(executor, plan, stage, progress)
+                if stage.index == 0:
+                    check_unique_ids(executor, plan)
                 stage_records.append(
                     {
                         "stage": stage.index,

@@ -20,7 +20,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.core.columns import INTERNAL, REJECT_REASON, REJECTED_BY, ROW, SHARD
+from pipeline.core.columns import ERROR, INTERNAL, REJECT_REASON, REJECTED_BY, ROW, SHARD
+from pipeline.core.errors import RunError, TamisError, first_line
 from pipeline.core.step import Step, StepKind
 from pipeline.global_steps.base import GlobalStep
 from pipeline.global_steps.thresholds import PercentileCut
@@ -30,6 +31,7 @@ from pipeline.io.storage import parquet_file
 from pipeline.run.reuse import ScoreReuse
 
 SECONDS_META = b"tamis.seconds"
+MAX_ERROR_SHARE = 0.5  # of a chunk's rows a step may fail on before the run stops
 
 
 @dataclass
@@ -141,7 +143,7 @@ def apply_steps(table: pa.Table, steps: list[Any], keys_for: GlobalStep | None =
     live = table.filter(live_mask).drop_columns([REJECT_REASON, REJECTED_BY])
     for step in steps:
         start = time.perf_counter()
-        live, rejected = step.split(live)
+        live, rejected = split_guarded(step, live)
         seconds[step.name] += time.perf_counter() - start
         done.append(rejected)
     if keys_for is not None and live.num_rows:
@@ -151,6 +153,41 @@ def apply_steps(table: pa.Table, steps: list[Any], keys_for: GlobalStep | None =
     out = pa.concat_tables([live, *done], promote_options="permissive")
     out = out.sort_by([(SHARD, "ascending"), (ROW, "ascending")])  # input order, for any slicing
     return out.replace_schema_metadata({SECONDS_META: json.dumps(seconds).encode()})
+
+
+def split_guarded(step: Step, batch: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """`step.split(batch)`; if the step raises, the batch again row by row: a row it fails on
+    is rejected as `error:<step>` (what it raised in `error`) and the others go on. A step that
+    fails on more than MAX_ERROR_SHARE of the rows (a bug, a missing column) stops the run."""
+    try:
+        return step.split(batch)
+    except TamisError:
+        raise
+    except Exception as first:
+        kept, rejected, failed = [], [], []
+        for row in range(batch.num_rows):
+            try:
+                one_kept, one_rejected = step.split(batch.slice(row, 1))
+            except TamisError:
+                raise
+            except Exception as err:
+                failed.append((row, f"{type(err).__name__}: {first_line(err)}"))
+                continue
+            kept.append(one_kept)
+            rejected.append(one_rejected)
+        if len(failed) > MAX_ERROR_SHARE * batch.num_rows or not kept:
+            raise RunError(
+                f"step {step.name} failed on {len(failed)} of {batch.num_rows} rows: "
+                f"{type(first).__name__}: {first_line(first)}"
+            ) from first
+        bad = batch.take(pa.array([row for row, _ in failed], pa.int64()))
+        bad = bad.append_column(REJECT_REASON, pa.array([f"error:{step.name}"] * bad.num_rows))
+        bad = bad.append_column(REJECTED_BY, pa.array([step.name] * bad.num_rows))
+        bad = bad.append_column(ERROR, pa.array([message for _, message in failed]))
+        return (
+            pa.concat_tables(kept, promote_options="permissive"),
+            pa.concat_tables([*rejected, bad], promote_options="permissive"),
+        )
 
 
 def step_groups(steps: list[Step]) -> list[list[Step]]:

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from scorers.models import PACKAGED, resolve_model
+from scorers.models import PACKAGED, loading, resolve_model
 
 LOGIT_ROWS = 1024  # token positions projected to the vocabulary at once (bounds memory)
 
@@ -30,8 +30,9 @@ def load_causal_lm(setting: str, device: str, dtype: str = "float32") -> tuple[A
     if isinstance(source, Path) and source.suffix == ".gguf":
         # A GGUF file is dequantised by transformers into a regular torch model.
         source, kwargs = source.parent, {"gguf_file": source.name}
-    tokenizer = AutoTokenizer.from_pretrained(str(source), **kwargs)
-    model = AutoModelForCausalLM.from_pretrained(str(source), dtype=torch.float32, **kwargs)
+    with loading("causal language model", source):
+        tokenizer = AutoTokenizer.from_pretrained(str(source), **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(str(source), dtype=torch.float32, **kwargs)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer, model.to(device=device, dtype=getattr(torch, dtype)).eval()

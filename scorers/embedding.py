@@ -12,7 +12,7 @@ from pydantic import Field, model_validator
 from pipeline.core.columns import embedding_array, embedding_matrix, set_column, text_list
 from pipeline.core.registry import register
 from scorers.base import Requirement, Resources, Scorer, ScorerParams
-from scorers.models import PACKAGED, resolve_model
+from scorers.models import PACKAGED, loading, resolve_model
 
 __all__ = ["SentenceEmbedder", "embedding_array", "embedding_matrix"]
 
@@ -67,7 +67,8 @@ class SentenceEmbedder(Scorer):
         local = setting in PACKAGED or Path(setting).exists()
         # sentence-transformers takes a str, not a Path.
         source = str(resolve_model(setting, suffixes=("",))) if local else setting
-        self._model = SentenceTransformer(source, device=device)
+        with loading("sentence embedding model", source):
+            self._model = SentenceTransformer(source, device=device)
         self._model.max_seq_length = self.params.max_tokens
 
     def score(self, batch: pa.Table) -> pa.Table:

@@ -16,7 +16,7 @@ from pipeline.core.registry import register
 from pipeline.core.rows import Check
 from scorers.base import Requirement, Resources, Scorer, ScorerParams
 from scorers.lang_id import fasttext_lines
-from scorers.models import resolve_model
+from scorers.models import load_fasttext
 
 REFUSAL = regex.compile(
     r"\b(as an ai(\s+language)?\s+model|as a (large )?language model|i am an ai\b|i'm an ai\b"
@@ -96,9 +96,7 @@ class InstructRules(Scorer):
     params: Params
 
     def setup(self) -> None:
-        import fasttext
-
-        self._model: Any = fasttext.load_model(str(resolve_model(self.params.model)))
+        self._model: Any = load_fasttext(self.params.model)
 
     def score(self, batch: pa.Table) -> pa.Table:
         prompts = text_list(batch, RECORD_FIELDS["prompt"])

@@ -15,7 +15,7 @@ from pipeline.core.registry import register
 from pipeline.core.rows import Check, threshold_checks
 from scorers.base import Requirement, Resources, Scorer, ScorerParams
 from scorers.ccnet import normalise, perplexity
-from scorers.models import resolve_model
+from scorers.models import loading, resolve_model
 
 BUCKETS = ("head", "middle", "tail")
 
@@ -59,8 +59,12 @@ class KenlmPerplexity(Scorer):
         missing = [f for f in ("model.bin", "sp.model") if not (folder / f).exists()]
         if missing:
             raise ModelNotFoundError(f"KenLM model folder {folder} lacks {', '.join(missing)}")
-        self._lm: Any = kenlm.Model(str(folder / "model.bin"))
-        self._sp: Any = sentencepiece.SentencePieceProcessor(model_file=str(folder / "sp.model"))
+        with loading("KenLM model", folder / "model.bin"):
+            self._lm: Any = kenlm.Model(str(folder / "model.bin"))
+        with loading("SentencePiece model", folder / "sp.model"):
+            self._sp: Any = sentencepiece.SentencePieceProcessor(
+                model_file=str(folder / "sp.model")
+            )
         card = folder / "card.json"
         self._cutoffs = (
             json.loads(card.read_text()).get("bucket_cutoffs") if card.exists() else None

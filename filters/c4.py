@@ -103,6 +103,10 @@ class C4(Filter):
             found.append(Check(few, f"sentence_count<{p.min_sentences}", sentences))
         return found
 
+    def output_columns(self) -> dict[str, pa.DataType]:
+        lines = {"c4_lines_removed": pa.int32()} if self.params.remove_lines else {}
+        return super().output_columns() | lines
+
     def rewrite(self, kept: pa.Table) -> pa.Table:
         if not self.params.remove_lines:
             return kept

@@ -32,7 +32,7 @@ class FineWebQuality(Filter):
     """FineWeb rules on line punctuation, short lines, duplicated lines and list-like pages.
 
     Reads the text column. Reasons: empty, line_punct_ratio<R, short_line_ratio>R,
-    char_dup_ratio>R, list_ratio>R. Lines end at `\n`, `\r\n` or `\r`; invisible characters
+    char_dup_ratio>R, list_ratio>R. Lines end at LF, CRLF or CR; invisible characters
     are ignored; a line ends a sentence past trailing spaces and closing quotes (`said."`).
     """
 

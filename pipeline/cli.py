@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import sys
@@ -10,6 +11,19 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.core.errors import TamisError, first_line, root_cause
+
+# Commands that look at finished runs: (name, module with add_arguments and main, help).
+VIEWS = [
+    (
+        "report",
+        "pipeline.view.report",
+        "write OUT/report.html: funnel, reasons, score plots, examples",
+    ),
+    ("inspect", "pipeline.view.inspect", "show rows of a kept or rejected output, filtered"),
+    ("diff", "pipeline.view.diff", "rows that moved between kept and rejected in two runs"),
+]
+# `tamis train` subcommands kept in their own modules: (name, module, help).
+TRAINERS = []
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -28,22 +42,60 @@ def _run(args: argparse.Namespace) -> int:
         cpu_fallback=args.cpu_fallback,
     )
     print(summary(manifest, str(Location.of(recipe.output.path))))
+    if recipe.output.report:
+        print(f"report: {write_run_report(recipe.output.path)}")
     return 0
 
 
-def summary(manifest: dict[str, Any], output: str) -> str:
-    """A short table: rows in, kept and rejected per step, and where the output is."""
+def write_run_report(out: str) -> str:
+    """Write OUT/report.html after a run; a report that fails warns, the run stays done."""
+    from pipeline.view.report import write_report
+
+    try:
+        return str(write_report(out))
+    except Exception as err:  # the curated set is written and reconciled: keep the exit 0
+        logging.getLogger("tamis").warning(
+            "the run is done, but its report failed: %s: %s (retry with `tamis report %s`)",
+            type(err).__name__,
+            first_line(err),
+            out,
+        )
+        return "not written (see the warning above)"
+
+
+REASONS_SHOWN = 4  # reasons printed per step in the run summary; the rest are counted
+
+
+def summary(manifest: dict[str, Any], output: str, reasons_shown: int = REASONS_SHOWN) -> str:
+    """Rows in, kept and rejected per step with every reason (the first `reasons_shown` by
+    count, then "+K more"), the run's real time over all its attempts, and where it wrote."""
     rows, run = manifest["rows"], manifest["run"]
-    rate = rows["in"] / run["seconds"] if run["seconds"] else 0.0
+    seconds = run.get("seconds_all_attempts", run["seconds"])
+    rate = rows["in"] / seconds if seconds else 0.0
+    timing = f"{run['runner']} runner, {seconds:.1f} s, {rate:.0f} rows/s"
+    if run.get("attempts", 1) > 1:
+        timing += f"; {run['attempts']} attempts, this one {run['seconds']:.1f} s"
     lines = [
         f"{manifest['recipe']['name']}: {rows['in']} rows in, {rows['kept']} kept, "
-        f"{rows['rejected']} rejected ({run['runner']} runner, {run['seconds']:.1f} s, "
-        f"{rate:.0f} rows/s)",
-        f"  {'step':<28}{'rows in':>9}{'rejected':>10}  top reasons",
+        f"{rows['rejected']} rejected ({timing})",
     ]
+    if "tokens" in manifest:
+        tokens = manifest["tokens"]
+        lines.append(
+            f"  tokens ({tokens['tokenizer']}): {tokens['in']:,} in, {tokens['kept']:,} kept "
+            f"({tokens['kept'] / max(tokens['in'], 1):.1%})"
+        )
+    lines.append(f"  {'step':<28}{'rows in':>9}{'rejected':>10}  reasons")
+    indent = " " * 51
     for step in manifest["steps"]:
-        top = ", ".join(f"{r} {n}" for r, n in list(step["reasons"].items())[:3])
-        lines.append(f"  {step['step']:<28}{step['rows_in']:>9}{step['rejected']:>10}  {top}")
+        reasons = [f"{r} {n}" for r, n in step["reasons"].items()]
+        if len(reasons) > reasons_shown + 1:
+            hidden = reasons[reasons_shown:]
+            count = sum(step["reasons"][r] for r in list(step["reasons"])[reasons_shown:])
+            reasons = reasons[:reasons_shown] + [f"+{len(hidden)} more ({count} rows)"]
+        first = reasons[0] if reasons else ""
+        lines.append(f"  {step['step']:<28}{step['rows_in']:>9}{step['rejected']:>10}  {first}")
+        lines.extend(indent + reason for reason in reasons[1:])
     lines.append(f"output: {output}/kept, {output}/rejected, {output}/manifest.json")
     return "\n".join(lines)
 
@@ -66,6 +118,17 @@ def _list(args: argparse.Namespace) -> int:
 
     if args.imports:
         import_modules(args.imports)
+    if args.markdown is not None:
+        from pipeline.core.reference import steps_markdown
+
+        text = steps_markdown(None if args.all else "tamis")
+        if args.markdown == "-":
+            print(text, end="")
+        else:
+            Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.markdown).write_text(text)
+            print(f"wrote {args.markdown}")
+        return 0
     for name, step in registered().items():
         doc = " ".join((step.__doc__ or "").strip().split("\n\n")[0].split())
         print(f"{name} (v{step.version}, {step.kind}, from {origin(name)}): {doc}")
@@ -203,6 +266,8 @@ def parser() -> argparse.ArgumentParser:
     lm.add_argument("--vocab-size", type=int, default=8000)
     lm.add_argument("--text-column", default="text")
     lm.set_defaults(func=_train_lm)
+    for name, module, about in TRAINERS:
+        _command(train, name, module, about)
     clusters = sub.add_parser(
         "clusters", help="show a run's duplicate clusters, or the members of one cluster"
     )
@@ -216,8 +281,28 @@ def parser() -> argparse.ArgumentParser:
     lst.add_argument(
         "--imports", nargs="*", default=[], metavar="MODULE", help="also import these modules"
     )
+    lst.add_argument(
+        "--markdown",
+        nargs="?",
+        const="-",
+        metavar="FILE",
+        help="write the step reference in Markdown to FILE (e.g. docs/steps.md; no FILE: stdout)",
+    )
+    lst.add_argument(
+        "--all", action="store_true", help="with --markdown: plugin steps too, not only tamis's"
+    )
     lst.set_defaults(func=_list)
+    for name, module, about in VIEWS:
+        _command(sub, name, module, about)
     return top
+
+
+def _command(sub: Any, name: str, module: str, about: str) -> None:
+    """A subcommand whose arguments and action live in `module` (add_arguments, main)."""
+    found = importlib.import_module(module)
+    command = sub.add_parser(name, help=about, description=about)
+    found.add_arguments(command)
+    command.set_defaults(func=found.main)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -164,14 +164,24 @@ class Scorer(RowStep):
         return batch
 
     def _score_in_batches(self, batch: pa.Table) -> pa.Table:
-        """`score` over slices of the model batch size."""
+        """`score` over slices of the model batch size, output columns of the declared types."""
         self.ready()
         size = self.params.batch_size or self.batch_size
         if batch.num_rows <= size:
-            return self.score(batch)
-        return pa.concat_tables(
-            [self.score(batch.slice(i, size)) for i in range(0, batch.num_rows, size)]
+            return self._as_declared(self.score(batch))
+        return self._as_declared(
+            pa.concat_tables(
+                [self.score(batch.slice(i, size)) for i in range(0, batch.num_rows, size)]
+            )
         )
+
+    def _as_declared(self, batch: pa.Table) -> pa.Table:
+        """`batch` with each output column cast to its declared type, so that every file of a
+        run has one schema."""
+        for column, kind in self.output_columns().items():
+            if column in batch.column_names and batch[column].type != kind:
+                batch = set_column(batch, column, batch[column].cast(kind))
+        return batch
 
     def __getstate__(self) -> dict[str, Any]:
         # Ship parameters and what `prepare` made: a loaded model is rebuilt by `setup()`.

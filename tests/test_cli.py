@@ -8,8 +8,10 @@ import sys
 
 import pytest
 
-from pipeline.cli import main
+from pipeline.cli import main, summary
+from pipeline.core.recipe import parse_recipe
 from pipeline.core.registry import get_step
+from pipeline.run.runner import run_recipe
 from tests.conftest import REPO, write_parquet
 
 
@@ -77,6 +79,59 @@ def test_local_run_prints_summary(small_samples, tmp_path, capsys):
     out = capsys.readouterr().out
     assert out.startswith("web-en-heuristics: 100 rows in, ")
     assert "exact_dedup" in out and f"output: {tmp_path / 'o'}/kept" in out
+    report = tmp_path / "o" / "report.html"
+    assert out.rstrip().endswith(f"report: {report}") and "plotly" in report.read_text()
+
+
+def test_a_recipe_can_turn_the_report_off(small_samples, tmp_path, capsys):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(
+        f"name: quiet\ninput: {{path: {small_samples}}}\n"
+        f"output: {{path: {tmp_path / 'o'}, report: false}}\nsteps:\n  - c4: {{}}\n"
+    )
+    assert main(["run", str(recipe), "--runner", "local", "--quiet", "--limit", "50"]) == 0
+    assert "report:" not in capsys.readouterr().out
+    assert (tmp_path / "o" / "manifest.json").exists()
+    assert not (tmp_path / "o" / "report.html").exists()
+
+
+def test_summary_lists_every_reason_then_counts_the_rest(small_samples, tmp_path):
+    recipe = parse_recipe(
+        {
+            "name": "many-reasons",
+            "input": {"path": str(small_samples)},
+            "output": {"path": str(tmp_path / "o")},
+            "steps": [{"gopher_repetition": {}}, {"gopher_quality": {}}],
+        }
+    )
+    manifest = run_recipe(recipe, "local", progress=False)
+    lines = summary(manifest, str(tmp_path / "o"), reasons_shown=2).splitlines()
+    for step in manifest["steps"]:
+        reasons = list(step["reasons"].items())
+        shown = reasons if len(reasons) <= 3 else reasons[:2]
+        for reason, count in shown:
+            assert sum(line.endswith(f" {reason} {count}") for line in lines) == 1, reason
+        if len(reasons) > 3:
+            rest = sum(n for _, n in reasons[2:])
+            assert any(line.strip() == f"+{len(reasons) - 2} more ({rest} rows)" for line in lines)
+    assert any(len(s["reasons"]) > 3 for s in manifest["steps"])  # the "+K more" case ran
+
+
+def test_a_resumed_run_reports_the_time_of_all_its_attempts(small_samples, tmp_path):
+    recipe = parse_recipe(
+        {
+            "name": "twice",
+            "input": {"path": str(small_samples)},
+            "output": {"path": str(tmp_path / "o")},
+            "steps": [{"gopher_quality": {}}],
+        }
+    )
+    first = run_recipe(recipe, "local", progress=False)["run"]
+    again = run_recipe(recipe, "local", progress=False)["run"]  # every shard already done
+    assert (first["attempts"], again["attempts"]) == (1, 2)
+    assert again["seconds"] < first["seconds"] <= again["seconds_all_attempts"]
+    line = summary({**run_recipe(recipe, "local", progress=False), "run": again}, "o")
+    assert f"{again['seconds_all_attempts']:.1f} s" in line and "2 attempts, this one" in line
 
 
 @pytest.mark.slow
@@ -168,3 +223,18 @@ def test_clusters_reads_shards_that_never_reached_dedup(tmp_path, capsys):
     assert main(["clusters", str(tmp_path / "out"), "b1"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("b1 (kept): the council") and lines[2].startswith("  b2 [duplicate")
+
+
+def test_the_step_reference_in_docs_is_current():
+    from pipeline.core.reference import steps_markdown
+
+    written = (REPO / "docs" / "steps.md").read_text()
+    assert written == steps_markdown("tamis"), "docs/steps.md is stale: run `make docs`"
+    assert "### gopher_quality" in written and "| `min_words` | `50` |" in written
+
+
+def test_list_markdown_writes_the_reference(tmp_path, capsys):
+    assert main(["list", "--markdown", str(tmp_path / "steps.md")]) == 0
+    assert (tmp_path / "steps.md").read_text() == (REPO / "docs" / "steps.md").read_text()
+    assert main(["list", "--markdown", "--all"]) == 0
+    assert "### lang_mix" in capsys.readouterr().out  # the example plugin's step, with --all

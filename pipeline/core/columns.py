@@ -29,6 +29,18 @@ REJECT_ONLY = (
     INVALID_BYTES,
     ERROR,
 )
+# Their types: every rejected file has them all, so that a folder of rejected files has one
+# schema whichever rows each file holds.
+REJECT_TYPES = {
+    REJECT_REASON: pa.string(),
+    REJECTED_BY: pa.string(),
+    REJECT_VALUE: pa.float64(),
+    DUPLICATE_OF: pa.string(),
+    SIMILAR_TO: pa.string(),
+    INVALID_RECORD: pa.string(),
+    INVALID_BYTES: pa.binary(),
+    ERROR: pa.string(),
+}
 # Internal bookkeeping columns: input shard index and row index within it. Never written out.
 SHARD = "_shard"
 ROW = "_row"

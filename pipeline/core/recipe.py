@@ -60,6 +60,12 @@ class OutputSpec(_Strict):
         "keep",
         description="Instruction records: write kept records in this kind (keep: as read).",
     )
+    report: bool = Field(True, description="Write OUT/report.html at the end of the run.")
+    tokenizer: str | None = Field(
+        "smollm2-135m",
+        description="Count tokens in, kept and rejected per step with this tokenizer: a "
+        "packaged name, a tokenizer.json or a folder holding one, or a hub id; null: no counts.",
+    )
 
 
 class StepSpec(_Strict):
@@ -111,9 +117,8 @@ class Recipe(_Strict):
 
     def fingerprint(self) -> str:
         """A stable hash of everything that changes the output."""
-        return hashlib.sha256(json.dumps(self.model_dump(), sort_keys=True).encode()).hexdigest()[
-            :16
-        ]
+        settings = self.model_dump(exclude={"output": {"report"}})  # the report changes no row
+        return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _describe(err: ValidationError, where: str) -> str:
@@ -146,7 +151,15 @@ def parse_recipe(data: Any, source: str = "recipe", folder: Path | None = None) 
             import_modules(recipe.imports)
         except RecipeError as err:
             raise RecipeError(f"{source}: {err}") from None
+    seen: dict[str, int] = {}
     for i, spec in enumerate(recipe.steps, 1):
+        if spec.name in seen:
+            # Rejections are counted, reused and reported by step name.
+            raise RecipeError(
+                f"{source}: step {i} ({spec.name}) repeats step {seen[spec.name]}; a recipe "
+                "runs each step once: merge their parameters into one"
+            )
+        seen[spec.name] = i
         try:
             step_class = get_step(spec.name)
         except RecipeError as err:

@@ -33,6 +33,11 @@ class RunLayout:
         return self.work / "lock.json"
 
     @property
+    def attempts(self) -> Location:
+        """One file per attempt at the run: when it started and was last seen alive."""
+        return self.work / "attempts"
+
+    @property
     def state(self) -> Location:
         return self.work / "state.json"
 

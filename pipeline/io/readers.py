@@ -38,7 +38,14 @@ from pipeline.io.validate import INVALID_BY, prepare
 from pipeline.io.warc import FIELDS as WARC_FIELDS
 from pipeline.io.warc import warc_rows
 
-__all__ = ["INVALID_BY", "InputShard", "ReadOptions", "discover", "read_shard"]
+__all__ = [
+    "INVALID_BY",
+    "InputShard",
+    "ReadOptions",
+    "discover",
+    "empty_input_schema",
+    "read_shard",
+]
 
 FORMATS = ("parquet", "jsonl", "hf", "warc")
 COMPRESSIONS = (".gz", ".bz2", ".xz", ".zst")  # of JSON Lines and JSON files
@@ -241,7 +248,10 @@ def record_mode(shard: InputShard, records: str, text_column: str) -> str:
 
 
 def peek_columns(shard: InputShard) -> list[str]:
-    """The column names of a shard: its schema, or the keys of its first JSON object."""
+    """The column names of a shard: its schema, a WARC row's fields, or the keys of its first
+    JSON object."""
+    if shard.format == "warc":
+        return list(WARC_FIELDS)
     try:
         if shard.format == "parquet":
             with open_input(shard.path) as source:
@@ -302,6 +312,18 @@ def read_shard(
             "input.text_column, input.records and input.format, or raise "
             "input.max_invalid_fraction"
         )
+
+
+def empty_input_schema(shard: InputShard, opts: ReadOptions) -> pa.Schema:
+    """The columns a shard's rows have on entering a run, for a shard that has no rows."""
+    raw = pa.schema([(opts.text_column, pa.string())])
+    if shard.format == "parquet":
+        with open_input(shard.path) as source:
+            raw = pq.ParquetFile(source).schema_arrow
+    try:
+        return prepare(raw.empty_table(), shard, opts, 0).schema
+    except (KeyError, pa.ArrowException):  # records whose fields an empty file cannot show
+        return pa.schema([(opts.id_column, pa.string())])
 
 
 def _parquet_batches(shard: InputShard, opts: ReadOptions) -> Iterator[pa.Table]:

@@ -247,12 +247,21 @@ def merge_parquet(
     dest: Location,
     drop: tuple[str, ...] = (),
     transform: Callable[[pa.Table], pa.Table] | None = None,
+    empty_schema: pa.Schema | None = None,
+    ensure: dict[str, pa.DataType] | None = None,
 ) -> int:
     """Stream `sources` (schemas unified, in order, each batch passed through `transform`,
     then `drop` columns left out) into one Parquet file, whole or not at all; returns the rows
-    written."""
-    schemas = [parquet_schema(s) for s in sources]
-    schema = pa.unify_schemas(schemas, promote_options="permissive") if schemas else pa.schema([])
+    written. With no sources the file has no rows and `empty_schema`'s columns; the `ensure`
+    columns come last, as nulls where the sources lack them."""
+    schemas = [parquet_schema(s) for s in sources] or [empty_schema or pa.schema([])]
+    schema = pa.unify_schemas(schemas, promote_options="permissive")
+    if ensure:  # the `ensure` columns last, in their order, whatever order the pieces had
+        present = {f.name: f for f in schema}
+        schema = pa.schema(
+            [f for f in schema if f.name not in ensure]
+            + [present.get(name, pa.field(name, kind)) for name, kind in ensure.items()]
+        )
     if transform is not None:
         schema = transform(schema.empty_table()).schema
     schema = pa.schema([f for f in schema if f.name not in drop])

@@ -30,7 +30,7 @@ def claim_output(plan: RunPlan, overwrite: bool) -> None:
         for name in ("kept", "rejected", "manifest.json"):
             (layout.root / name).remove()
         for name in layout.work.entries():
-            if name != layout.lock.name:
+            if name not in (layout.lock.name, layout.attempts.name):
                 (layout.work / name).remove()
     if layout.state.exists():
         previous = layout.state.read_json()
@@ -38,7 +38,9 @@ def claim_output(plan: RunPlan, overwrite: bool) -> None:
             return
         raise ManifestError(f"{layout.root} {_difference(previous, state)}")
     others = [n for n in layout.root.entries() if n != layout.work.name]
-    if not overwrite and (others or set(layout.work.entries()) - {layout.lock.name}):
+    if not overwrite and (
+        others or set(layout.work.entries()) - {layout.lock.name, layout.attempts.name}
+    ):
         raise ManifestError(
             f"{layout.root} is not empty and holds no tamis run; "
             "choose another --output or pass --overwrite"

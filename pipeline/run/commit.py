@@ -17,19 +17,28 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.core.columns import REJECT_ONLY, REJECT_REASON, REJECTED_BY, ROW, SHARD
+from pipeline.core.columns import (
+    REJECT_ONLY,
+    REJECT_REASON,
+    REJECT_TYPES,
+    REJECTED_BY,
+    ROW,
+    SHARD,
+)
 from pipeline.io.layout import RunLayout
-from pipeline.io.readers import InputShard
+from pipeline.io.readers import InputShard, empty_input_schema
 from pipeline.io.records import convert
 from pipeline.io.storage import (
     Location,
     merge_parquet,
     parquet_metadata,
     parquet_rows,
+    parquet_schema,
     read_table,
     write_parquet,
 )
 from pipeline.run.stages import SECONDS_META, StageContext
+from pipeline.run.tokens import file_tokens, load_tokenizer
 
 NODE_META = b"tamis.node"  # the host that wrote a piece
 
@@ -90,13 +99,27 @@ def commit_shard(ctx: StageContext, shard: InputShard) -> dict[str, Any]:
         by_node[meta.get(NODE_META, b"?").decode()] += footer.num_rows
     if stage.is_last:
         write = None if ctx.output_format == "keep" else partial(convert, target=ctx.output_format)
-        merge_parquet(
-            kept_pieces, layout.kept(shard.index), drop=ctx.private_columns, transform=write
-        )
         all_rejected = [
             p for k in range(ctx.n_stages) for p in layout.rejected_pieces(k, shard.index)
         ]
-        merge_parquet(all_rejected, layout.rejected(shard.index), drop=ctx.private_columns)
+        # A shard with no rows left (or none at all) still gets files with its columns, or
+        # readers of the whole folder would take an empty schema from it.
+        empty = None if kept_pieces and all_rejected else _columns_without_rows(ctx, shard)
+        merge_parquet(
+            kept_pieces,
+            layout.kept(shard.index),
+            drop=(*ctx.private_columns, *REJECT_ONLY),
+            transform=write,
+            empty_schema=empty,
+            ensure=ctx.step_columns,
+        )
+        merge_parquet(
+            all_rejected,
+            layout.rejected(shard.index),
+            drop=ctx.private_columns,
+            empty_schema=empty,
+            ensure=ctx.step_columns | REJECT_TYPES,
+        )
     stats = {
         "shard": shard.index,
         "path": shard.path,
@@ -109,8 +132,33 @@ def commit_shard(ctx: StageContext, shard: InputShard) -> dict[str, Any]:
         "rows_by_node": dict(sorted(by_node.items())),
         "committed_on": socket.gethostname(),
     }
+    if stage.is_last and ctx.tokenizer:
+        stats["tokens"] = _output_tokens(ctx, shard)
     layout.done(stage.index, shard.index).write_json(stats)
     return stats
+
+
+def _output_tokens(ctx: StageContext, shard: InputShard) -> dict[str, Any]:
+    """Tokens of a shard's final files: kept, and rejected by each step."""
+    tokenizer = load_tokenizer(ctx.tokenizer)
+    column = ctx.read.text_column
+    kept = file_tokens(ctx.layout.kept(shard.index), column, tokenizer)
+    rejected = file_tokens(ctx.layout.rejected(shard.index), column, tokenizer)
+    return {"kept": kept[""], "rejected": dict(sorted(rejected.items()))}
+
+
+def _columns_without_rows(ctx: StageContext, shard: InputShard) -> pa.Schema:
+    """The columns of a shard's rows at their last stage, for output files with no rows: from
+    the pieces any stage wrote, else from the input file."""
+    pieces = [
+        piece
+        for k in range(ctx.n_stages)
+        for piece in ctx.layout.kept_pieces(k, shard.index)
+        + ctx.layout.rejected_pieces(k, shard.index)
+    ]
+    if not pieces:
+        return empty_input_schema(shard, ctx.read)
+    return pa.unify_schemas([parquet_schema(p) for p in pieces], promote_options="permissive")
 
 
 def _reason_counts(pieces: list[Location]) -> Counter[tuple[str, str]]:

@@ -38,8 +38,10 @@ class OutputLock:
     def __init__(self, layout: RunLayout):
         self.file = layout.lock
         self.root = layout.root
+        self.attempts = layout.attempts
         self.run = uuid.uuid4().hex[:12]
-        self.started = datetime.now(UTC).isoformat(timespec="seconds")
+        self.started_at = time.time()
+        self.started = datetime.fromtimestamp(self.started_at, UTC).isoformat(timespec="seconds")
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -86,11 +88,19 @@ class OutputLock:
             self._thread.join(timeout=5)
         try:
             if self.file.exists() and self.file.read_json().get("run") == self.run:
+                self.record_attempt()
                 self.file.remove()
         except (OSError, ValueError):  # best effort: a stale lease is taken over anyway
             log.warning("%s: could not remove the lock", self.file)
 
+    def record_attempt(self) -> None:
+        """Note when this attempt started and that it is alive now (see `attempt_seconds`)."""
+        (self.attempts / f"{self.run}.json").write_json(
+            {"started": self.started_at, "seen": time.time()}
+        )
+
     def _write(self) -> None:
+        self.record_attempt()
         self.file.write_json(
             {
                 "run": self.run,
@@ -107,6 +117,13 @@ class OutputLock:
                 self._write()
             except OSError as err:  # the next renewal may succeed; the run goes on
                 log.warning("%s: could not renew the lock: %s", self.file, err)
+
+
+def earlier_attempts(layout: RunLayout, this_run: str) -> list[float]:
+    """Seconds each earlier attempt at the run in `layout` lasted, oldest first (a killed
+    attempt's last heartbeat ends it, so it may be short by up to RENEW_S)."""
+    spans = [f.read_json() for f in layout.attempts.glob("*.json") if f.name != f"{this_run}.json"]
+    return [round(s["seen"] - s["started"], 3) for s in sorted(spans, key=lambda s: s["started"])]
 
 
 def _abandoned(held: dict[str, Any]) -> bool:

@@ -28,6 +28,7 @@ def build_manifest(
     }
     steps = step_entries(plan, markers, global_stats)
     rows_in = sum(markers[(0, s.index)]["rows_in"] for s in shards)
+    tokens = token_counts(plan, markers, steps)
     return {
         "recipe": _without_secrets(plan.recipe.model_dump()),
         "recipe_hash": plan.recipe.fingerprint(),
@@ -43,6 +44,7 @@ def build_manifest(
             "kept": sum(markers[(len(stages) - 1, s.index)]["kept"] for s in shards),
             "rejected": sum(step["rejected"] for step in steps),
         },
+        **({"tokens": tokens} if tokens else {}),
         "steps": steps,
         "skipped_files": [redacted(s) for s in plan.skipped_files],
         "shards": shard_entries(plan, markers),
@@ -90,6 +92,31 @@ def step_entries(
         entries.append(entry)
         flowing -= rejected
     return entries
+
+
+def token_counts(
+    plan: RunPlan, markers: Markers, steps: list[dict[str, Any]]
+) -> dict[str, Any] | None:
+    """Tokens in, kept and rejected over the run, with the tokenizer's name; adds `tokens_in`
+    and `tokens_rejected` to each step entry (counted on the text as written out)."""
+    last = len(plan.stages) - 1
+    counts = [markers[(last, s.index)].get("tokens") for s in plan.shards]
+    if not plan.recipe.output.tokenizer or any(c is None for c in counts):
+        return None
+    kept = sum(c["kept"] for c in counts)
+    rejected: Counter[str] = Counter()
+    for c in counts:
+        rejected.update(c["rejected"])
+    flowing = kept + sum(rejected.values())
+    for entry in steps:
+        entry["tokens_in"], entry["tokens_rejected"] = flowing, rejected.get(entry["step"], 0)
+        flowing -= entry["tokens_rejected"]
+    return {
+        "tokenizer": plan.recipe.output.tokenizer,
+        "in": kept + sum(rejected.values()),
+        "kept": kept,
+        "rejected": sum(rejected.values()),
+    }
 
 
 def shard_entries(plan: RunPlan, markers: Markers) -> list[dict[str, Any]]:

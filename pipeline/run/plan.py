@@ -48,6 +48,15 @@ class RunPlan:
     private_columns: tuple[str, ...]  # bookkeeping and key columns never written out
     skipped_files: list[str]  # files in the input folders that no reader takes
 
+    def step_columns(self) -> dict[str, pa.DataType]:
+        """The columns the steps add to rows, by type, as written out."""
+        return {
+            name: kind
+            for step in self.steps
+            for name, kind in step.output_columns().items()
+            if name not in self.private_columns
+        }
+
 
 def plan_run(
     recipe: Recipe, limit: int | None = None, reuse_scores: str | Path | Location | None = None

@@ -23,11 +23,12 @@ from pipeline.io.storage import Location, parquet_rows
 from pipeline.run.claim import claim_output
 from pipeline.run.executors import make_executor
 from pipeline.run.ids import check_unique_ids
-from pipeline.run.lock import OutputLock
+from pipeline.run.lock import OutputLock, earlier_attempts
 from pipeline.run.manifest import build_manifest, reconcile
 from pipeline.run.plan import RunPlan, parquet_row_count, plan_run
 from pipeline.run.progress import StageProgress, say
 from pipeline.run.stages import Stage, StageContext
+from pipeline.run.tokens import load_tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +49,15 @@ def run_recipe(
     `cpu_fallback`."""
     started = time.time()
     plan = plan_run(recipe, limit, reuse_scores)
+    if recipe.output.tokenizer:  # a tokenizer that cannot load stops the run before it starts
+        load_tokenizer(recipe.output.tokenizer)
     global_stats: dict[str, dict[str, Any]] = {}
     stage_records = []
     with make_executor(runner, cpu_fallback=cpu_fallback) as executor:
         check_gpus(plan.steps, executor)
-        with OutputLock(plan.layout):
+        with OutputLock(plan.layout) as lock:
             claim_output(plan, overwrite)
+            lock.record_attempt()  # --overwrite has just cleared earlier attempts
             for number, step in enumerate(plan.steps):
                 step.prepare(plan.layout.work / "prepared" / f"{number:02d}-{step.name}")
             for stage in plan.stages:
@@ -72,7 +76,13 @@ def run_recipe(
                         "seconds": round(time.time() - t0, 3),
                     }
                 )
-            return finish(plan, run_info(plan, runner, started, stage_records), global_stats)
+            run = run_info(plan, runner, started, stage_records)
+            earlier = earlier_attempts(plan.layout, lock.run)
+            run |= {
+                "attempts": len(earlier) + 1,
+                "seconds_all_attempts": round(run["seconds"] + sum(earlier), 3),
+            }
+            return finish(plan, run, global_stats)
 
 
 def check_gpus(steps: list[Step], executor: Executor) -> None:
@@ -101,6 +111,8 @@ def run_stage(executor: Executor, plan: RunPlan, stage: Stage, progress: bool) -
         plan.reuse,
         plan.private_columns,
         plan.recipe.output.format,
+        plan.step_columns(),
+        plan.recipe.output.tokenizer,
     )
     pending = [s for s in shards if not layout.done(stage.index, s.index).exists()]
     for shard in pending:  # leftovers of an interrupted attempt

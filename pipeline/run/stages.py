@@ -90,6 +90,8 @@ class StageContext:
     reuse: ScoreReuse | None = None
     private_columns: tuple[str, ...] = INTERNAL  # bookkeeping never written to the final files
     output_format: str = "keep"  # instruction records: the kind kept records are written in
+    step_columns: dict[str, pa.DataType] = field(default_factory=dict)  # in every output file
+    tokenizer: str | None = None  # counts the tokens of the output files (pipeline/run/tokens.py)
 
 
 def stage_chunks(ctx: StageContext, shard: InputShard) -> Iterator[pa.Table]:

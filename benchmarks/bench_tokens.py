@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_tokens.py [--rounds 3] [--runner local] [--copies 2]
 
-Runs configs/web-en-heuristics.yaml over samples/web (repeated `--copies` times as shards)
+Runs configs/web-en-heuristics.yaml over samples/web (`--copies` copies, ids made unique)
 alternately with the default tokenizer (SmolLM2's) and with `tokenizer: null`, `--rounds`
 times each, and prints the median wall time of each and the overhead of counting. The
 tokenizer is loaded once before timing (its first load reads the GGUF and caches its JSON).
@@ -17,6 +17,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -54,7 +57,9 @@ def main() -> None:
         inp.mkdir()
         for copy in range(args.copies):
             for shard in sorted((REPO / "samples" / "web").glob("*.parquet")):
-                shutil.copy(shard, inp / f"c{copy}-{shard.name}")
+                table = pq.read_table(shard)
+                ids = pc.binary_join_element_wise(f"c{copy}", table["id"], "-")
+                pq.write_table(table.set_column(0, "id", ids), inp / f"c{copy}-{shard.name}")
         recipe = REPO / "configs" / "web-en-heuristics.yaml"
         times: dict[str | None, list[float]] = {None: [], DEFAULT_TOKENIZER: []}
         manifest: dict = {}

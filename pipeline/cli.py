@@ -21,9 +21,16 @@ VIEWS = [
     ),
     ("inspect", "pipeline.view.inspect", "show rows of a kept or rejected output, filtered"),
     ("diff", "pipeline.view.diff", "rows that moved between kept and rejected in two runs"),
+    ("annotate", "pipeline.teach.annotate", "rate documents with an LLM endpoint and a rubric"),
 ]
 # `tamis train` subcommands kept in their own modules: (name, module, help).
-TRAINERS = []
+TRAINERS = [
+    (
+        "classifier",
+        "scorers.train_classifier",
+        "a small head on frozen sentence embeddings (or fastText) from LLM annotations",
+    ),
+]
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -32,7 +32,8 @@ class ScorerParams(StepParams):
     gpus: float | None = Field(
         None,
         ge=0,
-        description="GPUs per Ray actor, fractions share a GPU (default: the scorer's).",
+        description="GPUs per Ray actor, fractions share a GPU (default: the scorer's; "
+        "scorers that run on CUDA when they can take one where the cluster has GPUs).",
     )
     keep_top: float | None = Field(
         None, gt=0, le=1, description="Keep this fraction with the highest score, over all rows."

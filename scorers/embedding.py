@@ -30,7 +30,7 @@ class SentenceEmbedder(Scorer):
         Requirement("torch", "torch==2.13.0", "models"),
         Requirement("sentence_transformers", "sentence-transformers", "models"),
     )
-    resources = Resources(cpus=1, memory_gb=1)
+    resources = Resources(cpus=1, memory_gb=1, auto_gpus=1)
     batch_size = 1024  # rows per call; the model sees them in `encode_batch` sorted by length
     outputs = {"{column}": pa.list_(pa.float32())}
     decision_params = Scorer.decision_params | {"device", "encode_batch"}

@@ -41,7 +41,7 @@ class InstructionFollowingDifficulty(Scorer):
         Requirement("transformers", "transformers", "models"),
         Requirement("gguf", "gguf", "models"),
     )
-    resources = Resources(cpus=1, memory_gb=2)
+    resources = Resources(cpus=1, memory_gb=2, auto_gpus=1)
     batch_size = 64
     requires_records: ClassVar[bool] = True
     outputs = {

@@ -28,7 +28,7 @@ class CausalLmPerplexity(Scorer):
         Requirement("transformers", "transformers", "models"),
         Requirement("gguf", "gguf", "models"),
     )
-    resources = Resources(cpus=1, memory_gb=2)
+    resources = Resources(cpus=1, memory_gb=2, auto_gpus=1)
     batch_size = 8
     outputs = {"lm_perplexity": pa.float32()}
     score_column = "lm_perplexity"

@@ -261,12 +261,14 @@ def test_a_step_failing_on_a_row_rejects_that_row(tmp_path, monkeypatch):
 # 4. One line for what used to be a traceback.
 
 
-def test_a_truncated_gzip_file_is_one_line_naming_it(tmp_path, capsys):
+@pytest.mark.parametrize("cut", ["half", "first record"])
+def test_a_truncated_gzip_file_is_one_line_naming_it(tmp_path, capsys, cut):
     data = gzip.compress(
         ("\n".join(json.dumps({"text": f"Line {i} of text."}) for i in range(500))).encode()
     )
     (tmp_path / "in").mkdir()
-    (tmp_path / "in" / "cut.jsonl.gz").write_bytes(data[: len(data) // 2])
+    end = len(data) // 2 if cut == "half" else 40  # 40: the plan's first look fails too
+    (tmp_path / "in" / "cut.jsonl.gz").write_bytes(data[:end])
     (tmp_path / "r.yaml").write_text(
         f"name: x\ninput: {{path: {tmp_path / 'in'}}}\n"
         f"output: {{path: {tmp_path / 'out'}}}\nsteps: [c4]\n"

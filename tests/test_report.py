@@ -9,6 +9,7 @@ import shutil
 from html import escape
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -235,3 +236,17 @@ def test_record_texts_and_bytes() -> None:
     assert row_text(row, ["messages"]) == "user: héllo\nbot: ok"
     assert row_text(row, ["conversations"]) == "human: abc"
     assert len(row_text({"text": "x" * 5000}, ["text"])) == 600
+
+
+def test_histograms_of_a_large_run_are_drawn_from_a_bounded_sample():
+    from pipeline.view.report_data import _Reservoir
+
+    reservoir = _Reservoir(size=1000, seed=3)
+    rng = np.random.default_rng(0)
+    for _ in range(50):  # 50,000 values offered, 1,000 kept
+        values = rng.normal(size=1000)
+        reservoir.add(values, (values > 1).astype(np.int32))
+    values, positions = reservoir.arrays()
+    assert reservoir.seen == 50_000 and len(values) == len(positions) == 1000
+    assert abs(values.mean()) < 0.1 and abs(values.std() - 1) < 0.1  # a uniform sample
+    assert (positions == (values > 1)).all()  # each value keeps its row's position

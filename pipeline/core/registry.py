@@ -21,7 +21,13 @@ from pipeline.core.errors import RecipeError, first_line
 log = logging.getLogger(__name__)
 T = TypeVar("T", bound=type)
 
-BUILTIN_MODULES = ("filters", "scorers", "pipeline.dedup", "pipeline.selection")
+BUILTIN_MODULES = (
+    "filters",
+    "scorers",
+    "scorers.embedding_classifier",
+    "pipeline.dedup",
+    "pipeline.selection",
+)
 ENTRY_POINT_GROUP = "tamis.steps"
 
 _STEPS: dict[str, type] = {}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 
@@ -14,10 +14,20 @@ class Resources:
     cpus: float = 1.0
     gpus: float = 0.0
     memory_gb: float = 0.0
+    # GPUs a worker asks for when the cluster has some and the recipe sets no `gpus`: a step
+    # that runs on CUDA when it can (torch scorers) but also runs on CPU.
+    auto_gpus: float = 0.0
 
     def __post_init__(self) -> None:
-        if min(self.cpus, self.gpus, self.memory_gb) < 0:
+        if min(self.cpus, self.gpus, self.memory_gb, self.auto_gpus) < 0:
             raise ValueError(f"resources must not be negative: {self}")
+
+    def on_cluster(self, cluster_gpus: float) -> Resources:
+        """What to ask a cluster with `cluster_gpus` GPUs for: `auto_gpus` where it has GPUs
+        and nothing asks for more."""
+        if cluster_gpus > 0 and self.gpus == 0 and self.auto_gpus > 0:
+            return replace(self, gpus=min(self.auto_gpus, cluster_gpus))
+        return self
 
 
 class Requirement(NamedTuple):

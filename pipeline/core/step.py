@@ -114,7 +114,10 @@ class Step:
     def worker_resources(self) -> Resources:
         """The declared `resources`, with any resource parameter the recipe sets."""
         given = {k: getattr(self.params, k, None) for k in RESOURCE_PARAMS}
-        return replace(type(self).resources, **{k: v for k, v in given.items() if v is not None})
+        given = {k: v for k, v in given.items() if v is not None}
+        if "gpus" in given:  # the recipe decides: no automatic GPUs on top
+            given["auto_gpus"] = given["gpus"]
+        return replace(type(self).resources, **given)
 
     def requirements(self) -> list[Requirement]:
         """The declared `requires`, as Requirements."""

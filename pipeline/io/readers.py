@@ -48,6 +48,8 @@ __all__ = [
 ]
 
 FORMATS = ("parquet", "jsonl", "hf", "warc")
+# What reading a truncated or corrupt file raises: stopped as one error naming the file.
+UNREADABLE = (OSError, EOFError, zlib.error, lzma.LZMAError, pa.ArrowException, ValueError)
 COMPRESSIONS = (".gz", ".bz2", ".xz", ".zst")  # of JSON Lines and JSON files
 _SUFFIXES = {
     ".parquet": "parquet",
@@ -266,7 +268,7 @@ def peek_columns(shard: InputShard) -> list[str]:
         for item in json_items(shard):
             if isinstance(item.value, dict):
                 return list(item.value)
-    except (OSError, pa.ArrowException, ValueError) as err:
+    except UNREADABLE as err:
         raise SchemaError(
             f"{shard.path}: cannot read {shard.format} file: {first_line(err)}"
         ) from None
@@ -299,7 +301,7 @@ def read_shard(
                 break
     except SchemaError:
         raise
-    except (OSError, EOFError, zlib.error, lzma.LZMAError, pa.ArrowException, ValueError) as exc:
+    except UNREADABLE as exc:
         # a truncated or corrupt file: its name and what is wrong, not a traceback
         raise SchemaError(
             f"{shard.path}: cannot read {shard.format} file: {first_line(exc)}"

@@ -38,7 +38,7 @@ from pipeline.io.storage import (
     write_parquet,
 )
 from pipeline.run.stages import SECONDS_META, StageContext
-from pipeline.run.tokens import file_tokens, load_tokenizer
+from pipeline.run.tokens import file_tokens, token_counter
 
 NODE_META = b"tamis.node"  # the host that wrote a piece
 
@@ -140,7 +140,7 @@ def commit_shard(ctx: StageContext, shard: InputShard) -> dict[str, Any]:
 
 def _output_tokens(ctx: StageContext, shard: InputShard) -> dict[str, Any]:
     """Tokens of a shard's final files: kept, and rejected by each step."""
-    tokenizer = load_tokenizer(ctx.tokenizer)
+    tokenizer = token_counter(ctx.tokenizer)
     column = ctx.read.text_column
     kept = file_tokens(ctx.layout.kept(shard.index), column, tokenizer)
     rejected = file_tokens(ctx.layout.rejected(shard.index), column, tokenizer)

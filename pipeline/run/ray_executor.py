@@ -54,6 +54,15 @@ def _read_shards(
         yield from stage_chunks(ctx, shards[index])
 
 
+def hide_gpus_not_given() -> None:
+    """Let this worker see only the GPUs Ray gave it: Ray leaves CUDA_VISIBLE_DEVICES as it is
+    for a worker that asked for none, and torch would then take cuda:0 behind Ray's back."""
+    import ray
+
+    if not ray.get_gpu_ids():
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""
+
+
 def _model_actor(step: Step) -> type:
     """An actor class with a model step built in (so no constructor arguments live in the
     object store); its model loads once per actor."""
@@ -61,6 +70,7 @@ def _model_actor(step: Step) -> type:
     class ModelActor:
         def __init__(self) -> None:
             self.step = step  # the model loads on the first batch that needs it
+            hide_gpus_not_given()
 
         def __call__(self, batch: pa.Table) -> pa.Table:
             return apply_steps(batch, [self.step])
@@ -199,7 +209,7 @@ class RayExecutor(Executor):
     def _actor_pool(self, ds: Any, step: Step, share: float) -> Any:
         """`ds` through an actor pool of a model step: one actor at least, more while CPUs
         allow."""
-        res = step.worker_resources()
+        res = step.worker_resources().on_cluster(self.gpus())
         cpus_per_actor = res.cpus * share
         cpus = self._cpus()
         size = getattr(step.params, "actors", None) or max(

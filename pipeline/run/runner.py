@@ -28,7 +28,7 @@ from pipeline.run.manifest import build_manifest, reconcile
 from pipeline.run.plan import RunPlan, parquet_row_count, plan_run
 from pipeline.run.progress import StageProgress, say
 from pipeline.run.stages import Stage, StageContext
-from pipeline.run.tokens import load_tokenizer
+from pipeline.run.tokens import token_counter
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ def run_recipe(
     started = time.time()
     plan = plan_run(recipe, limit, reuse_scores)
     if recipe.output.tokenizer:  # a tokenizer that cannot load stops the run before it starts
-        load_tokenizer(recipe.output.tokenizer)
+        token_counter(recipe.output.tokenizer)
     global_stats: dict[str, dict[str, Any]] = {}
     stage_records = []
     with make_executor(runner, cpu_fallback=cpu_fallback) as executor:

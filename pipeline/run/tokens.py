@@ -7,6 +7,7 @@ the text as written out, when the last stage publishes a shard, so they run on t
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections import Counter
@@ -80,12 +81,63 @@ def _save_packaged(name: str, saved: Path) -> None:
     os.replace(tmp.name, saved)  # whole, even when several workers do this at once
 
 
-def count_tokens(tokenizer: Any, texts: list[str | None]) -> int:
-    """Tokens in `texts` (no special tokens; null and empty count 0)."""
+# The regex of byte-level BPE pre-tokenizers (GPT-2's, which HF's ByteLevel applies).
+GPT2_SPLIT = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+
+
+@lru_cache(maxsize=4)
+def token_counter(name: str) -> Any:
+    """What counts tokens for `name`: the same tokenizer as a tiktoken encoding where it is a
+    plain byte-level BPE (2x faster; counts are identical, tests/pipeline/test_tokens.py), else
+    the tokenizer itself."""
+    tokenizer = load_tokenizer(name)
+    return _as_tiktoken(tokenizer) or tokenizer
+
+
+def _as_tiktoken(tokenizer: Any) -> Any | None:
+    """A tiktoken encoding splitting text as `tokenizer` does, or None if it cannot: only
+    ranks matter for counting, so each merge's result ranks by the merge's order."""
+    spec = json.loads(tokenizer.to_str())
+    model, pre = spec.get("model") or {}, spec.get("pre_tokenizer") or {}
+    plain_bpe = model.get("type") == "BPE" and not model.get("ignore_merges")
+    byte_level = pre.get("type") == "ByteLevel" and pre.get("use_regex", True)
+    if not (plain_bpe and byte_level) or spec.get("normalizer") or pre.get("add_prefix_space"):
+        return None
+    try:
+        import tiktoken
+    except ImportError:
+        return None
+    to_byte = {chr(c): b for b, c in _byte_chars().items()}
+    ranks = {bytes([b]): b for b in range(256)}
+    for merge in model["merges"]:
+        left, right = merge.split(" ", 1) if isinstance(merge, str) else merge
+        joined = bytes(to_byte[c] for c in left + right)
+        ranks.setdefault(joined, len(ranks))
+    added = {t["content"]: len(ranks) + i for i, t in enumerate(spec.get("added_tokens", []))}
+    return tiktoken.Encoding(
+        "tamis-count", pat_str=GPT2_SPLIT, mergeable_ranks=ranks, special_tokens=added
+    )
+
+
+def _byte_chars() -> dict[int, int]:
+    """GPT-2's map of bytes to the printable characters byte-level BPE vocabularies use."""
+    printable = [*range(33, 127), *range(161, 173), *range(174, 256)]
+    chars, extra = {b: b for b in printable}, 0
+    for b in range(256):
+        if b not in chars:
+            chars[b], extra = 256 + extra, extra + 1
+    return chars
+
+
+def count_tokens(counter: Any, texts: list[str | None]) -> int:
+    """Tokens in `texts` (added tokens count as one, none are inserted; null and empty
+    count 0), with a tiktoken encoding or a `tokenizers.Tokenizer`."""
     present = [t for t in texts if t]
     if not present:
         return 0
-    return sum(len(e.ids) for e in tokenizer.encode_batch(present, add_special_tokens=False))
+    if hasattr(counter, "encode_ordinary_batch"):
+        return sum(map(len, counter.encode_batch(present, allowed_special="all")))
+    return sum(len(e.ids) for e in counter.encode_batch(present, add_special_tokens=False))
 
 
 def row_texts(table: pa.Table, text_column: str) -> list[str | None]:

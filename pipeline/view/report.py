@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
-from pipeline.core.errors import first_line
 from pipeline.io.storage import Location
 from pipeline.view.report_data import gather, load_manifest
 
@@ -16,6 +14,7 @@ def write_report(
     output: str | Location | None = None,
 ) -> Location:
     """Write OUT/report.html (or `output`) for the run in `out`, compared with `compare`."""
+    from pipeline.view.diff import diff_runs
     from pipeline.view.report_figures import figures
     from pipeline.view.report_page import render
 
@@ -23,20 +22,10 @@ def write_report(
     data = gather(where)
     if compare is not None:
         load_manifest(Location.of(compare))  # a wrong folder fails before any work
-        data.compare, data.compare_note = _compare(out, compare)
+        data.compare = diff_runs(out, compare, examples=3)
     dest = Location.of(output) if output is not None else where / "report.html"
     dest.write_bytes(render(data, figures(data)).encode("utf-8"))
     return dest
-
-
-def _compare(a: str | Location, b: str | Location) -> tuple[dict[str, Any] | None, str]:
-    """The rows that moved between two runs, or why they are not shown."""
-    try:
-        from pipeline.view.diff import diff_runs
-
-        return diff_runs(a, b, examples=3), ""
-    except (ImportError, NotImplementedError) as err:
-        return None, f"comparing runs is not available yet ({first_line(err)})"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

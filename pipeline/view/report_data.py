@@ -35,6 +35,7 @@ from pipeline.io.storage import Location, parquet_file, parquet_schema
 EXAMPLES = 3  # examples per step and side
 SNIPPET = 600  # characters of an example's text
 BINS = 40
+HISTOGRAM_ROWS = 200_000  # values a histogram is drawn from: a uniform sample beyond this
 # `step:stat<thr`, `step.keep_top:col<thr`, `ifd:ifd>=0.7`: a rule with a numeric threshold.
 _RULE = re.compile(r"^(?P<step>[^:]+):(?P<stat>[A-Za-z_][\w.]*)(?P<op><=|>=|<|>)(?P<value>.+)$")
 _RECORD_FIELDS = ("instruction", "input", "output", "prompt", "response")
@@ -75,7 +76,8 @@ class Histogram:
     series: list[tuple[str, list[int]]]  # (label, counts): kept, rejected here, rejected elsewhere
     log: bool  # binned on log10 of the values
     thresholds: list[Threshold]
-    rows: int
+    rows: int  # values drawn (finite ones of the sample)
+    total: int = 0  # rows the column was read from (more than `rows` when sampled)
 
 
 @dataclass
@@ -113,7 +115,6 @@ class ReportData:
     examples: list[StepExamples]
     thresholds: list[Threshold]
     compare: dict[str, Any] | None = None
-    compare_note: str = ""
 
 
 def load_manifest(out: Location) -> dict[str, Any]:
@@ -262,14 +263,44 @@ def row_text(row: dict[str, Any], columns: list[str]) -> str:
     return text if len(text) <= SNIPPET else text[: SNIPPET - 1] + "…"
 
 
+class _Reservoir:
+    """A seeded uniform sample of at most `size` (value, position) pairs: every row draws a
+    random key and the smallest keys stay, so memory is bounded whatever the run's size."""
+
+    def __init__(self, size: int = HISTOGRAM_ROWS, seed: int = 0):
+        self.size, self.seen = size, 0
+        self._rng = np.random.default_rng(seed)
+        self._keys = np.empty(0)
+        self._values = np.empty(0)
+        self._positions = np.empty(0, np.int32)
+
+    def add(self, values: np.ndarray, positions: np.ndarray) -> None:
+        """Offer one batch's values and the positions of their rows."""
+        self.seen += len(values)
+        self._keys = np.concatenate([self._keys, self._rng.random(len(values))])
+        self._values = np.concatenate([self._values, values])
+        self._positions = np.concatenate([self._positions, positions])
+        if len(self._keys) > 2 * self.size:
+            self._trim()
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """(values, positions) of the sample."""
+        self._trim()
+        return self._values, self._positions
+
+    def _trim(self) -> None:
+        if len(self._keys) > self.size:
+            keep = np.argpartition(self._keys, self.size)[: self.size]
+            self._keys, self._values = self._keys[keep], self._values[keep]
+            self._positions = self._positions[keep]
+
+
 @dataclass
 class _Scan:
     """What one pass over the output files accumulates."""
 
-    # column -> (values, index of the step that rejected each row, len(steps) if kept)
-    values: dict[str, list[tuple[np.ndarray, np.ndarray]]] = field(
-        default_factory=lambda: defaultdict(list)
-    )
+    # column -> a sample of (value, index of the step that rejected the row, len(steps) if kept)
+    values: dict[str, _Reservoir] = field(default_factory=lambda: defaultdict(_Reservoir))
     languages: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
     bytes_rejected: Counter = field(default_factory=Counter)
     bytes_kept: int = 0
@@ -364,7 +395,7 @@ def _scan_file(
                 scan.bytes_rejected[step] += size
             position = np.array([order.get(s, -1) for s in by])
         for name in numeric:
-            scan.values[name].append((_floats(batch, name), position.astype(np.int32)))
+            scan.values[name].add(_floats(batch, name), position.astype(np.int32))
         for name in _languages(schema):
             counts = pc.value_counts(batch.column(name)).to_pylist()
             for item in counts:
@@ -532,8 +563,7 @@ def _histograms(scan: _Scan, thresholds: list[Threshold], order: dict[str, int])
     column's own steps (those with a threshold on it) and rows rejected by other steps."""
     result = []
     for column in sorted(scan.values):
-        values = np.concatenate([v for v, _ in scan.values[column]])
-        position = np.concatenate([p for _, p in scan.values[column]])
+        values, position = scan.values[column].arrays()
         finite = np.isfinite(values)
         values, position = values[finite], position[finite]
         if not values.size:
@@ -561,6 +591,7 @@ def _histograms(scan: _Scan, thresholds: list[Threshold], order: dict[str, int])
                 log=bool(log),
                 thresholds=cuts,
                 rows=int(values.size),
+                total=scan.values[column].seen,
             )
         )
     return result

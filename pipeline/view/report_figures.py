@@ -8,7 +8,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from pipeline.view.report_data import Histogram, ReportData, StepFunnel
+from pipeline.view.report_data import HISTOGRAM_ROWS, Histogram, ReportData, StepFunnel
 
 KEPT, REJECTED, OTHER, CUT = "#2a9d8f", "#e76f51", "#c9ced3", "#264653"
 _LAYOUT: dict[str, Any] = {
@@ -63,9 +63,7 @@ def reasons_figure(reasons: list[tuple[str, str, int]], top: int = 25) -> go.Fig
 def histogram_figure(histogram: Histogram) -> go.Figure:
     """One column's distribution, kept and rejected rows stacked, each threshold a line."""
     name = f"log10({histogram.column})" if histogram.log else histogram.column
-    figure = _figure(
-        f"{name} ({histogram.rows} rows)", barmode="stack", bargap=0.02, xaxis_title=name
-    )
+    figure = _figure(f"{name} ({_rows(histogram)})", barmode="stack", bargap=0.02, xaxis_title=name)
     edges = histogram.edges
     centers = [(a + b) / 2 for a, b in zip(edges, edges[1:], strict=False)]
     widths = [b - a for a, b in zip(edges, edges[1:], strict=False)]
@@ -140,3 +138,10 @@ def figures(data: ReportData) -> dict[str, list[tuple[str, go.Figure]]]:
         "time": [("fig-time", time_figure(data.funnel))],
     }
     return result
+
+
+def _rows(histogram: Histogram) -> str:
+    """'1614 rows', or 'a sample of 200000 of 3100000 rows' for a large run."""
+    if histogram.total > HISTOGRAM_ROWS:
+        return f"a uniform sample of {HISTOGRAM_ROWS:,} of {histogram.total:,} rows"
+    return f"{histogram.rows} rows"

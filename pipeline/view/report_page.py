@@ -290,13 +290,8 @@ def _step_examples(step: StepExamples, data: ReportData) -> str:
 
 
 def _compare(data: ReportData) -> str:
-    if data.compare is None and not data.compare_note:
-        return ""
     if data.compare is None:
-        return (
-            '<section id="compare"><h2>Compared with</h2>'
-            f'<p class="note">{escape(data.compare_note)}</p></section>'
-        )
+        return ""
     diff = data.compare
     parts = [
         '<section id="compare"><h2>Compared with</h2>',
@@ -353,7 +348,7 @@ def render(data: ReportData, figures: dict[str, list[tuple[str, go.Figure]]]) ->
         ("dedup", "Dedup") if data.dedup else None,
         ("time", "Time"),
         ("examples", "Examples"),
-        ("compare", "Compared with") if data.compare or data.compare_note else None,
+        ("compare", "Compared with") if data.compare else None,
     ]
     links = "".join(f'<a href="#{a}">{t}</a>' for a, t in filter(None, nav))
     name = escape(str(data.manifest.get("recipe", {}).get("name", "run")))

@@ -13,7 +13,7 @@ import pytest
 from pipeline.core.errors import ModelNotFoundError
 from pipeline.core.recipe import parse_recipe
 from pipeline.run.runner import run_recipe
-from pipeline.run.tokens import DEFAULT_TOKENIZER, load_tokenizer
+from pipeline.run.tokens import DEFAULT_TOKENIZER, count_tokens, load_tokenizer, token_counter
 from tests.conftest import REPO
 
 
@@ -62,6 +62,19 @@ def test_tokens_per_step_equal_a_direct_count_of_the_outputs(small_samples, tmp_
         assert (step["tokens_in"], step["tokens_rejected"]) == (flowing, by_step[step["step"]])
         flowing -= step["tokens_rejected"]
     assert flowing == kept
+
+
+def test_the_fast_counter_counts_exactly_as_the_tokenizer(samples):
+    texts = [t for t in pq.read_table(samples, columns=["text"])["text"].to_pylist() if t]
+    for path in sorted((REPO / "samples" / "instruct").iterdir()):  # template residue too
+        texts += path.read_text(encoding="utf-8", errors="replace").splitlines()
+    texts += ["<|im_start|>user\nhi<|im_end|>", "  two  spaces\t\r\n", "naïve café 東京 🙂"]
+    tokenizer, counter = load_tokenizer(DEFAULT_TOKENIZER), token_counter(DEFAULT_TOKENIZER)
+    assert hasattr(counter, "encode_ordinary_batch")  # the tiktoken path, not the fallback
+    slow = [len(e.ids) for e in tokenizer.encode_batch(texts, add_special_tokens=False)]
+    fast = [count_tokens(counter, [t]) for t in texts]
+    assert fast == slow and sum(slow) > 2_000_000
+    assert count_tokens(counter, ["<|im_start|>"]) == 1
 
 
 def test_a_tokenizer_file_or_none(small_samples, tmp_path):

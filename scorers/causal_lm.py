@@ -3,14 +3,18 @@ log-likelihood of chosen token spans, batched by length without materialising fu
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import xxhash
 
-from scorers.models import PACKAGED, loading, resolve_model
+from scorers.models import PACKAGED, cache_root, loading, resolve_model
 
 LOGIT_ROWS = 1024  # token positions projected to the vocabulary at once (bounds memory)
 
@@ -28,14 +32,48 @@ def load_causal_lm(setting: str, device: str, dtype: str = "float32") -> tuple[A
     )
     kwargs: dict[str, Any] = {}
     if isinstance(source, Path) and source.suffix == ".gguf":
-        # A GGUF file is dequantised by transformers into a regular torch model.
-        source, kwargs = source.parent, {"gguf_file": source.name}
+        # A GGUF file is dequantised by transformers into a regular torch model: done once, kept.
+        with loading("causal language model", source):
+            source, kwargs = dequantised(source)
     with loading("causal language model", source):
         tokenizer = AutoTokenizer.from_pretrained(str(source), **kwargs)
         model = AutoModelForCausalLM.from_pretrained(str(source), dtype=torch.float32, **kwargs)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer, model.to(device=device, dtype=getattr(torch, dtype)).eval()
+
+
+def dequantised(gguf: Path) -> tuple[Path, dict[str, Any]]:
+    """Where to load a GGUF model from: a folder of its dequantised float32 weights and its
+    tokenizer, made on first use under $TAMIS_CACHE (reading the GGUF takes 10-40 s, the folder
+    about 1 s); the GGUF itself where that folder cannot be written."""
+    import torch
+    from safetensors.torch import save_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    stat = gguf.stat()
+    key = xxhash.xxh64(f"{gguf.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()
+    folder = cache_root() / "models" / f"{gguf.stem}-{key}"
+    if (folder / "config.json").is_file():
+        return folder, {}
+    direct = {"gguf_file": gguf.name}
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), **direct)
+    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), dtype=torch.float32, **direct)
+    made: Path | None = None
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        made = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".partial-"))
+        # transformers will not save a model read from GGUF: save its weights and config.
+        save_model(model, str(made / "model.safetensors"))
+        model.config.save_pretrained(made)
+        tokenizer.save_pretrained(made)
+        os.replace(made, folder)  # whole or not at all; another worker may have won the race
+    except (OSError, ValueError, RuntimeError):  # an unwritable cache: load the GGUF itself
+        if made is not None:
+            shutil.rmtree(made, ignore_errors=True)
+        if not (folder / "config.json").is_file():
+            return gguf.parent, direct
+    return folder, {}
 
 
 def pick_device(wanted: str) -> str:
@@ -102,13 +140,15 @@ def span_nll(
                 mask[row, : len(sequences[i])] = 1
             hidden = body(input_ids=ids.to(device), attention_mask=mask.to(device))[0]
             # Position p predicts token p + 1: gather the hidden states before each target.
-            rows, cols, targets = [], [], []
+            rows, cols, targets, last = [], [], [], []
             for row, i in enumerate(chosen):
                 start, end = spans[i]
                 positions = range(max(start, 1) - 1, end - 1)
                 rows += [row] * len(positions)
                 cols += list(positions)
                 targets += sequences[i][positions.start + 1 : positions.stop + 1]
+                last += [False] * (len(positions) - 1) + [True] * bool(len(positions))
+            is_last = torch.tensor(last, dtype=torch.bool)
             nll = torch.empty(len(targets), dtype=torch.float32)
             tail = torch.zeros(len(targets), dtype=torch.float32)
             picked = hidden[torch.tensor(rows), torch.tensor(cols)]
@@ -119,9 +159,10 @@ def span_nll(
                     logits, wanted[at : at + LOGIT_ROWS], reduction="none"
                 )
                 nll[at : at + LOGIT_ROWS] = chunk.cpu()
-                if len(closing_ids):
-                    probs = torch.softmax(logits, dim=-1)[:, closing_ids.to(logits.device)]
-                    tail[at : at + LOGIT_ROWS] = probs.sum(dim=-1).cpu()
+                ends = is_last[at : at + LOGIT_ROWS].nonzero().flatten()
+                if len(closing_ids) and len(ends):  # only a span's last token needs it
+                    probs = torch.softmax(logits[ends.to(logits.device)], dim=-1)
+                    tail[at + ends] = probs[:, closing_ids.to(logits.device)].sum(dim=-1).cpu()
             at = 0
             for i in chosen:
                 start, end = spans[i]

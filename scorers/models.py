@@ -26,6 +26,11 @@ PACKAGED = {
 }
 
 
+def cache_root() -> Path:
+    """Where models read into faster forms are kept: $TAMIS_CACHE, else ~/.cache/tamis."""
+    return Path(os.environ.get("TAMIS_CACHE", Path.home() / ".cache" / "tamis"))
+
+
 def models_dir() -> Path:
     """Where trained models live: $TAMIS_MODELS, else ./models."""
     return Path(os.environ.get("TAMIS_MODELS", "models"))

@@ -124,6 +124,9 @@ def test_resolve_model(monkeypatch, tmp_path):
     with pytest.raises(ModelNotFoundError, match="make models"):
         resolve_model("no-such-model")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    # huggingface_hub reads the variable once, at import: say it to the loaded module too
+    # (otherwise it tries the network until its timeouts end, ~20 s)
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
     with pytest.raises(ModelNotFoundError, match="hub id"):
         resolve_model("some-org/some-model:model.bin")
 

@@ -96,7 +96,8 @@ def statuses(files: Files, id_column: str, prefix: str) -> pa.Table:
 
 
 class Tally:
-    """Moved and changed rows counted by group, with the first few examples of each."""
+    """Moved and changed rows counted by group, with a few examples of each: those with the
+    smallest ids, so the answer does not depend on the order a join returns rows in."""
 
     def __init__(self, examples: int) -> None:
         self.examples = examples
@@ -123,8 +124,9 @@ class Tally:
             key = (row["a_status"], row["b_status"], row[f"{side}_step"], row[f"{side}_reason"])
             group = self.groups.setdefault(key, {"rows": 0, "examples": []})
             group["rows"] += 1
-            if len(group["examples"]) < self.examples:
-                group["examples"].append(
+            picked = group["examples"]
+            if self.examples and (len(picked) < self.examples or row["id"] < picked[-1]["id"]):
+                picked.append(
                     {
                         "id": row["id"],
                         "value": row[f"{side}_value"],
@@ -133,6 +135,8 @@ class Tally:
                         "where": where,
                     }
                 )
+                picked.sort(key=lambda e: e["id"])
+                del picked[self.examples :]
 
     def result(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """(moved, changed_reason) groups, most rows first."""

@@ -30,11 +30,6 @@ BATCH_ROWS = 1024
 RECORD_TEXT = {c for kind in FORMAT_COLUMNS.values() for c in kind}
 
 
-def cache_dir() -> Path:
-    """Where tokenizers read out of packaged models are kept: $TAMIS_CACHE, else ~/.cache/tamis."""
-    return Path(os.environ.get("TAMIS_CACHE", Path.home() / ".cache" / "tamis")) / "tokenizers"
-
-
 @lru_cache(maxsize=4)
 def load_tokenizer(name: str) -> Any:
     """The `tokenizers.Tokenizer` named by `name` (loaded once per process)."""
@@ -45,10 +40,10 @@ def load_tokenizer(name: str) -> Any:
         return Tokenizer.from_file(str(path))
     if (path / "tokenizer.json").is_file():
         return Tokenizer.from_file(str(path / "tokenizer.json"))
-    from scorers.models import PACKAGED  # lazily: the core imports no plugin package
+    from scorers.models import PACKAGED, cache_root  # lazily: the core imports no plugin package
 
     if name in PACKAGED:
-        saved = cache_dir() / name / "tokenizer.json"
+        saved = cache_root() / "tokenizers" / name / "tokenizer.json"
         if not saved.is_file():
             _save_packaged(name, saved)
         return Tokenizer.from_file(str(saved))

@@ -84,9 +84,11 @@ bench: setup $(BENCH_STAMP)  ## heuristics: tamis vs datatrove on the same shard
 
 # Ray's base is larger: each run has ~4 s of fixed Ray Data start-up, amortised from ~20k docs.
 # Dedup buckets of 100k rows fill at 1x already, so per-worker memory compares like with like.
-bench-scale: setup  ## scale: the heuristics recipe + MinHash on 1x, 4x, 16x data; docs/s and RSS per worker
+bench-scale: setup  ## scale: heuristics + MinHash on 1x/4x/16x data (docs/s, RSS); shuffle reads per run count; skew
 	$(PY) benchmarks/bench_scale.py --runners local --base 8000 --rows-per-bucket 100000
 	$(PY) benchmarks/bench_scale.py --runners cluster --base 64000 --rows-per-bucket 100000
+	$(PY) benchmarks/bench_shuffle.py
+	$(PY) benchmarks/bench_skew.py
 
 bench-dedup: setup $(BENCH_STAMP)  ## dedup: planted-set quality, MinHash vs datasketch/datatrove, memory
 	$(PY) benchmarks/bench_dedup.py

@@ -4,9 +4,10 @@
 
 Runs `embed` (MiniLM), `lm_perplexity` and `ifd` (SmolLM2-135M) over the same GSM8K records
 on CPU and, where torch sees a CUDA device, on CUDA; checks that the scores agree within the
-stated tolerance (CUDA runs bfloat16 for IFD by default, CPU float32 or bfloat16 as the CPU
-allows) and prints records/s for each device. Also runs the demo recipe's `embed` step
-(configs/web-en.yaml: max_tokens 128) over samples/web on CUDA. Exits 1 if scores disagree.
+stated tolerance (on CUDA `embed` runs float16, `lm_perplexity` and `ifd` bfloat16 by default;
+CPU float32, or bfloat16 for IFD where the CPU has bf16 units) and prints records/s for each
+device. Also runs the demo recipe's `embed` step (configs/web-en.yaml: max_tokens 128) over
+samples/web on CUDA. Exits 1 if scores disagree.
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ from scorers import CausalLmPerplexity, InstructionFollowingDifficulty, Sentence
 
 DATA = Path(os.environ.get("TAMIS_SHARED_DATA", REPO.parent / "shared" / "data"))
 # Agreement asked of CUDA against CPU: cosine of embeddings, relative difference of the rest.
-TOLERANCE = {"embed": 0.999, "lm_perplexity": 0.02, "ifd": 0.05}
+# Half precision against float32 on this project's CPU (48 GSM8K records): embeddings' cosine
+# >= 0.9997, perplexity within 1.5% (median 0.3%); tests/scorers check the same bounds on CPU.
+TOLERANCE = {"embed": 0.999, "lm_perplexity": 0.03, "ifd": 0.05}
 
 
 def records(count: int) -> pa.Table:

@@ -1,7 +1,7 @@
 """Deduplicators: global steps whose decisions are duplicates, found bucket by bucket.
 
 `keys(batch)` adds a key and a `_bucket` hash; the executor groups rows by bucket (an on-disk
-pass locally, map and reduce tasks over sorted runs on Ray) and `resolve(bucket)` returns the
+pass locally, map and reduce tasks over bucket-range files on Ray) and `resolve(bucket)` returns the
 duplicates in it; the next stage rejects them with `duplicate:<method>` and the id kept.
 """
 
@@ -34,7 +34,6 @@ from pipeline.global_steps.shuffle import Source, parquet_files
 from pipeline.io.storage import Location, write_parquet
 
 ORDER = "_order"
-MAX_BUCKETS = 4096
 
 
 class DedupParams(GlobalParams):
@@ -145,8 +144,9 @@ def fresh_work_dir(dest: Location) -> Location:
 
 
 def bucket_count(rows: int, rows_per_bucket: int) -> int:
-    """How many buckets keep each one near `rows_per_bucket` rows."""
-    return max(1, min(MAX_BUCKETS, math.ceil(rows / rows_per_bucket)))
+    """How many buckets keep each one near `rows_per_bucket` rows. No cap: the Ray shuffle's
+    file count follows its bucket ranges (ray_shuffle.MAX_RANGES), not the buckets."""
+    return max(1, math.ceil(rows / rows_per_bucket))
 
 
 def order_key(table: pa.Table) -> pa.Array:

@@ -23,6 +23,7 @@ from pipeline.dedup.base import (
     unpack_order,
 )
 from pipeline.dedup.components import EDGE_COLUMNS, connected_components, edges
+from pipeline.dedup.hot_keys import FIRST, FIRST_ID, Grouping, find_hot, split_hot, spread
 from pipeline.dedup.minhash import EMPTY, band_keys, lsh_params, signatures
 from pipeline.dedup.report import MEMBER
 from pipeline.dedup.verify import verify_edges
@@ -45,6 +46,37 @@ def _explode_bands(table: pa.Table, id_column: str) -> pa.Table:
             BUCKET: pa.array((keys >> np.uint64(1)).astype(np.int64)),
         }
     )
+
+
+def _band_keys(table: pa.Table) -> pa.ChunkedArray:
+    return pc.list_flatten(table[BANDS])
+
+
+def _band_rows(table: pa.Table, id_column: str) -> pa.Table:
+    return _explode_bands(table, id_column).select(["key", "order", "id"])
+
+
+def _explode_hot(table: pa.Table, id_column: str, hot: pa.Table) -> pa.Table:
+    """`_explode_bands`, with the rows of hot band keys decided as edges to their key's first
+    document (in `FIRST`, `FIRST_ID`) and spread over every bucket by document."""
+    rest, hits = split_hot(_explode_bands(table, id_column), "key", hot)
+    hits = hits.filter(pc.not_equal(hits["order"], hits[FIRST]))
+    hits = hits.set_column(
+        hits.column_names.index(BUCKET), BUCKET, spread(hits["order"], pa.int64())
+    )
+    rest = rest.append_column(FIRST, pa.nulls(rest.num_rows, pa.int64()))
+    rest = rest.append_column(FIRST_ID, pa.nulls(rest.num_rows, pa.string()))
+    return pa.concat_tables([rest, hits.select(rest.column_names).cast(rest.schema)])
+
+
+def _band_edges_hot(bucket: pa.Table) -> pa.Table:
+    """`_band_edges` over the undecided rows of a bucket, with the decided edges added."""
+    decided = pc.is_valid(bucket[FIRST])
+    found = _band_edges(bucket.filter(pc.invert(decided)))
+    hits = bucket.filter(decided)
+    more = edges(hits[FIRST], hits[FIRST_ID], hits["order"], hits["id"])
+    both = pa.concat_tables([found, more])
+    return edges(*(both[c] for c in EDGE_COLUMNS))
 
 
 def _band_edges(bucket: pa.Table) -> pa.Table:
@@ -125,13 +157,31 @@ class MinHashDedup(Deduplicator):
         """Band pass -> candidate pairs -> (verification) -> components -> decisions."""
         p = self.params
         work = fresh_work_dir(dest)
-        explode = partial(_explode_bands, id_column=p.id_column)
-        band_source = Source(sources, [BANDS, SHARD, ROW, p.id_column], explode)
+        band_source = Source(
+            sources,
+            [BANDS, SHARD, ROW, p.id_column],
+            partial(_explode_bands, id_column=p.id_column),
+        )
         pairs = work / "candidates"
         # Each document appears once per band in this pass.
         band_buckets = bucket_count(rows * self.bands, p.rows_per_bucket)
-        executor.shuffle([band_source], _band_edges, pairs, band_buckets)
+        grouping = Grouping(
+            [BANDS], _band_keys, band_source.columns, partial(_band_rows, id_column=p.id_column)
+        )
+        hot = find_hot(
+            executor, sources, grouping, rows * self.bands, p.rows_per_bucket, band_buckets, work
+        )
         stats: dict[str, Any] = {"bands": self.bands, "rows_per_band": self.rows}
+        if hot.num_rows:  # band keys too large for a bucket: decided map-side
+            stats["hot_band_keys"] = hot.num_rows
+            hot_source = Source(
+                band_source.files,
+                band_source.columns,
+                partial(_explode_hot, id_column=p.id_column, hot=hot),
+            )
+            executor.shuffle([hot_source], _band_edges_hot, pairs, band_buckets)
+        else:
+            executor.shuffle([band_source], _band_edges, pairs, band_buckets)
         stats["candidate_pairs"] = parquet_rows(parquet_files(pairs))
         if p.verify and stats["candidate_pairs"]:
             pairs = verify_edges(
@@ -139,7 +189,7 @@ class MinHashDedup(Deduplicator):
             )
             stats["verified_pairs"] = parquet_rows(parquet_files(pairs))
         stars, stats["component_rounds"] = connected_components(
-            executor, pairs, work / "components", buckets
+            executor, pairs, work / "components", buckets, p.rows_per_bucket
         )
         executor.shuffle(
             [Source(parquet_files(stars), EDGE_COLUMNS, _by_member)], _decisions, dest, buckets

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import xxhash
 
 from pipeline.core.columns import DUPLICATE_OF
@@ -26,20 +27,50 @@ MEMBERS_SHOWN = 5
 
 
 def _by_kept_id(table: pa.Table) -> pa.Table:
-    """Decision rows bucketed by the id they point to."""
-    hashes = [xxhash.xxh64_intdigest(k.encode()) >> 1 for k in table[DUPLICATE_OF].to_pylist()]
-    return table.append_column(BUCKET, pa.array(hashes, pa.int64()))
+    """Decision rows combined per kept id before the shuffle (the first members, the count on
+    the first row), bucketed by that id: a cluster of any size is a few rows per batch."""
+    rows = _first_members(
+        table.select([DUPLICATE_OF, MEMBER]), pa.array(np.ones(table.num_rows, np.int64))
+    )
+    hashes = [xxhash.xxh64_intdigest(k.encode()) >> 1 for k in rows[DUPLICATE_OF].to_pylist()]
+    return rows.append_column(BUCKET, pa.array(hashes, pa.int64()))
+
+
+def _first_members(rows: pa.Table, counts: pa.Array) -> pa.Table:
+    """Per kept id: its MEMBERS_SHOWN smallest member ids, with the summed `counts` as `n` on
+    the first of them (0 on the others)."""
+    rows = rows.append_column("n", counts).sort_by(
+        [(DUPLICATE_OF, "ascending"), (MEMBER, "ascending")]
+    )
+    starts, lengths = _groups(rows[DUPLICATE_OF])
+    n = np.zeros(rows.num_rows, np.int64)
+    if rows.num_rows:
+        n[starts] = np.add.reduceat(rows["n"].to_numpy().astype(np.int64), starts)
+    rank = np.arange(rows.num_rows) - np.repeat(starts, lengths)
+    shown = pa.array(rank < MEMBERS_SHOWN)
+    return rows.set_column(2, "n", pa.array(n)).filter(shown)
+
+
+def _groups(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """(start, length) of each run of equal values in a sorted column."""
+    values = column.combine_chunks()
+    if not len(values):
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    changed = pc.not_equal(values.slice(1), values.slice(0, len(values) - 1))
+    starts = np.flatnonzero(np.r_[True, changed.to_numpy(zero_copy_only=False)])
+    return starts, np.diff(np.r_[starts, len(values)])
 
 
 def _clusters(bucket: pa.Table) -> pa.Table:
     """One row per kept id: cluster size (kept row included) and the first members' ids."""
-    grouped = bucket.group_by(DUPLICATE_OF).aggregate([(MEMBER, "list")])
-    members = [sorted(m) for m in grouped[f"{MEMBER}_list"].to_pylist()]
+    rows = _first_members(bucket.select([DUPLICATE_OF, MEMBER]), bucket["n"])
+    starts, lengths = _groups(rows[DUPLICATE_OF])
+    offsets = pa.array(np.r_[starts, rows.num_rows].astype(np.int32))
     return pa.table(
         {
-            "kept": grouped[DUPLICATE_OF],
-            "size": pa.array([len(m) + 1 for m in members], pa.int64()),
-            "members": pa.array([m[:MEMBERS_SHOWN] for m in members], pa.list_(pa.string())),
+            "kept": rows[DUPLICATE_OF].combine_chunks().take(pa.array(starts)),
+            "size": pa.array(rows["n"].to_numpy()[starts] + 1, pa.int64()),
+            "members": pa.ListArray.from_arrays(offsets, rows[MEMBER].combine_chunks()),
         }
     )
 

@@ -29,6 +29,7 @@ from pipeline.global_steps.shuffle import Source, mix64, parquet_files
 from pipeline.io.storage import Location, read_table
 
 BLOCK = 1024  # rows compared at once within a cluster: bounds the similarity matrix
+ASSIGN_CELLS = 1 << 22  # row x centroid similarities computed at once (16 MiB of float32)
 
 
 def _sample(table: pa.Table, embedding: str, fraction: float) -> pa.Table:
@@ -57,7 +58,7 @@ def assign_clusters(
     rounded to 1e-6: a matrix product's last bits depend on the batch a row sits in, and ties
     must fall to input order so that every runner keeps the same row."""
     vectors = embedding_matrix(table[embedding])
-    nearest = np.round(vectors @ centroids.T, 6).argmax(axis=1)
+    nearest = nearest_centroids(vectors, centroids)
     cosine = np.round(np.einsum("ij,ij->i", vectors, centroids[nearest]), 6)
     return pa.table(
         {
@@ -69,6 +70,28 @@ def assign_clusters(
             BUCKET: pa.array(nearest.astype(np.int64)),
         }
     )
+
+
+def nearest_centroids(
+    vectors: np.ndarray, centroids: np.ndarray, cells: int = ASSIGN_CELLS
+) -> np.ndarray:
+    """Index of each row's most similar centroid (cosines rounded to 1e-6, ties to the first
+    centroid), computed over blocks of at most `cells` similarities: memory stays bounded
+    however many rows a batch has and however many centroids k-means was given."""
+    per_block = max(1, min(len(centroids), cells))
+    rows_per_block = max(1, cells // per_block)
+    nearest = np.zeros(len(vectors), np.int64)
+    for lo in range(0, len(vectors), rows_per_block):
+        block = vectors[lo : lo + rows_per_block]
+        best = np.full(len(block), -np.inf, np.float32)
+        for start in range(0, len(centroids), per_block):
+            sims = np.round(block @ centroids[start : start + per_block].T, 6)
+            index = sims.argmax(axis=1)
+            value = sims[np.arange(len(block)), index]
+            better = value > best  # strictly: an earlier centroid keeps a tie, as in argmax
+            best[better] = value[better]
+            nearest[lo : lo + len(block)][better] = start + index[better]
+    return nearest
 
 
 def greedy_keep(vectors: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

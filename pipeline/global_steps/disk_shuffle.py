@@ -1,13 +1,14 @@
 """On-disk shuffle and summaries: the local runner's way to run them, and the Ray runner's for
-inputs small enough to be one task. Partition every source into bucket files, then resolve the
-buckets one at a time (memory: one batch while partitioning, one bucket while resolving).
-Bucket files go beside `dest` on a local or shared disk, else to this machine's temp folder."""
+inputs small enough to be one task, and the core of the Ray runner's reduce tasks. Partition
+every source into bucket files, then resolve the buckets one at a time (memory: one batch and a
+bounded buffer while partitioning, one bucket while resolving). Bucket files go beside `dest`
+on a local or shared disk, else to this machine's temp folder."""
 
 from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -43,26 +44,26 @@ def shuffle_on_disk(sources: list[Source], resolve: Resolve, dest: Location, buc
         shutil.rmtree(scratch, ignore_errors=True)
         scratch.mkdir(parents=True)
     try:
-        _partition_and_resolve(sources, resolve, dest, buckets, scratch)
+        group_and_resolve(prepared_tables(sources, buckets), resolve, dest, scratch)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _partition_and_resolve(
-    sources: list[Source], resolve: Resolve, dest: Location, buckets: int, scratch: Path
+def group_and_resolve(
+    tables: Iterable[pa.Table], resolve: Resolve, dest: Location, scratch: Path
 ) -> None:
-    """Spill every prepared row to its bucket's files under `scratch`, then resolve each bucket."""
+    """Group rows that carry a folded `_bucket` by bucket (spilling to part files under
+    `scratch` past a memory budget), then write `resolve(bucket)` under `dest` for each bucket
+    in order. The Ray runner's reduce tasks run this over their bucket range's files."""
     spill = _BucketSpill(scratch)
-    for table in prepared_tables(sources, buckets):
+    for table in tables:
         table = table.sort_by(BUCKET)
         ids, starts = np.unique(table[BUCKET].to_numpy(), return_index=True)
         for b, lo, hi in zip(ids, starts, [*starts[1:], table.num_rows], strict=True):
             spill.add(int(b), table.slice(lo, hi - lo))
-    spill.flush_all()
     dest.mkdir()
-    for b in sorted(spill.parts):
-        parts = [pq.read_table(p) for p in spill.parts[b]]
-        found = resolve(pa.concat_tables(parts, promote_options="permissive"))
+    for b in spill.buckets():
+        found = resolve(spill.rows(b))
         if found.num_rows:
             write_parquet(found, dest / f"bucket-{b:05d}.parquet")
 
@@ -70,7 +71,8 @@ def _partition_and_resolve(
 class _BucketSpill:
     """Rows buffered per bucket and written as part files when a bucket's buffer (or all of
     them together) grows past a budget: memory stays flat however many buckets there are, and
-    each part file holds many batches' rows of one bucket."""
+    each part file holds many batches' rows of one bucket. What is still buffered at the end
+    is resolved from memory, so a pass that fits the budget writes nothing."""
 
     def __init__(self, folder: Path):
         self.folder = folder
@@ -95,9 +97,17 @@ class _BucketSpill:
         pq.write_table(rows, path)
         self.parts.setdefault(bucket, []).append(path)
 
-    def flush_all(self) -> None:
-        for bucket in list(self.buffers):
-            self.flush(bucket)
+    def buckets(self) -> list[int]:
+        """Every bucket that received rows, in order."""
+        return sorted(self.parts.keys() | self.buffers.keys())
+
+    def rows(self, bucket: int) -> pa.Table:
+        """A bucket's rows, in the order they were added (part files first, then the
+        buffer); its buffer is released."""
+        parts = [pq.read_table(p) for p in self.parts.get(bucket, [])]
+        parts += self.buffers.pop(bucket, [])
+        self.total -= self.sizes.pop(bucket, 0)
+        return pa.concat_tables(parts, promote_options="permissive")
 
 
 def summarise_files(

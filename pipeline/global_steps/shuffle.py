@@ -3,8 +3,8 @@
 - `shuffle(sources, resolve, dest, buckets)`: read each `Source`, let its `prepare` add a
   non-negative `_bucket` hash (it may also filter, reshape or explode rows), fold the hash into
   `buckets` groups, call `resolve` once per group and write what it returns under `dest`.
-  Locally this is an on-disk partition pass; on Ray, map tasks writing sorted runs and one
-  reduce task per bucket (pipeline/global_steps/ray_shuffle.py).
+  Locally this is an on-disk partition pass; on Ray, map tasks writing one file per bucket
+  range and one reduce task per range (pipeline/global_steps/ray_shuffle.py).
 - `summarise(files, columns, fn, size)`: the element-wise sum of `fn(batch)` (an int64 array
   of `size`) over every batch of `files`; only that sum reaches the driver.
 

@@ -56,6 +56,22 @@ def test_c4_line_rules_only_matter_after_filtering():
     assert c4_reason(short) == "c4:sentence_count<5"
 
 
+def test_c4_counts_sentences_closed_by_curly_quotes_and_brackets():
+    # Reviews quoted on a real page (scrapinghub article-extraction-benchmark): C4's ASCII list of
+    # end marks drops every one of these lines, and the page with them.
+    quoted = "\n".join(
+        [
+            "“The show was really great. Booking through the site was really easy.”",
+            "“Very talented people! Super fun and entertaining! Very cultural!”",
+            "(The theatre is a short walk from the station. Doors open at seven.)",
+        ]
+    )
+    assert c4_reason(quoted) is None
+    assert c4_reason(quoted.replace(".”", "”").replace("!”", "”").replace(".)", ")")) == (
+        "c4:sentence_count<5"
+    )
+
+
 def test_c4_remove_lines_rewrites_kept_text():
     noisy = (
         "Home | About | Contact\n"

@@ -33,6 +33,17 @@ def test_threshold_reason(smollm):
     assert smollm.reasons([CLEAN, SPAM]).to_pylist() == [None, "lm_perplexity:lm_perplexity>300"]
 
 
+@pytest.mark.slow
+def test_half_precision_agrees_with_float32_within_the_gpu_checks_tolerance(smollm):
+    # CUDA runs bfloat16 by default; benchmarks/gpu_check.py holds it to these bounds there.
+    texts = [CLEAN, SPAM, CLEAN + " " + SPAM, "Water boils at 100 degrees at sea level."] * 3
+    half = CausalLmPerplexity(max_tokens=48, dtype="bfloat16", forward_batch=5)
+    full = smollm(texts)["lm_perplexity"].to_numpy()
+    rel = abs(half(texts)["lm_perplexity"].to_numpy() - full) / full
+    assert rel.max() <= 0.03
+    assert (rel > 0).any()  # it did run in another precision
+
+
 def test_gpu_request_is_a_resource():
     assert CausalLmPerplexity(gpus=0.5).worker_resources().gpus == 0.5
     assert CausalLmPerplexity().worker_resources().gpus == 0

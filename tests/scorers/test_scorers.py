@@ -150,3 +150,20 @@ def test_scorers_take_empty_batches(quality_model, kenlm_model):
         kept, rejected = step.split(empty)
         assert kept.num_rows == rejected.num_rows == 0
         assert set(step.outputs) & set(kept.column_names)
+
+
+def test_embeddings_in_float16_agree_with_float32_within_the_gpu_checks_tolerance():
+    # CUDA runs MiniLM in float16 by default; benchmarks/gpu_check.py asks cosine >= 0.999 there.
+    from pipeline.core.columns import embedding_matrix
+    from scorers import SentenceEmbedder
+
+    texts = [
+        "The river rose after three days of heavy rain, so the town closed the old bridge.",
+        "Natalia sold clips to 48 of her friends in April, and half as many in May.",
+        "cheap cheap buy now click best price deal deal click here now free free win",
+    ]
+    full = embedding_matrix(SentenceEmbedder(max_tokens=64)(texts)["embedding"])
+    half = embedding_matrix(SentenceEmbedder(max_tokens=64, dtype="float16")(texts)["embedding"])
+    cosines = (full * half).sum(axis=1)
+    assert cosines.min() >= 0.999
+    assert not (full == half).all()  # it did run in another precision

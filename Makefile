@@ -90,6 +90,10 @@ bench-scale: setup  ## scale: heuristics + MinHash on 1x/4x/16x data (docs/s, RS
 	$(PY) benchmarks/bench_shuffle.py
 	$(PY) benchmarks/bench_skew.py
 
+.PHONY: bench-shards
+bench-shards: setup  ## driver and task cost per shard: 1k, 10k, 30k tiny shards on local Ray
+	$(PY) benchmarks/bench_shards.py --sizes 1000 10000 30000
+
 bench-dedup: setup $(BENCH_STAMP)  ## dedup: planted-set quality, MinHash vs datasketch/datatrove, memory
 	$(PY) benchmarks/bench_dedup.py
 

@@ -11,11 +11,16 @@ _URI_SCHEME = "://"
 
 @dataclass(frozen=True)
 class InputShard:
-    """One input file, its position in the deterministic input order, and its format."""
+    """One input file, its position in the deterministic input order, and its format; in a
+    run's plan, also the rows to read from it (`limit`, None: all) and, when scores are
+    reused, its index in the earlier run (`reuse_from`). It travels to the task that reads it
+    alone, so nothing a task is given grows with the number of shards."""
 
     index: int
     path: str
     format: str
+    limit: int | None = None
+    reuse_from: int | None = None
 
     @property
     def label(self) -> str:

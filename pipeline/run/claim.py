@@ -8,16 +8,18 @@ from typing import Any
 from pipeline.core.errors import ManifestError
 from pipeline.io.layout import RunLayout
 from pipeline.io.readers import input_size
+from pipeline.run.markers import in_bulk
 from pipeline.run.plan import RunPlan
 
 
 def claim_state(plan: RunPlan) -> dict[str, Any]:
     """What an output folder records about the run it holds."""
+    paths = [s.path for s in plan.shards]
     return {
         "recipe_hash": plan.recipe.fingerprint(),
         "limit": plan.limit,
         "reuse_scores": str(plan.reuse.old) if plan.reuse else None,
-        "inputs": [[s.path, input_size(s.path)] for s in plan.shards],
+        "inputs": [[path, size] for path, size in in_bulk(input_size, paths)],  # sizes in bulk
         "step_versions": {s.name: s.version for s in plan.steps},
     }
 

@@ -25,7 +25,8 @@ from pipeline.core.columns import (
     ROW,
     SHARD,
 )
-from pipeline.io.layout import RunLayout
+from pipeline.core.errors import RunError
+from pipeline.io.layout import RunLayout, piece_name
 from pipeline.io.readers import InputShard, empty_input_schema
 from pipeline.io.records import convert
 from pipeline.io.storage import (
@@ -43,8 +44,11 @@ from pipeline.run.tokens import file_tokens, token_counter
 NODE_META = b"tamis.node"  # the host that wrote a piece
 
 
-def write_pieces(table: pa.Table, layout: RunLayout, stage: int) -> list[tuple[int, int]]:
-    """Write a processed table as kept/rejected pieces per shard; returns (shard, rows) pairs."""
+def write_pieces(
+    table: pa.Table, layout: RunLayout, stage: int, attempt: str | None = None
+) -> list[tuple[int, int]]:
+    """Write a processed table as kept/rejected pieces per shard, named by the run attempt
+    writing them; returns (shard, rows) pairs."""
     seconds = (table.schema.metadata or {}).get(SECONDS_META, b"{}")
     table = table.replace_schema_metadata(None)
     node = socket.gethostname().encode()
@@ -62,26 +66,46 @@ def write_pieces(table: pa.Table, layout: RunLayout, stage: int) -> list[tuple[i
         rejected_first = rejected[ROW][0].as_py() if rejected.num_rows else first
         write_parquet(
             kept.replace_schema_metadata({SECONDS_META: seconds, NODE_META: node}),
-            folder / f"kept-{kept_first:012d}.parquet",
+            folder / piece_name("kept", kept_first, attempt),
         )
         write_parquet(
             rejected.replace_schema_metadata({NODE_META: node}),
-            folder / f"rejected-{rejected_first:012d}.parquet",
+            folder / piece_name("rejected", rejected_first, attempt),
         )
         seconds = b"{}"  # count a chunk's timings once
         written.append((shard, part.num_rows))
     return written
 
 
+class StaleAttempt(RunError):
+    """A task of an earlier attempt at the run tried to commit; a later attempt owns it now."""
+
+
+def check_attempt(ctx: StageContext) -> None:
+    """Raise StaleAttempt unless the output's lock is held by this task's attempt (a context
+    without an attempt is not fenced)."""
+    if ctx.attempt is None:
+        return
+    lock = ctx.layout.lock
+    holder = lock.read_json().get("run") if lock.exists() else None
+    if holder != ctx.attempt:
+        raise StaleAttempt(
+            f"{ctx.layout.root}: attempt {ctx.attempt} no longer holds the output "
+            f"(now: {holder or 'none'}); its commit is refused"
+        )
+
+
 def commit_shard(ctx: StageContext, shard: InputShard) -> dict[str, Any]:
     """Check a shard's pieces are complete, publish final files if last stage, write its marker:
-    counts, timings, the node that read the shard (`node`, `pid`) and the rows each node wrote
-    (`rows_by_node`)."""
-    layout, stage = ctx.layout, ctx.stage
-    read = layout.read_marker(stage.index, shard.index).read_json()
+    counts, timings, the pieces it vouches for (`pieces`, this attempt's only), the node that
+    read the shard (`node`, `pid`) and the rows each node wrote (`rows_by_node`). A task of an
+    attempt that no longer holds the output cannot commit (StaleAttempt)."""
+    layout, stage, attempt = ctx.layout, ctx.stage, ctx.attempt
+    check_attempt(ctx)
+    read = layout.read_marker(stage.index, shard.index, attempt).read_json()
     rows_in = read["rows"]
-    kept_pieces = layout.kept_pieces(stage.index, shard.index)
-    rejected_pieces = layout.rejected_pieces(stage.index, shard.index)
+    kept_pieces = layout.kept_pieces(stage.index, shard.index, attempt)
+    rejected_pieces = layout.rejected_pieces(stage.index, shard.index, attempt)
     kept = parquet_rows(kept_pieces)
     reasons = _reason_counts(rejected_pieces)
     rejected = sum(reasons.values())
@@ -99,12 +123,15 @@ def commit_shard(ctx: StageContext, shard: InputShard) -> dict[str, Any]:
         by_node[meta.get(NODE_META, b"?").decode()] += footer.num_rows
     if stage.is_last:
         write = None if ctx.output_format == "keep" else partial(convert, target=ctx.output_format)
-        all_rejected = [
-            p for k in range(ctx.n_stages) for p in layout.rejected_pieces(k, shard.index)
-        ]
+        earlier = [layout.committed_pieces(k, shard.index) for k in range(stage.index)]
+        all_rejected = [p for _, rejected in earlier for p in rejected] + rejected_pieces
         # A shard with no rows left (or none at all) still gets files with its columns, or
         # readers of the whole folder would take an empty schema from it.
-        empty = None if kept_pieces and all_rejected else _columns_without_rows(ctx, shard)
+        empty = (
+            None
+            if kept_pieces and all_rejected
+            else _columns_without_rows(ctx, shard, [*earlier, (kept_pieces, rejected_pieces)])
+        )
         merge_parquet(
             kept_pieces,
             layout.kept(shard.index),
@@ -131,9 +158,15 @@ def commit_shard(ctx: StageContext, shard: InputShard) -> dict[str, Any]:
         "pid": read.get("pid", os.getpid()),
         "rows_by_node": dict(sorted(by_node.items())),
         "committed_on": socket.gethostname(),
+        "attempt": attempt,
+        "pieces": {
+            "kept": [p.name for p in kept_pieces],
+            "rejected": [p.name for p in rejected_pieces],
+        },
     }
     if stage.is_last and ctx.tokenizer:
         stats["tokens"] = _output_tokens(ctx, shard)
+    check_attempt(ctx)  # again: the checks above took time
     layout.done(stage.index, shard.index).write_json(stats)
     return stats
 
@@ -147,15 +180,12 @@ def _output_tokens(ctx: StageContext, shard: InputShard) -> dict[str, Any]:
     return {"kept": kept[""], "rejected": dict(sorted(rejected.items()))}
 
 
-def _columns_without_rows(ctx: StageContext, shard: InputShard) -> pa.Schema:
+def _columns_without_rows(
+    ctx: StageContext, shard: InputShard, stages: list[tuple[list[Location], list[Location]]]
+) -> pa.Schema:
     """The columns of a shard's rows at their last stage, for output files with no rows: from
-    the pieces any stage wrote, else from the input file."""
-    pieces = [
-        piece
-        for k in range(ctx.n_stages)
-        for piece in ctx.layout.kept_pieces(k, shard.index)
-        + ctx.layout.rejected_pieces(k, shard.index)
-    ]
+    the (kept, rejected) pieces each stage committed, else from the input file."""
+    pieces = [piece for kept, rejected in stages for piece in kept + rejected]
     if not pieces:
         return empty_input_schema(shard, ctx.read)
     return pa.unify_schemas([parquet_schema(p) for p in pieces], promote_options="permissive")

@@ -19,7 +19,8 @@ from pipeline.core.errors import SchemaError
 from pipeline.core.executor import Executor
 from pipeline.dedup.base import bucket_count, with_hash_key
 from pipeline.global_steps.shuffle import Source, parquet_files
-from pipeline.io.storage import parquet_rows, read_table
+from pipeline.io.storage import read_table
+from pipeline.run.markers import committed_sources
 from pipeline.run.plan import RunPlan
 
 KEY = "_id_key"
@@ -35,15 +36,10 @@ def check_unique_ids(executor: Executor, plan: RunPlan) -> None:
     done = layout.work / "stage-0" / "ids.done.json"
     if done.exists():
         return
-    sources = [
-        piece
-        for shard in plan.shards
-        for piece in layout.kept_pieces(0, shard.index) + layout.rejected_pieces(0, shard.index)
-    ]
+    sources, rows = committed_sources(layout, 0, plan.shards, rejected=True)
     dest = layout.work / "stage-0" / "ids"
     dest.remove()
     dest.mkdir()
-    rows = parquet_rows(sources)
     prepare = partial(_keyed, column=column)
     resolve = partial(_repeated, column=column)
     buckets = bucket_count(rows, ROWS_PER_BUCKET)

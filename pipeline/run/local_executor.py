@@ -36,7 +36,8 @@ class LocalExecutor(Executor):
         stats = []
         for shard in pending:
             for chunk in stage_chunks(ctx, shard):
-                write_pieces(process_chunk(chunk, ctx.stage), ctx.layout, ctx.stage.index)
+                chunk_out = process_chunk(chunk, ctx.stage)
+                write_pieces(chunk_out, ctx.layout, ctx.stage.index, ctx.attempt)
                 on_rows(chunk.num_rows)
             stats.append(commit_shard(ctx, shard))
         return stats

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import platform
 from collections import Counter
+from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
 
@@ -11,24 +13,82 @@ from pipeline.core.errors import ManifestError
 from pipeline.io.layout import RunLayout
 from pipeline.io.readers import INVALID_BY
 from pipeline.io.storage import parquet_rows, redacted
+from pipeline.run.markers import in_bulk, read_markers
 from pipeline.run.plan import RunPlan
 
-Markers = dict[tuple[int, int], dict[str, Any]]  # (stage, shard) -> the shard's commit marker
+log = logging.getLogger(__name__)
+
+MAX_NAMED = 5  # stray pieces named in the warning
+
+
+@dataclass
+class MarkerTotals:
+    """What the manifest needs from every shard's commit markers, summed as they are read
+    (the markers themselves are not kept): counts per step and node, and per shard only the
+    few numbers its entry shows."""
+
+    n_stages: int
+    reasons: dict[str, Counter[str]] = field(default_factory=dict)
+    seconds: Counter[str] = field(default_factory=Counter)
+    nodes: list[Counter[str]] = field(default_factory=list)  # per stage: shards per node
+    rows_by_node: list[Counter[str]] = field(default_factory=list)  # per stage
+    rows_in: dict[int, int] = field(default_factory=dict)  # shard -> rows in (first stage)
+    last: dict[int, tuple[int, str, Any]] = field(default_factory=dict)  # kept, node, tokens
+    strays: list[str] = field(default_factory=list)  # pieces no commit vouches for
+
+    def __post_init__(self) -> None:
+        self.nodes = [Counter() for _ in range(self.n_stages)]
+        self.rows_by_node = [Counter() for _ in range(self.n_stages)]
+
+    def add(self, stage: int, shard: int, marker: dict[str, Any]) -> None:
+        for key, n in marker["rejected"].items():
+            by, reason = key.split("\t", 1)
+            self.reasons.setdefault(by, Counter())[reason] += n
+        self.seconds.update(marker["seconds"])
+        self.nodes[stage][marker["node"]] += 1
+        self.rows_by_node[stage].update(marker.get("rows_by_node", {}))
+        if stage == 0:
+            self.rows_in[shard] = marker["rows_in"]
+        if stage == self.n_stages - 1:
+            self.last[shard] = (marker["kept"], marker["node"], marker.get("tokens"))
+
+
+def read_totals(plan: RunPlan) -> MarkerTotals:
+    """Every commit marker of the run, read in bulk stage by stage, summed; with one listing
+    per stage, the pieces in committed shards' folders that no commit lists (strays)."""
+    layout = plan.layout
+    totals = MarkerTotals(len(plan.stages))
+    for stage in range(len(plan.stages)):
+        found = layout.stage_pieces(stage)
+        for shard, marker in read_markers(layout, stage, plan.shards):
+            totals.add(stage, shard.index, marker)
+            if "pieces" in marker:  # an earlier tamis's marker vouches for the whole folder
+                listed = {*marker["pieces"]["kept"], *marker["pieces"]["rejected"]}
+                totals.strays += [
+                    str(layout.shard_dir(stage, shard.index) / name)
+                    for name in found.get(shard.index, [])
+                    if name not in listed
+                ]
+    if totals.strays:
+        log.warning(
+            "%d stray piece(s) in committed shards' folders, written by no commit (a task of "
+            "an earlier attempt?), were ignored: %s%s",
+            len(totals.strays),
+            ", ".join(totals.strays[:MAX_NAMED]),
+            ", ..." if len(totals.strays) > MAX_NAMED else "",
+        )
+    return totals
 
 
 def build_manifest(
     plan: RunPlan, run: dict[str, Any], global_stats: dict[str, dict[str, Any]]
 ) -> dict[str, Any]:
-    """Aggregate shard markers into the manifest (see DESIGN.md, Output)."""
-    layout, stages, shards = plan.layout, plan.stages, plan.shards
-    markers = {
-        (k, s.index): layout.done(k, s.index).read_json()
-        for k in range(len(stages))
-        for s in shards
-    }
-    steps = step_entries(plan, markers, global_stats)
-    rows_in = sum(markers[(0, s.index)]["rows_in"] for s in shards)
-    tokens = token_counts(plan, markers, steps)
+    """Aggregate shard markers into the manifest (see DESIGN.md, Output). `run.stray_pieces`
+    counts the files found in committed shards' folders that their commits do not list."""
+    totals = read_totals(plan)
+    steps = step_entries(plan, totals, global_stats)
+    rows_in = sum(totals.rows_in.values())
+    tokens = token_counts(plan, totals, steps)
     return {
         "recipe": _without_secrets(plan.recipe.model_dump()),
         "recipe_hash": plan.recipe.fingerprint(),
@@ -38,37 +98,32 @@ def build_manifest(
             "pyarrow": _version("pyarrow"),
             "ray": _version("ray"),
         },
-        "run": run,
+        "run": run | {"stray_pieces": len(totals.strays)},
         "rows": {
             "in": rows_in,
-            "kept": sum(markers[(len(stages) - 1, s.index)]["kept"] for s in shards),
+            "kept": sum(kept for kept, _, _ in totals.last.values()),
             "rejected": sum(step["rejected"] for step in steps),
         },
         **({"tokens": tokens} if tokens else {}),
         "steps": steps,
         "skipped_files": [redacted(s) for s in plan.skipped_files],
-        "shards": shard_entries(plan, markers),
+        "shards": shard_entries(plan, totals),
     }
 
 
 def step_entries(
-    plan: RunPlan, markers: Markers, global_stats: dict[str, dict[str, Any]]
+    plan: RunPlan, totals: MarkerTotals, global_stats: dict[str, dict[str, Any]]
 ) -> list[dict[str, Any]]:
     """Per step, in order (input validation first): rows in, kept and rejected with reasons,
     seconds, where it ran, its version and parameters, and a global step's statistics."""
-    reasons: dict[str, Counter[str]] = {}
-    seconds: Counter[str] = Counter()
-    for marker in markers.values():
-        for key, n in marker["rejected"].items():
-            by, reason = key.split("\t", 1)
-            reasons.setdefault(by, Counter())[reason] += n
-        seconds.update(marker["seconds"])
-    nodes, rows_by_node = _nodes_per_stage(markers, len(plan.stages))
+    reasons, seconds = totals.reasons, totals.seconds
+    nodes = [dict(sorted(c.items())) for c in totals.nodes]
+    rows_by_node = [dict(sorted(c.items())) for c in totals.rows_by_node]
     ordered = [(INVALID_BY, None, 0)] + [
         (step.name, step, stage.index) for stage in plan.stages for step in stage.accounted_steps()
     ]
     entries = []
-    flowing = sum(markers[(0, s.index)]["rows_in"] for s in plan.shards)
+    flowing = sum(totals.rows_in.values())
     for name, step, stage_index in ordered:
         dropped = reasons.get(name, Counter())
         rejected = sum(dropped.values())
@@ -95,12 +150,11 @@ def step_entries(
 
 
 def token_counts(
-    plan: RunPlan, markers: Markers, steps: list[dict[str, Any]]
+    plan: RunPlan, totals: MarkerTotals, steps: list[dict[str, Any]]
 ) -> dict[str, Any] | None:
     """Tokens in, kept and rejected over the run, with the tokenizer's name; adds `tokens_in`
     and `tokens_rejected` to each step entry (counted on the text as written out)."""
-    last = len(plan.stages) - 1
-    counts = [markers[(last, s.index)].get("tokens") for s in plan.shards]
+    counts = [totals.last[s.index][2] for s in plan.shards]
     if not plan.recipe.output.tokenizer or any(c is None for c in counts):
         return None
     kept = sum(c["kept"] for c in counts)
@@ -119,19 +173,18 @@ def token_counts(
     }
 
 
-def shard_entries(plan: RunPlan, markers: Markers) -> list[dict[str, Any]]:
+def shard_entries(plan: RunPlan, totals: MarkerTotals) -> list[dict[str, Any]]:
     """Per input shard: its file, rows in and kept, its output files and the node that wrote
     its final pieces."""
-    last = len(plan.stages) - 1
     return [
         {
             "index": s.index,
             "input": redacted(s.path),
-            "rows_in": markers[(0, s.index)]["rows_in"],
-            "kept": markers[(last, s.index)]["kept"],
+            "rows_in": totals.rows_in[s.index],
+            "kept": totals.last[s.index][0],
             "kept_file": str(plan.layout.kept(s.index)),
             "rejected_file": str(plan.layout.rejected(s.index)),
-            "node": markers[(last, s.index)]["node"],
+            "node": totals.last[s.index][1],
             "done": True,
         }
         for s in plan.shards
@@ -152,29 +205,19 @@ def _without_secrets(recipe: dict[str, Any]) -> dict[str, Any]:
     return recipe
 
 
-def _nodes_per_stage(
-    markers: Markers, n_stages: int
-) -> tuple[list[dict[str, int]], list[dict[str, int]]]:
-    """Per stage: shards per node that read them, and rows per node that wrote them. A step's
-    entry gets its stage's (a global step's: the stage that applies its decisions)."""
-    shards: list[Counter[str]] = [Counter() for _ in range(n_stages)]
-    rows: list[Counter[str]] = [Counter() for _ in range(n_stages)]
-    for (stage, _), marker in markers.items():
-        shards[stage][marker["node"]] += 1
-        rows[stage].update(marker.get("rows_by_node", {}))
-    return [dict(sorted(c.items())) for c in shards], [dict(sorted(c.items())) for c in rows]
-
-
 def reconcile(manifest: dict[str, Any], layout: RunLayout) -> None:
-    """Check rows in = kept + rejected, in the counts and in the files written; raise if not."""
+    """Check rows in = kept + rejected, in the counts and in the files written (their
+    footers read in bulk); raise if not."""
     rows = manifest["rows"]
     if rows["in"] != rows["kept"] + rows["rejected"]:
         raise ManifestError(
             f"rows do not reconcile: {rows['in']} in, "
             f"{rows['kept']} kept + {rows['rejected']} rejected"
         )
-    kept_files = parquet_rows([layout.kept(s["index"]) for s in manifest["shards"]])
-    rejected_files = parquet_rows([layout.rejected(s["index"]) for s in manifest["shards"]])
+    files = [layout.kept(s["index"]) for s in manifest["shards"]]
+    kept_files = sum(n for _, n in in_bulk(lambda f: parquet_rows([f]), files))
+    files = [layout.rejected(s["index"]) for s in manifest["shards"]]
+    rejected_files = sum(n for _, n in in_bulk(lambda f: parquet_rows([f]), files))
     if (kept_files, rejected_files) != (rows["kept"], rows["rejected"]):
         raise ManifestError(
             f"output files hold {kept_files} kept and {rejected_files} rejected rows, "

@@ -4,7 +4,7 @@ layout and the scores to reuse, all worked out on the driver before any row is r
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pyarrow as pa
@@ -39,10 +39,9 @@ class RunPlan:
     recipe: Recipe
     steps: list[Step]
     stages: list[Stage]
-    shards: list[InputShard]
+    shards: list[InputShard]  # each with its own row limit and earlier index (reuse)
     read: ReadOptions
     limit: int | None
-    limits: dict[int, int | None]  # rows to read per shard (None: all)
     layout: RunLayout
     reuse: ScoreReuse | None
     private_columns: tuple[str, ...]  # bookkeeping and key columns never written out
@@ -93,10 +92,13 @@ def plan_run(
         spec.id_policy,
     )
     limits = row_limits(shards, limit, read)
+    shards = [replace(s, limit=limits[s.index]) for s in shards]
     if limit is not None:
-        shards = [s for s in shards if (limits[s.index] or 0) > 0]
+        shards = [s for s in shards if (s.limit or 0) > 0]
     layout = RunLayout.at(recipe.output.path)
     reuse = plan_reuse(Location.of(reuse_scores), steps, shards) if reuse_scores else None
+    if reuse is not None:
+        shards = [replace(s, reuse_from=reuse.shards.get(s.index)) for s in shards]
     if reuse is not None and reuse.old.same_place(layout.root):
         raise ManifestError("--reuse-scores must name another run's output folder than --output")
     for step in steps:  # a model whose scores are all taken from an earlier run may be gone
@@ -105,9 +107,7 @@ def plan_run(
     keys = {c for stage in stages if stage.keys_for for c in stage.keys_for.key_columns}
     record_columns = () if records == "text" else (MESSAGES, *RECORD_FIELDS.values())
     private = (*INTERNAL, BUCKET, *sorted(keys), *record_columns)
-    return RunPlan(
-        recipe, steps, stages, shards, read, limit, limits, layout, reuse, private, skipped
-    )
+    return RunPlan(recipe, steps, stages, shards, read, limit, layout, reuse, private, skipped)
 
 
 def _check_places(inputs: str, output: str) -> None:

@@ -8,6 +8,7 @@ import json
 import logging
 import os
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +26,10 @@ from pipeline.io.readers import InputShard
 from pipeline.io.storage import Location
 from pipeline.run import reaper
 from pipeline.run.commit import commit_shard, write_pieces
+from pipeline.run.markers import in_bulk
 from pipeline.run.stages import StageContext, apply_steps, stage_chunks, step_groups
 
-MAX_SUMMARY_TASKS = 64
+SUMMARY_TASKS_PER_CPU = 4
 # Workers' Arrow allocator. Arrow's default (mimalloc in pyarrow 26) keeps freed memory in
 # long-lived workers, so their RSS crept up with data size (229 -> 304 MB from 1x to 16x in make
 # bench-scale); the system allocator held 219 -> 236 MB at the same speed. A value set by the
@@ -46,12 +48,11 @@ def worker_env_vars(environ: Mapping[str, str]) -> dict[str, str]:
     return {k: environ.get(k, v) for k, v in WORKER_ENV.items() if k not in taken}
 
 
-def _read_shards(
-    batch: pa.Table, ctx: StageContext, shards: dict[int, InputShard]
-) -> Iterator[pa.Table]:
-    """Every chunk entering the stage for the shards named in `batch`."""
-    for index in batch["shard"].to_pylist():
-        yield from stage_chunks(ctx, shards[index])
+def _read_shards(batch: pa.Table, ctx: StageContext) -> Iterator[pa.Table]:
+    """Every chunk entering the stage for the shards described in `batch` (one InputShard a
+    row: each task is given its own shards only)."""
+    for row in batch.to_pylist():
+        yield from stage_chunks(ctx, InputShard(**row))
 
 
 def hide_gpus_not_given() -> None:
@@ -81,7 +82,8 @@ def _model_actor(step: Step) -> type:
 
 def _write(batch: pa.Table, ctx: StageContext) -> pa.Table:
     """Add the next global step's keys, write pieces; returns (shard, rows) written."""
-    written = write_pieces(apply_steps(batch, [], ctx.stage.keys_for), ctx.layout, ctx.stage.index)
+    keyed = apply_steps(batch, [], ctx.stage.keys_for)
+    written = write_pieces(keyed, ctx.layout, ctx.stage.index, ctx.attempt)
     return pa.table({"shard": [s for s, _ in written], "rows": [n for _, n in written]})
 
 
@@ -144,12 +146,10 @@ class RayExecutor(Executor):
         if not pending:
             return []
         shards = {s.index: s for s in pending}
-        ds = ray.data.from_items(
-            [{"shard": s.index} for s in pending], override_num_blocks=len(pending)
-        )
+        ds = ray.data.from_items([asdict(s) for s in pending], override_num_blocks=len(pending))
         ds = ds.map_batches(
             _read_shards,
-            fn_kwargs={"ctx": ctx, "shards": shards},
+            fn_kwargs={"ctx": ctx},
             batch_size=1,
             batch_format="pyarrow",
             num_cpus=1,
@@ -165,6 +165,7 @@ class RayExecutor(Executor):
                 )
         results = ds.map_batches(_write, fn_kwargs={"ctx": ctx}, batch_format="pyarrow", num_cpus=1)
         commit = ray.remote(num_cpus=0)(commit_shard)
+        shared_ctx = ray.put(ctx)  # once, not pickled again with every commit
         written: dict[int, int] = {}
         commits: dict[int, Any] = {}
         # Commits take no CPU slot (so they never wait behind the pipeline), hence Ray would
@@ -176,7 +177,7 @@ class RayExecutor(Executor):
             nonlocal running
             if len(running) >= in_flight:
                 _, running = ray.wait(running, num_returns=len(running) - in_flight + 1)
-            commits[shard] = commit.remote(ctx, shards[shard])
+            commits[shard] = commit.remote(shared_ctx, shards[shard])
             running.append(commits[shard])
 
         for out in results.iter_batches(batch_size=None, batch_format="pyarrow"):
@@ -184,8 +185,11 @@ class RayExecutor(Executor):
                 written[shard] = written.get(shard, 0) + rows
                 on_rows(rows)
             # Only shards in this block can have just completed; the rest wait for their rows.
-            for shard in set(out["shard"].to_pylist()) - commits.keys():
-                if self._complete(ctx, shard, written.get(shard, 0)):
+            candidates = sorted(set(out["shard"].to_pylist()) - commits.keys())
+            for shard, complete in in_bulk(
+                lambda s: self._complete(ctx, s, written.get(s, 0)), candidates
+            ):
+                if complete:
                     submit(shard)
         for shard in shards.keys() - commits.keys():  # empty shards, or markers written last
             submit(shard)
@@ -230,7 +234,7 @@ class RayExecutor(Executor):
     @staticmethod
     def _complete(ctx: StageContext, shard: int, written: int) -> bool:
         """True once the shard's reader finished and every row it read has been written."""
-        marker = ctx.layout.read_marker(ctx.stage.index, shard)
+        marker = ctx.layout.read_marker(ctx.stage.index, shard, ctx.attempt)
         if not marker.exists():
             return False
         return marker.read_json()["rows"] == written
@@ -258,12 +262,17 @@ class RayExecutor(Executor):
         """Sum of `fn` over every batch of `files`: tasks over groups of files, summed here."""
         ray = self._ray
         cpus = max(1, int(self._cpus()))
-        # A few tasks per CPU, but few enough that their partial sums fit the driver.
-        tasks = min(len(files), cpus * 4, MAX_SUMMARY_TASKS)
-        groups = [files[i::tasks] for i in range(tasks)]
+        # A few tasks per CPU of the cluster, however large; their partial sums are added up
+        # as they arrive, so the driver holds a few at a time, not one per task.
+        tasks = min(len(files), cpus * SUMMARY_TASKS_PER_CPU)
         task = ray.remote(num_cpus=1)(summarise_files)
-        parts = ray.get([task.remote(g, columns, fn, size) for g in groups])
-        return np.sum(parts, axis=0, dtype=np.int64) if parts else np.zeros(size, np.int64)
+        running = [task.remote(files[i::tasks], columns, fn, size) for i in range(tasks)]
+        total = np.zeros(size, np.int64)
+        while running:
+            ready, running = ray.wait(running, num_returns=min(len(running), cpus))
+            for part in ray.get(ready):
+                total += np.asarray(part, np.int64)
+        return total
 
     def close(self) -> None:
         """Leave Ray running for the caller; it shuts down with the process."""

@@ -10,7 +10,7 @@ content hash of its model (see `Scorer.reuse_key`).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pyarrow as pa
@@ -34,12 +34,19 @@ class ScoreReuse:
     types: dict[str, pa.DataType] = field(default_factory=dict)
     shards: dict[int, int] = field(default_factory=dict)  # new shard index -> earlier index
 
-    def attach_for(self, shard: int, id_column: str) -> tuple[dict[str, int], pa.Table] | None:
-        """(id -> row, score table) of the earlier output for one shard, or None."""
-        if shard not in self.shards or not self.columns:
+    def for_workers(self) -> ScoreReuse:
+        """This reuse without its map of shards (each shard carries its own earlier index,
+        `InputShard.reuse_from`), so that what every task is given stays small."""
+        return replace(self, shards={})
+
+    def attach_for(
+        self, earlier: int | None, id_column: str
+    ) -> tuple[dict[str, int], pa.Table] | None:
+        """(id -> row, score table) of the earlier output's shard `earlier`, or None."""
+        if earlier is None or not self.columns:
             return None
         layout, tables = RunLayout(self.old), []
-        for path in (layout.kept(self.shards[shard]), layout.rejected(self.shards[shard])):
+        for path in (layout.kept(earlier), layout.rejected(earlier)):
             names = parquet_schema(path).names
             if id_column not in names:  # an empty shard's file has no columns
                 continue
@@ -56,7 +63,7 @@ class ScoreReuse:
         index = {i: n for n, i in enumerate(scores[id_column].to_pylist())}
         if len(index) != scores.num_rows:
             raise ManifestError(
-                f"{self.old}: ids repeat within shard {self.shards[shard]}, so scores cannot be "
+                f"{self.old}: ids repeat within shard {earlier}, so scores cannot be "
                 f"matched by {id_column!r}; rerun without --reuse-scores"
             )
         return index, scores

@@ -19,12 +19,13 @@ from pipeline.core.errors import TamisError
 from pipeline.core.executor import Executor
 from pipeline.core.recipe import Recipe
 from pipeline.core.step import Step
-from pipeline.io.storage import Location, parquet_rows
+from pipeline.io.storage import Location
 from pipeline.run.claim import claim_output
 from pipeline.run.executors import make_executor
 from pipeline.run.ids import check_unique_ids
 from pipeline.run.lock import OutputLock, earlier_attempts
 from pipeline.run.manifest import build_manifest, reconcile
+from pipeline.run.markers import committed_sources, in_bulk
 from pipeline.run.plan import RunPlan, parquet_row_count, plan_run
 from pipeline.run.progress import StageProgress, say
 from pipeline.run.stages import Stage, StageContext
@@ -64,7 +65,7 @@ def run_recipe(
                 t0 = time.time()
                 if stage.applies is not None:
                     global_stats[stage.applies.name] = decide(executor, plan, stage, progress)
-                pending = run_stage(executor, plan, stage, progress)
+                pending = run_stage(executor, plan, stage, progress, lock.run)
                 if stage.index == 0:
                     check_unique_ids(executor, plan)
                 stage_records.append(
@@ -99,24 +100,36 @@ def check_gpus(steps: list[Step], executor: Executor) -> None:
     log.warning("no GPU found: %s will run on CPU (--cpu-fallback)", names)
 
 
-def run_stage(executor: Executor, plan: RunPlan, stage: Stage, progress: bool) -> list[Any]:
-    """Run one stage's row work on every shard it has not finished; returns the shards run."""
-    layout, shards = plan.layout, plan.shards
-    ctx = StageContext(
-        layout,
+def stage_context(plan: RunPlan, stage: Stage, attempt: str | None = None) -> StageContext:
+    """What every task of a stage is given: the same whatever the number of shards (each
+    shard's own settings travel with it, InputShard.limit and .reuse_from)."""
+    return StageContext(
+        plan.layout,
         stage,
         len(plan.stages),
         plan.read,
-        plan.limits,
-        plan.reuse,
+        plan.reuse.for_workers() if plan.reuse else None,
         plan.private_columns,
         plan.recipe.output.format,
         plan.step_columns(),
         plan.recipe.output.tokenizer,
+        attempt,
     )
-    pending = [s for s in shards if not layout.done(stage.index, s.index).exists()]
+
+
+def run_stage(
+    executor: Executor, plan: RunPlan, stage: Stage, progress: bool, attempt: str | None = None
+) -> list[Any]:
+    """Run one stage's row work on every shard it has not finished; returns the shards run.
+    `attempt` (the id of the run's lock) names the pieces this attempt writes and fences the
+    commits of older attempts."""
+    layout, shards = plan.layout, plan.shards
+    ctx = stage_context(plan, stage, attempt)
+    listed = layout.stage_entries(stage.index)  # one listing, not a look-up per shard
+    pending = [s for s in shards if s.index not in listed.done]
     for shard in pending:  # leftovers of an interrupted attempt
-        layout.shard_dir(stage.index, shard.index).remove()
+        if shard.index in listed.folders:
+            layout.shard_dir(stage.index, shard.index).remove()
     steps = stage.describe()
     steps = steps if len(steps) <= 48 else f"{steps[:45]}..."
     label = f"stage {stage.index + 1}/{len(plan.stages)} ({steps})"
@@ -144,8 +157,7 @@ def decide(executor: Executor, plan: RunPlan, stage: Stage, progress: bool) -> d
         stats = done.read_json()
         say(progress, "%s, decided by an earlier attempt", decision_summary(step.name, stats))
         return stats
-    sources = [p for s in plan.shards for p in layout.kept_pieces(stage.index - 1, s.index)]
-    rows = parquet_rows(sources)
+    sources, rows = committed_sources(layout, stage.index - 1, plan.shards)
     dest = layout.decisions(stage.index)
     dest.remove()
     say(progress, "deciding %s over %s rows...", step.name, f"{rows:,}")
@@ -171,17 +183,15 @@ def decision_summary(name: str, stats: dict[str, Any]) -> str:
 
 
 def rows_entering(plan: RunPlan, stage: Stage, pending: list[Any]) -> int | None:
-    """Rows the pending shards bring into a stage, for the progress bar; None if unknown."""
+    """Rows the pending shards bring into a stage, for the progress bar; None if unknown.
+    Read in bulk: input footers for the first stage, the previous commits' counts after."""
+    if stage.index > 0:
+        return committed_sources(plan.layout, stage.index - 1, pending)[1]
     total = 0
-    for shard in pending:
-        if stage.index == 0:
-            count = parquet_row_count(shard)
-            if count is None:
-                return None
-            limit = plan.limits.get(shard.index)
-            total += count if limit is None else min(count, limit)
-        else:
-            total += parquet_rows(plan.layout.kept_pieces(stage.index - 1, shard.index))
+    for shard, count in in_bulk(parquet_row_count, pending):
+        if count is None:
+            return None
+        total += count if shard.limit is None else min(count, shard.limit)
     return total
 
 

@@ -86,12 +86,12 @@ class StageContext:
     stage: Stage
     n_stages: int
     read: ReadOptions
-    limits: dict[int, int | None] = field(default_factory=dict)
-    reuse: ScoreReuse | None = None
+    reuse: ScoreReuse | None = None  # without its map of shards (ScoreReuse.for_workers)
     private_columns: tuple[str, ...] = INTERNAL  # bookkeeping never written to the final files
     output_format: str = "keep"  # instruction records: the kind kept records are written in
     step_columns: dict[str, pa.DataType] = field(default_factory=dict)  # in every output file
     tokenizer: str | None = None  # counts the tokens of the output files (pipeline/run/tokens.py)
+    attempt: str | None = None  # the run attempt (its lock's id): fences older attempts' tasks
 
 
 def stage_chunks(ctx: StageContext, shard: InputShard) -> Iterator[pa.Table]:
@@ -102,8 +102,8 @@ def stage_chunks(ctx: StageContext, shard: InputShard) -> Iterator[pa.Table]:
     layout.shard_dir(stage.index, shard.index).mkdir()
     rows = 0
     if stage.index == 0:
-        source: Iterator[pa.Table] = read_shard(shard, ctx.read, ctx.limits.get(shard.index))
-        earlier = ctx.reuse.attach_for(shard.index, ctx.read.id_column) if ctx.reuse else None
+        source: Iterator[pa.Table] = read_shard(shard, ctx.read, shard.limit)
+        earlier = ctx.reuse.attach_for(shard.reuse_from, ctx.read.id_column) if ctx.reuse else None
         if earlier is not None:
             source = (ScoreReuse.attach(c, earlier, ctx.read.id_column) for c in source)
     else:
@@ -113,14 +113,15 @@ def stage_chunks(ctx: StageContext, shard: InputShard) -> Iterator[pa.Table]:
     for chunk in source:
         rows += chunk.num_rows
         yield step.apply_decisions(chunk, decisions) if step else chunk
-    layout.read_marker(stage.index, shard.index).write_json(
+    layout.read_marker(stage.index, shard.index, ctx.attempt).write_json(
         {"rows": rows, "node": socket.gethostname(), "pid": os.getpid()}
     )
 
 
 def _previous_survivors(layout: RunLayout, stage: int, shard: int) -> Iterator[pa.Table]:
-    """Kept pieces of the previous stage, batch by batch, with reason columns reset."""
-    for piece in layout.kept_pieces(stage, shard):
+    """Kept pieces the previous stage committed, batch by batch, with reason columns reset."""
+    kept, _ = layout.committed_pieces(stage, shard)
+    for piece in kept:
         for batch in parquet_file(piece).iter_batches():
             # Drop the piece's timing metadata, which every batch would otherwise carry again.
             table = pa.Table.from_batches([batch]).replace_schema_metadata(None)

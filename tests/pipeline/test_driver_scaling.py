@@ -1,0 +1,76 @@
+"""What the driver sends each task, and how it finds finished shards, does not grow with the
+number of shards."""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import asdict
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline.core.recipe import parse_recipe
+from pipeline.io.readers import InputShard
+from pipeline.run.plan import plan_run
+from pipeline.run.runner import run_recipe, stage_context
+
+
+def tiny_shards(folder, count: int):
+    folder.mkdir(parents=True)
+    for i in range(count):
+        texts = [f"Document {i}-{r} has a few words in it." for r in range(3)]
+        pq.write_table(
+            pa.table({"id": [f"{i}-{r}" for r in range(3)], "text": texts}),
+            folder / f"part-{i:04d}.parquet",
+        )
+    return folder
+
+
+def plan_for(tmp_path, count: int, limit: int | None):
+    inp = tiny_shards(tmp_path / f"in{count:04d}", count)
+    spec = {
+        "name": "tiny",
+        "input": {"path": str(inp)},
+        "output": {"path": str(tmp_path / f"out{count:04d}")},
+        "steps": [{"exact_dedup": {}}, {"c4": {"remove_lines": False}}],
+    }
+    return plan_run(parse_recipe(spec), limit=limit)
+
+
+def test_what_each_task_is_given_does_not_grow_with_shards(tmp_path):
+    for limit in (None, 10_000):
+        small = plan_for(tmp_path / f"{limit}", 4, limit)
+        large = plan_for(tmp_path / f"{limit}", 400, limit)
+        for stage in (0, 1):
+            sizes = [
+                len(pickle.dumps(stage_context(p, p.stages[stage], "0123456789ab")))
+                for p in (small, large)
+            ]
+            assert sizes[0] == sizes[1], f"stage {stage}, --limit {limit}: {sizes}"
+        # Each shard carries its own settings, and a read task rebuilds it from its row alone.
+        shard = large.shards[-1]
+        assert InputShard(**asdict(shard)) == shard
+        assert shard.limit == (None if limit is None else limit - 399 * 3)
+
+
+def test_finished_shards_are_found_by_one_listing(tmp_path):
+    inp = tiny_shards(tmp_path / "in", 6)
+    spec = {
+        "name": "tiny",
+        "input": {"path": str(inp)},
+        "output": {"path": str(tmp_path / "out")},
+        "steps": [{"c4": {"remove_lines": False}}],
+    }
+    run_recipe(parse_recipe(spec), "local", progress=False)
+    plan = plan_run(parse_recipe(spec))
+    layout = plan.layout
+    layout.done(0, 2).remove()
+    listed = layout.stage_entries(0)
+    assert listed.done == {0, 1, 3, 4, 5}
+    assert listed.folders == {0, 1, 2, 3, 4, 5}
+    pieces = layout.stage_pieces(0)
+    assert sorted(pieces) == [0, 1, 2, 3, 4, 5] and all(
+        n.startswith(("kept-", "rejected-")) for names in pieces.values() for n in names
+    )
+    again = run_recipe(parse_recipe(spec), "local", progress=False)
+    assert again["run"]["stages"][0]["shards_run"] == 1  # shard 2 alone

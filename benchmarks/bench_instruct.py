@@ -1,13 +1,16 @@
 """Instruction curation, measured: does each step catch the corruption it is meant for, and at
 what speed? Run: .venv/bin/python benchmarks/bench_instruct.py [--records N] [--quick]
+[--only gsm8k|roleplay]
 
 Quality. Good records are corrupted in five ways, and the step meant for each is run on the
 originals and on the corrupted copies: the share of corrupted records rejected and of
 originals kept (goal: both >= 95%). Two sources: GSM8K (MIT; one domain, short answers) and
 GPTeacher roleplay (CC-BY-NC, read from ../shared/data, never shipped; open-ended answers).
-IFD is also compared pair by pair: the share of records whose own answer has a lower IFD than
-a swapped answer. Decontamination: recall of planted benchmark prompts, verbatim and lightly
-edited, and hits on records that share no 13-gram with the benchmark (false hits).
+Shuffled answers are the `coherence` step's (the sentence-order test), timed next to `ifd` on
+the same originals. IFD is also compared pair by pair: the share of records whose own answer
+has a lower IFD than a swapped answer. Decontamination: recall of planted benchmark prompts,
+verbatim and lightly edited, and hits on records that share no 13-gram with the benchmark
+(false hits).
 
 Speed. IFD records/s inside `tamis run` (local runner, reading JSONL) next to a plain loop of
 the same forward passes with the same model; decontamination records/s per core against a
@@ -36,7 +39,12 @@ sys.path.insert(0, str(REPO))
 from pipeline.core.recipe import parse_recipe  # noqa: E402
 from pipeline.io.records import with_fields  # noqa: E402
 from pipeline.run.runner import run_recipe  # noqa: E402
-from scorers import Decontaminate, InstructionFollowingDifficulty, InstructRules  # noqa: E402
+from scorers import (  # noqa: E402
+    Decontaminate,
+    InstructionFollowingDifficulty,
+    InstructRules,
+    SentenceOrder,
+)
 from scorers.causal_lm import span_nll, torch_threads  # noqa: E402
 
 DATA = Path(os.environ.get("TAMIS_SHARED_DATA", REPO.parent / "shared" / "data"))
@@ -92,12 +100,30 @@ def table(rows: list[dict[str, str]]) -> pa.Table:
     return records
 
 
-def quality(source: str, rows: list[dict[str, str]], ifd: InstructionFollowingDifficulty) -> None:
+def quality(
+    source: str,
+    rows: list[dict[str, str]],
+    ifd: InstructionFollowingDifficulty,
+    order: SentenceOrder,
+    only_shuffled: bool = False,
+) -> None:
     print(f"\n## Quality on {source}: {len(rows)} records")
     rules = InstructRules()
     sets = {"original": rows, **corrupt(rows, seed=3)}
-    scores = {k: ifd(table(v)) for k, v in sets.items()}
+    if only_shuffled:
+        sets = {k: sets[k] for k in ("original", "shuffled")}
+    took: dict[tuple[str, str], float] = {}
+    ordered = {
+        k: _timing(took, ("coherence", k), order, table(sets[k])) for k in ("original", "shuffled")
+    }
+
+    def order_score(name: str) -> dict[str, np.ndarray]:
+        return {k: v[name].to_numpy(zero_copy_only=False).astype(float) for k, v in ordered.items()}
+
+    margins, order_z = order_score("order_margin"), order_score("order_z")
+    scores = {k: _timing(took, ("ifd", k), ifd, table(v)) for k, v in sets.items()}
     reasons = {k: rules.reasons(table(v)).to_pylist() for k, v in sets.items()}
+    least = order.params.min_order_z
     ppl95 = float(np.percentile(scores["original"]["ppl_response_given_prompt"].to_numpy(), 95))
     ifd95 = float(np.percentile(scores["original"]["ifd"].to_numpy(), 95))
 
@@ -124,6 +150,16 @@ def quality(source: str, rows: list[dict[str, str]], ifd: InstructionFollowingDi
             f"ifd ppl_response_given_prompt>{ppl95:.2f} (p95)",
             column("ppl_response_given_prompt", above=ppl95),
         ),
+        (
+            "shuffled",
+            f"coherence order_z<{least:g} (default)",
+            lambda k: order_z[k] < least,  # an untested answer (null, NaN) is kept
+        ),
+        (
+            "shuffled",
+            "coherence order_margin<0.1 (the margin alone)",
+            lambda k: margins[k] < 0.1,
+        ),
         ("swapped", "ifd ifd>=1 (default)", column("ifd", above=1.0)),
         ("swapped", "ifd ifd>=0.7 (configs/instruct.yaml)", column("ifd", above=0.7)),
         ("swapped", f"ifd ifd>={ifd95:.3f} (originals' p95)", column("ifd", above=ifd95)),
@@ -133,8 +169,28 @@ def quality(source: str, rows: list[dict[str, str]], ifd: InstructionFollowingDi
     print("| corruption | step and rule | corrupted rejected | originals kept |")
     print("|---|---|---|---|")
     for kind, label, rejects in checks:
+        if kind not in sets:
+            continue
         caught, kept = np.mean(rejects(kind)), 1 - np.mean(rejects("original"))
         print(f"| {kind} | {label} | {caught:.1%} | {kept:.1%} |")
+    tested = np.mean(~np.isnan(margins["original"]))
+    print(
+        f"coherence tests {tested:.1%} of the originals (the rest have under "
+        f"{order.params.min_units} sentences and are kept); on the {len(rows)} originals "
+        f"coherence scores {len(rows) / took['coherence', 'original']:.2f} records/s, "
+        f"ifd {len(rows) / took['ifd', 'original']:.2f} records/s"
+    )
+    for name, values, cuts in (
+        ("min_order_z", order_z, (0.5, 0.75, 1.0, 1.25, 1.5)),
+        ("min_order_margin", margins, (0.02, 0.05, 0.1, 0.15, 0.2)),
+    ):
+        mixed, own = values["shuffled"], values["original"]
+        sweep = ", ".join(
+            f"{x:g}: {np.mean(mixed < x):.1%} / {1 - np.mean(own < x):.1%}" for x in cuts
+        )
+        print(f"coherence, other {name} (shuffled rejected / originals kept): {sweep}")
+    if only_shuffled:
+        return
     own, other = scores["original"]["ifd"].to_numpy(), scores["swapped"]["ifd"].to_numpy()
     print(
         f"IFD pairs: own answer below the swapped one in {np.mean(own < other):.1%} of {len(own)} "
@@ -253,6 +309,14 @@ def decontamination_speed() -> None:
     print(f"20,000 records of 80 words: {len(records) / best:,.0f} records/s")
 
 
+def _timing(took: dict[tuple[str, str], float], key: tuple[str, str], step, data: pa.Table):
+    """step(data), its time kept in took[key]."""
+    t0 = time.perf_counter()
+    found = step(data)
+    took[key] = time.perf_counter() - t0
+    return found
+
+
 def _timed(fn) -> float:
     t0 = time.perf_counter()
     fn()
@@ -264,6 +328,16 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=200, help="records per quality source")
     parser.add_argument("--quick", action="store_true", help="40 records, no roleplay, no speed")
     parser.add_argument("--speed", action="store_true", help="only the IFD speed comparison")
+    parser.add_argument(
+        "--shuffled",
+        action="store_true",
+        help="only the shuffled-answer figures (coherence, ifd) on the originals and shuffles",
+    )
+    parser.add_argument(
+        "--only",
+        choices=["gsm8k", "roleplay"],
+        help="only the quality figures on this source (two runs can share a machine's cores)",
+    )
     args = parser.parse_args()
     n = 40 if args.quick else args.records
     machine = platform.processor() or platform.machine()
@@ -276,11 +350,15 @@ def main() -> None:
     if args.speed:
         ifd_speed(gsm, ifd)
         return
-    quality("GSM8K", gsm[:n], ifd)
-    if not args.quick:
-        quality(
-            "GPTeacher roleplay", load("roleplay-simple-deduped-roleplay-dataset.json", 0, n), ifd
-        )
+    order = SentenceOrder()
+    order.ready()
+    if args.only != "roleplay":
+        quality("GSM8K", gsm[:n], ifd, order, args.shuffled)
+    if not args.quick and args.only != "gsm8k":
+        roleplay = load("roleplay-simple-deduped-roleplay-dataset.json", 0, n)
+        quality("GPTeacher roleplay", roleplay, ifd, order, args.shuffled)
+    if args.only or args.shuffled:
+        return
     decontamination(gsm)
     if not args.quick:
         ifd_speed(gsm, ifd)

@@ -1,6 +1,7 @@
 """Small-model scorers that add score columns (and may keep/drop rows on those scores)."""
 
 from scorers.base import Requirement, Resources, Scorer, ScorerParams
+from scorers.coherence import SentenceOrder
 from scorers.decontaminate import Decontaminate
 from scorers.embedding import SentenceEmbedder
 from scorers.ifd import InstructionFollowingDifficulty
@@ -24,5 +25,6 @@ __all__ = [
     "Scorer",
     "ScorerParams",
     "SentenceEmbedder",
+    "SentenceOrder",
     "resolve_model",
 ]

@@ -6,7 +6,7 @@ import logging
 import random
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import requests
@@ -28,11 +28,12 @@ class TeacherUnavailable(RunError):
 
 @dataclass(frozen=True)
 class Completion:
-    """One reply and the tokens it cost."""
+    """One reply, the tokens it cost and the requests it took (1 without a retry)."""
 
     content: str
     prompt_tokens: int
     completion_tokens: int
+    attempts: int = 1
 
 
 @dataclass
@@ -53,6 +54,18 @@ class ChatClient:
         self._local = threading.local()
         self._lock = threading.Lock()
         self.retried = 0  # requests sent again, over all threads
+
+    def settings(self) -> dict[str, Any]:
+        """Everything that makes this client but the key, to build it again elsewhere (a Ray
+        worker, which gets the key by another way)."""
+        return {
+            "endpoint": self.endpoint,
+            "model": self.model,
+            "retries": self.retries,
+            "backoff_s": self.backoff_s,
+            "max_backoff_s": self.max_backoff_s,
+            "timeout_s": self.timeout_s,
+        }
 
     @property
     def url(self) -> str:
@@ -93,7 +106,7 @@ class ChatClient:
                 self._wait(attempt, None, why)
                 continue
             if response.status_code == 200:
-                return self._completion(response)
+                return replace(self._completion(response), attempts=attempt + 1)
             why = f"HTTP {response.status_code}: {self._scrub(response.text[:200].strip())}"
             if response.status_code not in RETRY_STATUS:
                 raise TeacherError(f"{self.url} refused the request ({why})")

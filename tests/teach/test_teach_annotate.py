@@ -145,3 +145,21 @@ def test_wrong_key_is_one_line_and_exit_2(
     assert err.count("\n") == 0 and "HTTP 401" in err
     with pytest.raises(TeacherError, match="refused the request"):
         ChatClient(flaky, "stub", api_key="sk-wrong").complete([], 4, 0)
+
+
+def test_repeats_are_cached_apart_and_repeat_zero_is_the_plain_answer(
+    flaky: str, samples: Path, tmp_path: Path
+) -> None:
+    rubric, cache = load_rubric(PROMPT), AnswerCache(tmp_path / "cache")
+    client = ChatClient(flaky, "stub", api_key=KEY, backoff_s=0.01)
+    docs = sample_documents(str(samples), 3, 0)
+    annotate(docs, rubric, client, cache)
+    asked = fetch_stats(flaky)["completions"]
+    _, tally = annotate(docs, rubric, client, cache, repeat=0)
+    assert tally.cached == 3  # repeat 0 is the plain answer's key
+    for repeat in (1, 2):
+        _, tally = annotate(docs, rubric, client, cache, repeat=repeat)
+        assert tally.cached == 0 and tally.prompt_tokens > 0
+    _, tally = annotate(docs, rubric, client, cache, repeat=2)
+    assert tally.cached == 3 and fetch_stats(flaky)["completions"] == asked + 6
+    assert len(list((tmp_path / "cache").rglob("*.json"))) == 9

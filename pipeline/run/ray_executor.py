@@ -1,6 +1,6 @@
 """Ray Data runner: shards stream through Ray Data (filters as tasks, scorers as actor pools);
-global steps shuffle with map and reduce tasks over sorted runs
-(pipeline/global_steps/ray_shuffle.py)."""
+global steps shuffle with map tasks writing one file per bucket range and one reduce task per
+range (pipeline/global_steps/ray_shuffle.py)."""
 
 from __future__ import annotations
 
@@ -242,9 +242,9 @@ class RayExecutor(Executor):
     def shuffle(
         self, sources: list[Source], resolve: Resolve, dest: Location, buckets: int
     ) -> None:
-        """Group rows by bucket with map tasks writing sorted runs and one reduce task per
-        bucket (pipeline/global_steps/ray_shuffle.py). A single bucket is one worker's job by
-        design, so it runs as one on-disk task."""
+        """Group rows by bucket with map tasks writing one file per bucket range and one reduce
+        task per range (pipeline/global_steps/ray_shuffle.py). A single bucket is one worker's
+        job by design, so it runs as one on-disk task."""
         ray = self._ray
         if buckets == 1:
             ray.get(ray.remote(num_cpus=1)(shuffle_on_disk).remote(sources, resolve, dest, 1))

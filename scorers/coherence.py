@@ -13,9 +13,8 @@ from pydantic import Field
 from pipeline.core.columns import MESSAGES, set_column
 from pipeline.core.registry import register
 from pipeline.core.rows import Check, threshold_checks
-from scorers.base import Resources, Scorer, ScorerParams
-from scorers.causal_lm import load_causal_lm, pick_device, pick_dtype, span_nll, torch_threads
-from scorers.ifd import MARK, PLAIN_PREFIX, InstructionFollowingDifficulty
+from scorers.answer_lm import AnswerLMParams, AnswerLMScorer
+from scorers.causal_lm import span_nll, torch_threads
 
 # A sentence ends at . ! ? (and any closing quote or bracket) followed by white space.
 SENTENCE_END = re.compile(r"[.!?][\"'\u201d\u2019)\]]*([ \t]+)")
@@ -52,7 +51,7 @@ def orders(count: int, wanted: int, seed: int) -> list[list[int]]:
 
 
 @register("coherence")
-class SentenceOrder(Scorer):
+class SentenceOrder(AnswerLMScorer):
     """The shuffle test for coherence (Barzilay & Lapata 2008,
     https://aclanthology.org/J08-1001/): a coherent answer is likelier, to a small causal LM,
     in its own sentence order than with its sentences shuffled; an answer whose sentences are
@@ -73,24 +72,11 @@ class SentenceOrder(Scorer):
     Reasons: order_z<R, order_margin<R.
     """
 
-    requires = InstructionFollowingDifficulty.requires
-    resources = Resources(cpus=1, memory_gb=2, auto_gpus=1)
-    batch_size = 64
-    requires_records = True
     outputs = {"order_margin": pa.float32(), "order_z": pa.float32(), "order_units": pa.int32()}
     score_column = "order_z"
-    decision_params = Scorer.decision_params | {
-        "device",
-        "forward_batch",
-        "min_order_margin",
-        "min_order_z",
-    }
+    decision_params = AnswerLMScorer.decision_params | {"min_order_margin", "min_order_z"}
 
-    class Params(ScorerParams):
-        model: str = Field("smollm2-135m", description="Packaged name, local folder or hub id.")
-        template: Literal["auto", "plain"] = Field(
-            "auto", description="auto: the model's chat template when it has one, else plain."
-        )
+    class Params(AnswerLMParams):
         unit: Literal["sentences", "lines"] = Field(
             "sentences", description="What is reordered: sentences (within lines) or lines."
         )
@@ -102,16 +88,6 @@ class SentenceOrder(Scorer):
             768, gt=8, description="Prompt and answer tokens per sequence (the prompt is cut)."
         )
         max_response_tokens: int = Field(384, gt=1, description="Answer tokens tested at most.")
-        forward_batch: int | None = Field(
-            None,
-            gt=0,
-            description="Records per forward pass (default: 1 on CPU, so each score is "
-            "independent of its neighbours; 16 on CUDA).",
-        )
-        device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA if present.")
-        dtype: Literal["auto", "float32", "bfloat16"] = Field(
-            "auto", description="auto: bfloat16 on CUDA and on CPUs with bf16 units, else float32."
-        )
         min_order_z: float | None = Field(
             1.0,
             description="Reject answers whose order stands out less from its reorderings "
@@ -123,17 +99,10 @@ class SentenceOrder(Scorer):
 
     params: Params
 
-    def setup(self) -> None:
-        self._device = pick_device(self.params.device)
-        dtype = pick_dtype(self.params.dtype, self._device)
-        self._tokenizer, self._model = load_causal_lm(self.params.model, self._device, dtype)
-        self._chat = self.params.template == "auto" and bool(self._tokenizer.chat_template)
-
     def score(self, batch: pa.Table) -> pa.Table:
         records = batch[MESSAGES].to_pylist()
         tests = [self._sequences(turns) for turns in records]
-        p = self.params
-        size = p.forward_batch or (16 if self._device == "cuda" else 1)
+        size = self.forward_batch()
         todo = [i for i, t in enumerate(tests) if t is not None]
         margins = np.full(len(records), np.nan, np.float32)
         zs = np.full(len(records), np.nan, np.float32)
@@ -173,8 +142,8 @@ class SentenceOrder(Scorer):
         texts = ["".join(u + s for u, s in pieces).rstrip()]
         for order in orders(len(pieces), p.permutations, xxhash.xxh64_intdigest(texts[0].encode())):
             texts.append("".join(pieces[j][0] + pieces[i][1] for i, j in enumerate(order)).rstrip())
-        prompt = encode(self._prefix(turns[:-1]), add_special_tokens=False)["input_ids"]
-        bos = [encode.bos_token_id] if not self._chat and encode.bos_token_id is not None else []
+        prompt = encode(self.render(turns[:-1])[0], add_special_tokens=False)["input_ids"]
+        bos = self.bos()
         answers = [encode(t, add_special_tokens=False)["input_ids"] for t in texts]
         head = (bos + prompt)[-max(1, p.max_tokens - max(map(len, answers))) :]
         spans = [(len(head), len(head) + len(ids)) for ids in answers]
@@ -189,13 +158,6 @@ class SentenceOrder(Scorer):
                 break
             kept.append((unit, sep))
         return kept
-
-    def _prefix(self, context: list[dict[str, str]]) -> str:
-        """What precedes the answer: the model's chat template or `ifd`'s plain one."""
-        if not self._chat:
-            return PLAIN_PREFIX.format(prompt="\n\n".join(t["content"] for t in context))
-        turns = [*context, {"role": "assistant", "content": MARK}]
-        return self._tokenizer.apply_chat_template(turns, tokenize=False).partition(MARK)[0]
 
     def checks(self, scored: pa.Table) -> list[Check]:
         p = self.params

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
-
 import numpy as np
 import pyarrow as pa
 from pydantic import Field
@@ -11,16 +9,14 @@ from pydantic import Field
 from pipeline.core.columns import MESSAGES, set_column
 from pipeline.core.registry import register
 from pipeline.core.rows import Check, threshold_checks
-from scorers.base import Requirement, Resources, Scorer, ScorerParams
-from scorers.causal_lm import load_causal_lm, pick_device, pick_dtype, span_nll, torch_threads
+from scorers.answer_lm import AnswerLMParams, AnswerLMScorer
+from scorers.causal_lm import span_nll, torch_threads
 
-MARK = "\u2063TAMIS-ANSWER\u2063"  # stands for the answer when a template is rendered
-PLAIN_PREFIX = "### Instruction:\n{prompt}\n\n### Response:\n"
 CLOSERS = (".", "!", "?", "\n", ".\n")
 
 
 @register("ifd")
-class InstructionFollowingDifficulty(Scorer):
+class InstructionFollowingDifficulty(AnswerLMScorer):
     """IFD (Cherry LLM, Li et al. 2024, https://arxiv.org/abs/2308.12032; Superfiltering,
     https://arxiv.org/abs/2402.00530): how much a record's prompt helps a small causal LM
     predict its last answer, PPL(answer | prompt) / PPL(answer). Under 1 the prompt helps; at
@@ -36,14 +32,6 @@ class InstructionFollowingDifficulty(Scorer):
     ppl_response_given_prompt>R.
     """
 
-    requires = (
-        Requirement("torch", "torch==2.13.0", "models"),
-        Requirement("transformers", "transformers", "models"),
-        Requirement("gguf", "gguf", "models"),
-    )
-    resources = Resources(cpus=1, memory_gb=2, auto_gpus=1)
-    batch_size = 64
-    requires_records: ClassVar[bool] = True
     outputs = {
         "ifd": pa.float32(),
         "ppl_response": pa.float32(),
@@ -51,35 +39,17 @@ class InstructionFollowingDifficulty(Scorer):
         "end_prob": pa.float32(),
     }
     score_column = "ifd"
-    decision_params = Scorer.decision_params | {
-        "device",
-        "forward_batch",
+    decision_params = AnswerLMScorer.decision_params | {
         "max_ifd",
         "min_end_prob",
         "max_ppl_given_prompt",
     }
 
-    class Params(ScorerParams):
-        model: str = Field("smollm2-135m", description="Packaged name, local folder or hub id.")
-        template: Literal["auto", "chat", "plain"] = Field(
-            "auto", description="auto: the model's chat template when it has one, else plain."
-        )
+    class Params(AnswerLMParams):
         max_tokens: int = Field(
             1024, gt=8, description="Prompt and answer tokens per record (the prompt is cut first)."
         )
         max_response_tokens: int = Field(512, gt=1, description="Answer tokens scored at most.")
-        forward_batch: int | None = Field(
-            None,
-            gt=0,
-            description="Records per forward pass (default: 1 on CPU, where it costs nothing "
-            "and keeps each score independent of its neighbours; 16 on CUDA).",
-        )
-        device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA if present.")
-        dtype: Literal["auto", "float32", "bfloat16"] = Field(
-            "auto",
-            description="auto: bfloat16 on CUDA and on CPUs with bf16 matrix units, else "
-            "float32 (IFD within ~3% of float32's).",
-        )
         max_ifd: float | None = Field(1.0, gt=0, description="Reject IFD at or above this.")
         min_end_prob: float | None = Field(
             None, ge=0, le=1, description="Reject answers the model would not end where they end."
@@ -91,15 +61,7 @@ class InstructionFollowingDifficulty(Scorer):
     params: Params
 
     def setup(self) -> None:
-        self._device = pick_device(self.params.device)
-        dtype = pick_dtype(self.params.dtype, self._device)
-        self._tokenizer, self._model = load_causal_lm(self.params.model, self._device, dtype)
-        chat = self.params.template != "plain" and bool(self._tokenizer.chat_template)
-        if self.params.template == "chat" and not chat:
-            from pipeline.core.errors import ModelNotFoundError
-
-            raise ModelNotFoundError(f"model {self.params.model!r} has no chat template")
-        self._chat = chat
+        super().setup()
         # An answer may end with its turn or with a sentence end the text leaves out.
         marks = [self._tokenizer(m, add_special_tokens=False)["input_ids"] for m in CLOSERS]
         end = self._pieces(
@@ -123,7 +85,7 @@ class InstructionFollowingDifficulty(Scorer):
             alone.append(alone_ids + answer_ids)
             spans_alone.append((len(alone_ids), len(alone_ids) + len(answer_ids)))
         pad = self._tokenizer.pad_token_id
-        size = self.params.forward_batch or (16 if self._device == "cuda" else 1)
+        size = self.forward_batch()
         with torch_threads(round(self.worker_resources().cpus)):
             given, closed = span_nll(
                 self._model, with_prompt, spans_with, self._device, size, pad, self._closing
@@ -151,26 +113,14 @@ class InstructionFollowingDifficulty(Scorer):
         encode = self._tokenizer
         answer_ids = encode(answer, add_special_tokens=False)["input_ids"]
         answer_ids = answer_ids[: self.params.max_response_tokens]
-        if self._chat:
-            prompt, end = self._render(context)
-            alone, _ = self._render([])
-        else:
-            text = "\n\n".join(t["content"] for t in context)
-            prompt, alone, end = PLAIN_PREFIX.format(prompt=text), "", encode.eos_token or ""
+        (prompt, end), (alone, _) = self.render(context), self.render([])
         ids = [encode(t, add_special_tokens=False)["input_ids"] for t in (prompt, alone, end)]
-        bos = [encode.bos_token_id] if not self._chat and encode.bos_token_id is not None else []
+        bos = self.bos()
         prompt_ids, alone_ids, end_ids = bos + ids[0], bos + ids[1], ids[2][:1]
         room = self.params.max_tokens - len(answer_ids) - len(end_ids)
         if room < 1:
             return None
         return prompt_ids[-room:], alone_ids[-room:], answer_ids, end_ids
-
-    def _render(self, context: list[dict[str, str]]) -> tuple[str, str]:
-        """(what precedes the answer, what ends its turn) in the model's chat template."""
-        turns = [*context, {"role": "assistant", "content": MARK}]
-        text = self._tokenizer.apply_chat_template(turns, tokenize=False)
-        before, _, after = text.partition(MARK)
-        return before, after
 
     def checks(self, scored: pa.Table) -> list[Check]:
         p = self.params

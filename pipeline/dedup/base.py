@@ -28,6 +28,7 @@ from pipeline.core.columns import (
     text_table,
 )
 from pipeline.core.executor import Executor
+from pipeline.dedup.by_shard import index_by_shard, index_parts, load_shard
 from pipeline.dedup.report import MEMBER, cluster_report
 from pipeline.global_steps.base import BUCKET, GlobalParams, GlobalStep, reject_where
 from pipeline.global_steps.shuffle import Source, parquet_files
@@ -67,7 +68,9 @@ class Deduplicator(GlobalStep):
         cluster report."""
         buckets = bucket_count(rows, self.params.rows_per_bucket)
         stats = self.find(executor, sources, dest, rows, buckets)
-        return {"buckets": buckets, **stats, **cluster_report(executor, dest)}
+        report = cluster_report(executor, dest)
+        index_by_shard(executor, dest, index_parts(report["duplicates"], len(sources)))
+        return {"buckets": buckets, **stats, **report}
 
     def find(
         self, executor: Executor, sources: list[Location], dest: Location, rows: int, buckets: int
@@ -79,12 +82,15 @@ class Deduplicator(GlobalStep):
         return {}
 
     def load_decisions(self, folder: Location, shard: int) -> dict[int, str]:
-        """Row -> id kept, for one shard's duplicates (written by the resolve phase)."""
-        files = parquet_files(folder)
-        if not files:
-            return {}
-        found = pads.dataset([f.path for f in files], filesystem=folder.fs, format="parquet")
-        table = found.to_table(columns=[ROW, DUPLICATE_OF], filter=pc.field(SHARD) == shard)
+        """Row -> id kept, for one shard's duplicates: from the by-shard index, or (decisions
+        written before it existed) by filtering every bucket's file."""
+        table = load_shard(folder, shard)
+        if table is None:
+            files = parquet_files(folder)
+            if not files:
+                return {}
+            found = pads.dataset([f.path for f in files], filesystem=folder.fs, format="parquet")
+            table = found.to_table(columns=[ROW, DUPLICATE_OF], filter=pc.field(SHARD) == shard)
         return dict(zip(table[ROW].to_pylist(), table[DUPLICATE_OF].to_pylist(), strict=True))
 
     def apply_decisions(self, chunk: pa.Table, duplicates: dict[int, str]) -> pa.Table:

@@ -30,18 +30,22 @@ from pipeline.io.storage import Location, read_table
 
 BLOCK = 1024  # rows compared at once within a cluster: bounds the similarity matrix
 ASSIGN_CELLS = 1 << 22  # row x centroid similarities computed at once (16 MiB of float32)
+SAMPLE_SERIAL_ROWS = 1_000_000  # rows whose embeddings one task reads for the k-means sample
+SAMPLE_BUCKETS = 64  # buckets of the sample pass past that: its map tasks read in parallel
 
 
 def _sample(table: pa.Table, embedding: str, fraction: float) -> pa.Table:
     """A deterministic sample of rows (by a hash of their order), for fitting centroids."""
     order = order_key(table)
-    draw = (mix64(order.to_numpy()) >> np.uint64(11)).astype(np.float64) / 2.0**53  # in [0, 1)
-    chosen = pa.array(draw < fraction)
+    mixed = mix64(order.to_numpy())
+    draw = (mixed >> np.uint64(11)).astype(np.float64) / 2.0**53  # in [0, 1)
+    chosen = draw < fraction
     return pa.table(
         {
-            "order": pc.filter(order, chosen),
-            "e": pc.filter(table[embedding], chosen),
-            BUCKET: pa.array(np.zeros(pc.sum(chosen).as_py() or 0, np.int64)),
+            "order": pc.filter(order, pa.array(chosen)),
+            "e": pc.filter(table[embedding], pa.array(chosen)),
+            # Spread over the pass's buckets by the hash's low bits (the draw used the high).
+            BUCKET: pa.array((mixed[chosen] & np.uint64(0x7FFFFFFF)).astype(np.int64)),
         }
     )
 
@@ -229,7 +233,10 @@ def fit_centroids(
     fraction = max(p.sample_rows, 64) / rows
     sample = partial(_sample, embedding=p.embedding_column, fraction=fraction)
     source = Source(sources, [SHARD, ROW, p.embedding_column], sample)
-    executor.shuffle([source], _keep_sample, work / "sample", 1)
+    # Past SAMPLE_SERIAL_ROWS the reading is shared by the executor's map tasks; below, one
+    # on-disk task reads it all (cheaper than starting many).
+    buckets = 1 if rows <= SAMPLE_SERIAL_ROWS else min(len(sources), SAMPLE_BUCKETS)
+    executor.shuffle([source], _keep_sample, work / "sample", buckets)
     parts = [read_table(f) for f in parquet_files(work / "sample")]
     work.remove()
     if not parts:

@@ -24,7 +24,8 @@ STEPS = {"exact": ExactDedup, "minhash": partial(MinHashDedup, num_perm=32)}
 
 
 class Measured(LocalExecutor):
-    """The local executor, noting the rows each `resolve` call is handed."""
+    """The local executor, noting the rows each `resolve` call of a key shuffle is handed (not
+    the by-shard index's: it groups a shard's duplicates, which that shard's reader holds)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -35,7 +36,8 @@ class Measured(LocalExecutor):
             self.sizes.append(table.num_rows)
             return resolve(table)
 
-        super().shuffle(sources, measured, dest, buckets)
+        by_shard = dest.name.endswith(".by-shard")
+        super().shuffle(sources, resolve if by_shard else measured, dest, buckets)
 
 
 def planted(rows: int, seed: int) -> pa.Table:

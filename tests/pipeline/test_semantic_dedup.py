@@ -101,3 +101,44 @@ def test_keep_centroid_keeps_the_first_of_identical_rows():
 def test_ragged_embeddings_are_refused():
     with pytest.raises(ValueError, match="same length"):
         embedding_matrix(pa.array([[1.0, 0.0], [1.0]], pa.list_(pa.float32())))
+
+
+def test_a_large_sample_pass_is_read_in_parallel_and_draws_the_same_sample(tmp_path, monkeypatch):
+    from pipeline.core.columns import ROW, SHARD
+    from pipeline.dedup import semantic
+    from pipeline.io.storage import Location, write_parquet
+    from pipeline.run.local_executor import LocalExecutor
+
+    rng = np.random.default_rng(0)
+    sources = []
+    for shard in range(6):
+        vectors = rng.normal(size=(300, 8)).astype(np.float32)
+        table = pa.table(
+            {
+                SHARD: pa.array(np.full(300, shard, np.int32)),
+                ROW: pa.array(np.arange(300, dtype=np.int64)),
+                "embedding": embedding_array(vectors),
+            }
+        )
+        sources.append(Location.of(str(tmp_path / f"s{shard}.parquet")))
+        write_parquet(table, sources[-1])
+    params = SemanticDeduplicator.Params(sample_rows=500, clusters=4)
+
+    class Counting(LocalExecutor):
+        """The local executor, noting each shuffle's bucket count."""
+
+        buckets: list[int] = []
+
+        def shuffle(self, sources, resolve, dest, buckets):
+            self.buckets.append(buckets)
+            super().shuffle(sources, resolve, dest, buckets)
+
+    def centroids(work: str) -> np.ndarray:
+        folder = Location.of(str(tmp_path / work))
+        return semantic.fit_centroids(Counting(), sources, folder, 1800, params, "t")
+
+    serial = centroids("serial")
+    monkeypatch.setattr(semantic, "SAMPLE_SERIAL_ROWS", 0)  # 1,800 rows now count as large
+    parallel = centroids("parallel")
+    assert Counting.buckets == [1, 6]  # then one bucket per source file (at most 64)
+    np.testing.assert_array_equal(serial, parallel)

@@ -28,9 +28,15 @@ from pipeline.core.columns import (
     text_table,
 )
 from pipeline.core.executor import Executor
-from pipeline.dedup.by_shard import index_by_shard, index_parts, load_shard
 from pipeline.dedup.report import MEMBER, cluster_report
 from pipeline.global_steps.base import BUCKET, GlobalParams, GlobalStep, reject_where
+from pipeline.global_steps.by_shard import (
+    DUPLICATES,
+    index_by_shard,
+    index_folder,
+    index_parts,
+    load_shard,
+)
 from pipeline.global_steps.shuffle import Source, parquet_files
 from pipeline.io.storage import Location, write_parquet
 
@@ -69,7 +75,8 @@ class Deduplicator(GlobalStep):
         buckets = bucket_count(rows, self.params.rows_per_bucket)
         stats = self.find(executor, sources, dest, rows, buckets)
         report = cluster_report(executor, dest)
-        index_by_shard(executor, dest, index_parts(report["duplicates"], len(sources)))
+        parts = index_parts(report["duplicates"], len(sources))
+        index_by_shard(executor, parquet_files(dest), index_folder(dest), DUPLICATES, parts)
         return {"buckets": buckets, **stats, **report}
 
     def find(
@@ -84,7 +91,7 @@ class Deduplicator(GlobalStep):
     def load_decisions(self, folder: Location, shard: int) -> dict[int, str]:
         """Row -> id kept, for one shard's duplicates: from the by-shard index, or (decisions
         written before it existed) by filtering every bucket's file."""
-        table = load_shard(folder, shard)
+        table = load_shard(index_folder(folder), shard)
         if table is None:
             files = parquet_files(folder)
             if not files:

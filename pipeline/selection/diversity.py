@@ -26,6 +26,7 @@ from pipeline.core.registry import get_step, register
 from pipeline.dedup.base import bucket_count, fresh_work_dir
 from pipeline.dedup.semantic import assign_clusters, fit_centroids, greedy_keep
 from pipeline.global_steps.base import GlobalParams, GlobalStep, reject_where
+from pipeline.global_steps.by_shard import index_by_shard, index_parts, load_shard
 from pipeline.global_steps.shuffle import Source, parquet_files
 from pipeline.global_steps.thresholds import float_keys, rank_bin
 from pipeline.io.storage import Location
@@ -33,6 +34,7 @@ from pipeline.io.storage import Location
 DIGITS = 6  # 16-bit digits of the ranking key: 2 of the score, 4 of the input order
 BINS = 1 << 16
 RESULT = ["_shard", "_row", "eligible", "similar_to", "score_key", "order"]
+BY_SHARD = "by-shard"  # the walk's rows regrouped by shard (pipeline/global_steps/by_shard.py)
 
 
 @register("select")
@@ -121,17 +123,22 @@ class Select(GlobalStep):
             "over_budget": int(counts[2]),
             "no_score": int(rows - scored),
         }
+        if files:
+            parts = index_parts(int(scored), len(sources))
+            index_by_shard(executor, files, dest / BY_SHARD, RESULT, parts)
         (dest / "cutoff.json").write_json({"cutoff": cutoff, **stats})
         return stats
 
     def load_decisions(self, folder: Location, shard: int) -> tuple[dict[int, tuple], Any]:
         """Row -> (eligible, similar_to, score key, order) for one shard, and the cutoff."""
         cutoff = (folder / "cutoff.json").read_json()["cutoff"]
-        files = parquet_files(folder / "walked")
-        if not files:
-            return {}, cutoff
-        found = pads.dataset([f.path for f in files], filesystem=folder.fs, format="parquet")
-        table = found.to_table(columns=RESULT[1:], filter=pc.field(SHARD) == shard)
+        table = load_shard(folder / BY_SHARD, shard)
+        if table is None:  # decided before the by-shard index: scan every walked file
+            files = parquet_files(folder / "walked")
+            if not files:
+                return {}, cutoff
+            found = pads.dataset([f.path for f in files], filesystem=folder.fs, format="parquet")
+            table = found.to_table(columns=RESULT[1:], filter=pc.field(SHARD) == shard)
         rows = table.to_pylist()
         return {
             r[ROW]: (r["eligible"], r["similar_to"], r["score_key"], r["order"]) for r in rows

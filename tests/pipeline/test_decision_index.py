@@ -8,8 +8,15 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline.core.columns import DUPLICATE_OF, ROW, SHARD
-from pipeline.dedup.by_shard import index_by_shard, index_folder, index_parts, load_shard
 from pipeline.dedup.report import MEMBER
+from pipeline.global_steps.by_shard import (
+    DUPLICATES,
+    index_by_shard,
+    index_folder,
+    index_parts,
+    load_shard,
+)
+from pipeline.global_steps.shuffle import parquet_files
 from pipeline.io.storage import Location
 from pipeline.run.local_executor import LocalExecutor
 from tests.conftest import write_parquet
@@ -39,7 +46,8 @@ def bucket_files(folder, shards: int, buckets: int) -> pa.Table:
 def test_each_shard_reads_one_part_holding_only_its_own_shards(tmp_path):
     every = bucket_files(tmp_path / "decisions", shards=10, buckets=3)
     decisions = Location.of(str(tmp_path / "decisions"))
-    index_by_shard(LocalExecutor(), decisions, parts=4)
+    index = index_folder(decisions)
+    index_by_shard(LocalExecutor(), parquet_files(decisions), index, DUPLICATES, parts=4)
     parts = sorted((tmp_path / "decisions.by-shard").glob("bucket-*.parquet"))
     assert len(parts) == 4
     for part in parts:
@@ -47,13 +55,13 @@ def test_each_shard_reads_one_part_holding_only_its_own_shards(tmp_path):
         assert {s % 4 for s in shards} == {int(part.stem.split("-")[1])}
     for shard in range(10):
         want = every.filter(pc.equal(every[SHARD], shard)).select([ROW, DUPLICATE_OF])
-        assert load_shard(decisions, shard).sort_by(ROW).equals(want.sort_by(ROW))
-    assert load_shard(decisions, 11).num_rows == 0  # a shard without duplicates
+        assert load_shard(index, shard).sort_by(ROW).equals(want.sort_by(ROW))
+    assert load_shard(index, 11).num_rows == 0  # a shard without duplicates
 
 
 def test_without_an_index_the_caller_scans_and_a_run_builds_one(tmp_path):
     bucket_files(tmp_path / "old", shards=2, buckets=2)
-    assert load_shard(Location.of(str(tmp_path / "old")), 0) is None
+    assert load_shard(index_folder(Location.of(str(tmp_path / "old"))), 0) is None
     for name in ("a", "b", "c"):
         write_parquet(
             tmp_path / "in" / f"{name}.parquet", id=[f"{name}0", f"{name}1"], text=["x", name]
@@ -61,7 +69,7 @@ def test_without_an_index_the_caller_scans_and_a_run_builds_one(tmp_path):
     rejected = dedup_run(tmp_path, "out", rows_per_bucket=2)
     assert sorted(rejected["id"].to_pylist()) == ["b0", "c0"]
     index = index_folder(Location.of(str(tmp_path / "out" / "_work" / "stage-1" / "decisions")))
-    assert (index / "parts.json").read_json() == {"parts": 1}
+    assert (index / "parts.json").read_json() == {"parts": 1, "columns": DUPLICATES}
 
 
 def test_parts_follow_the_duplicates_up_to_one_per_source_file():

@@ -17,7 +17,6 @@ from pipeline.dedup.base import (
     Deduplicator,
     DedupParams,
     bucket_count,
-    fresh_work_dir,
     order_key,
     row_ids,
     unpack_order,
@@ -28,6 +27,7 @@ from pipeline.dedup.minhash import EMPTY, band_keys, lsh_params, signatures
 from pipeline.dedup.report import MEMBER
 from pipeline.dedup.verify import verify_edges
 from pipeline.global_steps.base import BUCKET
+from pipeline.global_steps.checkpoint import fingerprint, once
 from pipeline.global_steps.shuffle import Source, bucket_of, parquet_files
 from pipeline.io.storage import Location, parquet_rows
 
@@ -156,13 +156,55 @@ class MinHashDedup(Deduplicator):
     ) -> dict[str, Any]:
         """Band pass -> candidate pairs -> (verification) -> components -> decisions."""
         p = self.params
-        work = fresh_work_dir(dest)
+        # Kept across attempts: the band pass and the verification are checkpointed (a rerun
+        # after a crash in a later pass starts from their output).
+        work = dest.parent / f"{dest.name}.work"
+        inputs = fingerprint(self.params.model_dump_json(), [s.path for s in sources], rows)
+        pairs = work / "candidates"
+        stats: dict[str, Any] = {"bands": self.bands, "rows_per_band": self.rows}
+        band = once(pairs, inputs, lambda: self._band_pass(executor, sources, rows, pairs, work))
+        resumed = ["band pass"] * bool(band.pop("resumed", False))
+        stats |= band
+        if p.verify and stats["candidate_pairs"]:
+            verified = work / "verified"
+
+            def verify() -> dict[str, Any]:
+                found = verify_edges(
+                    executor, pairs, sources, p.text_column, p.ngram, p.threshold, work, buckets
+                )
+                return {"verified_pairs": parquet_rows(parquet_files(found))}
+
+            checked = once(verified, inputs, verify)
+            resumed += ["verification"] * bool(checked.pop("resumed", False))
+            stats |= checked
+            pairs = verified
+        if resumed:  # in the manifest: what this attempt took from an earlier one
+            stats["resumed_passes"] = resumed
+        stars, stats["component_rounds"] = connected_components(
+            executor, pairs, work / "components", buckets, p.rows_per_bucket
+        )
+        executor.shuffle(
+            [Source(parquet_files(stars), EDGE_COLUMNS, _by_member)], _decisions, dest, buckets
+        )
+        work.remove()
+        return stats
+
+    def _band_pass(
+        self,
+        executor: Executor,
+        sources: list[Location],
+        rows: int,
+        pairs: Location,
+        work: Location,
+    ) -> dict[str, Any]:
+        """Candidate pairs: rows sharing a band key, written under `pairs`; returns stats."""
+        p = self.params
+        stats: dict[str, Any] = {}
         band_source = Source(
             sources,
             [BANDS, SHARD, ROW, p.id_column],
             partial(_explode_bands, id_column=p.id_column),
         )
-        pairs = work / "candidates"
         # Each document appears once per band in this pass.
         band_buckets = bucket_count(rows * self.bands, p.rows_per_bucket)
         grouping = Grouping(
@@ -171,7 +213,6 @@ class MinHashDedup(Deduplicator):
         hot = find_hot(
             executor, sources, grouping, rows * self.bands, p.rows_per_bucket, band_buckets, work
         )
-        stats: dict[str, Any] = {"bands": self.bands, "rows_per_band": self.rows}
         if hot.num_rows:  # band keys too large for a bucket: decided map-side
             stats["hot_band_keys"] = hot.num_rows
             hot_source = Source(
@@ -183,16 +224,4 @@ class MinHashDedup(Deduplicator):
         else:
             executor.shuffle([band_source], _band_edges, pairs, band_buckets)
         stats["candidate_pairs"] = parquet_rows(parquet_files(pairs))
-        if p.verify and stats["candidate_pairs"]:
-            pairs = verify_edges(
-                executor, pairs, sources, p.text_column, p.ngram, p.threshold, work, buckets
-            )
-            stats["verified_pairs"] = parquet_rows(parquet_files(pairs))
-        stars, stats["component_rounds"] = connected_components(
-            executor, pairs, work / "components", buckets, p.rows_per_bucket
-        )
-        executor.shuffle(
-            [Source(parquet_files(stars), EDGE_COLUMNS, _by_member)], _decisions, dest, buckets
-        )
-        work.remove()
         return stats

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
@@ -35,9 +35,9 @@ class Executor(ABC):
     @abstractmethod
     def run_stage(
         self, ctx: StageContext, pending: list[InputShard], on_rows: Callable[[int], None]
-    ) -> list[dict[str, Any]]:
+    ) -> None:
         """Process and commit every pending shard of one stage; `on_rows(n)` reports progress.
-        Returns each shard's commit statistics."""
+        Each commit's statistics go to its shard's marker, not back to the caller."""
 
     @abstractmethod
     def shuffle(

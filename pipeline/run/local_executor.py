@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 
@@ -31,16 +30,14 @@ class LocalExecutor(Executor):
 
     def run_stage(
         self, ctx: StageContext, pending: list[InputShard], on_rows: Callable[[int], None]
-    ) -> list[dict[str, Any]]:
+    ) -> None:
         """Process and commit each pending shard of one stage."""
-        stats = []
         for shard in pending:
             for chunk in stage_chunks(ctx, shard):
                 chunk_out = process_chunk(chunk, ctx.stage)
                 write_pieces(chunk_out, ctx.layout, ctx.stage.index, ctx.attempt)
                 on_rows(chunk.num_rows)
-            stats.append(commit_shard(ctx, shard))
-        return stats
+            commit_shard(ctx, shard)
 
     def shuffle(
         self, sources: list[Source], resolve: Resolve, dest: Location, buckets: int

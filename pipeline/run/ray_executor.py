@@ -140,8 +140,10 @@ class RayExecutor(Executor):
 
     def run_stage(
         self, ctx: StageContext, pending: list[InputShard], on_rows: Callable[[int], None]
-    ) -> list[dict[str, Any]]:
-        """Stream pending shards through Ray Data; commit each once all its rows are written."""
+    ) -> None:
+        """Stream pending shards through Ray Data; commit each once all its rows are written.
+        A commit's statistics stay in its shard's marker: the driver keeps only the commits in
+        flight, so its memory does not grow with the shards of a stage."""
         ray = self._ray
         if not pending:
             return []
@@ -167,7 +169,7 @@ class RayExecutor(Executor):
         commit = ray.remote(num_cpus=0)(commit_shard)
         shared_ctx = ray.put(ctx)  # once, not pickled again with every commit
         written: dict[int, int] = {}
-        commits: dict[int, Any] = {}
+        submitted: set[int] = set()
         # Commits take no CPU slot (so they never wait behind the pipeline), hence Ray would
         # start a worker for each one at once: keep a few in flight instead.
         in_flight = max(2, int(self._cpus()))
@@ -176,24 +178,25 @@ class RayExecutor(Executor):
         def submit(shard: int) -> None:
             nonlocal running
             if len(running) >= in_flight:
-                _, running = ray.wait(running, num_returns=len(running) - in_flight + 1)
-            commits[shard] = commit.remote(shared_ctx, shards[shard])
-            running.append(commits[shard])
+                done, running = ray.wait(running, num_returns=len(running) - in_flight + 1)
+                ray.get(done)  # raises a failed commit's error; the stats are in its marker
+            submitted.add(shard)
+            running.append(commit.remote(shared_ctx, shards[shard]))
 
         for out in results.iter_batches(batch_size=None, batch_format="pyarrow"):
             for shard, rows in zip(out["shard"].to_pylist(), out["rows"].to_pylist(), strict=True):
                 written[shard] = written.get(shard, 0) + rows
                 on_rows(rows)
             # Only shards in this block can have just completed; the rest wait for their rows.
-            candidates = sorted(set(out["shard"].to_pylist()) - commits.keys())
+            candidates = sorted(set(out["shard"].to_pylist()) - submitted)
             for shard, complete in in_bulk(
                 lambda s: self._complete(ctx, s, written.get(s, 0)), candidates
             ):
                 if complete:
                     submit(shard)
-        for shard in shards.keys() - commits.keys():  # empty shards, or markers written last
+        for shard in sorted(shards.keys() - submitted):  # empty shards, or markers written last
             submit(shard)
-        return ray.get(list(commits.values()))
+        ray.get(running)
 
     def _cpus(self) -> float:
         """CPUs in the Ray cluster."""

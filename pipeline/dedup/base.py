@@ -14,7 +14,6 @@ from typing import Any, ClassVar
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as pads
 import xxhash
 from pydantic import Field
 
@@ -36,6 +35,7 @@ from pipeline.global_steps.by_shard import (
     index_folder,
     index_parts,
     load_shard,
+    scan_shard,
 )
 from pipeline.global_steps.shuffle import Source, parquet_files
 from pipeline.io.storage import Location, write_parquet
@@ -96,8 +96,7 @@ class Deduplicator(GlobalStep):
             files = parquet_files(folder)
             if not files:
                 return {}
-            found = pads.dataset([f.path for f in files], filesystem=folder.fs, format="parquet")
-            table = found.to_table(columns=[ROW, DUPLICATE_OF], filter=pc.field(SHARD) == shard)
+            table = scan_shard(files, [ROW, DUPLICATE_OF], shard)
         return dict(zip(table[ROW].to_pylist(), table[DUPLICATE_OF].to_pylist(), strict=True))
 
     def apply_decisions(self, chunk: pa.Table, duplicates: dict[int, str]) -> pa.Table:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as pads
 
 from pipeline.core.columns import DUPLICATE_OF, ROW, SHARD
 from pipeline.core.executor import Executor
@@ -49,17 +50,16 @@ def load_shard(folder: Location, shard: int) -> pa.Table | None:
     index = marker.read_json()
     columns = [c for c in index["columns"] if c != SHARD]
     part = folder / f"bucket-{shard % index['parts']:05d}.parquet"
-    if not part.exists():
-        return _empty(folder, columns)
+    if not part.exists():  # no shard of this part has a row: no listing to find a schema
+        return pa.table({c: pa.array([], pa.null()) for c in columns})
     table = parquet_file(part).read()
     return table.filter(pc.equal(table[SHARD], shard)).select(columns)
 
 
-def _empty(folder: Location, columns: list[str]) -> pa.Table:
-    """No rows, with the indexed columns' types (from any part, else strings and row ints)."""
-    for part in folder.glob("bucket-*.parquet"):
-        return parquet_file(part).schema_arrow.empty_table().select(columns)
-    return pa.table({c: pa.array([], pa.int64() if c == ROW else pa.string()) for c in columns})
+def scan_shard(files: list[Location], columns: list[str], shard: int) -> pa.Table:
+    """One shard's rows by filtering every file: for decisions written before the index."""
+    found = pads.dataset([f.path for f in files], filesystem=files[0].fs, format="parquet")
+    return found.to_table(columns=columns, filter=pc.field(SHARD) == shard)
 
 
 def _bucket_by_shard(batch: pa.Table) -> pa.Table:

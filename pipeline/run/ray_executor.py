@@ -143,10 +143,10 @@ class RayExecutor(Executor):
     ) -> None:
         """Stream pending shards through Ray Data; commit each once all its rows are written.
         A commit's statistics stay in its shard's marker: the driver keeps only the commits in
-        flight, so its memory does not grow with the shards of a stage."""
+        flight, not one result per shard."""
         ray = self._ray
         if not pending:
-            return []
+            return
         shards = {s.index: s for s in pending}
         ds = ray.data.from_items([asdict(s) for s in pending], override_num_blocks=len(pending))
         ds = ds.map_batches(

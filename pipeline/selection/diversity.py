@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as pads
 from pydantic import Field, model_validator
 
 from pipeline.core.columns import ROW, SHARD, SIMILAR_TO, embedding_matrix, set_column
@@ -26,7 +25,7 @@ from pipeline.core.registry import get_step, register
 from pipeline.dedup.base import bucket_count, fresh_work_dir
 from pipeline.dedup.semantic import assign_clusters, fit_centroids, greedy_keep
 from pipeline.global_steps.base import GlobalParams, GlobalStep, reject_where
-from pipeline.global_steps.by_shard import index_by_shard, index_parts, load_shard
+from pipeline.global_steps.by_shard import index_by_shard, index_parts, load_shard, scan_shard
 from pipeline.global_steps.shuffle import Source, parquet_files
 from pipeline.global_steps.thresholds import float_keys, rank_bin
 from pipeline.io.storage import Location
@@ -137,8 +136,7 @@ class Select(GlobalStep):
             files = parquet_files(folder / "walked")
             if not files:
                 return {}, cutoff
-            found = pads.dataset([f.path for f in files], filesystem=folder.fs, format="parquet")
-            table = found.to_table(columns=RESULT[1:], filter=pc.field(SHARD) == shard)
+            table = scan_shard(files, RESULT[1:], shard)
         rows = table.to_pylist()
         return {
             r[ROW]: (r["eligible"], r["similar_to"], r["score_key"], r["order"]) for r in rows

@@ -8,16 +8,21 @@ left (the `_work/` folder stays after a run). Per stage:
     rows read      the pieces the stage's row work reads in full: the input files for the first
                    stage, the previous stage's committed kept pieces after it
     rows written   the stage's committed kept and rejected pieces
-    keys read      what the decision of the global step the stage applies reads from the
-                   previous stage's kept pieces: the compressed size of the columns it reads
-                   (key columns, `_bucket`, `_shard`, `_row`, id; the embedding for semantic
-                   dedup), from the files' footers
-    decisions      the files the decision left under `stage-k/decisions` (its scratch passes
-                   are deleted when it ends and are not counted)
+    keys read      what the decisions of the global steps the stage applies read: the first
+                   step, the columns it decides on from the previous stage's kept pieces (their
+                   compressed size, from the files' footers); each later step of a shared stage
+                   (pipeline/global_steps/survivors.py), the columns its keys pass reads from
+                   those pieces, plus the keys copy it then decides on
+    decisions      the files the decisions left under `stage-k/decisions*`, plus the keys
+                   copies of later steps (rebuilt here: the run deletes them); scratch passes
+                   are deleted when a decision ends and are not counted
 
 then the final publish: the last stage's kept pieces and every stage's rejected pieces read
-once more and merged into kept/ and rejected/. Sizes are compressed bytes on disk, so a read
-of a whole file counts as its size (a reader also reads footers; close enough).
+once more and merged into kept/ and rejected/. A last stage that only applies decisions writes
+its kept rows straight into kept/ (pipeline/run/publish.py): it has no kept pieces, and its
+rows written are only its rejected pieces; publish then counts the final files it wrote. Sizes
+are compressed bytes on disk, so a read of a whole file counts as its size (a reader also reads
+footers; close enough).
 """
 
 from __future__ import annotations
@@ -35,7 +40,9 @@ sys.path.insert(0, str(REPO))
 
 from pipeline.core.columns import ROW, SHARD  # noqa: E402
 from pipeline.core.recipe import load_recipe  # noqa: E402
-from pipeline.global_steps.base import BUCKET  # noqa: E402
+from pipeline.global_steps.survivors import surviving_keys  # noqa: E402
+from pipeline.io.storage import Location  # noqa: E402
+from pipeline.run.local_executor import LocalExecutor  # noqa: E402
 from pipeline.run.plan import plan_run  # noqa: E402
 from pipeline.run.runner import run_recipe  # noqa: E402
 
@@ -58,16 +65,30 @@ def column_bytes(paths: list[Path], columns: set[str]) -> int:
     return total
 
 
-def decision_columns(step) -> set[str]:  # noqa: ANN001
-    """The columns a global step's decision reads from the survivors."""
-    p = step.params
-    cols = {*step.key_columns, BUCKET, SHARD, ROW, p.id_column}
-    for extra in ("embedding_column", "column"):
-        if getattr(p, extra, None):
-            cols.add(getattr(p, extra))
-    if getattr(p, "verify", False):
-        cols.add(p.text_column)
-    return cols
+def stage_keys(stage, previous_kept: list[Path], work: Path) -> tuple[int, int]:  # noqa: ANN001
+    """(bytes the decisions of `stage` read, bytes of the keys copies its later steps write)."""
+    read = written = 0
+    decided: list = []
+    for number, step in enumerate(stage.applies):
+        columns = {*step.decide_columns(), SHARD, ROW}
+        if number:  # the keys pass also reads what the earlier decisions are applied on
+            columns |= {c for g, _ in decided for c in g.decide_columns()}
+        read += column_bytes(previous_kept, columns)
+        if number:
+            with tempfile.TemporaryDirectory(prefix="tamis-keys-") as tmp:
+                sources = [Location.of(str(p)) for p in previous_kept]
+                rows = sum(pq.read_metadata(p).num_rows for p in previous_kept)
+                files, _ = surviving_keys(
+                    LocalExecutor(), step, decided, sources, rows, Location.of(tmp) / "k"
+                )
+                copy = size([Path(f.path) for f in files])
+            read += copy  # the decision then reads the copy
+            written += copy
+        folder = (
+            work / f"stage-{stage.index}" / ("decisions" if not number else f"decisions-{number}")
+        )
+        decided.append((step, Location.of(str(folder))))
+    return read, written
 
 
 def committed(work: Path, stage: int) -> tuple[list[Path], list[Path]]:
@@ -92,12 +113,16 @@ def measure(recipe_path: str, runner: str, out: Path) -> dict:
     all_rejected: list[Path] = []
     for stage in plan.stages:
         kept, rejected = committed(work, stage.index)
-        keys = decisions = 0
-        if stage.applies is not None:
-            keys = column_bytes(previous_kept, decision_columns(stage.applies))
-            decisions = size(
-                [p for p in (work / f"stage-{stage.index}" / "decisions").rglob("*") if p.is_file()]
-            )
+        keys, copies = stage_keys(stage, previous_kept, work)
+        decisions = copies + size(
+            [
+                p
+                for folder in (work / f"stage-{stage.index}").glob("decisions*")
+                if folder.is_dir()
+                for p in folder.rglob("*")
+                if p.is_file()
+            ]
+        )
         rows.append(
             {
                 "stage": f"{stage.index}: {stage.describe()}",

@@ -134,8 +134,7 @@ class C4(Filter):
             if p.remove_citations:
                 line = _CITATION.sub("", line)
             if p.filter_no_terminal_punct and (
-                not (line.endswith(_END_PUNCTUATION) or ends_sentence(line))
-                or line.endswith("...")
+                not (line.endswith(_END_PUNCTUATION) or ends_sentence(line)) or line.endswith("...")
             ):
                 continue
             if p.min_words_per_line is not None and len(words) < p.min_words_per_line:

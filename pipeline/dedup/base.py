@@ -102,11 +102,14 @@ class Deduplicator(GlobalStep):
     def apply_decisions(self, chunk: pa.Table, duplicates: dict[int, str]) -> pa.Table:
         """Reject a chunk's duplicates (`duplicate:<method>`, `duplicate_of` = the id kept)."""
         chunk = chunk.drop_columns(
-            [c for c in (*self.key_columns, BUCKET) if c in chunk.column_names]
+            [c for c in dict.fromkeys((*self.key_columns, BUCKET)) if c in chunk.column_names]
         )
         kept_id = pa.array([duplicates.get(r) for r in chunk[ROW].to_pylist()], pa.string())
+        if DUPLICATE_OF in chunk.column_names:  # an earlier step of the stage rejected some
+            mine = pc.and_(pc.is_valid(kept_id), pc.is_null(chunk[REJECT_REASON]))
+            kept_id = pc.if_else(mine, kept_id, chunk[DUPLICATE_OF])
         chunk = reject_where(chunk, pc.is_valid(kept_id), f"duplicate:{self.method}", self.name)
-        return chunk.append_column(DUPLICATE_OF, kept_id)
+        return set_column(chunk, DUPLICATE_OF, kept_id)
 
     def split(self, data: Any) -> tuple[pa.Table, pa.Table]:
         """In-memory use on one table, without Ray: (kept rows, rejected duplicates with

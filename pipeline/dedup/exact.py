@@ -67,6 +67,9 @@ class ExactDedup(Deduplicator):
             texts = pc.if_else(pc.equal(texts, ""), pa.scalar(None, pa.string()), texts)
         return with_hash_key(batch, texts, KEY)
 
+    def decide_columns(self) -> list[str]:
+        return [KEY, BUCKET, SHARD, ROW, self.params.id_column]
+
     def resolve(self, bucket: pa.Table) -> pa.Table:
         return keep_first_per_key(bucket, KEY, self.params.id_column)
 
@@ -76,7 +79,7 @@ class ExactDedup(Deduplicator):
         """One shuffle of the keys by bucket; the rows of keys too large for a bucket (found by
         a count pass) are decided map-side against their key's first row instead."""
         id_column = self.params.id_column
-        columns = [KEY, BUCKET, SHARD, ROW, id_column]
+        columns = self.decide_columns()
         grouping = Grouping([KEY], _keys, columns, partial(_key_rows, id_column=id_column))
         work = fresh_work_dir(dest)
         hot = find_hot(

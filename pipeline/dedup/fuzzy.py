@@ -151,6 +151,10 @@ class MinHashDedup(Deduplicator):
         empty = (sigs == EMPTY).all(axis=1)  # no words: nothing to compare
         return set_column(batch, BANDS, list_column(keys, null_rows=empty))
 
+    def decide_columns(self) -> list[str]:
+        p = self.params
+        return [BANDS, SHARD, ROW, p.id_column, *([p.text_column] if p.verify else [])]
+
     def find(
         self, executor: Executor, sources: list[Location], dest: Location, rows: int, buckets: int
     ) -> dict[str, Any]:

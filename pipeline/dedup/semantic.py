@@ -198,6 +198,9 @@ class SemanticDedup(Deduplicator):
         embed = get_step("embed")
         return embed(model=p.model, column=p.embedding_column, text_column=p.text_column)
 
+    def decide_columns(self) -> list[str]:
+        return [SHARD, ROW, self.params.id_column, self.params.embedding_column]
+
     def find(
         self, executor: Executor, sources: list[Location], dest: Location, rows: int, buckets: int
     ) -> dict[str, Any]:
@@ -212,7 +215,7 @@ class SemanticDedup(Deduplicator):
             id_column=p.id_column,
             centroids=centroids,
         )
-        columns = [SHARD, ROW, p.id_column, p.embedding_column]
+        columns = self.decide_columns()
         resolve = partial(_resolve_clusters, threshold=p.threshold, keep=p.keep)
         executor.shuffle(
             [Source(sources, columns, assign)], resolve, dest, min(len(centroids), buckets)

@@ -45,6 +45,12 @@ class GlobalStep(Step):
         """`batch` with the columns the decision needs (none beyond what it has by default)."""
         return batch
 
+    def decide_columns(self) -> list[str] | None:
+        """The columns `decide` reads from its sources (None: unknown, any of them). A step
+        that says can be decided on a keys-only copy of the rows earlier decisions keep, and
+        so share a stage with the global step before it (pipeline/run/fusion.py)."""
+        return None
+
     def decide(
         self, executor: Executor, sources: list[Location], dest: Location, rows: int
     ) -> dict[str, Any]:

@@ -85,6 +85,9 @@ class PercentileCut(GlobalStep):
             step.name, step.score_column, top if top is not None else bottom, top is not None
         )
 
+    def decide_columns(self) -> list[str]:
+        return [self.column]
+
     def decide(
         self, executor: Executor, sources: list[Location], dest: Location, rows: int
     ) -> dict[str, Any]:

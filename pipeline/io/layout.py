@@ -113,11 +113,17 @@ class RunLayout:
                 found.setdefault(int(shard[1]), []).append(parts[1])
         return found
 
-    def decisions(self, stage: int) -> Location:
-        return self.stage_dir(stage) / "decisions"
+    def decisions(self, stage: int, step: int = 0) -> Location:
+        """The decisions of a stage's `step`-th global step (most stages apply one)."""
+        return self.stage_dir(stage) / ("decisions" if step == 0 else f"decisions-{step}")
 
-    def decisions_done(self, stage: int) -> Location:
-        return self.stage_dir(stage) / "decisions.done.json"
+    def decisions_done(self, stage: int, step: int = 0) -> Location:
+        folder = self.decisions(stage, step)
+        return folder.parent / f"{folder.name}.done.json"
+
+    def survivor_keys(self, stage: int, step: int) -> Location:
+        """Keys of the rows a stage's earlier decisions keep, for its `step`-th global step."""
+        return self.stage_dir(stage) / f"keys-{step}"
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import json
 import os
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -254,8 +254,28 @@ def merge_parquet(
     then `drop` columns left out) into one Parquet file, whole or not at all; returns the rows
     written. With no sources the file has no rows and `empty_schema`'s columns; the `ensure`
     columns come last, as nulls where the sources lack them."""
-    schemas = [parquet_schema(s) for s in sources] or [empty_schema or pa.schema([])]
-    schema = pa.unify_schemas(schemas, promote_options="permissive")
+    schema = merged_schema(
+        [parquet_schema(s) for s in sources], drop, transform, empty_schema, ensure
+    )
+    batches = (
+        pa.Table.from_batches([batch])
+        for source in sources
+        for batch in parquet_file(source).iter_batches()
+    )
+    return write_tables(batches, dest, schema, transform)
+
+
+def merged_schema(
+    schemas: list[pa.Schema],
+    drop: tuple[str, ...] = (),
+    transform: Callable[[pa.Table], pa.Table] | None = None,
+    empty_schema: pa.Schema | None = None,
+    ensure: dict[str, pa.DataType] | None = None,
+) -> pa.Schema:
+    """The schema `merge_parquet` writes for sources of `schemas`."""
+    schema = pa.unify_schemas(
+        schemas or [empty_schema or pa.schema([])], promote_options="permissive"
+    )
     if ensure:  # the `ensure` columns last, in their order, whatever order the pieces had
         present = {f.name: f for f in schema}
         schema = pa.schema(
@@ -264,15 +284,23 @@ def merge_parquet(
         )
     if transform is not None:
         schema = transform(schema.empty_table()).schema
-    schema = pa.schema([f for f in schema if f.name not in drop])
+    return pa.schema([f for f in schema if f.name not in drop])
+
+
+def write_tables(
+    tables: Iterable[pa.Table],
+    dest: Location,
+    schema: pa.Schema,
+    transform: Callable[[pa.Table], pa.Table] | None = None,
+) -> int:
+    """Stream `tables` (each passed through `transform`, then conformed to `schema`) into one
+    Parquet file, whole or not at all; returns the rows written."""
     rows = 0
     with dest.writing() as stream, pq.ParquetWriter(stream, schema, compression="zstd") as writer:
-        for source in sources:
-            for batch in parquet_file(source).iter_batches():
-                table = pa.Table.from_batches([batch])
-                table = conform(transform(table) if transform else table, schema)
-                writer.write_table(table)
-                rows += table.num_rows
+        for table in tables:
+            table = conform(transform(table) if transform else table, schema)
+            writer.write_table(table)
+            rows += table.num_rows
     return rows
 
 

@@ -21,6 +21,7 @@ def claim_state(plan: RunPlan) -> dict[str, Any]:
         "reuse_scores": str(plan.reuse.old) if plan.reuse else None,
         "inputs": [[path, size] for path, size in in_bulk(input_size, paths)],  # sizes in bulk
         "step_versions": {s.name: s.version for s in plan.steps},
+        "stages": [s.describe() for s in plan.stages],  # the work folder's layout
     }
 
 
@@ -64,4 +65,6 @@ def _difference(previous: dict[str, Any], state: dict[str, Any]) -> str:
             if old.get(name) != version
         )
         return f"holds a run made by other versions of its steps ({changed}); {fix}"
+    if same_recipe and previous.get("stages") != state["stages"]:
+        return f"holds a run made by a tamis that cut the recipe into other stages; {fix}"
     return f"holds a run of another recipe, input or --limit; {fix}"

@@ -107,7 +107,7 @@ def commit_shard(ctx: StageContext, shard: InputShard) -> dict[str, Any]:
     kept_pieces = layout.kept_pieces(stage.index, shard.index, attempt)
     rejected_pieces = layout.rejected_pieces(stage.index, shard.index, attempt)
     kept = parquet_rows(kept_pieces)
-    reasons = _reason_counts(rejected_pieces)
+    reasons = reason_counts(rejected_pieces)
     rejected = sum(reasons.values())
     if kept + rejected != rows_in:
         raise RuntimeError(
@@ -130,7 +130,7 @@ def commit_shard(ctx: StageContext, shard: InputShard) -> dict[str, Any]:
         empty = (
             None
             if kept_pieces and all_rejected
-            else _columns_without_rows(ctx, shard, [*earlier, (kept_pieces, rejected_pieces)])
+            else columns_without_rows(ctx, shard, [*earlier, (kept_pieces, rejected_pieces)])
         )
         merge_parquet(
             kept_pieces,
@@ -165,13 +165,13 @@ def commit_shard(ctx: StageContext, shard: InputShard) -> dict[str, Any]:
         },
     }
     if stage.is_last and ctx.tokenizer:
-        stats["tokens"] = _output_tokens(ctx, shard)
+        stats["tokens"] = output_tokens(ctx, shard)
     check_attempt(ctx)  # again: the checks above took time
     layout.done(stage.index, shard.index).write_json(stats)
     return stats
 
 
-def _output_tokens(ctx: StageContext, shard: InputShard) -> dict[str, Any]:
+def output_tokens(ctx: StageContext, shard: InputShard) -> dict[str, Any]:
     """Tokens of a shard's final files: kept, and rejected by each step."""
     tokenizer = token_counter(ctx.tokenizer)
     column = ctx.read.text_column
@@ -180,7 +180,7 @@ def _output_tokens(ctx: StageContext, shard: InputShard) -> dict[str, Any]:
     return {"kept": kept[""], "rejected": dict(sorted(rejected.items()))}
 
 
-def _columns_without_rows(
+def columns_without_rows(
     ctx: StageContext, shard: InputShard, stages: list[tuple[list[Location], list[Location]]]
 ) -> pa.Schema:
     """The columns of a shard's rows at their last stage, for output files with no rows: from
@@ -191,7 +191,7 @@ def _columns_without_rows(
     return pa.unify_schemas([parquet_schema(p) for p in pieces], promote_options="permissive")
 
 
-def _reason_counts(pieces: list[Location]) -> Counter[tuple[str, str]]:
+def reason_counts(pieces: list[Location]) -> Counter[tuple[str, str]]:
     """Rejected rows per (step, reason) across pieces."""
     counts: Counter[tuple[str, str]] = Counter()
     for piece in pieces:

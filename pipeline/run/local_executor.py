@@ -12,6 +12,7 @@ from pipeline.global_steps.shuffle import Resolve, Source, Summary
 from pipeline.io.readers import InputShard
 from pipeline.io.storage import Location
 from pipeline.run.commit import commit_shard, write_pieces
+from pipeline.run.publish import publish_shard, publishes_only
 from pipeline.run.stages import StageContext, process_chunk, stage_chunks
 
 
@@ -32,6 +33,10 @@ class LocalExecutor(Executor):
         self, ctx: StageContext, pending: list[InputShard], on_rows: Callable[[int], None]
     ) -> None:
         """Process and commit each pending shard of one stage."""
+        if publishes_only(ctx.stage):
+            for shard in pending:
+                on_rows(publish_shard(ctx, shard))
+            return
         for shard in pending:
             for chunk in stage_chunks(ctx, shard):
                 chunk_out = process_chunk(chunk, ctx.stage)

@@ -104,7 +104,7 @@ def plan_run(
     for step in steps:  # a model whose scores are all taken from an earlier run may be gone
         if not (reuse and set(step.output_columns()) <= set(reuse.columns)):
             step.check_models()
-    keys = {c for stage in stages if stage.keys_for for c in stage.keys_for.key_columns}
+    keys = {c for stage in stages for step in stage.keys_for for c in step.key_columns}
     record_columns = () if records == "text" else (MESSAGES, *RECORD_FIELDS.values())
     private = (*INTERNAL, BUCKET, *sorted(keys), *record_columns)
     return RunPlan(recipe, steps, stages, shards, read, limit, layout, reuse, private, skipped)

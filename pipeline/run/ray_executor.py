@@ -27,6 +27,7 @@ from pipeline.io.storage import Location
 from pipeline.run import reaper
 from pipeline.run.commit import commit_shard, write_pieces
 from pipeline.run.markers import in_bulk
+from pipeline.run.publish import publish_shard, publishes_only
 from pipeline.run.stages import StageContext, apply_steps, stage_chunks, step_groups
 
 SUMMARY_TASKS_PER_CPU = 4
@@ -147,6 +148,9 @@ class RayExecutor(Executor):
         ray = self._ray
         if not pending:
             return
+        if publishes_only(ctx.stage):
+            self._publish(ctx, pending, on_rows)
+            return
         shards = {s.index: s for s in pending}
         ds = ray.data.from_items([asdict(s) for s in pending], override_num_blocks=len(pending))
         ds = ds.map_batches(
@@ -197,6 +201,25 @@ class RayExecutor(Executor):
         for shard in sorted(shards.keys() - submitted):  # empty shards, or markers written last
             submit(shard)
         ray.get(running)
+
+    def _publish(
+        self, ctx: StageContext, pending: list[InputShard], on_rows: Callable[[int], None]
+    ) -> None:
+        """A last stage that only applies decisions: one task per shard writes its final
+        files (pipeline/run/publish.py), a few per CPU in flight."""
+        ray = self._ray
+        task = ray.remote(num_cpus=1)(publish_shard)
+        shared_ctx = ray.put(ctx)
+        in_flight = 2 * max(1, int(self._cpus()))
+        running: list[Any] = []
+        for shard in pending:
+            if len(running) >= in_flight:
+                done, running = ray.wait(running, num_returns=len(running) - in_flight + 1)
+                for rows in ray.get(done):
+                    on_rows(rows)
+            running.append(task.remote(shared_ctx, shard))
+        for rows in ray.get(running):
+            on_rows(rows)
 
     def _cpus(self) -> float:
         """CPUs in the Ray cluster."""

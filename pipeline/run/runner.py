@@ -19,6 +19,7 @@ from pipeline.core.errors import TamisError
 from pipeline.core.executor import Executor
 from pipeline.core.recipe import Recipe
 from pipeline.core.step import Step
+from pipeline.global_steps.survivors import surviving_keys
 from pipeline.io.storage import Location
 from pipeline.run.claim import claim_output
 from pipeline.run.executors import make_executor
@@ -63,8 +64,8 @@ def run_recipe(
                 step.prepare(plan.layout.work / "prepared" / f"{number:02d}-{step.name}")
             for stage in plan.stages:
                 t0 = time.time()
-                if stage.applies is not None:
-                    global_stats[stage.applies.name] = decide(executor, plan, stage, progress)
+                for number, step in enumerate(stage.applies):
+                    global_stats[step.name] = decide(executor, plan, stage, number, progress)
                 pending = run_stage(executor, plan, stage, progress, lock.run)
                 if stage.index == 0:
                     check_unique_ids(executor, plan)
@@ -147,25 +148,39 @@ def run_stage(
     return pending
 
 
-def decide(executor: Executor, plan: RunPlan, stage: Stage, progress: bool) -> dict[str, Any]:
-    """Run a global step's decision phase once; its marker makes reruns skip it. `node` is
-    the driver's host, which ran the phase (its passes run wherever the executor puts them)."""
-    step, layout = stage.applies, plan.layout
-    assert step is not None
-    done = layout.decisions_done(stage.index)
+def decide(
+    executor: Executor, plan: RunPlan, stage: Stage, number: int, progress: bool
+) -> dict[str, Any]:
+    """Run the decision phase of a stage's `number`-th global step once; its marker makes
+    reruns skip it. A step after the first decides on the keys of the rows the earlier ones
+    keep. `node` is the driver's host, which ran the phase (its passes run wherever the
+    executor puts them)."""
+    step, layout = stage.applies[number], plan.layout
+    done = layout.decisions_done(stage.index, number)
     if done.exists():
         stats = done.read_json()
         say(progress, "%s, decided by an earlier attempt", decision_summary(step.name, stats))
         return stats
+    t0 = time.time()
     sources, rows = committed_sources(layout, stage.index - 1, plan.shards)
-    dest = layout.decisions(stage.index)
+    keys = layout.survivor_keys(stage.index, number)
+    keys.remove()
+    if number:
+        earlier = [(g, layout.decisions(stage.index, j)) for j, g in enumerate(stage.applies)]
+        say(progress, "keeping the keys of %s's survivors...", stage.applies[number - 1].name)
+        sources, rows = surviving_keys(executor, step, earlier[:number], sources, rows, keys)
+    dest = layout.decisions(stage.index, number)
     dest.remove()
     say(progress, "deciding %s over %s rows...", step.name, f"{rows:,}")
-    t0 = time.time()
     dest.mkdir()
     stats = step.decide(executor, sources, dest, rows)
     stats |= {"rows": rows, "seconds": round(time.time() - t0, 3), "node": socket.gethostname()}
+    if number:
+        stats["decided_on"] = (
+            "keys of the rows " + ", ".join(g.name for g in stage.applies[:number]) + " kept"
+        )
     done.write_json(stats)
+    keys.remove()
     say(progress, "%s in %.1f s", decision_summary(step.name, stats), stats["seconds"])
     return stats
 

@@ -1,9 +1,12 @@
 """A recipe as stages, and the row work of one stage on one shard, shared by every runner.
 
-Global steps cut the step list into stages. Stage k first rejects the rows that global step k
-decided against (duplicates, rows under a percentile cut), then runs its row steps, then adds
-the keys of the next global step. Each shard's output of a stage is a set of pieces plus a
-`.done.json` marker (pipeline/run/commit.py), so a rerun redoes only shards without a marker.
+Global steps cut the step list into stages. Stage k first rejects the rows that its global
+steps decided against (duplicates, rows under a percentile cut), then runs its row steps, then
+adds the keys of the next stage's global steps. Global steps with no row step between them share
+a stage: the stage before computes all their keys, and each decides in turn on the keys of the
+rows the ones before it keep (pipeline/global_steps/survivors.py). Each shard's output of a
+stage is a set of pieces plus a `.done.json` marker (pipeline/run/commit.py), so a rerun redoes
+only shards without a marker.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from pipeline.core.columns import ERROR, INTERNAL, REJECT_REASON, REJECTED_BY, R
 from pipeline.core.errors import RunError, TamisError, first_line
 from pipeline.core.step import Step, StepKind
 from pipeline.global_steps.base import GlobalStep
+from pipeline.global_steps.survivors import can_share_stage
 from pipeline.global_steps.thresholds import PercentileCut
 from pipeline.io.layout import RunLayout
 from pipeline.io.readers import InputShard, ReadOptions, read_shard
@@ -40,31 +44,38 @@ class Stage:
 
     index: int
     steps: list[Any]
-    applies: GlobalStep | None = None  # its decisions are applied first
-    keys_for: GlobalStep | None = None  # its keys are added to the survivors
+    applies: list[GlobalStep] = field(default_factory=list)  # decisions applied first, in order
+    keys_for: list[GlobalStep] = field(default_factory=list)  # keys added to the survivors
 
     @property
     def is_last(self) -> bool:
-        return self.keys_for is None
+        return not self.keys_for
 
     def describe(self) -> str:
-        names = ([self.applies.name] if self.applies else []) + [s.name for s in self.steps]
+        names = [g.name for g in self.applies] + [s.name for s in self.steps]
         return " -> ".join(names) or "read"
 
     def accounted_steps(self) -> list[Step]:
-        """The steps whose rejections this stage counts: the global step it applies, then its
+        """The steps whose rejections this stage counts: the global steps it applies, then its
         row steps."""
-        return ([self.applies] if self.applies is not None else []) + self.steps
+        return [*self.applies, *self.steps]
 
 
 def build_stages(steps: list[Step]) -> list[Stage]:
     """Cut the step list at each global step; a scorer with `keep_top` / `keep_bottom` is
-    followed by the percentile cut it implies."""
+    followed by the percentile cut it implies. A global step right after another (no row
+    step between) joins its stage when it can decide on keys alone."""
     stages = [Stage(0, [])]
 
     def cut(step: GlobalStep) -> None:
-        stages[-1].keys_for = step
-        stages.append(Stage(len(stages), [], applies=step))
+        last = stages[-1]
+        shared = last.applies and all(can_share_stage(g, step) for g in last.applies)
+        if shared and not last.steps:
+            stages[-2].keys_for.append(step)
+            last.applies.append(step)
+            return
+        last.keys_for.append(step)
+        stages.append(Stage(len(stages), [], applies=[step]))
 
     for step in steps:
         if step.kind is StepKind.GLOBAL:
@@ -108,11 +119,15 @@ def stage_chunks(ctx: StageContext, shard: InputShard) -> Iterator[pa.Table]:
             source = (ScoreReuse.attach(c, earlier, ctx.read.id_column) for c in source)
     else:
         source = _previous_survivors(layout, stage.index - 1, shard.index)
-    step = stage.applies
-    decisions = step.load_decisions(layout.decisions(stage.index), shard.index) if step else None
+    decisions = [
+        (step, step.load_decisions(layout.decisions(stage.index, j), shard.index))
+        for j, step in enumerate(stage.applies)
+    ]
     for chunk in source:
         rows += chunk.num_rows
-        yield step.apply_decisions(chunk, decisions) if step else chunk
+        for step, decided in decisions:
+            chunk = step.apply_decisions(chunk, decided)
+        yield chunk
     layout.read_marker(stage.index, shard.index, ctx.attempt).write_json(
         {"rows": rows, "node": socket.gethostname(), "pid": os.getpid()}
     )
@@ -134,10 +149,12 @@ def process_chunk(chunk: pa.Table, stage: Stage) -> pa.Table:
     return apply_steps(chunk, stage.steps, stage.keys_for)
 
 
-def apply_steps(table: pa.Table, steps: list[Any], keys_for: GlobalStep | None = None) -> pa.Table:
+def apply_steps(
+    table: pa.Table, steps: list[Any], keys_for: list[GlobalStep] | None = None
+) -> pa.Table:
     """Run `steps` on the live rows of `table` (rejected rows keep their reasons), then add the
-    keys of `keys_for` to the rows still live. Seconds per step accumulate in the schema metadata.
-    """
+    keys of each step of `keys_for` to the rows still live. Seconds per step accumulate in the
+    schema metadata."""
     seconds: Counter[str] = Counter(
         json.loads((table.schema.metadata or {}).get(SECONDS_META, b"{}"))
     )
@@ -149,10 +166,12 @@ def apply_steps(table: pa.Table, steps: list[Any], keys_for: GlobalStep | None =
         live, rejected = split_guarded(step, live)
         seconds[step.name] += time.perf_counter() - start
         done.append(rejected)
-    if keys_for is not None and live.num_rows:
+    for step in keys_for or []:
+        if not live.num_rows:
+            break
         start = time.perf_counter()
-        live = keys_for.keys(live)
-        seconds[f"{keys_for.name}:keys"] += time.perf_counter() - start
+        live = step.keys(live)
+        seconds[f"{step.name}:keys"] += time.perf_counter() - start
     out = pa.concat_tables([live, *done], promote_options="permissive")
     out = out.sort_by([(SHARD, "ascending"), (ROW, "ascending")])  # input order, for any slicing
     return out.replace_schema_metadata({SECONDS_META: json.dumps(seconds).encode()})

@@ -95,6 +95,10 @@ class Select(GlobalStep):
             return batch
         return self._embedder()(batch)
 
+    def decide_columns(self) -> list[str]:
+        p = self.params
+        return [SHARD, ROW, p.id_column, p.embedding_column, p.score_column]
+
     def decide(
         self, executor: Executor, sources: list[Location], dest: Location, rows: int
     ) -> dict[str, Any]:
@@ -104,7 +108,7 @@ class Select(GlobalStep):
         if rows:
             centroids = fit_centroids(executor, sources, fresh_work_dir(dest), rows, p, self.name)
             prepare = partial(_scored, params=p, centroids=centroids)
-            columns = [SHARD, ROW, p.id_column, p.embedding_column, p.score_column]
+            columns = self.decide_columns()
             buckets = min(len(centroids), bucket_count(rows, p.rows_per_bucket))
             walk = partial(_walk, threshold=p.threshold)
             executor.shuffle([Source(sources, columns, prepare)], walk, walked, buckets)

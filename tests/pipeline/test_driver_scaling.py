@@ -74,3 +74,34 @@ def test_finished_shards_are_found_by_one_listing(tmp_path):
     )
     again = run_recipe(parse_recipe(spec), "local", progress=False)
     assert again["run"]["stages"][0]["shards_run"] == 1  # shard 2 alone
+
+
+def test_ray_streams_a_stage_in_windows_of_shards(tmp_path, ray_session, monkeypatch):
+    from pipeline.run import ray_executor
+
+    inp = tiny_shards(tmp_path / "in", 7)
+    outputs = {}
+    for runner in ("local", "ray"):
+        spec = {
+            "name": "tiny",
+            "input": {"path": str(inp)},
+            "output": {"path": str(tmp_path / runner)},
+            "steps": [{"exact_dedup": {}}, {"c4": {"remove_lines": False}}],
+        }
+        outputs[runner] = run_recipe(parse_recipe(spec), runner, progress=False)
+    # The same again, 3 shards per Ray Data execution: three executions a stage.
+    monkeypatch.setattr(ray_executor, "SHARDS_PER_PIPELINE", 3)
+    monkeypatch.setattr(ray_executor, "SHARDS_PER_CPU", 0)
+    spec["output"] = {"path": str(tmp_path / "windows")}
+    windows = run_recipe(parse_recipe(spec), "ray", progress=False)
+    for name in ("local", "ray"):
+        assert windows["rows"] == outputs[name]["rows"]
+        assert [s["kept"] for s in windows["shards"]] == [
+            s["kept"] for s in outputs[name]["shards"]
+        ]
+    for shard in range(7):
+        for kind in ("kept", "rejected"):
+            name = f"{kind}/part-{shard:05d}.parquet"
+            assert pq.read_table(tmp_path / "windows" / name).equals(
+                pq.read_table(tmp_path / "local" / name)
+            )

@@ -18,6 +18,7 @@ from pipeline.run.plan import plan_run
 from pipeline.run.runner import run_recipe
 from pipeline.run.stages import build_stages
 
+KINDS = ("kept", "rejected")
 RECIPE = """
 name: fused
 input: {{path: {inp}}}
@@ -118,3 +119,22 @@ def test_a_step_deciding_on_its_own_bucket_gets_its_own_stage():
     assert [s.describe() for s in build_stages(steps)] == ["read", "minhash_dedup", "exact_dedup"]
     fused = build_stages([ExactDedup(), MinHashDedup()])
     assert [s.describe() for s in fused] == ["read", "exact_dedup -> minhash_dedup"]
+
+
+def test_a_publishing_stage_redoes_only_unfinished_shards(sample_docs, tmp_path):
+    inp = near_copies(sample_docs, tmp_path / "in")
+    recipe = parse_recipe(yaml.safe_load(RECIPE.format(inp=inp, out=tmp_path / "out")))
+    run_recipe(recipe, runner="local", progress=False)
+    before = [pq.read_table(tmp_path / "out" / k / "part-00002.parquet") for k in KINDS]
+    # As if killed while publishing shard 2: its marker and final files are gone, and a piece
+    # of the dead attempt is left in its folder.
+    stage = tmp_path / "out" / "_work" / "stage-1"
+    (stage / "shard-00002.done.json").unlink()
+    for kind in KINDS:
+        (tmp_path / "out" / kind / "part-00002.parquet").unlink()
+    (stage / "shard-00002" / "rejected-000000000000-dead.parquet").write_bytes(b"partial")
+    again = run_recipe(recipe, runner="local", progress=False)
+    assert [s["shards_run"] for s in again["run"]["stages"]] == [0, 1]
+    after = [pq.read_table(tmp_path / "out" / k / "part-00002.parquet") for k in KINDS]
+    assert all(a.equals(b) for a, b in zip(after, before, strict=True))
+    assert not (stage / "shard-00002" / "rejected-000000000000-dead.parquet").exists()

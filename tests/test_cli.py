@@ -132,6 +132,8 @@ def test_a_resumed_run_reports_the_time_of_all_its_attempts(small_samples, tmp_p
     assert again["seconds"] < first["seconds"] <= again["seconds_all_attempts"]
     line = summary({**run_recipe(recipe, "local", progress=False), "run": again}, "o")
     assert f"{again['seconds_all_attempts']:.1f} s" in line and "2 attempts, this one" in line
+    replaced = run_recipe(recipe, "local", progress=False, overwrite=True)["run"]
+    assert replaced["attempts"] == 1  # the attempts at the run it replaced are not its own
 
 
 @pytest.mark.slow

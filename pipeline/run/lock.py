@@ -35,12 +35,14 @@ SETTLE_S = 0.2  # between writing the lease and reading it back
 class OutputLock:
     """The lease on one output folder; a context manager holding it, renewed meanwhile."""
 
-    def __init__(self, layout: RunLayout):
+    def __init__(self, layout: RunLayout, started_at: float | None = None):
         self.file = layout.lock
         self.root = layout.root
         self.attempts = layout.attempts
         self.run = uuid.uuid4().hex[:12]
-        self.started_at = time.time()
+        # When the attempt began (the run's own start, planning included, when given): its
+        # record's span is then the time the run reports for it.
+        self.started_at = time.time() if started_at is None else started_at
         self.started = datetime.fromtimestamp(self.started_at, UTC).isoformat(timespec="seconds")
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -98,6 +100,12 @@ class OutputLock:
         (self.attempts / f"{self.run}.json").write_json(
             {"started": self.started_at, "seen": time.time()}
         )
+
+    def forget_other_attempts(self) -> None:
+        """Delete every attempt's record but this one's (the output is being replaced)."""
+        for record in self.attempts.glob("*.json"):
+            if record.name != f"{self.run}.json":
+                record.remove()
 
     def _write(self) -> None:
         self.record_attempt()

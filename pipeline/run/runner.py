@@ -57,9 +57,11 @@ def run_recipe(
     stage_records = []
     with make_executor(runner, cpu_fallback=cpu_fallback) as executor:
         check_gpus(plan.steps, executor)
-        with OutputLock(plan.layout) as lock:
+        with OutputLock(plan.layout, started) as lock:
             claim_output(plan, overwrite)
-            lock.record_attempt()  # --overwrite has just cleared earlier attempts
+            if overwrite:  # attempts at the run it replaces are not this run's
+                lock.forget_other_attempts()
+            lock.record_attempt()
             for number, step in enumerate(plan.steps):
                 step.prepare(plan.layout.work / "prepared" / f"{number:02d}-{step.name}")
             for stage in plan.stages:

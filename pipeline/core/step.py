@@ -97,6 +97,11 @@ class Step:
         records, the conversation text."""
         return RECORD_FIELDS["conversation"] if self.requires_records else self.params.text_column
 
+    def input_columns(self) -> list[str]:
+        """Columns this step reads from its rows, checked against the input before a run (its
+        text column by default)."""
+        return [self.text_input()]
+
     def output_columns(self) -> dict[str, pa.DataType]:
         """Columns this step adds to the rows it keeps (none by default)."""
         return {}

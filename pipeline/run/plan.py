@@ -132,19 +132,20 @@ def _folder_of(path: str) -> str:
 
 
 def _check_columns(steps: list[Step], first: InputShard, records: str, id_column: str) -> None:
-    """Each step's text column is a column of the input (or one an earlier step adds): checked
+    """Each step's input columns are columns of the input (or ones an earlier step adds): checked
     on the first file's schema, for the formats that have one."""
     if first.format not in ("parquet", "hf", "warc") or records != "text":
         return
     available = {*peek_columns(first), id_column}
     for step in steps:
-        wanted = step.text_input()
-        if wanted not in available:
-            raise RecipeError(
-                f"step {step.name}: no column {wanted!r} in the input {first.label} (columns: "
-                f"{', '.join(sorted(available))}) nor added by an earlier step; set its "
-                "text_column"
-            )
+        for wanted in step.input_columns():
+            if wanted not in available:
+                setting = "text_column" if wanted == step.text_input() else "settings"
+                raise RecipeError(
+                    f"step {step.name}: no column {wanted!r} in the input {first.label} "
+                    f"(columns: {', '.join(sorted(available))}) nor added by an earlier step; "
+                    f"set its {setting}"
+                )
         available |= set(step.output_columns())
 
 

@@ -95,6 +95,9 @@ class Select(GlobalStep):
             return batch
         return self._embedder()(batch)
 
+    def input_columns(self) -> list[str]:
+        return [self.text_input(), self.params.score_column]
+
     def decide_columns(self) -> list[str]:
         p = self.params
         return [SHARD, ROW, p.id_column, p.embedding_column, p.score_column]

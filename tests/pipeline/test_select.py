@@ -121,3 +121,10 @@ def test_select_needs_one_budget(tmp_path):
                 "steps": [{"select": {"score_column": "q", "count": 3, "fraction": 0.5}}],
             }
         )
+
+
+def test_a_score_column_no_step_adds_stops_the_run_before_it_starts(tmp_path):
+    planted(tmp_path / "in")
+    with pytest.raises(RecipeError, match="step select: no column 'quality'.*set its settings"):
+        run(tmp_path / "in", tmp_path / "out", score_column="quality", count=10)
+    assert not (tmp_path / "out").exists()  # nothing was read or written

@@ -37,7 +37,7 @@ from pipeline.global_steps.by_shard import (
     load_shard,
     scan_shard,
 )
-from pipeline.global_steps.shuffle import Source, parquet_files
+from pipeline.global_steps.shuffle import Source, order_key, parquet_files
 from pipeline.io.storage import Location, write_parquet
 
 ORDER = "_order"
@@ -162,13 +162,6 @@ def bucket_count(rows: int, rows_per_bucket: int) -> int:
     """How many buckets keep each one near `rows_per_bucket` rows. No cap: the Ray shuffle's
     file count follows its bucket ranges (ray_shuffle.MAX_RANGES), not the buckets."""
     return max(1, math.ceil(rows / rows_per_bucket))
-
-
-def order_key(table: pa.Table) -> pa.Array:
-    """A single int64 giving input order: shard index, then row within the shard."""
-    shard = table[SHARD].to_numpy().astype(np.int64)
-    row = table[ROW].to_numpy().astype(np.int64)
-    return pa.array((shard << 40) | row)
 
 
 def unpack_order(order: np.ndarray) -> tuple[pa.Array, pa.Array]:

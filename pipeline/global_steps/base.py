@@ -48,7 +48,7 @@ class GlobalStep(Step):
     def decide_columns(self) -> list[str] | None:
         """The columns `decide` reads from its sources (None: unknown, any of them). A step
         that says can be decided on a keys-only copy of the rows earlier decisions keep, and
-        so share a stage with the global step before it (pipeline/run/fusion.py)."""
+        so share a stage with the global step before it (pipeline/global_steps/survivors.py)."""
         return None
 
     def decide(

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
+from pipeline.core.columns import ROW, SHARD
 from pipeline.global_steps.base import BUCKET
 from pipeline.io.storage import Location
 
@@ -66,6 +67,13 @@ def mix64(values: np.ndarray) -> np.ndarray:
     z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
     z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
     return z ^ (z >> np.uint64(31))
+
+
+def order_key(table: pa.Table) -> pa.Array:
+    """A single int64 giving input order: shard index, then row within the shard."""
+    shard = table[SHARD].to_numpy().astype(np.int64)
+    row = table[ROW].to_numpy().astype(np.int64)
+    return pa.array((shard << 40) | row)
 
 
 def bucket_of(values: np.ndarray) -> pa.Array:

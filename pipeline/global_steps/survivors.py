@@ -9,14 +9,13 @@ decides on that copy. No text moves, and no stage rewrites every row between the
 
 from __future__ import annotations
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline.core.columns import REJECT_REASON, REJECTED_BY, ROW, SHARD
 from pipeline.core.executor import Executor
 from pipeline.global_steps.base import BUCKET, GlobalStep
-from pipeline.global_steps.shuffle import Source, bucket_of, parquet_files
+from pipeline.global_steps.shuffle import Source, bucket_of, order_key, parquet_files
 from pipeline.io.storage import Location, parquet_rows
 
 ROWS_PER_FILE = 1_000_000  # rows of keys per output file (and per reduce task) at most
@@ -52,7 +51,7 @@ def surviving_keys(
     source = Source(sources, columns, KeepSurvivors(earlier, kept))
     executor.shuffle([source], _in_order, dest, buckets)
     files = parquet_files(dest)
-    return files, parquet_rows(files) if files else 0
+    return files, parquet_rows(files)
 
 
 class KeepSurvivors:
@@ -68,8 +67,7 @@ class KeepSurvivors:
     def __call__(self, batch: pa.Table) -> pa.Table:
         kept = [self._survivors(batch, shard) for shard in pc.unique(batch[SHARD]).to_pylist()]
         table = pa.concat_tables(kept) if kept else batch.select(self.wanted)
-        order = (table[SHARD].to_numpy().astype(np.int64) << 40) | table[ROW].to_numpy()
-        return table.append_column(BUCKET, bucket_of(order))
+        return table.append_column(BUCKET, bucket_of(order_key(table).to_numpy()))
 
     def _survivors(self, batch: pa.Table, shard: int) -> pa.Table:
         if shard != self.shard:

@@ -108,12 +108,7 @@ def commit_shard(ctx: StageContext, shard: InputShard) -> dict[str, Any]:
     rejected_pieces = layout.rejected_pieces(stage.index, shard.index, attempt)
     kept = parquet_rows(kept_pieces)
     reasons = reason_counts(rejected_pieces)
-    rejected = sum(reasons.values())
-    if kept + rejected != rows_in:
-        raise RuntimeError(
-            f"shard {shard.path}, stage {stage.index}: {rows_in} rows in "
-            f"but {kept} kept + {rejected} rejected"
-        )
+    check_counts(ctx, shard, rows_in, kept, reasons)
     seconds: Counter[str] = Counter()
     by_node: Counter[str] = Counter()
     for piece in kept_pieces + rejected_pieces:
@@ -147,10 +142,41 @@ def commit_shard(ctx: StageContext, shard: InputShard) -> dict[str, Any]:
             empty_schema=empty,
             ensure=ctx.step_columns | REJECT_TYPES,
         )
+    return write_marker(
+        ctx, shard, read, kept, reasons, seconds, by_node, kept_pieces, rejected_pieces
+    )
+
+
+def check_counts(
+    ctx: StageContext, shard: InputShard, rows_in: int, kept: int, reasons: Counter[Any]
+) -> None:
+    """Raise unless a shard's kept and rejected rows add up to the rows its stage read."""
+    rejected = sum(reasons.values())
+    if kept + rejected != rows_in:
+        raise RuntimeError(
+            f"shard {shard.path}, stage {ctx.stage.index}: {rows_in} rows in "
+            f"but {kept} kept + {rejected} rejected"
+        )
+
+
+def write_marker(
+    ctx: StageContext,
+    shard: InputShard,
+    read: dict[str, Any],
+    kept: int,
+    reasons: Counter[tuple[str, str]],
+    seconds: Counter[str],
+    by_node: Counter[str],
+    kept_pieces: list[Location],
+    rejected_pieces: list[Location],
+) -> dict[str, Any]:
+    """Write a shard's `.done.json` for its stage (with the output's tokens after the last
+    stage), unless its attempt no longer holds the output; returns what it wrote."""
+    stage = ctx.stage
     stats = {
         "shard": shard.index,
         "path": shard.path,
-        "rows_in": rows_in,
+        "rows_in": read["rows"],
         "kept": kept,
         "rejected": {f"{by}\t{reason}": n for (by, reason), n in sorted(reasons.items())},
         "seconds": dict(seconds),
@@ -158,7 +184,7 @@ def commit_shard(ctx: StageContext, shard: InputShard) -> dict[str, Any]:
         "pid": read.get("pid", os.getpid()),
         "rows_by_node": dict(sorted(by_node.items())),
         "committed_on": socket.gethostname(),
-        "attempt": attempt,
+        "attempt": ctx.attempt,
         "pieces": {
             "kept": [p.name for p in kept_pieces],
             "rejected": [p.name for p in rejected_pieces],
@@ -166,8 +192,8 @@ def commit_shard(ctx: StageContext, shard: InputShard) -> dict[str, Any]:
     }
     if stage.is_last and ctx.tokenizer:
         stats["tokens"] = output_tokens(ctx, shard)
-    check_attempt(ctx)  # again: the checks above took time
-    layout.done(stage.index, shard.index).write_json(stats)
+    check_attempt(ctx)  # again: the work before took time
+    ctx.layout.done(stage.index, shard.index).write_json(stats)
     return stats
 
 

@@ -4,11 +4,10 @@ between (a stage of pieces would write every kept row twice and read it twice)."
 
 from __future__ import annotations
 
-import os
 import socket
+from collections import Counter
 from collections.abc import Iterator
 from functools import partial
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -28,9 +27,10 @@ from pipeline.io.storage import (
 from pipeline.run.commit import (
     NODE_META,
     check_attempt,
+    check_counts,
     columns_without_rows,
-    output_tokens,
     reason_counts,
+    write_marker,
 )
 from pipeline.run.stages import Stage, StageContext, stage_chunks
 
@@ -57,7 +57,7 @@ def publish_shard(ctx: StageContext, shard: InputShard) -> int:
     folder = layout.shard_dir(stage.index, shard.index)
     rows = _kept_rows(stage_chunks(ctx, shard), folder, attempt, rejected_pieces)
     kept = write_tables(rows, layout.kept(shard.index), schema, write)
-    rows_in = layout.read_marker(stage.index, shard.index, attempt).read_json()["rows"]
+    read = layout.read_marker(stage.index, shard.index, attempt).read_json()
     all_rejected = [p for _, rejected in earlier for p in rejected] + rejected_pieces
     merge_parquet(
         all_rejected,
@@ -67,30 +67,10 @@ def publish_shard(ctx: StageContext, shard: InputShard) -> int:
         ensure=ctx.step_columns | REJECT_TYPES,
     )
     reasons = reason_counts(rejected_pieces)
-    if kept + sum(reasons.values()) != rows_in:
-        raise RuntimeError(
-            f"shard {shard.path}, stage {stage.index}: {rows_in} rows in "
-            f"but {kept} kept + {sum(reasons.values())} rejected"
-        )
-    stats: dict[str, Any] = {
-        "shard": shard.index,
-        "path": shard.path,
-        "rows_in": rows_in,
-        "kept": kept,
-        "rejected": {f"{by}\t{reason}": n for (by, reason), n in sorted(reasons.items())},
-        "seconds": {},
-        "node": socket.gethostname(),
-        "pid": os.getpid(),
-        "rows_by_node": {socket.gethostname(): rows_in} if rows_in else {},
-        "committed_on": socket.gethostname(),
-        "attempt": attempt,
-        "pieces": {"kept": [], "rejected": [p.name for p in rejected_pieces]},
-    }
-    if ctx.tokenizer:
-        stats["tokens"] = output_tokens(ctx, shard)
-    check_attempt(ctx)  # again: the writing took time
-    layout.done(stage.index, shard.index).write_json(stats)
-    return rows_in
+    check_counts(ctx, shard, read["rows"], kept, reasons)
+    by_node = Counter({read["node"]: read["rows"]} if read["rows"] else {})
+    write_marker(ctx, shard, read, kept, reasons, Counter(), by_node, [], rejected_pieces)
+    return read["rows"]
 
 
 def _kept_rows(

@@ -189,17 +189,13 @@ class RayExecutor(Executor):
         written: dict[int, int] = {}
         submitted: set[int] = set()
         # Commits take no CPU slot (so they never wait behind the pipeline), hence Ray would
-        # start a worker for each one at once: keep a few in flight instead.
-        in_flight = max(2, int(self._cpus()))
-        running: list[Any] = []
+        # start a worker for each one at once: keep a few in flight instead. Their stats are in
+        # their markers; waiting on them raises a failed commit's error.
+        commits = InFlight(ray, max(2, int(self._cpus())))
 
         def submit(shard: int) -> None:
-            nonlocal running
-            if len(running) >= in_flight:
-                done, running = ray.wait(running, num_returns=len(running) - in_flight + 1)
-                ray.get(done)  # raises a failed commit's error; the stats are in its marker
             submitted.add(shard)
-            running.append(commit.remote(shared_ctx, shards[shard]))
+            commits.add(commit.remote(shared_ctx, shards[shard]))
 
         for out in results.iter_batches(batch_size=None, batch_format="pyarrow"):
             for shard, rows in zip(out["shard"].to_pylist(), out["rows"].to_pylist(), strict=True):
@@ -214,7 +210,7 @@ class RayExecutor(Executor):
                     submit(shard)
         for shard in sorted(shards.keys() - submitted):  # empty shards, or markers written last
             submit(shard)
-        ray.get(running)
+        commits.finish()
 
     def _publish(
         self, ctx: StageContext, pending: list[InputShard], on_rows: Callable[[int], None]
@@ -224,16 +220,10 @@ class RayExecutor(Executor):
         ray = self._ray
         task = ray.remote(num_cpus=1)(publish_shard)
         shared_ctx = ray.put(ctx)
-        in_flight = 2 * max(1, int(self._cpus()))
-        running: list[Any] = []
+        tasks = InFlight(ray, 2 * max(1, int(self._cpus())), on_rows)
         for shard in pending:
-            if len(running) >= in_flight:
-                done, running = ray.wait(running, num_returns=len(running) - in_flight + 1)
-                for rows in ray.get(done):
-                    on_rows(rows)
-            running.append(task.remote(shared_ctx, shard))
-        for rows in ray.get(running):
-            on_rows(rows)
+            tasks.add(task.remote(shared_ctx, shard))
+        tasks.finish()
 
     def _cpus(self) -> float:
         """CPUs in the Ray cluster."""
@@ -316,6 +306,33 @@ class RayExecutor(Executor):
 
     def close(self) -> None:
         """Leave Ray running for the caller; it shuts down with the process."""
+
+
+class InFlight:
+    """Remote calls kept to `limit` in flight: adding one past it first waits until enough of
+    them finish; each result goes to `on_result` (a failed call raises its error)."""
+
+    def __init__(self, ray: Any, limit: int, on_result: Callable[[Any], None] | None = None):
+        self.ray, self.limit, self.on_result = ray, limit, on_result
+        self.running: list[Any] = []
+
+    def add(self, ref: Any) -> None:
+        if len(self.running) >= self.limit:
+            done, self.running = self.ray.wait(
+                self.running, num_returns=len(self.running) - self.limit + 1
+            )
+            self._take(done)
+        self.running.append(ref)
+
+    def finish(self) -> None:
+        """Wait for every call still running."""
+        self._take(self.running)
+        self.running = []
+
+    def _take(self, refs: list[Any]) -> None:
+        for result in self.ray.get(refs):
+            if self.on_result is not None:
+                self.on_result(result)
 
 
 def _installed(module: Any) -> bool:

@@ -165,9 +165,9 @@ def decide(
         return stats
     t0 = time.time()
     sources, rows = committed_sources(layout, stage.index - 1, plan.shards)
-    keys = layout.survivor_keys(stage.index, number)
-    keys.remove()
-    if number:
+    keys = layout.survivor_keys(stage.index, number) if number else None
+    if keys is not None:
+        keys.remove()  # a copy an interrupted attempt left
         earlier = [(g, layout.decisions(stage.index, j)) for j, g in enumerate(stage.applies)]
         say(progress, "keeping the keys of %s's survivors...", stage.applies[number - 1].name)
         sources, rows = surviving_keys(executor, step, earlier[:number], sources, rows, keys)
@@ -177,12 +177,12 @@ def decide(
     dest.mkdir()
     stats = step.decide(executor, sources, dest, rows)
     stats |= {"rows": rows, "seconds": round(time.time() - t0, 3), "node": socket.gethostname()}
-    if number:
+    if keys is not None:  # decided: the copy is not needed again
         stats["decided_on"] = (
             "keys of the rows " + ", ".join(g.name for g in stage.applies[:number]) + " kept"
         )
+        keys.remove()
     done.write_json(stats)
-    keys.remove()
     say(progress, "%s in %.1f s", decision_summary(step.name, stats), stats["seconds"])
     return stats
 

@@ -151,13 +151,6 @@ class Deduplicator(GlobalStep):
         return kept, marked.filter(pc.invert(kept_mask))
 
 
-def fresh_work_dir(dest: Location) -> Location:
-    """An empty scratch folder beside a step's decisions, for its intermediate passes."""
-    work = dest.parent / f"{dest.name}.work"
-    work.remove()
-    return work
-
-
 def bucket_count(rows: int, rows_per_bucket: int) -> int:
     """How many buckets keep each one near `rows_per_bucket` rows. No cap: the Ray shuffle's
     file count follows its bucket ranges (ray_shuffle.MAX_RANGES), not the buckets."""

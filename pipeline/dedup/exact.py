@@ -15,7 +15,6 @@ from pipeline.core.registry import register
 from pipeline.dedup.base import (
     Deduplicator,
     DedupParams,
-    fresh_work_dir,
     keep_first_per_key,
     order_key,
     row_ids,
@@ -31,6 +30,7 @@ from pipeline.dedup.hot_keys import (
 )
 from pipeline.dedup.report import MEMBER
 from pipeline.global_steps.base import BUCKET
+from pipeline.global_steps.checkpoint import fingerprint, once_table, work_dir
 from pipeline.global_steps.shuffle import Source
 from pipeline.io.storage import Location
 
@@ -81,18 +81,25 @@ class ExactDedup(Deduplicator):
         id_column = self.params.id_column
         columns = self.decide_columns()
         grouping = Grouping([KEY], _keys, columns, partial(_key_rows, id_column=id_column))
-        work = fresh_work_dir(dest)
-        hot = find_hot(
-            executor, sources, grouping, rows, self.params.rows_per_bucket, buckets, work
+        work = work_dir(dest)  # the hot keys outlive a failed attempt
+        inputs = fingerprint(self.params.model_dump_json(), [s.path for s in sources], rows)
+        hot, resumed = once_table(
+            work / "hot-keys.parquet",
+            inputs,
+            lambda: find_hot(
+                executor, sources, grouping, rows, self.params.rows_per_bucket, buckets, work
+            ),
         )
-        work.remove()
+        stats: dict[str, Any] = {"resumed_passes": ["hot keys"]} if resumed else {}
         if not hot.num_rows:
             executor.shuffle([Source(sources, columns)], self.resolve, dest, buckets)
-            return {}
-        prepare = partial(_decide_hot, hot=hot, id_column=id_column)
-        resolve = partial(_resolve_rest, id_column=id_column)
-        executor.shuffle([Source(sources, columns, prepare)], resolve, dest, buckets)
-        return {"hot_keys": hot.num_rows}
+        else:
+            prepare = partial(_decide_hot, hot=hot, id_column=id_column)
+            resolve = partial(_resolve_rest, id_column=id_column)
+            executor.shuffle([Source(sources, columns, prepare)], resolve, dest, buckets)
+            stats["hot_keys"] = hot.num_rows
+        work.remove()
+        return stats
 
 
 def _keys(batch: pa.Table) -> pa.ChunkedArray:

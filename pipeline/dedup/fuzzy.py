@@ -27,7 +27,7 @@ from pipeline.dedup.minhash import EMPTY, band_keys, lsh_params, signatures
 from pipeline.dedup.report import MEMBER
 from pipeline.dedup.verify import verify_edges
 from pipeline.global_steps.base import BUCKET
-from pipeline.global_steps.checkpoint import fingerprint, once
+from pipeline.global_steps.checkpoint import fingerprint, once, work_dir
 from pipeline.global_steps.shuffle import Source, bucket_of, parquet_files
 from pipeline.io.storage import Location, parquet_rows
 
@@ -162,7 +162,7 @@ class MinHashDedup(Deduplicator):
         p = self.params
         # Kept across attempts: the band pass and the verification are checkpointed (a rerun
         # after a crash in a later pass starts from their output).
-        work = dest.parent / f"{dest.name}.work"
+        work = work_dir(dest)
         inputs = fingerprint(self.params.model_dump_json(), [s.path for s in sources], rows)
         pairs = work / "candidates"
         stats: dict[str, Any] = {"bands": self.bands, "rows_per_band": self.rows}

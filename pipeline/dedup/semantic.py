@@ -18,13 +18,13 @@ from pipeline.core.registry import get_step, register
 from pipeline.dedup.base import (
     Deduplicator,
     DedupParams,
-    fresh_work_dir,
     order_key,
     row_ids,
     unpack_order,
 )
 from pipeline.dedup.report import MEMBER
 from pipeline.global_steps.base import BUCKET
+from pipeline.global_steps.checkpoint import fingerprint, once_table, work_dir
 from pipeline.global_steps.shuffle import Source, mix64, parquet_files
 from pipeline.io.storage import Location, read_table
 
@@ -208,7 +208,8 @@ class SemanticDedup(Deduplicator):
         p = self.params
         if not rows:
             return {"kmeans_clusters": 0}
-        centroids = fit_centroids(executor, sources, fresh_work_dir(dest), rows, p, self.name)
+        work = work_dir(dest)
+        centroids, resumed = fit_centroids(executor, sources, work, rows, p, self.name)
         assign = partial(
             assign_clusters,
             embedding=p.embedding_column,
@@ -220,16 +221,32 @@ class SemanticDedup(Deduplicator):
         executor.shuffle(
             [Source(sources, columns, assign)], resolve, dest, min(len(centroids), buckets)
         )
-        return {"kmeans_clusters": len(centroids)}
+        work.remove()
+        stats: dict[str, Any] = {"kmeans_clusters": len(centroids)}
+        return stats | ({"resumed_passes": ["k-means"]} if resumed else {})
 
 
 def fit_centroids(
     executor: Executor, sources: list[Location], work: Location, rows: int, p: Any, step: str
-) -> np.ndarray:
+) -> tuple[np.ndarray, bool]:
     """Unit-length k-means centroids (seeded) of the embeddings of a deterministic sample of
     `sample_rows` of the `rows` rows in `sources`; `p` holds `embedding_column`,
     `sample_rows`, `clusters`, `rows_per_cluster` and `seed`. The sample is bounded in size;
-    only it is read here."""
+    only it is read here. The centroids are kept in `work` (a checkpoint: a rerun of the same
+    decision reuses them); returns them and whether they were reused."""
+    inputs = fingerprint(p.model_dump_json(), [s.path for s in sources], rows)
+    table, resumed = once_table(
+        work / "centroids.parquet",
+        inputs,
+        lambda: pa.table({"centroid": _fit(executor, sources, work, rows, p, step)}),
+    )
+    return embedding_matrix(table["centroid"]), resumed
+
+
+def _fit(
+    executor: Executor, sources: list[Location], work: Location, rows: int, p: Any, step: str
+) -> pa.Array:
+    """`fit_centroids`'s sample pass and k-means fit: the centroids as a list column."""
     from sklearn.cluster import KMeans
 
     # At least ~64 expected rows, so that a tiny `sample_rows` cannot draw none at all.
@@ -241,7 +258,7 @@ def fit_centroids(
     buckets = 1 if rows <= SAMPLE_SERIAL_ROWS else min(len(sources), SAMPLE_BUCKETS)
     executor.shuffle([source], _keep_sample, work / "sample", buckets)
     parts = [read_table(f) for f in parquet_files(work / "sample")]
-    work.remove()
+    (work / "sample").remove()
     if not parts:
         raise TamisError(f"{step}: the k-means sample drew no rows; raise sample_rows")
     vectors = embedding_matrix(pa.concat_tables(parts).sort_by("order")["e"])
@@ -249,4 +266,5 @@ def fit_centroids(
     k = max(1, min(k, len(vectors)))
     model = KMeans(n_clusters=k, random_state=p.seed, n_init=1).fit(vectors)
     centres = model.cluster_centers_.astype(np.float32)
-    return centres / np.maximum(np.linalg.norm(centres, axis=1, keepdims=True), 1e-12)
+    centres /= np.maximum(np.linalg.norm(centres, axis=1, keepdims=True), 1e-12)
+    return pa.FixedSizeListArray.from_arrays(pa.array(centres.reshape(-1)), centres.shape[1])

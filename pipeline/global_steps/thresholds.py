@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 
 from pipeline.core.executor import Executor
 from pipeline.global_steps.base import GlobalStep, reject_where
+from pipeline.global_steps.checkpoint import fingerprint, once, work_dir
 from pipeline.io.storage import Location
 
 BINS = 1 << 16
@@ -91,16 +92,16 @@ class PercentileCut(GlobalStep):
     def decide(
         self, executor: Executor, sources: list[Location], dest: Location, rows: int
     ) -> dict[str, Any]:
-        """Find the cut-off with two histogram passes; write it to `dest/cutoff.json`."""
-        high = executor.summarise(sources, [self.column], self._histogram(None), BINS)
-        scored = int(high.sum())
-        keep = min(scored, round(self.fraction * scored))
-        cutoff: float | None = None
-        if keep:
-            rank = scored - keep if self.top else keep - 1  # 0-based, ascending order
-            bin_high, within = rank_bin(high, rank)
+        """Find the cut-off with two histogram passes (the first checkpointed: a rerun of the
+        same decision starts at the second); write it to `dest/cutoff.json`."""
+        work = work_dir(dest)
+        inputs = fingerprint(repr(self), [s.path for s in sources], rows)
+        first = once(work / "high-bins", inputs, lambda: self._high_bin(executor, sources))
+        scored, cutoff = first["scored"], None
+        if first["bin_high"] is not None:
+            bin_high = first["bin_high"]
             low = executor.summarise(sources, [self.column], self._histogram(bin_high), BINS)
-            bin_low, _ = rank_bin(low, within)
+            bin_low, _ = rank_bin(low, first["within"])
             cutoff = key_to_float((bin_high << 16) | bin_low)
         stats = {
             "column": self.column,
@@ -111,7 +112,20 @@ class PercentileCut(GlobalStep):
             "unscored_rows": rows - scored,
         }
         (dest / "cutoff.json").write_json(stats)
-        return stats
+        work.remove()
+        return stats | ({"resumed_passes": ["high bins"]} if first.get("resumed") else {})
+
+    def _high_bin(self, executor: Executor, sources: list[Location]) -> dict[str, Any]:
+        """The first pass: rows scored, the high 16-bit bin holding the cut-off's rank (None
+        when nothing is kept) and the rank within it."""
+        high = executor.summarise(sources, [self.column], self._histogram(None), BINS)
+        scored = int(high.sum())
+        keep = min(scored, round(self.fraction * scored))
+        if not keep:
+            return {"scored": scored, "bin_high": None, "within": None}
+        rank = scored - keep if self.top else keep - 1  # 0-based, ascending order
+        bin_high, within = rank_bin(high, rank)
+        return {"scored": scored, "bin_high": int(bin_high), "within": int(within)}
 
     def _histogram(self, prefix: int | None) -> Any:
         """A picklable per-batch histogram of this step's score keys."""

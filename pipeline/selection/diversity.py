@@ -22,10 +22,11 @@ from pydantic import Field, model_validator
 from pipeline.core.columns import ROW, SHARD, SIMILAR_TO, embedding_matrix, set_column
 from pipeline.core.executor import Executor
 from pipeline.core.registry import get_step, register
-from pipeline.dedup.base import bucket_count, fresh_work_dir
+from pipeline.dedup.base import bucket_count
 from pipeline.dedup.semantic import assign_clusters, fit_centroids, greedy_keep
 from pipeline.global_steps.base import GlobalParams, GlobalStep, reject_where
 from pipeline.global_steps.by_shard import index_by_shard, index_parts, load_shard, scan_shard
+from pipeline.global_steps.checkpoint import work_dir
 from pipeline.global_steps.shuffle import Source, parquet_files
 from pipeline.global_steps.thresholds import float_keys, rank_bin
 from pipeline.io.storage import Location
@@ -107,9 +108,9 @@ class Select(GlobalStep):
     ) -> dict[str, Any]:
         """Cluster, walk each cluster best first, then cut the eligible records at the budget."""
         p = self.params
-        walked = dest / "walked"
+        walked, work, resumed = dest / "walked", work_dir(dest), False
         if rows:
-            centroids = fit_centroids(executor, sources, fresh_work_dir(dest), rows, p, self.name)
+            centroids, resumed = fit_centroids(executor, sources, work, rows, p, self.name)
             prepare = partial(_scored, params=p, centroids=centroids)
             columns = self.decide_columns()
             buckets = min(len(centroids), bucket_count(rows, p.rows_per_bucket))
@@ -133,7 +134,8 @@ class Select(GlobalStep):
             parts = index_parts(int(scored), len(sources))
             index_by_shard(executor, files, dest / BY_SHARD, RESULT, parts)
         (dest / "cutoff.json").write_json({"cutoff": cutoff, **stats})
-        return stats
+        work.remove()
+        return stats | ({"resumed_passes": ["k-means"]} if resumed else {})
 
     def load_decisions(self, folder: Location, shard: int) -> tuple[dict[int, tuple], Any]:
         """Row -> (eligible, similar_to, score key, order) for one shard, and the cutoff."""

@@ -135,7 +135,9 @@ def test_a_large_sample_pass_is_read_in_parallel_and_draws_the_same_sample(tmp_p
 
     def centroids(work: str) -> np.ndarray:
         folder = Location.of(str(tmp_path / work))
-        return semantic.fit_centroids(Counting(), sources, folder, 1800, params, "t")
+        found, resumed = semantic.fit_centroids(Counting(), sources, folder, 1800, params, "t")
+        assert not resumed  # each call has its own work folder
+        return found
 
     serial = centroids("serial")
     monkeypatch.setattr(semantic, "SAMPLE_SERIAL_ROWS", 0)  # 1,800 rows now count as large

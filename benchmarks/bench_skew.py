@@ -15,6 +15,9 @@ Cases (sizes for 2 cores; `--quick` divides the row counts by 10):
             (1.4M band rows: each band key of the copies is a 100k-row group, and the graph a
             100k-leaf star);
 - semantic: 200,000 random unit 384-d embeddings, default parameters (k = 200);
+- semantic_copies: 100,000 copies of one embedding + 100,000 random ones, rows_per_bucket
+            20,000: the copies' k-means cluster is split (anchors decide them map-side);
+- semantic_copies_whole: the same with splitting turned off, for comparison;
 - assign:   the k-means assignment of one 20,000-row batch to 50,000 centroids (the issue's
             ~1 TB setting: a 20k x 50k similarity matrix is 4 GB in float32).
 """
@@ -98,16 +101,20 @@ def make_minhash(folder: Path, scale: float) -> dict[str, Any]:
     return {"files": files, "rows": copies + uniques, "rows_per_bucket": int(100_000 * scale)}
 
 
-def make_semantic(folder: Path, scale: float) -> dict[str, Any]:
+def make_semantic(folder: Path, scale: float, copies: float = 0.0) -> dict[str, Any]:
+    """Random unit embeddings, the first `copies` share of them copies of one."""
     from pipeline.core.columns import ROW, SHARD, embedding_array
 
     rows = int(200_000 * scale)
     folder.mkdir(parents=True)
     rng = np.random.default_rng(3)
     files = []
+    copy = rng.standard_normal(DIM).astype(np.float32)
     for shard, start in enumerate(range(0, rows, 20_000)):
         n = min(20_000, rows - start)
         vectors = rng.standard_normal((n, DIM)).astype(np.float32)
+        copied = np.arange(start, start + n) < copies * rows
+        vectors[copied] = copy
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
         table = pa.table(
             {
@@ -120,7 +127,18 @@ def make_semantic(folder: Path, scale: float) -> dict[str, Any]:
         path = folder / f"part-{shard:05d}.parquet"
         pq.write_table(table, path)
         files.append(str(path))
-    return {"files": files, "rows": rows}
+    spec: dict[str, Any] = {"files": files, "rows": rows}
+    if copies:
+        spec["rows_per_bucket"] = int(20_000 * scale)
+    return spec
+
+
+def make_semantic_copies(folder: Path, scale: float) -> dict[str, Any]:
+    return make_semantic(folder, scale, copies=0.5)
+
+
+def make_semantic_copies_whole(folder: Path, scale: float) -> dict[str, Any]:
+    return {**make_semantic(folder, scale, copies=0.5), "whole": True}
 
 
 # ---------------------------------------------------------------------------- child side
@@ -132,15 +150,21 @@ def _peak_mb() -> float:
 
 
 def _recording_executor() -> Any:
-    """The local executor, noting the most rows any one `resolve` call is handed."""
+    """The local executor, noting the most rows any one `resolve` call is handed, and the
+    most embeddings one `resolve` of the decisions is handed (semantic dedup's rows decided
+    map-side carry none)."""
     from pipeline.run.local_executor import LocalExecutor
 
     class Recording(LocalExecutor):
         largest = 0
+        largest_vectors = 0
 
         def shuffle(self, sources, resolve, dest, buckets):  # type: ignore[no-untyped-def]
             def noted(table: pa.Table) -> pa.Table:
                 Recording.largest = max(Recording.largest, table.num_rows)
+                if dest.name == "decisions" and "e" in table.column_names:
+                    vectors = table.num_rows - table["e"].null_count
+                    Recording.largest_vectors = max(Recording.largest_vectors, vectors)
                 return resolve(table)
 
             super().shuffle(sources, noted, dest, buckets)
@@ -179,7 +203,14 @@ def child(case: str, spec: dict[str, Any], work: Path) -> dict[str, Any]:
         from pipeline.dedup.fuzzy import MinHashDedup
         from pipeline.dedup.semantic import SemanticDedup
 
-        steps = {"exact": ExactDedup, "minhash": MinHashDedup, "semantic": SemanticDedup}
+        if spec.get("whole"):  # no cluster counts as hot: the copies stay in one bucket
+            import pipeline.dedup.semantic as semantic
+
+            semantic.hot_limit = lambda rows_per_bucket: 1 << 62
+        steps = {"exact": ExactDedup, "minhash": MinHashDedup}
+        steps |= dict.fromkeys(
+            ["semantic", "semantic_copies", "semantic_copies_whole"], SemanticDedup
+        )
         params = {"rows_per_bucket": spec["rows_per_bucket"]} if "rows_per_bucket" in spec else {}
         step = steps[case](**params)
         executor = _recording_executor()
@@ -190,6 +221,9 @@ def child(case: str, spec: dict[str, Any], work: Path) -> dict[str, Any]:
         out["duplicates"] = report["duplicates"]
         out["clusters"] = report["clusters"]
         out["largest_resolve_rows"] = type(executor).largest
+        if case.startswith("semantic"):
+            out["largest_resolve_vectors"] = type(executor).largest_vectors
+            out |= {k: report[k] for k in ("hot_clusters", "sub_clusters") if k in report}
     out["seconds"] = round(time.perf_counter() - start, 1)
     out["peak_mb"] = round(_peak_mb())
     return out
@@ -232,7 +266,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="a tenth of the rows")
     parser.add_argument("--cap-gb", type=float, default=4.0)
-    parser.add_argument("--cases", default="exact,minhash,semantic,assign")
+    parser.add_argument(
+        "--cases",
+        default="exact,minhash,semantic,semantic_copies,semantic_copies_whole,assign",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--spec", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -243,6 +280,10 @@ def main() -> None:
         return
     scale = 0.1 if args.quick else 1.0
     makers = {"exact": make_exact, "minhash": make_minhash, "semantic": make_semantic}
+    makers |= {
+        "semantic_copies": make_semantic_copies,
+        "semantic_copies_whole": make_semantic_copies_whole,
+    }
     work = Path(tempfile.mkdtemp(prefix="tamis-skew-"))
     try:
         for case in args.cases.split(","):

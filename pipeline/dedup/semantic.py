@@ -22,6 +22,8 @@ from pipeline.dedup.base import (
     row_ids,
     unpack_order,
 )
+from pipeline.dedup.hot_keys import hot_limit, spread
+from pipeline.dedup.kmeans import Clusters, kmeans, nearest_centroids, split_hot_clusters
 from pipeline.dedup.report import MEMBER
 from pipeline.global_steps.base import BUCKET
 from pipeline.global_steps.checkpoint import fingerprint, once_table, work_dir
@@ -29,12 +31,11 @@ from pipeline.global_steps.shuffle import Source, mix64, parquet_files
 from pipeline.io.storage import Location, read_table
 
 BLOCK = 1024  # rows compared at once within a cluster: bounds the similarity matrix
-ASSIGN_CELLS = 1 << 22  # row x centroid similarities computed at once (16 MiB of float32)
 SAMPLE_SERIAL_ROWS = 1_000_000  # rows whose embeddings one task reads for the k-means sample
 SAMPLE_BUCKETS = 64  # buckets of the sample pass past that: its map tasks read in parallel
 
 
-def _sample(table: pa.Table, embedding: str, fraction: float) -> pa.Table:
+def _sample(table: pa.Table, embedding: str, id_column: str, fraction: float) -> pa.Table:
     """A deterministic sample of rows (by a hash of their order), for fitting centroids."""
     order = order_key(table)
     mixed = mix64(order.to_numpy())
@@ -43,6 +44,7 @@ def _sample(table: pa.Table, embedding: str, fraction: float) -> pa.Table:
     return pa.table(
         {
             "order": pc.filter(order, pa.array(chosen)),
+            "id": pc.filter(row_ids(table, id_column), pa.array(chosen)),
             "e": pc.filter(table[embedding], pa.array(chosen)),
             # Spread over the pass's buckets by the hash's low bits (the draw used the high).
             BUCKET: pa.array((mixed[chosen] & np.uint64(0x7FFFFFFF)).astype(np.int64)),
@@ -76,26 +78,37 @@ def assign_clusters(
     )
 
 
-def nearest_centroids(
-    vectors: np.ndarray, centroids: np.ndarray, cells: int = ASSIGN_CELLS
-) -> np.ndarray:
-    """Index of each row's most similar centroid (cosines rounded to 1e-6, ties to the first
-    centroid), computed over blocks of at most `cells` similarities: memory stays bounded
-    however many rows a batch has and however many centroids k-means was given."""
-    per_block = max(1, min(len(centroids), cells))
-    rows_per_block = max(1, cells // per_block)
-    nearest = np.zeros(len(vectors), np.int64)
-    for lo in range(0, len(vectors), rows_per_block):
-        block = vectors[lo : lo + rows_per_block]
-        best = np.full(len(block), -np.inf, np.float32)
-        for start in range(0, len(centroids), per_block):
-            sims = np.round(block @ centroids[start : start + per_block].T, 6)
-            index = sims.argmax(axis=1)
-            value = sims[np.arange(len(block)), index]
-            better = value > best  # strictly: an earlier centroid keeps a tie, as in argmax
-            best[better] = value[better]
-            nearest[lo : lo + len(block)][better] = start + index[better]
-    return nearest
+def assign_with_anchors(
+    table: pa.Table, embedding: str, id_column: str, clusters: Clusters, threshold: float
+) -> pa.Table:
+    """`assign_clusters` over split clusters: a row as close as `threshold` to its
+    sub-cluster's anchor is decided here (`duplicate_of` = the anchor's id, embedding dropped)
+    and spread over every bucket by its order; the anchor itself is flagged, to be kept."""
+    vectors = embedding_matrix(table[embedding])
+    order = order_key(table).to_numpy()
+    nearest = clusters.assign(vectors, order)
+    cosine = np.round(np.einsum("ij,ij->i", vectors, clusters.centroids[nearest]), 6)
+    to_anchor = np.round(np.einsum("ij,ij->i", vectors, clusters.anchors[nearest]), 6)
+    anchored = clusters.anchor_order[nearest] >= 0
+    is_anchor = anchored & (order == clusters.anchor_order[nearest])
+    decided = anchored & ~is_anchor & (to_anchor >= threshold)
+    anchor_id = pa.array(clusters.anchor_id, pa.string())
+    kept_id = pc.if_else(pa.array(decided), pc.take(anchor_id, pa.array(nearest)), None)
+    vectors_left = pc.if_else(pa.array(decided), None, table[embedding].combine_chunks())
+    bucket = np.where(decided, spread(order, pa.int64()).to_numpy(), nearest)
+    return pa.table(
+        {
+            "order": pa.array(order),
+            "id": row_ids(table, id_column),
+            "e": vectors_left,
+            "cluster": pa.array(nearest.astype(np.int64)),
+            "centroid_cosine": pa.array(cosine.astype(np.float32)),
+            "anchor": pa.array(is_anchor),
+            DUPLICATE_OF: kept_id,
+            "anchor_cosine": pa.array(to_anchor.astype(np.float32)),
+            BUCKET: pa.array(bucket.astype(np.int64)),
+        }
+    )
 
 
 def greedy_keep(vectors: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -127,6 +140,7 @@ def _resolve_clusters(bucket: pa.Table, threshold: float, keep: str) -> pa.Table
     """Duplicates within each k-means cluster of one bucket."""
     rows = bucket.sort_by(
         [("cluster", "ascending")]
+        + ([("anchor", "descending")] if "anchor" in bucket.column_names else [])
         + ([("centroid_cosine", "descending")] if keep == "centroid" else [])
         + [("order", "ascending")]
     )
@@ -151,6 +165,25 @@ def _resolve_clusters(bucket: pa.Table, threshold: float, keep: str) -> pa.Table
         }
     )
     return table.sort_by([(SHARD, "ascending"), (ROW, "ascending")])
+
+
+def _resolve_anchored(bucket: pa.Table, threshold: float, keep: str) -> pa.Table:
+    """The rows decided map-side as they are, the others resolved per cluster."""
+    decided = pc.is_valid(bucket[DUPLICATE_OF])
+    found = _resolve_clusters(bucket.filter(pc.invert(decided)), threshold, keep)
+    hits = bucket.filter(decided)
+    shard, row = unpack_order(hits["order"].to_numpy())
+    hits = pa.table(
+        {
+            SHARD: shard,
+            ROW: row,
+            DUPLICATE_OF: hits[DUPLICATE_OF],
+            MEMBER: hits["id"],
+            "cosine": hits["anchor_cosine"],
+        }
+    )
+    merged = pa.concat_tables([found, hits.cast(found.schema)])
+    return merged.sort_by([(SHARD, "ascending"), (ROW, "ascending")])
 
 
 @register("semantic_dedup")
@@ -209,50 +242,66 @@ class SemanticDedup(Deduplicator):
         if not rows:
             return {"kmeans_clusters": 0}
         work = work_dir(dest)
-        centroids, resumed = fit_centroids(executor, sources, work, rows, p, self.name)
+        limit = hot_limit(p.rows_per_bucket)
+        clusters, resumed = fit_centroids(executor, sources, work, rows, p, self.name, limit)
         assign = partial(
-            assign_clusters,
+            assign_with_anchors,
             embedding=p.embedding_column,
             id_column=p.id_column,
-            centroids=centroids,
+            clusters=clusters,
+            threshold=p.threshold,
         )
         columns = self.decide_columns()
-        resolve = partial(_resolve_clusters, threshold=p.threshold, keep=p.keep)
-        executor.shuffle(
-            [Source(sources, columns, assign)], resolve, dest, min(len(centroids), buckets)
-        )
+        resolve = partial(_resolve_anchored, threshold=p.threshold, keep=p.keep)
+        count = len(clusters.centroids)
+        executor.shuffle([Source(sources, columns, assign)], resolve, dest, min(count, buckets))
         work.remove()
-        stats: dict[str, Any] = {"kmeans_clusters": len(centroids)}
+        stats: dict[str, Any] = {"kmeans_clusters": len(clusters.top)}
+        if clusters.hot:
+            stats |= {"hot_clusters": clusters.hot, "sub_clusters": count - len(clusters.top)}
         return stats | ({"resumed_passes": ["k-means"]} if resumed else {})
 
 
 def fit_centroids(
-    executor: Executor, sources: list[Location], work: Location, rows: int, p: Any, step: str
-) -> tuple[np.ndarray, bool]:
+    executor: Executor,
+    sources: list[Location],
+    work: Location,
+    rows: int,
+    p: Any,
+    step: str,
+    split_past: int | None = None,
+) -> tuple[Clusters, bool]:
     """Unit-length k-means centroids (seeded) of the embeddings of a deterministic sample of
-    `sample_rows` of the `rows` rows in `sources`; `p` holds `embedding_column`,
-    `sample_rows`, `clusters`, `rows_per_cluster` and `seed`. The sample is bounded in size;
-    only it is read here. The centroids are kept in `work` (a checkpoint: a rerun of the same
-    decision reuses them); returns them and whether they were reused."""
-    inputs = fingerprint(p.model_dump_json(), [s.path for s in sources], rows)
+    `sample_rows` of the `rows` rows in `sources`, with each cluster estimated past
+    `split_past` rows split (pipeline/dedup/kmeans.py); `p` holds `embedding_column`,
+    `id_column`, `sample_rows`, `clusters`, `rows_per_cluster` and `seed`. Only the sample is
+    read. The centroids are kept in `work` (a checkpoint: a rerun of the same decision reuses
+    them); returns them and whether they were reused."""
+    inputs = fingerprint(p.model_dump_json(), [s.path for s in sources], rows, split_past)
     table, resumed = once_table(
         work / "centroids.parquet",
         inputs,
-        lambda: pa.table({"centroid": _fit(executor, sources, work, rows, p, step)}),
+        lambda: _fit(executor, sources, work, rows, p, step, split_past).as_table(),
     )
-    return embedding_matrix(table["centroid"]), resumed
+    return Clusters.from_table(table), resumed
 
 
 def _fit(
-    executor: Executor, sources: list[Location], work: Location, rows: int, p: Any, step: str
-) -> pa.Array:
-    """`fit_centroids`'s sample pass and k-means fit: the centroids as a list column."""
-    from sklearn.cluster import KMeans
-
+    executor: Executor,
+    sources: list[Location],
+    work: Location,
+    rows: int,
+    p: Any,
+    step: str,
+    split_past: int | None,
+) -> Clusters:
+    """`fit_centroids`'s sample pass, k-means fit and split of hot clusters."""
     # At least ~64 expected rows, so that a tiny `sample_rows` cannot draw none at all.
     fraction = max(p.sample_rows, 64) / rows
-    sample = partial(_sample, embedding=p.embedding_column, fraction=fraction)
-    source = Source(sources, [SHARD, ROW, p.embedding_column], sample)
+    sample = partial(
+        _sample, embedding=p.embedding_column, id_column=p.id_column, fraction=fraction
+    )
+    source = Source(sources, [SHARD, ROW, p.id_column, p.embedding_column], sample)
     # Past SAMPLE_SERIAL_ROWS the reading is shared by the executor's map tasks; below, one
     # on-disk task reads it all (cheaper than starting many).
     buckets = 1 if rows <= SAMPLE_SERIAL_ROWS else min(len(sources), SAMPLE_BUCKETS)
@@ -261,10 +310,13 @@ def _fit(
     (work / "sample").remove()
     if not parts:
         raise TamisError(f"{step}: the k-means sample drew no rows; raise sample_rows")
-    vectors = embedding_matrix(pa.concat_tables(parts).sort_by("order")["e"])
+    drawn = pa.concat_tables(parts).sort_by("order")
+    vectors = embedding_matrix(drawn["e"])
     k = p.clusters or max(1, round(rows / p.rows_per_cluster))
-    k = max(1, min(k, len(vectors)))
-    model = KMeans(n_clusters=k, random_state=p.seed, n_init=1).fit(vectors)
-    centres = model.cluster_centers_.astype(np.float32)
-    centres /= np.maximum(np.linalg.norm(centres, axis=1, keepdims=True), 1e-12)
-    return pa.FixedSizeListArray.from_arrays(pa.array(centres.reshape(-1)), centres.shape[1])
+    centroids = kmeans(vectors, max(1, min(k, len(vectors))), p.seed)
+    if split_past is None:
+        return Clusters.unsplit(centroids)
+    orders, ids = drawn["order"].to_numpy(), drawn["id"].to_pylist()
+    return split_hot_clusters(
+        vectors, orders, ids, centroids, rows, split_past, p.rows_per_cluster, p.seed
+    )

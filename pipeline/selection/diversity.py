@@ -110,7 +110,8 @@ class Select(GlobalStep):
         p = self.params
         walked, work, resumed = dest / "walked", work_dir(dest), False
         if rows:
-            centroids, resumed = fit_centroids(executor, sources, work, rows, p, self.name)
+            clusters, resumed = fit_centroids(executor, sources, work, rows, p, self.name)
+            centroids = clusters.centroids
             prepare = partial(_scored, params=p, centroids=centroids)
             columns = self.decide_columns()
             buckets = min(len(centroids), bucket_count(rows, p.rows_per_bucket))

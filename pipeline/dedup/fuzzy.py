@@ -173,10 +173,19 @@ class MinHashDedup(Deduplicator):
             verified = work / "verified"
 
             def verify() -> dict[str, Any]:
-                found = verify_edges(
-                    executor, pairs, sources, p.text_column, p.ngram, p.threshold, work, buckets
+                found, hot = verify_edges(
+                    executor,
+                    pairs,
+                    sources,
+                    p.text_column,
+                    p.ngram,
+                    p.threshold,
+                    work,
+                    buckets,
+                    p.rows_per_bucket,
                 )
-                return {"verified_pairs": parquet_rows(parquet_files(found))}
+                stats = {"verified_pairs": parquet_rows(parquet_files(found))}
+                return stats | ({"hot_verify_nodes": hot} if hot else {})
 
             checked = once(verified, inputs, verify)
             resumed += ["verification"] * bool(checked.pop("resumed", False))

@@ -3,10 +3,18 @@
 Pass 1 groups pairs by their first node with every document's text by its order, and attaches
 the first text; pass 2 does the same for the second node, then compares the two shingle sets.
 Each pass shuffles all texts once: this is the costly part of fuzzy dedup, hence optional.
+
+A node in more pairs than a bucket should hold (the first document of a giant cluster, which
+the band pass pairs with every copy) is a skewed join key: its pairs would all land in one
+reducer, each given a copy of its text. So each pass first counts its nodes (a sketch over
+the pairs, `hot_keys.find_hot`), cuts a hot node's pairs into pieces of about `hot_limit`
+pairs spread over consecutive buckets, and sends its document to each of those buckets (a
+salted join): a few copies of one text instead of one reducer holding them all.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -18,10 +26,11 @@ from pipeline.core.columns import ROW, SHARD
 from pipeline.core.executor import Executor
 from pipeline.dedup.base import order_key
 from pipeline.dedup.components import EDGE_COLUMNS, EDGE_SCHEMA, edges
+from pipeline.dedup.hot_keys import Grouping, find_hot, hot_limit
 from pipeline.dedup.minhash import jaccard, shingle_hashes
 from pipeline.global_steps.base import BUCKET
 from pipeline.global_steps.shuffle import Source, bucket_of, parquet_files
-from pipeline.io.storage import Location
+from pipeline.io.storage import Location, parquet_rows
 
 JOIN_SCHEMA = pa.schema(
     [("node", pa.int64()), ("text", pa.string())]
@@ -30,17 +39,47 @@ JOIN_SCHEMA = pa.schema(
 )
 
 
-def _documents(table: pa.Table, text_column: str) -> pa.Table:
-    """Document rows of a join: order and text, bucketed by order."""
-    order = order_key(table)
-    columns = {"node": order, "text": table[text_column]}
-    return _join_rows(columns, table.num_rows, bucket_of(order.to_numpy()))
+@dataclass(frozen=True)
+class Pieces:
+    """Hot nodes of one join and how many buckets each one's pairs are cut into."""
+
+    nodes: np.ndarray
+    counts: np.ndarray
+    buckets: int
+
+    def of(self, nodes: np.ndarray) -> np.ndarray:
+        """Pieces of each node: 1 unless it is hot."""
+        found = np.searchsorted(self.nodes, nodes)
+        found = np.minimum(found, max(0, len(self.nodes) - 1))
+        hot = (self.nodes[found] == nodes) if len(self.nodes) else np.zeros(len(nodes), bool)
+        return np.where(hot, self.counts[found] if len(self.nodes) else 1, 1)
+
+    def first_bucket(self, nodes: np.ndarray) -> np.ndarray:
+        """Each node's own bucket (its first piece's)."""
+        return bucket_of(nodes).to_numpy() % self.buckets
 
 
-def _pairs(table: pa.Table, side: str) -> pa.Table:
-    """Pair rows of a join, bucketed by the node on `side`."""
+def _documents(table: pa.Table, text_column: str, pieces: Pieces) -> pa.Table:
+    """Document rows of a join: order and text, bucketed by order; a hot node's document once
+    more for each further bucket its pairs are cut into."""
+    order = order_key(table).to_numpy()
+    copies = pieces.of(order)
+    rows = np.repeat(np.arange(len(order)), copies)
+    piece = np.arange(len(rows)) - np.repeat(np.cumsum(copies) - copies, copies)
+    bucket = (pieces.first_bucket(order)[rows] + piece) % pieces.buckets
+    columns = {"node": pa.array(order[rows]), "text": pc.take(table[text_column], rows)}
+    return _join_rows(columns, len(rows), pa.array(bucket))
+
+
+def _pairs(table: pa.Table, side: str, pieces: Pieces) -> pa.Table:
+    """Pair rows of a join, bucketed by the node on `side` (a hot node's pairs spread by their
+    other node over its pieces)."""
     columns = {c: table[c] for c in (*EDGE_COLUMNS, "a_text") if c in table.column_names}
-    return _join_rows(columns, table.num_rows, bucket_of(table[side].to_numpy()))
+    node = table[side].to_numpy()
+    other = table["b" if side == "a" else "a"].to_numpy()
+    piece = bucket_of(other).to_numpy() % pieces.of(node)
+    bucket = (pieces.first_bucket(node) + piece) % pieces.buckets
+    return _join_rows(columns, table.num_rows, pa.array(bucket))
 
 
 def _join_rows(columns: dict[str, Any], rows: int, bucket: pa.Array) -> pa.Table:
@@ -83,6 +122,37 @@ def _compare(bucket: pa.Table, ngram: int, threshold: float) -> pa.Table:
     return edges(*(kept[c] for c in EDGE_COLUMNS))
 
 
+def _node_keys(table: pa.Table, side: str) -> pa.ChunkedArray:
+    return table[side]
+
+
+def _node_rows(table: pa.Table, side: str) -> pa.Table:
+    """A pair's node on `side` as a row of its group (key, order and id: the node)."""
+    node = table[side]
+    return pa.table({"key": node, "order": node, "id": pc.cast(node, pa.string())})
+
+
+def hot_nodes(
+    executor: Executor,
+    pairs: list[Location],
+    side: str,
+    rows_per_bucket: int,
+    buckets: int,
+    work: Location,
+) -> Pieces:
+    """The nodes on `side` of more than `hot_limit(rows_per_bucket)` pairs, with the pieces
+    (at most `buckets`) their pairs are cut into."""
+    grouping = Grouping(
+        [side], partial(_node_keys, side=side), [side], partial(_node_rows, side=side)
+    )
+    occurrences = parquet_rows(pairs)
+    hot = find_hot(executor, pairs, grouping, occurrences, rows_per_bucket, buckets, work)
+    hot = hot.sort_by("key")
+    counts = np.ceil(hot["count"].to_numpy() / hot_limit(rows_per_bucket)).astype(np.int64)
+    nodes = hot["key"].to_numpy().astype(np.int64)
+    return Pieces(nodes, np.clip(counts, 1, buckets), buckets)
+
+
 def verify_edges(
     executor: Executor,
     pairs: Location,
@@ -92,17 +162,32 @@ def verify_edges(
     threshold: float,
     work: Location,
     buckets: int,
-) -> Location:
+    rows_per_bucket: int,
+) -> tuple[Location, int]:
     """Keep the candidate pairs in `pairs` whose true Jaccard is >= threshold; returns their
-    folder."""
-    documents = Source(
-        sources, [SHARD, ROW, text_column], partial(_documents, text_column=text_column)
-    )
+    folder and how many hot nodes the two joins split."""
+    split = 0
     first = work / "verify-first"
-    pair_source = Source(parquet_files(pairs), EDGE_COLUMNS, partial(_pairs, side="a"))
-    executor.shuffle([pair_source, documents], _attach_first, first, buckets)
     verified = work / "verified"
-    pair_source = Source(parquet_files(first), [*EDGE_COLUMNS, "a_text"], partial(_pairs, side="b"))
-    compare = partial(_compare, ngram=ngram, threshold=threshold)
-    executor.shuffle([pair_source, documents], compare, verified, buckets)
-    return verified
+    passes = [
+        (pairs, EDGE_COLUMNS, "a", _attach_first, first),
+        (
+            first,
+            [*EDGE_COLUMNS, "a_text"],
+            "b",
+            partial(_compare, ngram=ngram, threshold=threshold),
+            verified,
+        ),
+    ]
+    for folder, columns, side, resolve, dest in passes:
+        files = parquet_files(folder)
+        pieces = hot_nodes(executor, files, side, rows_per_bucket, buckets, work)
+        split += len(pieces.nodes)
+        documents = Source(
+            sources,
+            [SHARD, ROW, text_column],
+            partial(_documents, text_column=text_column, pieces=pieces),
+        )
+        pair_source = Source(files, columns, partial(_pairs, side=side, pieces=pieces))
+        executor.shuffle([pair_source, documents], resolve, dest, buckets)
+    return verified, split

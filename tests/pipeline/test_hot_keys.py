@@ -20,7 +20,11 @@ from pipeline.io.storage import Location, write_parquet
 from pipeline.run.local_executor import LocalExecutor
 
 ROWS_PER_BUCKET = 100
-STEPS = {"exact": ExactDedup, "minhash": partial(MinHashDedup, num_perm=32)}
+STEPS = {
+    "exact": ExactDedup,
+    "minhash": partial(MinHashDedup, num_perm=32),
+    "minhash_verify": partial(MinHashDedup, num_perm=32, verify=True),
+}
 
 
 class Measured(LocalExecutor):
@@ -85,7 +89,11 @@ def measured_decide(step: Any, table: pa.Table, folder: Path) -> tuple[dict[str,
 
 @pytest.mark.parametrize(
     "method",
-    ["exact", pytest.param("minhash", marks=pytest.mark.slow)],  # minhash: ~18 s
+    [  # minhash: ~18 s
+        "exact",
+        pytest.param("minhash", marks=pytest.mark.slow),
+        pytest.param("minhash_verify", marks=pytest.mark.slow),
+    ],
 )
 def test_a_cluster_larger_than_a_bucket_is_resolved_in_pieces(method, tmp_path):
     make = STEPS[method]
@@ -97,6 +105,8 @@ def test_a_cluster_larger_than_a_bucket_is_resolved_in_pieces(method, tmp_path):
 
     report, executor = measured_decide(make(rows_per_bucket=ROWS_PER_BUCKET), table, tmp_path)
     assert report["hot_keys" if method == "exact" else "hot_band_keys"] >= 1
+    if method == "minhash_verify":  # the cluster's first document: a hot node of both joins
+        assert report["hot_verify_nodes"] >= 1
     # No resolve call held the cluster: each stays near a bucket's share of the rows.
     assert max(executor.sizes) <= 3 * ROWS_PER_BUCKET
 

@@ -6,7 +6,8 @@ Runs the recipe on its input into a temporary folder, then measures the Parquet 
 left (the `_work/` folder stays after a run). Per stage:
 
     rows read      the pieces the stage's row work reads in full: the input files for the first
-                   stage, the previous stage's committed kept pieces after it
+                   stage, the previous stage's committed kept pieces after it, plus the input's
+                   text column when those pieces left the text out (pipeline/run/deferred_text.py)
     rows written   the stage's committed kept and rejected pieces
     keys read      what the decisions of the global steps the stage applies read: the first
                    step, the columns it decides on from the previous stage's kept pieces (their
@@ -42,6 +43,7 @@ from pipeline.core.columns import ROW, SHARD  # noqa: E402
 from pipeline.core.recipe import load_recipe  # noqa: E402
 from pipeline.global_steps.survivors import surviving_keys  # noqa: E402
 from pipeline.io.storage import Location  # noqa: E402
+from pipeline.run.deferred_text import text_left_out  # noqa: E402
 from pipeline.run.local_executor import LocalExecutor  # noqa: E402
 from pipeline.run.plan import plan_run  # noqa: E402
 from pipeline.run.runner import run_recipe  # noqa: E402
@@ -123,12 +125,23 @@ def measure(recipe_path: str, runner: str, out: Path) -> dict:
                 if p.is_file()
             ]
         )
+        # The input's text column of each shard whose previous kept pieces left it out.
+        text_again = sorted(
+            {
+                int(p.parent.name.removeprefix("shard-"))
+                for p in previous_kept
+                if stage.index and text_left_out(pq.read_schema(p))
+            }
+        )
+        by_index = {s.index: Path(s.path) for s in plan.shards}
+        input_text = column_bytes([by_index[i] for i in text_again], {plan.read.text_column})
         rows.append(
             {
                 "stage": f"{stage.index}: {stage.describe()}",
                 "keys_read": keys,
                 "decisions": decisions,
-                "rows_read": size(previous_kept),
+                "rows_read": size(previous_kept) + input_text,
+                "input_text_read": input_text,
                 "rows_written": size(kept + rejected),
             }
         )
@@ -141,6 +154,7 @@ def measure(recipe_path: str, runner: str, out: Path) -> dict:
             "keys_read": 0,
             "decisions": 0,
             "rows_read": size(previous_kept + all_rejected),
+            "input_text_read": 0,
             "rows_written": size(final),
         }
     )
@@ -156,13 +170,15 @@ def measure(recipe_path: str, runner: str, out: Path) -> dict:
 def table(result: dict) -> str:
     kept = result["kept"]
     head = f"{'stage':<44}{'keys rd':>10}{'decis wr':>10}{'rows rd':>10}{'rows wr':>10}"
+    head += f"{'(input text rd)':>16}"
     lines = [f"rows in {result['in']}, kept {kept}; bytes per kept row:", head]
     totals = dict.fromkeys(("keys_read", "decisions", "rows_read", "rows_written"), 0)
     for row in result["rows"]:
         for k in totals:
             totals[k] += row[k]
         name = row["stage"] if len(row["stage"]) <= 43 else row["stage"][:40] + "..."
-        lines.append(f"{name:<44}" + "".join(f"{row[k] / kept:>10.0f}" for k in totals))
+        figures = "".join(f"{row[k] / kept:>10.0f}" for k in totals)
+        lines.append(f"{name:<44}{figures}{row['input_text_read'] / kept:>16.0f}")
     lines.append(f"{'total':<44}" + "".join(f"{totals[k] / kept:>10.0f}" for k in totals))
     read, written = (
         totals["keys_read"] + totals["rows_read"],

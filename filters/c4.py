@@ -109,6 +109,9 @@ class C4(Filter):
         lines = {"c4_lines_removed": pa.int32()} if self.params.remove_lines else {}
         return super().output_columns() | lines
 
+    def may_change_text(self, column: str) -> bool:
+        return self.params.remove_lines and column == self.params.text_column
+
     def rewrite(self, kept: pa.Table) -> pa.Table:
         if not self.params.remove_lines:
             return kept

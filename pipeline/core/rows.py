@@ -45,6 +45,10 @@ class RowStep(Step):
         """Edit kept rows (e.g. remove lines); the default keeps them as they are."""
         return kept
 
+    def may_change_text(self, column: str) -> bool:
+        """A row step edits text only in `rewrite`, or by declaring the column an output."""
+        return type(self).rewrite is not RowStep.rewrite or column in self.output_columns()
+
     def reasons(self, data: Any) -> pa.Array:
         """Reject reason per row (`<step>:<rule>`, or `invalid:<why>` for a row without usable
         text: null, empty, not a string), null for rows the step keeps."""

@@ -106,6 +106,12 @@ class Step:
         """Columns this step adds to the rows it keeps (none by default)."""
         return {}
 
+    def may_change_text(self, column: str) -> bool:
+        """Whether this step may edit the text in `column` of the rows it keeps. Yes unless a
+        subclass knows better: a stage leaves a text no step has changed out of its pieces and
+        reads it again from the input (pipeline/run/deferred_text.py)."""
+        return True
+
     def reuse_key(self) -> str | None:
         """A key of everything but the model file that can change this step's output columns,
         so that another run may reuse them (`--reuse-scores`); None when they cannot be."""

@@ -45,6 +45,10 @@ class GlobalStep(Step):
         """`batch` with the columns the decision needs (none beyond what it has by default)."""
         return batch
 
+    def may_change_text(self, column: str) -> bool:
+        """A global step adds keys and rejects rows; it never edits text."""
+        return False
+
     def decide_columns(self) -> list[str] | None:
         """The columns `decide` reads from its sources (None: unknown, any of them). A step
         that says can be decided on a keys-only copy of the rows earlier decisions keep, and

@@ -38,6 +38,7 @@ from pipeline.io.storage import (
     read_table,
     write_parquet,
 )
+from pipeline.run.deferred_text import leave_out_text, worth_leaving_out
 from pipeline.run.stages import SECONDS_META, StageContext
 from pipeline.run.tokens import file_tokens, token_counter
 
@@ -45,10 +46,16 @@ NODE_META = b"tamis.node"  # the host that wrote a piece
 
 
 def write_pieces(
-    table: pa.Table, layout: RunLayout, stage: int, attempt: str | None = None
+    table: pa.Table,
+    layout: RunLayout,
+    stage: int,
+    attempt: str | None = None,
+    text: str | None = None,
 ) -> list[tuple[int, int]]:
     """Write a processed table as kept/rejected pieces per shard, named by the run attempt
-    writing them; returns (shard, rows) pairs."""
+    writing them, the kept ones without the `text` column's values when given and when that
+    moves fewer bytes (the next stage reads them from the input: pipeline/run/deferred_text.py);
+    returns (shard, rows) pairs."""
     seconds = (table.schema.metadata or {}).get(SECONDS_META, b"{}")
     table = table.replace_schema_metadata(None)
     node = socket.gethostname().encode()
@@ -60,12 +67,15 @@ def write_pieces(
         kept_mask = pc.is_null(part[REJECT_REASON])
         kept = part.filter(kept_mask)
         kept = kept.drop_columns([c for c in REJECT_ONLY if c in kept.column_names])
+        if text is not None and worth_leaving_out(part, kept, text):
+            kept = leave_out_text(kept, text)
         rejected = part.filter(pc.invert(kept_mask))
         # Each piece is named by its own first row, so pieces merge back in input order.
         kept_first = kept[ROW][0].as_py() if kept.num_rows else first
         rejected_first = rejected[ROW][0].as_py() if rejected.num_rows else first
+        meta = {**(kept.schema.metadata or {}), SECONDS_META: seconds, NODE_META: node}
         write_parquet(
-            kept.replace_schema_metadata({SECONDS_META: seconds, NODE_META: node}),
+            kept.replace_schema_metadata(meta),
             folder / piece_name("kept", kept_first, attempt),
         )
         write_parquet(

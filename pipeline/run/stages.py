@@ -32,6 +32,7 @@ from pipeline.global_steps.thresholds import PercentileCut
 from pipeline.io.layout import RunLayout
 from pipeline.io.readers import InputShard, ReadOptions, read_shard
 from pipeline.io.storage import parquet_file
+from pipeline.run.deferred_text import InputText, text_left_out
 from pipeline.run.reuse import ScoreReuse
 
 SECONDS_META = b"tamis.seconds"
@@ -103,6 +104,7 @@ class StageContext:
     step_columns: dict[str, pa.DataType] = field(default_factory=dict)  # in every output file
     tokenizer: str | None = None  # counts the tokens of the output files (pipeline/run/tokens.py)
     attempt: str | None = None  # the run attempt (its lock's id): fences older attempts' tasks
+    deferred_text: str | None = None  # the text column left out of kept pieces (deferred_text.py)
 
 
 def stage_chunks(ctx: StageContext, shard: InputShard) -> Iterator[pa.Table]:
@@ -118,7 +120,7 @@ def stage_chunks(ctx: StageContext, shard: InputShard) -> Iterator[pa.Table]:
         if earlier is not None:
             source = (ScoreReuse.attach(c, earlier, ctx.read.id_column) for c in source)
     else:
-        source = _previous_survivors(layout, stage.index - 1, shard.index)
+        source = _previous_survivors(ctx, shard)
     decisions = [
         (step, step.load_decisions(layout.decisions(stage.index, j), shard.index))
         for j, step in enumerate(stage.applies)
@@ -133,15 +135,26 @@ def stage_chunks(ctx: StageContext, shard: InputShard) -> Iterator[pa.Table]:
     )
 
 
-def _previous_survivors(layout: RunLayout, stage: int, shard: int) -> Iterator[pa.Table]:
-    """Kept pieces the previous stage committed, batch by batch, with reason columns reset."""
-    kept, _ = layout.committed_pieces(stage, shard)
-    for piece in kept:
-        for batch in parquet_file(piece).iter_batches():
-            # Drop the piece's timing metadata, which every batch would otherwise carry again.
-            table = pa.Table.from_batches([batch]).replace_schema_metadata(None)
-            table = table.append_column(REJECT_REASON, pa.nulls(table.num_rows, pa.string()))
-            yield table.append_column(REJECTED_BY, pa.nulls(table.num_rows, pa.string()))
+def _previous_survivors(ctx: StageContext, shard: InputShard) -> Iterator[pa.Table]:
+    """Kept pieces the previous stage committed, batch by batch, with reason columns reset and
+    the text read again from the input where a piece left it out."""
+    kept, _ = ctx.layout.committed_pieces(ctx.stage.index - 1, shard.index)
+    text: InputText | None = None
+    try:
+        for piece in kept:
+            parquet = parquet_file(piece)
+            restore = text_left_out(parquet.schema_arrow)
+            for batch in parquet.iter_batches():
+                # Drop the piece's timing metadata, which every batch would otherwise carry again.
+                table = pa.Table.from_batches([batch]).replace_schema_metadata(None)
+                if restore:
+                    text = text or InputText(shard, ctx.read)
+                    table = text.restore(table)
+                table = table.append_column(REJECT_REASON, pa.nulls(table.num_rows, pa.string()))
+                yield table.append_column(REJECTED_BY, pa.nulls(table.num_rows, pa.string()))
+    finally:
+        if text is not None:
+            text.close()
 
 
 def process_chunk(chunk: pa.Table, stage: Stage) -> pa.Table:

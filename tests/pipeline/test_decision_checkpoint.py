@@ -13,8 +13,8 @@ from pipeline.core.columns import ROW, SHARD
 from pipeline.dedup.exact import ExactDedup
 from pipeline.dedup.fuzzy import MinHashDedup
 from pipeline.dedup.semantic import SemanticDedup
-from pipeline.global_steps.thresholds import PercentileCut
 from pipeline.global_steps.shuffle import parquet_files
+from pipeline.global_steps.thresholds import PercentileCut
 from pipeline.io.storage import Location, read_table, write_parquet
 from pipeline.run.local_executor import LocalExecutor
 from tests.pipeline.test_hot_keys import planted

@@ -1,7 +1,8 @@
 """Text left for the input: while no step has edited the documents' text, a stage may write
 a kept piece with the text column as nulls (a few bytes) and the next stage reads the text
-again from the input shard, by row (only the row groups holding its rows). Then the text is
-written once, in the final files, and only keys and scores pass through the stages between.
+again from the input shard, by row (skipping row groups that hold none of its rows). Then the
+text is written once, in the final files, and only keys and scores pass through the stages
+between.
 
 A stage may do so when the input is Parquet text (one column of it can be read alone), when no
 step up to it may change the text (`Step.may_change_text`: C4's `remove_lines` and HTML
@@ -22,6 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline.core.columns import ROW, set_column
+from pipeline.core.errors import RunError
 from pipeline.io.readers import open_input
 from pipeline.io.shards import InputShard, ReadOptions
 from pipeline.io.validate import validate_text
@@ -74,41 +76,57 @@ def worth_leaving_out(part: pa.Table, kept: pa.Table, column: str) -> bool:
 
 
 class InputText:
-    """One input shard's text column, read again by row group for the rows asked."""
+    """One input shard's text column, read again for rows asked in increasing order: batch by
+    batch within a row group (memory: one batch, as the first stage read it), skipping the row
+    groups that hold none of them."""
 
     def __init__(self, shard: InputShard, read: ReadOptions) -> None:
-        self.read, self.column = read, read.text_column
+        self.read, self.column, self.path = read, read.text_column, shard.path
         self._open = ExitStack()
         self._file = pq.ParquetFile(self._open.enter_context(open_input(shard.path)))
         meta = self._file.metadata
         sizes = [meta.row_group(g).num_rows for g in range(meta.num_row_groups)]
         self._starts = np.cumsum([0, *sizes])  # the first row of each row group, then the end
-        self._loaded: dict[int, pa.Array] = {}  # the row groups read, while rows still need them
+        self._seek(0)
+
+    def _seek(self, group: int) -> None:
+        """Read on from the start of row `group`."""
+        self._group, self._first = group, int(self._starts[group])
+        self._texts = pa.array([], pa.string())  # rows self._first, self._first + 1, ...
+        self._batches = self._file.iter_batches(
+            batch_size=self.read.chunk_rows, row_groups=[group], columns=[self.column]
+        )
+
+    def _cover(self, row: int) -> None:
+        """Move the buffer on to the batch holding `row`."""
+        if row >= self._starts[-1]:
+            raise RunError(
+                f"{self.path}: row {row} is gone; the input changed during the run "
+                "(rerun with --overwrite)"
+            )
+        group = int(np.searchsorted(self._starts, row, side="right")) - 1
+        if group != self._group or row < self._first:
+            self._seek(group)
+        while row >= self._first + len(self._texts):
+            self._first += len(self._texts)
+            batch = next(self._batches)
+            self._texts, _, _ = validate_text(
+                pa.chunked_array([batch.column(0)]), self.read.max_text_chars
+            )
 
     def restore(self, table: pa.Table) -> pa.Table:
-        """`table` with its text column taken from the input by `_row`."""
+        """`table` (rows in increasing `_row` order) with its text column taken from the input."""
         rows = table[ROW].to_numpy()
-        if not len(rows):
+        parts, i = [], 0
+        while i < len(rows):
+            self._cover(int(rows[i]))
+            end = int(np.searchsorted(rows, self._first + len(self._texts)))
+            parts.append(self._texts.take(pa.array(rows[i:end] - self._first)))
+            i = end
+        if not parts:
             return table
-        groups = np.searchsorted(self._starts, rows, side="right") - 1
-        for group in sorted(set(self._loaded) - set(groups.tolist())):
-            if group < groups.min():  # pieces come in row order: never needed again
-                del self._loaded[group]
-        needed = np.unique(groups)
-        chunks = pa.chunked_array([self._group(int(g)) for g in needed], pa.string())
-        sizes = self._starts[needed + 1] - self._starts[needed]
-        base = np.zeros(len(self._starts), np.int64)  # where each needed group starts in chunks
-        base[needed] = np.cumsum(sizes) - sizes
-        at = rows - self._starts[groups] + base[groups]
-        texts = chunks.take(pa.array(at)).combine_chunks()
+        texts = pa.concat_arrays(parts) if len(parts) > 1 else parts[0]
         return set_column(table, self.column, texts).replace_schema_metadata(table.schema.metadata)
-
-    def _group(self, group: int) -> pa.Array:
-        """One row group's text, validated as the first stage read it."""
-        if group not in self._loaded:
-            column = self._file.read_row_group(group, columns=[self.column]).column(0)
-            self._loaded[group], _, _ = validate_text(column, self.read.max_text_chars)
-        return self._loaded[group]
 
     def close(self) -> None:
         self._open.close()

@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from pipeline.core.errors import RunError
 from pipeline.core.recipe import parse_recipe
 from pipeline.io.shards import InputShard, ReadOptions
 from pipeline.run import runner
@@ -147,4 +148,28 @@ def test_input_text_is_read_again_by_row_across_batches(tmp_path):
         assert text.restore(table)["text"].to_pylist() == [texts[r] for r in rows]
     again = pa.table({"_row": pa.array([5], pa.int64()), "text": pa.nulls(1, pa.string())})
     assert text.restore(again)["text"].to_pylist() == [texts[5]]  # earlier rows: read again
+    gone = pa.table({"_row": pa.array([100], pa.int64()), "text": pa.nulls(1, pa.string())})
+    with pytest.raises(RunError, match="in.parquet: row 100 is gone"):
+        text.restore(gone)
+    text.close()
+
+
+def test_input_text_skips_row_groups_it_does_not_need(tmp_path):
+    texts = [f"document {i}" for i in range(1000)]
+    path = tmp_path / "in.parquet"
+    pq.write_table(pa.table({"text": texts}), path, row_group_size=100)
+    text = InputText(InputShard(0, str(path), "parquet"), ReadOptions(chunk_rows=30))
+    rows = [3, 4, 250, 251, 299, 300, 950]
+    table = pa.table({"_row": pa.array(rows, pa.int64()), "text": pa.nulls(len(rows), pa.string())})
+    read: list[int] = []
+    real = text._file.iter_batches
+
+    def noted(*args, row_groups, **kwargs):
+        read.extend(row_groups)
+        return real(*args, row_groups=row_groups, **kwargs)
+
+    text._file.iter_batches = noted
+    text._seek(0)
+    assert text.restore(table)["text"].to_pylist() == [texts[r] for r in rows]
+    assert read == [0, 2, 3, 9]  # groups 1 and 4-8 never read
     text.close()

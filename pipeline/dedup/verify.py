@@ -49,10 +49,10 @@ class Pieces:
 
     def of(self, nodes: np.ndarray) -> np.ndarray:
         """Pieces of each node: 1 unless it is hot."""
-        found = np.searchsorted(self.nodes, nodes)
-        found = np.minimum(found, max(0, len(self.nodes) - 1))
-        hot = (self.nodes[found] == nodes) if len(self.nodes) else np.zeros(len(nodes), bool)
-        return np.where(hot, self.counts[found] if len(self.nodes) else 1, 1)
+        if not len(self.nodes):
+            return np.ones(len(nodes), np.int64)
+        found = np.minimum(np.searchsorted(self.nodes, nodes), len(self.nodes) - 1)
+        return np.where(self.nodes[found] == nodes, self.counts[found], 1)
 
     def first_bucket(self, nodes: np.ndarray) -> np.ndarray:
         """Each node's own bucket (its first piece's)."""

@@ -7,7 +7,7 @@ left (the `_work/` folder stays after a run). Per stage:
 
     rows read      the pieces the stage's row work reads in full: the input files for the first
                    stage, the previous stage's committed kept pieces after it, plus the input's
-                   text column when those pieces left the text out (pipeline/run/deferred_text.py)
+                   columns those pieces left out (pipeline/run/deferred_columns.py)
     rows written   the stage's committed kept and rejected pieces
     keys read      what the decisions of the global steps the stage applies read: the first
                    step, the columns it decides on from the previous stage's kept pieces (their
@@ -43,7 +43,7 @@ from pipeline.core.columns import ROW, SHARD  # noqa: E402
 from pipeline.core.recipe import load_recipe  # noqa: E402
 from pipeline.global_steps.survivors import surviving_keys  # noqa: E402
 from pipeline.io.storage import Location  # noqa: E402
-from pipeline.run.deferred_text import text_left_out  # noqa: E402
+from pipeline.run.deferred_columns import columns_left_out  # noqa: E402
 from pipeline.run.local_executor import LocalExecutor  # noqa: E402
 from pipeline.run.plan import plan_run  # noqa: E402
 from pipeline.run.runner import run_recipe  # noqa: E402
@@ -125,16 +125,14 @@ def measure(recipe_path: str, runner: str, out: Path) -> dict:
                 if p.is_file()
             ]
         )
-        # The input's text column of each shard whose previous kept pieces left it out.
-        text_again = sorted(
-            {
-                int(p.parent.name.removeprefix("shard-"))
-                for p in previous_kept
-                if stage.index and text_left_out(pq.read_schema(p))
-            }
-        )
+        # The input's columns of each shard whose previous kept pieces left them out.
+        again: dict[int, set[str]] = {}
+        for p in previous_kept if stage.index else []:
+            columns = columns_left_out(pq.read_schema(p), plan.read.text_column)
+            if columns:
+                again.setdefault(int(p.parent.name.removeprefix("shard-")), set()).update(columns)
         by_index = {s.index: Path(s.path) for s in plan.shards}
-        input_text = column_bytes([by_index[i] for i in text_again], {plan.read.text_column})
+        input_text = sum(column_bytes([by_index[i]], columns) for i, columns in again.items())
         rows.append(
             {
                 "stage": f"{stage.index}: {stage.describe()}",
@@ -170,7 +168,7 @@ def measure(recipe_path: str, runner: str, out: Path) -> dict:
 def table(result: dict) -> str:
     kept = result["kept"]
     head = f"{'stage':<44}{'keys rd':>10}{'decis wr':>10}{'rows rd':>10}{'rows wr':>10}"
-    head += f"{'(input text rd)':>16}"
+    head += f"{'(input cols rd)':>16}"
     lines = [f"rows in {result['in']}, kept {kept}; bytes per kept row:", head]
     totals = dict.fromkeys(("keys_read", "decisions", "rows_read", "rows_written"), 0)
     for row in result["rows"]:

@@ -109,7 +109,7 @@ class C4(Filter):
         lines = {"c4_lines_removed": pa.int32()} if self.params.remove_lines else {}
         return super().output_columns() | lines
 
-    def may_change_text(self, column: str) -> bool:
+    def may_change(self, column: str) -> bool:
         return self.params.remove_lines and column == self.params.text_column
 
     def rewrite(self, kept: pa.Table) -> pa.Table:

@@ -45,8 +45,8 @@ class RowStep(Step):
         """Edit kept rows (e.g. remove lines); the default keeps them as they are."""
         return kept
 
-    def may_change_text(self, column: str) -> bool:
-        """A row step edits text only in `rewrite`, or by declaring the column an output."""
+    def may_change(self, column: str) -> bool:
+        """A row step changes a column only in `rewrite`, or by declaring it an output."""
         return type(self).rewrite is not RowStep.rewrite or column in self.output_columns()
 
     def reasons(self, data: Any) -> pa.Array:

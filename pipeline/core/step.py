@@ -106,10 +106,10 @@ class Step:
         """Columns this step adds to the rows it keeps (none by default)."""
         return {}
 
-    def may_change_text(self, column: str) -> bool:
-        """Whether this step may edit the text in `column` of the rows it keeps. Yes unless a
-        subclass knows better: a stage leaves a text no step has changed out of its pieces and
-        reads it again from the input (pipeline/run/deferred_text.py)."""
+    def may_change(self, column: str) -> bool:
+        """Whether this step may change the values of input `column` in the rows it keeps. Yes
+        unless a subclass knows better: a stage leaves input columns no step has changed out of
+        its pieces and reads them again from the input (pipeline/run/deferred_columns.py)."""
         return True
 
     def reuse_key(self) -> str | None:

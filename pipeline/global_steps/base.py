@@ -45,8 +45,8 @@ class GlobalStep(Step):
         """`batch` with the columns the decision needs (none beyond what it has by default)."""
         return batch
 
-    def may_change_text(self, column: str) -> bool:
-        """A global step adds keys and rejects rows; it never edits text."""
+    def may_change(self, column: str) -> bool:
+        """A global step adds keys and rejects rows; it never changes a column."""
         return False
 
     def decide_columns(self) -> list[str] | None:

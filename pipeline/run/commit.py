@@ -38,7 +38,7 @@ from pipeline.io.storage import (
     read_table,
     write_parquet,
 )
-from pipeline.run.deferred_text import leave_out_text, worth_leaving_out
+from pipeline.run.deferred_columns import leave_out, worth_leaving_out
 from pipeline.run.stages import SECONDS_META, StageContext
 from pipeline.run.tokens import file_tokens, token_counter
 
@@ -50,12 +50,12 @@ def write_pieces(
     layout: RunLayout,
     stage: int,
     attempt: str | None = None,
-    text: str | None = None,
+    deferred: tuple[str, ...] = (),
 ) -> list[tuple[int, int]]:
     """Write a processed table as kept/rejected pieces per shard, named by the run attempt
-    writing them, the kept ones without the `text` column's values when given and when that
-    moves fewer bytes (the next stage reads them from the input: pipeline/run/deferred_text.py);
-    returns (shard, rows) pairs."""
+    writing them, the kept ones without the values of the `deferred` input columns when that
+    moves fewer bytes (the next stage reads them from the input:
+    pipeline/run/deferred_columns.py); returns (shard, rows) pairs."""
     seconds = (table.schema.metadata or {}).get(SECONDS_META, b"{}")
     table = table.replace_schema_metadata(None)
     node = socket.gethostname().encode()
@@ -67,8 +67,9 @@ def write_pieces(
         kept_mask = pc.is_null(part[REJECT_REASON])
         kept = part.filter(kept_mask)
         kept = kept.drop_columns([c for c in REJECT_ONLY if c in kept.column_names])
-        if text is not None and worth_leaving_out(part, kept, text):
-            kept = leave_out_text(kept, text)
+        left_out = [c for c in deferred if c in kept.column_names]
+        if worth_leaving_out(part, kept, left_out):
+            kept = leave_out(kept, left_out)
         rejected = part.filter(pc.invert(kept_mask))
         # Each piece is named by its own first row, so pieces merge back in input order.
         kept_first = kept[ROW][0].as_py() if kept.num_rows else first

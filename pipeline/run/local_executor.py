@@ -40,7 +40,9 @@ class LocalExecutor(Executor):
         for shard in pending:
             for chunk in stage_chunks(ctx, shard):
                 chunk_out = process_chunk(chunk, ctx.stage)
-                write_pieces(chunk_out, ctx.layout, ctx.stage.index, ctx.attempt, ctx.deferred_text)
+                write_pieces(
+                    chunk_out, ctx.layout, ctx.stage.index, ctx.attempt, ctx.deferred_columns
+                )
                 on_rows(chunk.num_rows)
             commit_shard(ctx, shard)
 

@@ -4,7 +4,7 @@ layout and the scores to reuse, all worked out on the driver before any row is r
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pyarrow as pa
@@ -46,6 +46,7 @@ class RunPlan:
     reuse: ScoreReuse | None
     private_columns: tuple[str, ...]  # bookkeeping and key columns never written out
     skipped_files: list[str]  # files in the input folders that no reader takes
+    input_columns: list[str] = field(default_factory=list)  # the first Parquet file's columns
 
     def step_columns(self) -> dict[str, pa.DataType]:
         """The columns the steps add to rows, by type, as written out."""
@@ -107,7 +108,10 @@ def plan_run(
     keys = {c for stage in stages for step in stage.keys_for for c in step.key_columns}
     record_columns = () if records == "text" else (MESSAGES, *RECORD_FIELDS.values())
     private = (*INTERNAL, BUCKET, *sorted(keys), *record_columns)
-    return RunPlan(recipe, steps, stages, shards, read, limit, layout, reuse, private, skipped)
+    columns = peek_columns(shards[0]) if shards[0].format == "parquet" else []
+    return RunPlan(
+        recipe, steps, stages, shards, read, limit, layout, reuse, private, skipped, columns
+    )
 
 
 def _check_places(inputs: str, output: str) -> None:

@@ -90,7 +90,7 @@ def _model_actor(step: Step) -> type:
 def _write(batch: pa.Table, ctx: StageContext) -> pa.Table:
     """Add the next global step's keys, write pieces; returns (shard, rows) written."""
     keyed = apply_steps(batch, [], ctx.stage.keys_for)
-    written = write_pieces(keyed, ctx.layout, ctx.stage.index, ctx.attempt, ctx.deferred_text)
+    written = write_pieces(keyed, ctx.layout, ctx.stage.index, ctx.attempt, ctx.deferred_columns)
     return pa.table({"shard": [s for s, _ in written], "rows": [n for _, n in written]})
 
 

@@ -22,7 +22,7 @@ from pipeline.core.step import Step
 from pipeline.global_steps.survivors import surviving_keys
 from pipeline.io.storage import Location
 from pipeline.run.claim import claim_output
-from pipeline.run.deferred_text import deferred_text_column
+from pipeline.run.deferred_columns import deferred_columns
 from pipeline.run.executors import make_executor
 from pipeline.run.ids import check_unique_ids
 from pipeline.run.lock import OutputLock, earlier_attempts
@@ -118,8 +118,12 @@ def stage_context(plan: RunPlan, stage: Stage, attempt: str | None = None) -> St
         plan.step_columns(),
         plan.recipe.output.tokenizer,
         attempt,
-        deferred_text_column(
-            plan.stages, stage.index, plan.read, {shard.format for shard in plan.shards}
+        deferred_columns(
+            plan.stages,
+            stage.index,
+            plan.read,
+            {shard.format for shard in plan.shards},
+            plan.input_columns,
         ),
     )
 

@@ -32,7 +32,7 @@ from pipeline.global_steps.thresholds import PercentileCut
 from pipeline.io.layout import RunLayout
 from pipeline.io.readers import InputShard, ReadOptions, read_shard
 from pipeline.io.storage import parquet_file
-from pipeline.run.deferred_text import InputText, text_left_out
+from pipeline.run.deferred_columns import InputColumns, columns_left_out
 from pipeline.run.reuse import ScoreReuse
 
 SECONDS_META = b"tamis.seconds"
@@ -104,7 +104,8 @@ class StageContext:
     step_columns: dict[str, pa.DataType] = field(default_factory=dict)  # in every output file
     tokenizer: str | None = None  # counts the tokens of the output files (pipeline/run/tokens.py)
     attempt: str | None = None  # the run attempt (its lock's id): fences older attempts' tasks
-    deferred_text: str | None = None  # the text column left out of kept pieces (deferred_text.py)
+    # input columns kept pieces may leave out, read again by the next stage (deferred_columns.py)
+    deferred_columns: tuple[str, ...] = ()
 
 
 def stage_chunks(ctx: StageContext, shard: InputShard) -> Iterator[pa.Table]:
@@ -137,24 +138,25 @@ def stage_chunks(ctx: StageContext, shard: InputShard) -> Iterator[pa.Table]:
 
 def _previous_survivors(ctx: StageContext, shard: InputShard) -> Iterator[pa.Table]:
     """Kept pieces the previous stage committed, batch by batch, with reason columns reset and
-    the text read again from the input where a piece left it out."""
+    the input columns read again from the input where a piece left them out."""
     kept, _ = ctx.layout.committed_pieces(ctx.stage.index - 1, shard.index)
-    text: InputText | None = None
+    inputs: dict[tuple[str, ...], InputColumns] = {}  # by the columns a piece left out
     try:
         for piece in kept:
             parquet = parquet_file(piece)
-            restore = text_left_out(parquet.schema_arrow)
+            left_out = columns_left_out(parquet.schema_arrow, ctx.read.text_column)
             for batch in parquet.iter_batches():
                 # Drop the piece's timing metadata, which every batch would otherwise carry again.
                 table = pa.Table.from_batches([batch]).replace_schema_metadata(None)
-                if restore:
-                    text = text or InputText(shard, ctx.read)
-                    table = text.restore(table)
+                if left_out:
+                    key = tuple(left_out)
+                    inputs.setdefault(key, InputColumns(shard, ctx.read, left_out))
+                    table = inputs[key].restore(table)
                 table = table.append_column(REJECT_REASON, pa.nulls(table.num_rows, pa.string()))
                 yield table.append_column(REJECTED_BY, pa.nulls(table.num_rows, pa.string()))
     finally:
-        if text is not None:
-            text.close()
+        for columns in inputs.values():
+            columns.close()
 
 
 def process_chunk(chunk: pa.Table, stage: Stage) -> pa.Table:

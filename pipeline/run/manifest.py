@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import platform
 from collections import Counter
@@ -189,6 +190,19 @@ def shard_entries(plan: RunPlan, totals: MarkerTotals) -> list[dict[str, Any]]:
         }
         for s in plan.shards
     ]
+
+
+def manifest_bytes(manifest: dict[str, Any]) -> bytes:
+    """The manifest as indented JSON with one line per shard: its size and the memory to write
+    it grow by one short line per shard (an indented dump of every shard's fields would hold
+    dozens of small strings per shard at once)."""
+    if "shards" not in manifest:
+        return json.dumps(manifest, indent=2, default=str).encode()
+    text = json.dumps({**manifest, "shards": None}, indent=2, default=str)
+    before, after = text.rsplit('"shards": null', 1)
+    lines = ",\n    ".join(json.dumps(entry, default=str) for entry in manifest["shards"])
+    listed = f"[\n    {lines}\n  ]" if lines else "[]"
+    return f'{before}"shards": {listed}{after}'.encode()
 
 
 def _version(dist: str) -> str | None:

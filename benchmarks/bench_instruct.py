@@ -160,6 +160,12 @@ def quality(
             "coherence order_margin<0.1 (the margin alone)",
             lambda k: margins[k] < 0.1,
         ),
+        ("shuffled", "instruct_rules steps_out_of_order", rule("steps_out_of_order")),
+        (
+            "shuffled",
+            f"coherence order_z<{least:g} or instruct_rules steps_out_of_order",
+            lambda k: (order_z[k] < least) | rule("steps_out_of_order")(k),
+        ),
         ("swapped", "ifd ifd>=1 (default)", column("ifd", above=1.0)),
         ("swapped", "ifd ifd>=0.7 (configs/instruct.yaml)", column("ifd", above=0.7)),
         ("swapped", f"ifd ifd>={ifd95:.3f} (originals' p95)", column("ifd", above=ifd95)),

@@ -43,6 +43,28 @@ DANGLING = frozenset(
     "being this these those its their our your my his her if than so because while when where "
     "into onto between".split()
 )
+# An equation in a worked answer: its operands, then "=" and the result ("20 - 6 = 14 meters").
+EQUATION = regex.compile(
+    r"((?:[$(]*-?\d[\d,]*(?:\.\d+)?%?[)]*\s*[-+*/x×÷]\s*)+[$(]*-?\d[\d,]*(?:\.\d+)?%?[)]*)"
+    r"\s*=\s*\$?(-?\d[\d,]*(?:\.\d+)?)"
+)
+SMALL = 3  # an operand up to this may count things the prompt names (three houses)
+NUMBER = regex.compile(r"-?\d[\d,]*(?:\.\d+)?")
+# Numbers a prompt may give in words ("five friends", "half as many", "a dozen eggs").
+NUMBER_WORDS = dict(
+    zip(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+        "fifteen sixteen seventeen eighteen nineteen twenty".split(),
+        range(21),
+        strict=True,
+    )
+) | {
+    "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80,
+    "ninety": 90, "hundred": 100, "thousand": 1000, "dozen": 12, "half": 2, "halves": 2,
+    "twice": 2, "double": 2, "pair": 2, "couple": 2, "triple": 3, "thrice": 3, "third": 3,
+    "thirds": 3, "quarter": 4, "quarters": 4, "fourth": 4, "fourths": 4, "fifth": 5,
+    "fifths": 5, "week": 7, "weeks": 7, "percent": 100,
+}  # fmt: skip
 LANGUAGE_NAMES = {
     "de": "german", "es": "spanish", "fr": "french", "it": "italian", "pt": "portuguese",
     "ru": "russian", "zh": "chinese", "ja": "japanese", "pl": "polish", "nl": "dutch",
@@ -56,12 +78,15 @@ class InstructRules(Scorer):
     (`<|im_start|>`, `### Instruction:`), a placeholder or URL-only answer, a refusal or AI
     disclaimer, an answer cut off (unclosed code fence, ending on a comma or a word no sentence
     ends on), an answer too short for its prompt, an answer echoing the prompt, an answer
-    looping over itself, and an answer in another language than its prompt (fastText language
-    ID; a prompt asking for a translation or naming the language is exempt).
+    looping over itself, a worked answer whose steps are out of order (an equation uses a number
+    above 3 that neither the prompt nor an earlier step gives, but a later equation computes),
+    and an answer in another language than its prompt (fastText language ID; a prompt asking
+    for a translation or naming the language is exempt).
 
     Reads `_messages`; adds `prompt_lang`, `response_lang`. Reasons: template_residue,
     placeholder_response, refusal, truncated:code_fence, truncated:mid_sentence,
-    response_words<N, response_ratio<R, repeats_prompt, response_repetition>R, lang_mismatch.
+    response_words<N, response_ratio<R, repeats_prompt, response_repetition>R,
+    steps_out_of_order, lang_mismatch.
     """
 
     requires = (Requirement("fasttext", "fasttext-numpy2-wheel==0.9.2", "models"),)
@@ -141,6 +166,9 @@ class InstructRules(Scorer):
                 for w, r in zip(words, responses, strict=True)
             ]
             found.append(Check(np.array(looped), f"response_repetition>{p.max_repetition:g}"))
+        found.append(
+            Check(np.array(list(map(_result_used_early, prompts, last))), "steps_out_of_order")
+        )
         mismatch = [
             a is not None and b is not None and a != b and not _asks_for(q, b)
             for a, b, q in zip(
@@ -190,3 +218,33 @@ def _asks_for(prompt: str, lang: str) -> bool:
     """True when the prompt asks for a translation or names the answer's language."""
     lowered = prompt.lower()
     return "translat" in lowered or LANGUAGE_NAMES.get(lang, "\0") in lowered
+
+
+def _result_used_early(prompt: str, answer: str) -> bool:
+    """True when a step of a worked answer uses a number before the step that computes it: an
+    equation's operand above SMALL that is not in the prompt (in digits or words) nor anywhere
+    earlier in the answer, and is the result of a later equation."""
+    known = {_number(x) for x in NUMBER.findall(prompt)}
+    known |= {
+        float(NUMBER_WORDS[w])
+        for w in regex.findall(r"[a-z]+", prompt.lower())
+        if w in NUMBER_WORDS
+    }
+    steps = [s for line in answer.splitlines() for s in regex.split(r"(?<=[.!?])\s+", line)]
+    equations = [EQUATION.findall(step) for step in steps]
+    later: set[float] = set()  # results of the steps after the one looked at
+    pending: list[set[float]] = []
+    for found in reversed(equations):
+        pending.append(set(later))
+        later |= {_number(result) for _, result in found}
+    for step, found, after in zip(steps, equations, reversed(pending), strict=True):
+        for operands, _ in found:
+            used = {_number(x) for x in NUMBER.findall(operands)}
+            if any(x in after and x not in known and abs(x) > SMALL for x in used):
+                return True
+        known |= {_number(x) for x in NUMBER.findall(step)}
+    return False
+
+
+def _number(text: str) -> float:
+    return float(text.replace(",", ""))

@@ -67,6 +67,13 @@ RULE_CASES = [
         " ".join(["the loop goes on and on again"] * 12),
         "response_repetition>0.3",
     ),
+    (GSM[0][0], "\n".join(reversed(GSM[0][1].splitlines())), "steps_out_of_order"),
+    (
+        GSM[2][0],
+        "This means, Betty needs 100 - 50 - 30 - 15 = $5 more. In the beginning, Betty has "
+        "only 100 / 2 = $50.\nBetty's grandparents gave her 15 * 2 = $30.",
+        "steps_out_of_order",
+    ),
     (
         GSM[2][0],
         "La cartera cuesta cien dólares y Betty tiene la mitad del dinero que necesita.",

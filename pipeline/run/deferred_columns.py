@@ -88,10 +88,12 @@ def _size(table: pa.Table, columns: list[str]) -> int:
     total = 0
     for column in columns:
         values = table[column]
+        kind = values.type
         if (
-            pa.types.is_string(values.type)
-            or pa.types.is_binary(values.type)
-            or (pa.types.is_large_string(values.type) or pa.types.is_large_binary(values.type))
+            pa.types.is_string(kind)
+            or pa.types.is_large_string(kind)
+            or pa.types.is_binary(kind)
+            or pa.types.is_large_binary(kind)
         ):
             total += pc.sum(pc.binary_length(values)).as_py() or 0
         else:

@@ -140,23 +140,25 @@ def _previous_survivors(ctx: StageContext, shard: InputShard) -> Iterator[pa.Tab
     """Kept pieces the previous stage committed, batch by batch, with reason columns reset and
     the input columns read again from the input where a piece left them out."""
     kept, _ = ctx.layout.committed_pieces(ctx.stage.index - 1, shard.index)
-    inputs: dict[tuple[str, ...], InputColumns] = {}  # by the columns a piece left out
+    inputs: InputColumns | None = None
     try:
         for piece in kept:
             parquet = parquet_file(piece)
             left_out = columns_left_out(parquet.schema_arrow, ctx.read.text_column)
+            if left_out and (inputs is None or inputs.columns != left_out):
+                if inputs is not None:
+                    inputs.close()
+                inputs = InputColumns(shard, ctx.read, left_out)
             for batch in parquet.iter_batches():
                 # Drop the piece's timing metadata, which every batch would otherwise carry again.
                 table = pa.Table.from_batches([batch]).replace_schema_metadata(None)
                 if left_out:
-                    key = tuple(left_out)
-                    inputs.setdefault(key, InputColumns(shard, ctx.read, left_out))
-                    table = inputs[key].restore(table)
+                    table = inputs.restore(table)
                 table = table.append_column(REJECT_REASON, pa.nulls(table.num_rows, pa.string()))
                 yield table.append_column(REJECTED_BY, pa.nulls(table.num_rows, pa.string()))
     finally:
-        for columns in inputs.values():
-            columns.close()
+        if inputs is not None:
+            inputs.close()
 
 
 def process_chunk(chunk: pa.Table, stage: Stage) -> pa.Table:

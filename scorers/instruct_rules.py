@@ -232,16 +232,14 @@ def _result_used_early(prompt: str, answer: str) -> bool:
     }
     steps = [s for line in answer.splitlines() for s in regex.split(r"(?<=[.!?])\s+", line)]
     equations = [EQUATION.findall(step) for step in steps]
-    later: set[float] = set()  # results of the steps after the one looked at
-    pending: list[set[float]] = []
-    for found in reversed(equations):
-        pending.append(set(later))
-        later |= {_number(result) for _, result in found}
-    for step, found, after in zip(steps, equations, reversed(pending), strict=True):
+    last_computed = {  # each result, by the last step that computes it
+        _number(result): i for i, found in enumerate(equations) for _, result in found
+    }
+    for i, (step, found) in enumerate(zip(steps, equations, strict=True)):
         for operands, _ in found:
-            used = {_number(x) for x in NUMBER.findall(operands)}
-            if any(x in after and x not in known and abs(x) > SMALL for x in used):
-                return True
+            for x in map(_number, NUMBER.findall(operands)):
+                if abs(x) > SMALL and x not in known and last_computed.get(x, -1) > i:
+                    return True
         known |= {_number(x) for x in NUMBER.findall(step)}
     return False
 

@@ -4,7 +4,6 @@ range (pipeline/global_steps/ray_shuffle.py)."""
 
 from __future__ import annotations
 
-import gc
 import json
 import logging
 import os
@@ -28,6 +27,7 @@ from pipeline.io.storage import Location
 from pipeline.run import reaper
 from pipeline.run.commit import commit_shard, write_pieces
 from pipeline.run.markers import in_bulk
+from pipeline.run.memory import release_freed_memory
 from pipeline.run.publish import publish_shard, publishes_only
 from pipeline.run.stages import StageContext, apply_steps, stage_chunks, step_groups
 
@@ -158,10 +158,7 @@ class RayExecutor(Executor):
         window = max(SHARDS_PER_PIPELINE, SHARDS_PER_CPU * int(self._cpus()))
         for start in range(0, len(pending), window):
             self._stream(ctx, pending[start : start + window], on_rows)
-            # An execution's operators and stats form reference cycles that hold the refs of
-            # its small blocks (kept in this process's object store): free them now, not at
-            # the next full collection, or driver memory grows with the shard count.
-            gc.collect()
+            release_freed_memory()  # else driver memory grows with the shard count
 
     def _stream(
         self, ctx: StageContext, pending: list[InputShard], on_rows: Callable[[int], None]

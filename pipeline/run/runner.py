@@ -153,7 +153,9 @@ def run_stage(
             len(shards),
         )
     if pending:
-        with StageProgress(label, rows_entering(plan, stage, pending), enabled=progress) as bar:
+        # Counting the rows entering reads every input footer: only for a bar someone sees.
+        total = rows_entering(plan, stage, pending) if progress else None
+        with StageProgress(label, total, enabled=progress) as bar:
             executor.run_stage(ctx, pending, bar.update)
     return pending
 

@@ -16,6 +16,10 @@ and reports:
 with each figure's ratio to the smallest size (goal: within 1.3x). Ray's start-up is left out:
 the clock starts once Ray is up. The machine is shared, so compare ratios, not absolutes.
 
+`--engine` adds bare Ray Data's figures over the same shards: the runner's windows, two
+passes that read each shard and return its row count, no tamis code. What the engine's own
+driver grows by is the floor for ours.
+
 First it prints what one read task and one commit call carry at each size (bytes, and the
 read task's unpickle time), from the objects the runner hands Ray (`--payloads-only`: just
 that, in a second). Driver and task CPU include Ray's own threads, which burn CPU while a run
@@ -143,13 +147,56 @@ def child(inp: Path, out: Path, cpus: int) -> None:
     )
 
 
-def measure(size: int, base: Path, rows: int, cpus: int) -> dict:
-    """Run one size in a subprocess; its figures."""
+def _count_rows(batch: pa.Table) -> pa.Table:
+    """A bare pass's row work: read each shard named in the batch, return its row count."""
+    counts = [pq.read_table(path).num_rows for path in batch["path"].to_pylist()]
+    return pa.table({"path": batch["path"], "rows": counts})
+
+
+def engine_child(inp: Path, cpus: int) -> None:
+    """The engine alone, for comparison: the same shards through bare Ray Data, in the
+    runner's windows, twice (two stages), with no tamis code; prints a JSON line."""
+    import ray
+
+    from pipeline.run.ray_executor import SHARDS_PER_CPU, SHARDS_PER_PIPELINE
+
+    ray.init(num_cpus=cpus, include_dashboard=False, logging_level="ERROR")
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    paths = sorted(str(p) for p in inp.glob("*.parquet"))
+    window = max(SHARDS_PER_PIPELINE, SHARDS_PER_CPU * cpus)
+    me = psutil.Process()
+    cpu0, t0 = me.cpu_times(), time.perf_counter()
+    rows = 0
+    for _ in range(2):
+        for start in range(0, len(paths), window):
+            part = paths[start : start + window]
+            ds = ray.data.from_items([{"path": p} for p in part], override_num_blocks=len(part))
+            ds = ds.map_batches(_count_rows, batch_size=1, batch_format="pyarrow", num_cpus=1)
+            for out in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
+                rows += sum(out["rows"].to_pylist())
+    cpu1 = me.cpu_times()
+    print(
+        json.dumps(
+            {
+                "shards": len(paths),
+                "rows": rows // 2,
+                "driver_s": (cpu1.user + cpu1.system) - (cpu0.user + cpu0.system),
+                "wall_s": time.perf_counter() - t0,
+                "driver_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            }
+        ),
+        flush=True,
+    )
+
+
+def measure(size: int, base: Path, rows: int, cpus: int, engine: bool = False) -> dict:
+    """Run one size in a subprocess (tamis' Ray runner, or with `engine` bare Ray Data)."""
     inp, out = base / f"in-{size}", base / f"out-{size}"
     if not inp.exists():
         make_shards(inp, size, rows)
     shutil.rmtree(out, ignore_errors=True)  # a fresh run, not a resumed one
     args = [sys.executable, __file__, "--child", str(inp), str(out), "--cpus", str(cpus)]
+    args += ["--engine"] if engine else []
     done = subprocess.run(args, capture_output=True, text=True, cwd=REPO)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode or not lines:
@@ -189,6 +236,26 @@ def report(results: list[dict]) -> None:
     )
 
 
+def report_engine(ours: list[dict], bare: list[dict]) -> None:
+    """Driver CPU and peak RSS growth of tamis' runner next to bare Ray Data's."""
+    print("the engine alone: bare Ray Data, same shards and windows, two passes, no tamis code")
+    head = f"{'shards':>8}{'driver ms/sh':>14}{'x':>6}{'driver MB':>11}{'x':>6}"
+    print(head + f"{'tamis MB':>10}{'x':>6}")
+    for r, t in zip(bare, ours, strict=True):
+        ms, ms0 = (1000 * x["driver_s"] / x["shards"] for x in (r, bare[0]))
+        mb, tmb = r["driver_rss_mb"], t["driver_rss_mb"]
+        mbx, tmbx = mb / bare[0]["driver_rss_mb"], tmb / ours[0]["driver_rss_mb"]
+        print(
+            f"{r['shards']:>8}{ms:>14.2f}{ms / ms0:>6.2f}{mb:>11.0f}{mbx:>6.2f}"
+            f"{tmb:>10.0f}{tmbx:>6.2f}"
+        )
+    growth = [(x[-1]["driver_rss_mb"] - x[0]["driver_rss_mb"]) for x in (ours, bare)]
+    print(
+        f"driver RSS growth, largest - smallest size: tamis {growth[0]:.0f} MB, "
+        f"bare Ray Data {growth[1]:.0f} MB"
+    )
+
+
 def payloads(sizes: list[int], base: Path) -> None:
     """Bytes a read task and a commit call carry at each size, and the time to unpickle the
     read task's (no Ray: the objects the runner hands Ray, for synthetic shards)."""
@@ -223,10 +290,15 @@ def main() -> None:
     parser.add_argument("--cpus", type=int, default=2, help="CPUs of the local Ray")
     parser.add_argument("--work", type=Path, help="folder for shards and outputs (kept)")
     parser.add_argument("--payloads-only", action="store_true", help="skip the Ray runs")
+    parser.add_argument(
+        "--engine",
+        action="store_true",
+        help="also run bare Ray Data over the same shards and windows (driver CPU and RSS)",
+    )
     parser.add_argument("--child", nargs=2, type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(*args.child, args.cpus)
+        engine_child(args.child[0], args.cpus) if args.engine else child(*args.child, args.cpus)
         return
     with tempfile.TemporaryDirectory(prefix="bench-shards-") as tmp:
         base = args.work or Path(tmp)
@@ -239,6 +311,12 @@ def main() -> None:
             print(f"{size} shards: {json.dumps(result)}", flush=True)
             results.append(result)
         report(results)
+        if args.engine:
+            bare = []
+            for size in sorted(args.sizes):
+                bare.append(measure(size, base, args.rows, args.cpus, engine=True))
+                print(f"{size} shards, bare Ray Data: {json.dumps(bare[-1])}", flush=True)
+            report_engine(results, bare)
 
 
 if __name__ == "__main__":

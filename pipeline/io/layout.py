@@ -6,8 +6,6 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-import pyarrow.fs as pafs
-
 from pipeline.io.storage import Location
 
 _SHARD_ENTRY = re.compile(r"shard-(\d+)(\.done\.json)?")
@@ -100,18 +98,9 @@ class RunLayout:
                 (done if match[2] else folders).add(int(match[1]))
         return StageEntries(frozenset(done), frozenset(folders))
 
-    def stage_pieces(self, stage: int) -> dict[int, list[str]]:
-        """Every piece under a stage's folder by shard, in one recursive listing (names only)."""
-        root = self.stage_dir(stage)
-        found: dict[int, list[str]] = {}
-        for info in root.fs.get_file_info(
-            pafs.FileSelector(root.path, recursive=True, allow_not_found=True)
-        ):
-            parts = info.path[len(root.path.rstrip("/")) + 1 :].split("/")
-            shard = _SHARD_ENTRY.fullmatch(parts[0]) if len(parts) == 2 else None
-            if shard is not None and not shard[2] and _PIECE.fullmatch(parts[1]):
-                found.setdefault(int(shard[1]), []).append(parts[1])
-        return found
+    def shard_pieces(self, stage: int, shard: int) -> list[str]:
+        """The names of the pieces in a shard's folder of a stage (one listing)."""
+        return [n for n in self.shard_dir(stage, shard).entries() if _PIECE.fullmatch(n)]
 
     def decisions(self, stage: int, step: int = 0) -> Location:
         """The decisions of a stage's `step`-th global step (most stages apply one)."""

@@ -5,16 +5,20 @@ from __future__ import annotations
 import json
 import logging
 import platform
+import sys
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from importlib import metadata
 from typing import Any
 
 from pipeline.core.errors import ManifestError
 from pipeline.io.layout import RunLayout
 from pipeline.io.readers import INVALID_BY
-from pipeline.io.storage import parquet_rows, redacted
-from pipeline.run.markers import in_bulk, read_markers
+from pipeline.io.shards import InputShard
+from pipeline.io.storage import Location, parquet_rows, redacted
+from pipeline.run.markers import in_bulk
 from pipeline.run.plan import RunPlan
 
 log = logging.getLogger(__name__)
@@ -34,7 +38,10 @@ class MarkerTotals:
     nodes: list[Counter[str]] = field(default_factory=list)  # per stage: shards per node
     rows_by_node: list[Counter[str]] = field(default_factory=list)  # per stage
     rows_in: dict[int, int] = field(default_factory=dict)  # shard -> rows in (first stage)
-    last: dict[int, tuple[int, str, Any]] = field(default_factory=dict)  # kept, node, tokens
+    last: dict[int, tuple[int, str]] = field(default_factory=dict)  # shard -> kept, node
+    tokens_kept: int = 0  # tokens summed over the last stage's markers
+    tokens_rejected: Counter[str] = field(default_factory=Counter)  # by step
+    tokens_counted: bool = True  # every last-stage marker had token counts
     strays: list[str] = field(default_factory=list)  # pieces no commit vouches for
 
     def __post_init__(self) -> None:
@@ -51,23 +58,32 @@ class MarkerTotals:
         if stage == 0:
             self.rows_in[shard] = marker["rows_in"]
         if stage == self.n_stages - 1:
-            self.last[shard] = (marker["kept"], marker["node"], marker.get("tokens"))
+            # one string for every shard a node wrote, not one per marker read
+            self.last[shard] = (marker["kept"], sys.intern(marker["node"]))
+            tokens = marker.get("tokens")
+            if tokens is None:
+                self.tokens_counted = False
+            else:
+                self.tokens_kept += tokens["kept"]
+                self.tokens_rejected.update(tokens["rejected"])
 
 
 def read_totals(plan: RunPlan) -> MarkerTotals:
-    """Every commit marker of the run, read in bulk stage by stage, summed; with one listing
-    per stage, the pieces in committed shards' folders that no commit lists (strays)."""
+    """Every commit marker of the run, read in bulk stage by stage, summed; with each marker,
+    its shard folder's listing: the pieces there that no commit lists (strays)."""
     layout = plan.layout
     totals = MarkerTotals(len(plan.stages))
     for stage in range(len(plan.stages)):
-        found = layout.stage_pieces(stage)
-        for shard, marker in read_markers(layout, stage, plan.shards):
+        # A listing per shard, read beside its marker: a window of shards in memory at once,
+        # where one recursive listing of the stage held every piece's entry (~20 MB at 10k).
+        read = partial(marker_and_pieces, layout, stage)
+        for shard, (marker, found) in in_bulk(read, plan.shards):
             totals.add(stage, shard.index, marker)
-            if "pieces" in marker:  # an earlier tamis's marker vouches for the whole folder
+            if found:
                 listed = {*marker["pieces"]["kept"], *marker["pieces"]["rejected"]}
                 totals.strays += [
                     str(layout.shard_dir(stage, shard.index) / name)
-                    for name in found.get(shard.index, [])
+                    for name in found
                     if name not in listed
                 ]
     if totals.strays:
@@ -79,6 +95,15 @@ def read_totals(plan: RunPlan) -> MarkerTotals:
             ", ..." if len(totals.strays) > MAX_NAMED else "",
         )
     return totals
+
+
+def marker_and_pieces(
+    layout: RunLayout, stage: int, shard: InputShard
+) -> tuple[dict[str, Any], list[str]]:
+    """A shard's commit marker of `stage`, and the pieces its folder holds when the marker
+    lists its own (a marker of an earlier tamis vouches for the whole folder: none)."""
+    marker = layout.done(stage, shard.index).read_json()
+    return marker, layout.shard_pieces(stage, shard.index) if "pieces" in marker else []
 
 
 def build_manifest(
@@ -102,7 +127,7 @@ def build_manifest(
         "run": run | {"stray_pieces": len(totals.strays)},
         "rows": {
             "in": rows_in,
-            "kept": sum(kept for kept, _, _ in totals.last.values()),
+            "kept": sum(kept for kept, _ in totals.last.values()),
             "rejected": sum(step["rejected"] for step in steps),
         },
         **({"tokens": tokens} if tokens else {}),
@@ -155,13 +180,9 @@ def token_counts(
 ) -> dict[str, Any] | None:
     """Tokens in, kept and rejected over the run, with the tokenizer's name; adds `tokens_in`
     and `tokens_rejected` to each step entry (counted on the text as written out)."""
-    counts = [totals.last[s.index][2] for s in plan.shards]
-    if not plan.recipe.output.tokenizer or any(c is None for c in counts):
+    if not plan.recipe.output.tokenizer or not totals.tokens_counted:
         return None
-    kept = sum(c["kept"] for c in counts)
-    rejected: Counter[str] = Counter()
-    for c in counts:
-        rejected.update(c["rejected"])
+    kept, rejected = totals.tokens_kept, totals.tokens_rejected
     flowing = kept + sum(rejected.values())
     for entry in steps:
         entry["tokens_in"], entry["tokens_rejected"] = flowing, rejected.get(entry["step"], 0)
@@ -192,17 +213,31 @@ def shard_entries(plan: RunPlan, totals: MarkerTotals) -> list[dict[str, Any]]:
     ]
 
 
-def manifest_bytes(manifest: dict[str, Any]) -> bytes:
-    """The manifest as indented JSON with one line per shard: its size and the memory to write
-    it grow by one short line per shard (an indented dump of every shard's fields would hold
-    dozens of small strings per shard at once)."""
+def manifest_chunks(manifest: dict[str, Any], lines_per_chunk: int = 1024) -> Iterator[bytes]:
+    """The manifest as indented JSON with one line per shard, in pieces to write one after
+    the other: writing it holds one piece at a time, not the whole text (at 30k shards the
+    whole text and its copies held ~30 MB more of the driver's memory than the entries)."""
     if "shards" not in manifest:
-        return json.dumps(manifest, indent=2, default=str).encode()
+        yield json.dumps(manifest, indent=2, default=str).encode()
+        return
     text = json.dumps({**manifest, "shards": None}, indent=2, default=str)
     before, after = text.rsplit('"shards": null', 1)
-    lines = ",\n    ".join(json.dumps(entry, default=str) for entry in manifest["shards"])
-    listed = f"[\n    {lines}\n  ]" if lines else "[]"
-    return f'{before}"shards": {listed}{after}'.encode()
+    entries = manifest["shards"]
+    if not entries:
+        yield f'{before}"shards": []{after}'.encode()
+        return
+    yield f'{before}"shards": [\n    '.encode()
+    for start in range(0, len(entries), lines_per_chunk):
+        lines = (json.dumps(e, default=str) for e in entries[start : start + lines_per_chunk])
+        yield ((",\n    " if start else "") + ",\n    ".join(lines)).encode()
+    yield f"\n  ]{after}".encode()
+
+
+def write_manifest(manifest: dict[str, Any], dest: Location) -> None:
+    """Write the manifest to `dest`, whole or not at all, a piece at a time."""
+    with dest.writing() as stream:
+        for chunk in manifest_chunks(manifest):
+            stream.write(chunk)
 
 
 def _version(dist: str) -> str | None:
@@ -228,9 +263,10 @@ def reconcile(manifest: dict[str, Any], layout: RunLayout) -> None:
             f"rows do not reconcile: {rows['in']} in, "
             f"{rows['kept']} kept + {rows['rejected']} rejected"
         )
-    files = [layout.kept(s["index"]) for s in manifest["shards"]]
+    # Generators, not lists: in_bulk takes a window at a time.
+    files = (layout.kept(s["index"]) for s in manifest["shards"])
     kept_files = sum(n for _, n in in_bulk(lambda f: parquet_rows([f]), files))
-    files = [layout.rejected(s["index"]) for s in manifest["shards"]]
+    files = (layout.rejected(s["index"]) for s in manifest["shards"])
     rejected_files = sum(n for _, n in in_bulk(lambda f: parquet_rows([f]), files))
     if (kept_files, rejected_files) != (rows["kept"], rows["rejected"]):
         raise ManifestError(

@@ -26,7 +26,7 @@ from pipeline.run.deferred_columns import deferred_columns
 from pipeline.run.executors import make_executor
 from pipeline.run.ids import check_unique_ids
 from pipeline.run.lock import OutputLock, earlier_attempts
-from pipeline.run.manifest import build_manifest, manifest_bytes, reconcile
+from pipeline.run.manifest import build_manifest, reconcile, write_manifest
 from pipeline.run.markers import committed_sources, in_bulk
 from pipeline.run.plan import RunPlan, parquet_row_count, plan_run
 from pipeline.run.progress import StageProgress, say
@@ -247,5 +247,5 @@ def finish(
     """Build the manifest from the shards' markers, check it reconciles, write it."""
     manifest = build_manifest(plan, run, global_stats)
     reconcile(manifest, plan.layout)
-    plan.layout.manifest.write_bytes(manifest_bytes(manifest))
+    write_manifest(manifest, plan.layout.manifest)
     return manifest

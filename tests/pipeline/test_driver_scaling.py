@@ -3,6 +3,7 @@ number of shards."""
 
 from __future__ import annotations
 
+import json
 import pickle
 from dataclasses import asdict
 
@@ -69,8 +70,8 @@ def test_finished_shards_are_found_by_one_listing(tmp_path):
     listed = layout.stage_entries(0)
     assert listed.done == {0, 1, 3, 4, 5}
     assert listed.folders == {0, 1, 2, 3, 4, 5}
-    pieces = layout.stage_pieces(0)
-    assert sorted(pieces) == [0, 1, 2, 3, 4, 5] and all(
+    pieces = {shard: layout.shard_pieces(0, shard) for shard in range(6)}
+    assert all(names for names in pieces.values()) and all(
         n.startswith(("kept-", "rejected-")) for names in pieces.values() for n in names
     )
     again = run_recipe(parse_recipe(spec), "local", progress=False)
@@ -130,3 +131,25 @@ def test_the_driver_returns_freed_heap_pages_between_executions():
     release_freed_memory()
     assert before - _anon_mb() > 30, "freed pages stayed resident"
     assert len(kept) == 2_000
+
+
+def test_the_manifest_is_written_a_few_shard_lines_at_a_time(tmp_path):
+    from pipeline.io.storage import Location
+    from pipeline.run.manifest import manifest_chunks, write_manifest
+
+    manifest = {
+        "rows": {"in": 9},
+        "shards": [{"index": i, "input": f"in/part-{i}.parquet"} for i in range(5)],
+        "steps": [],
+    }
+    pieces = list(manifest_chunks(manifest, lines_per_chunk=2))
+    assert len(pieces) == 5  # the head, three pieces of at most two shard lines, the tail
+    assert max(p.count(b'"index"') for p in pieces) == 2
+    text = b"".join(pieces).decode()
+    assert json.loads(text) == manifest
+    shard_lines = [line.strip().rstrip(",") for line in text.splitlines() if '"index"' in line]
+    assert shard_lines == [json.dumps(s) for s in manifest["shards"]]
+    for empty in ({**manifest, "shards": []}, {"rows": {"in": 0}}):
+        assert json.loads(b"".join(manifest_chunks(empty))) == empty
+    write_manifest(manifest, Location.of(tmp_path / "manifest.json"))
+    assert json.loads((tmp_path / "manifest.json").read_text()) == manifest

@@ -84,7 +84,7 @@ bench: setup $(BENCH_STAMP)  ## heuristics: tamis vs datatrove on the same shard
 
 # Ray's base is larger: each run has ~4 s of fixed Ray Data start-up, amortised from ~20k docs.
 # Dedup buckets of 100k rows fill at 1x already, so per-worker memory compares like with like.
-bench-scale: setup  ## scale: 1x/4x/16x data (docs/s, RSS); shuffle reads per run; skew; GPUs; node loss; bytes per row
+bench-scale: setup  ## scale: 1x/4x/16x data (docs/s, RSS); shuffle reads per run; skew; GPUs; node loss; bytes per row; 1k-30k shards
 	$(PY) benchmarks/bench_scale.py --runners local --base 8000 --rows-per-bucket 100000
 	$(PY) benchmarks/bench_scale.py --runners cluster --base 64000 --rows-per-bucket 100000
 	$(PY) benchmarks/bench_shuffle.py
@@ -92,6 +92,7 @@ bench-scale: setup  ## scale: 1x/4x/16x data (docs/s, RSS); shuffle reads per ru
 	$(PY) benchmarks/bench_gpu_busy.py
 	$(PY) benchmarks/bench_node_loss.py
 	$(PY) benchmarks/bench_bytes.py
+	$(PY) benchmarks/bench_shards.py --sizes 1000 10000 30000
 
 .PHONY: bench-shards
 bench-shards: setup  ## driver and task cost per shard: 1k, 10k, 30k tiny shards on local Ray

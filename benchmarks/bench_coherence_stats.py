@@ -5,17 +5,20 @@ cut is printed (chosen on the same records, so an upper bound).
 
     .venv/bin/python benchmarks/bench_coherence_stats.py --source gsm8k --records 60
     .venv/bin/python benchmarks/bench_coherence_stats.py --source roleplay --records 24
+    .venv/bin/python benchmarks/bench_coherence_stats.py --source roleplay --records 40 --start 1000
 
 Orders: 16 random reorderings (the step draws 8) and the one-step neighbours of the given
 order (each adjacent swap, each unit moved to the front, each moved to the back). Statistics:
 z8 / z16 (the step's `order_z` with 8 or 16 reorderings), margin (`order_margin`), best
 neighbour gain (mean NLL per token of the best neighbour less the given order's: negative when
-one move makes the answer likelier), share of neighbours that read worse, and that gain or z16.
+one move makes the answer likelier), share of neighbours that read worse, that gain or z16, and
+the pairwise test's share of all orders that read worse (`pair_beaten`, see its docstring).
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 from pathlib import Path
 
@@ -31,6 +34,7 @@ from scorers import SentenceOrder  # noqa: E402
 from scorers.causal_lm import span_nll, torch_threads  # noqa: E402
 from scorers.coherence import orders, split_units  # noqa: E402
 
+PAIR_UNITS = 8  # the pairwise test ranks all orders of at most this many units (8! = 40,320)
 SOURCES = {
     "gsm8k": ("gsm_8k_train.json", 3000),
     "roleplay": ("roleplay-simple-deduped-roleplay-dataset.json", 0),
@@ -85,16 +89,42 @@ def scores(step: SentenceOrder, record: dict[str, str]) -> dict[str, float] | No
         "neighbour_gain": moves.min() - given,
         "worse_share": float(np.mean(moves > given)),
         "gain_or_z16": min(moves.min() - given + 0.025, z16 - 1.25),  # < 0: either one rejects
+        "pair_beaten": pair_beaten(step, head, [u + s for u, s in pieces[:PAIR_UNITS]]),
     }
+
+
+def pair_beaten(step: SentenceOrder, head: list[int], units: list[str]) -> float:
+    """The pairwise (Markov) test: each unit's NLL after the prompt alone and after the prompt
+    and one other unit, for every ordered pair; an order's cost sums its first unit's and its
+    transitions'. Returns the share of all orders of the units that cost more than the given
+    one (ties count half): near 1 for a coherent order, uniform for a random one."""
+    tok, k = step._tokenizer, len(units)
+    ids = [tok(u.strip(), add_special_tokens=False)["input_ids"] for u in units]
+    after = [tok(" " + u.strip(), add_special_tokens=False)["input_ids"] for u in units]
+    pairs = [(i, j) for i in range(k) for j in range(k) if i != j]
+    seqs = [head + ids[j] for j in range(k)] + [head + ids[i] + after[j] for i, j in pairs]
+    spans = [(len(head), len(head) + len(ids[j])) for j in range(k)]
+    spans += [(len(head) + len(ids[i]), len(head) + len(ids[i]) + len(after[j])) for i, j in pairs]
+    with torch_threads(1):
+        nll, _ = span_nll(step._model, seqs, spans, "cpu", 16, tok.pad_token_id)
+    totals = [float(x.sum()) for x in nll]
+    first, step_cost = np.array(totals[:k]), np.zeros((k, k))
+    for (i, j), cost in zip(pairs, totals[k:], strict=True):
+        step_cost[i, j] = cost
+    every = np.array(list(itertools.permutations(range(k))))
+    costs = first[every[:, 0]] + step_cost[every[:, :-1], every[:, 1:]].sum(1)
+    given = first[0] + sum(step_cost[i, i + 1] for i in range(k - 1))
+    return float(np.mean(costs > given + 1e-9) + 0.5 * np.mean(np.abs(costs - given) <= 1e-9))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--source", choices=sorted(SOURCES), default="gsm8k")
     parser.add_argument("--records", type=int, default=60)
+    parser.add_argument("--start", type=int, help="first record (default: per source)")
     args = parser.parse_args()
     name, start = SOURCES[args.source]
-    rows = load(name, start, args.records)
+    rows = load(name, start if args.start is None else args.start, args.records)
     step = SentenceOrder()
     step.ready()
     found = {

@@ -16,6 +16,9 @@ and reports:
 with each figure's ratio to the smallest size (goal: within 1.3x). Ray's start-up is left out:
 the clock starts once Ray is up. The machine is shared, so compare ratios, not absolutes.
 
+`--phases` adds the driver's RSS by phase of the run (each stage's decisions and row work, then
+the manifest: markers read, reconciled, written), sampled every 0.25 s: where the peak is.
+
 `--engine` adds bare Ray Data's figures over the same shards: the runner's windows, two
 passes that read each shard and return its row count, no tamis code. What the engine's own
 driver grows by is the floor for ours.
@@ -38,7 +41,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import psutil
@@ -111,13 +116,76 @@ class WorkerCpu:
         return sum(self.seen.values())
 
 
-def child(inp: Path, out: Path, cpus: int) -> None:
+class Phases:
+    """The driver's RSS through a run, by phase (each stage's decisions and row work, then the
+    manifest: markers read, reconciled, written), sampled every `every` seconds."""
+
+    def __init__(self, every: float = 0.25):
+        self.me = psutil.Process()
+        self.samples: list[tuple[float, float]] = []
+        self.spans: list[tuple[str, float, float, float, float]] = []
+        self.stop = threading.Event()
+        self.every = every
+        self.thread = threading.Thread(target=self._poll, daemon=True)
+
+    def rss(self) -> float:
+        return self.me.memory_info().rss / 2**20
+
+    def _poll(self) -> None:
+        while not self.stop.wait(self.every):
+            self.samples.append((time.perf_counter(), self.rss()))
+
+    def watch(self, module: Any, name: str, label: Callable[..., str]) -> None:
+        """Record each call of `module.name` as a phase named by `label(*args)`."""
+        fn = getattr(module, name)
+
+        def watched(*args: Any, **kwargs: Any) -> Any:
+            t0, mb0 = time.perf_counter(), self.rss()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.spans.append((label(*args), t0, mb0, time.perf_counter(), self.rss()))
+
+        setattr(module, name, watched)
+
+    def table(self) -> list[dict]:
+        rows = []
+        for name, t0, mb0, t1, mb1 in self.spans:
+            inside = [mb for t, mb in self.samples if t0 <= t <= t1]
+            rows.append(
+                {
+                    "phase": name,
+                    "seconds": round(t1 - t0, 1),
+                    "start_mb": round(mb0, 1),
+                    "end_mb": round(mb1, 1),
+                    "max_mb": round(max([mb0, mb1, *inside]), 1),
+                }
+            )
+        return rows
+
+
+def watch_phases() -> Phases:
+    """Phases of the runner's own steps, as `run_recipe` calls them."""
+    from pipeline.run import runner
+
+    phases = Phases()
+    phases.watch(runner, "decide", lambda ex, plan, stage, *_: f"stage {stage.index} decide")
+    phases.watch(runner, "run_stage", lambda ex, plan, stage, *_: f"stage {stage.index} rows")
+    phases.watch(runner, "build_manifest", lambda *_: "manifest: markers")
+    phases.watch(runner, "reconcile", lambda *_: "manifest: reconcile")
+    phases.watch(runner, "write_manifest", lambda *_: "manifest: write")
+    phases.thread.start()
+    return phases
+
+
+def child(inp: Path, out: Path, cpus: int, phases: bool = False) -> None:
     """One measured run (in its own process): prints a JSON line of figures."""
     from pipeline.core.recipe import parse_recipe
     from pipeline.run.ray_executor import RayExecutor
     from pipeline.run.runner import run_recipe
 
     RayExecutor(num_cpus=cpus)  # Ray starts here, outside the measured span
+    watched = watch_phases() if phases else None
     workers = WorkerCpu(os.getpid())
     workers.sample()
     before_workers = workers.total()
@@ -141,6 +209,7 @@ def child(inp: Path, out: Path, cpus: int) -> None:
                 "stray_pieces": manifest["run"].get("stray_pieces"),
                 "stages_s": [s["seconds"] for s in manifest["run"]["stages"]],
                 "decide_s": [s["global"]["seconds"] for s in manifest["steps"] if "global" in s],
+                **({"phases": watched.table()} if watched else {}),
             }
         ),
         flush=True,
@@ -189,7 +258,9 @@ def engine_child(inp: Path, cpus: int) -> None:
     )
 
 
-def measure(size: int, base: Path, rows: int, cpus: int, engine: bool = False) -> dict:
+def measure(
+    size: int, base: Path, rows: int, cpus: int, engine: bool = False, phases: bool = False
+) -> dict:
     """Run one size in a subprocess (tamis' Ray runner, or with `engine` bare Ray Data)."""
     inp, out = base / f"in-{size}", base / f"out-{size}"
     if not inp.exists():
@@ -197,6 +268,7 @@ def measure(size: int, base: Path, rows: int, cpus: int, engine: bool = False) -
     shutil.rmtree(out, ignore_errors=True)  # a fresh run, not a resumed one
     args = [sys.executable, __file__, "--child", str(inp), str(out), "--cpus", str(cpus)]
     args += ["--engine"] if engine else []
+    args += ["--phases"] if phases else []
     done = subprocess.run(args, capture_output=True, text=True, cwd=REPO)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode or not lines:
@@ -234,6 +306,18 @@ def report(results: list[dict]) -> None:
         f"largest/smallest, worst of driver, task and RSS: {worst:.2f} ({verdict} {GOAL}x); "
         "wall is shown for reference (2 CPUs shared with Ray's own services)"
     )
+
+
+def report_phases(results: list[dict]) -> None:
+    """The driver's RSS at the start and end of each phase, and its highest within."""
+    for r in results:
+        print(f"{r['shards']} shards, driver RSS by phase (MB):")
+        print(f"  {'phase':<22}{'seconds':>9}{'start':>8}{'end':>8}{'max':>8}")
+        for p in r["phases"]:
+            print(
+                f"  {p['phase']:<22}{p['seconds']:>9.1f}{p['start_mb']:>8.1f}"
+                f"{p['end_mb']:>8.1f}{p['max_mb']:>8.1f}"
+            )
 
 
 def report_engine(ours: list[dict], bare: list[dict]) -> None:
@@ -295,10 +379,18 @@ def main() -> None:
         action="store_true",
         help="also run bare Ray Data over the same shards and windows (driver CPU and RSS)",
     )
+    parser.add_argument(
+        "--phases",
+        action="store_true",
+        help="also sample the driver's RSS by phase (decisions, row work, manifest)",
+    )
     parser.add_argument("--child", nargs=2, type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        engine_child(args.child[0], args.cpus) if args.engine else child(*args.child, args.cpus)
+        if args.engine:
+            engine_child(args.child[0], args.cpus)
+        else:
+            child(*args.child, args.cpus, args.phases)
         return
     with tempfile.TemporaryDirectory(prefix="bench-shards-") as tmp:
         base = args.work or Path(tmp)
@@ -307,10 +399,12 @@ def main() -> None:
             return
         results = []
         for size in sorted(args.sizes):
-            result = measure(size, base, args.rows, args.cpus)
+            result = measure(size, base, args.rows, args.cpus, phases=args.phases)
             print(f"{size} shards: {json.dumps(result)}", flush=True)
             results.append(result)
         report(results)
+        if args.phases:
+            report_phases(results)
         if args.engine:
             bare = []
             for size in sorted(args.sizes):

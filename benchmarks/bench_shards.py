@@ -194,6 +194,8 @@ def child(inp: Path, out: Path, cpus: int, phases: bool = False) -> None:
     cpu0, t0 = me.cpu_times(), time.perf_counter()
     manifest = run_recipe(parse_recipe(recipe_dict(inp, out)), runner="ray", progress=False)
     wall = time.perf_counter() - t0
+    if watched:
+        watched.stop.set()
     cpu1 = me.cpu_times()
     workers.stop.set()
     workers.sample()

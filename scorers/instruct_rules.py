@@ -20,8 +20,8 @@ from scorers.models import load_fasttext
 
 REFUSAL = regex.compile(
     r"\b(as an ai(\s+language)?\s+model|as a (large )?language model|i am an ai\b|i'm an ai\b"
-    r"|i (cannot|can't|can not|am unable to|am not able to|won't) (help|assist|provide|comply"
-    r"|fulfill|create|generate|do that|answer|write)"
+    r"|i (cannot|can't|can not|am unable to|am not able to|won't) (help(?! but\b)|assist"
+    r"|provide|comply|fulfill|create|generate|do that|answer|write)"
     r"|i'm (sorry|afraid),? but i (cannot|can't|am unable)|i apologi[sz]e,? but i (cannot|can't)"
     r"|i do(n't| not) have (personal )?(opinions|feelings|beliefs|access to real-time))",
     regex.IGNORECASE,
@@ -33,10 +33,23 @@ TEMPLATE = regex.compile(
     regex.MULTILINE,
 )
 PLACEHOLDER = regex.compile(
-    r"^\s*(https?://\S+|n/?a|tbd|todo|\.{3}|…|-+|none|null|lorem ipsum.*)\s*$"
-    r"|\[(insert|your|add|enter|put)\b[^\]]*\]|<(insert|your|add)\b[^>]*>",
+    r"^\s*(https?://\S+|n/?a|tbd|todo|\.{3}|…|-+|none|null|lorem ipsum.*)\s*$", regex.IGNORECASE
+)
+# A slot left for the reader ("[Your Name]", "<insert answer>"): a letter signed with one is a
+# usable answer; an answer of slots and a few words is not.
+SLOT = regex.compile(r"\[(insert|your|add|enter|put)\b[^\]]*\]|<(insert|your|add)\b[^>]*>", regex.I)
+WORDS_BESIDE_SLOTS = 3
+URL = regex.compile(r"https?://\S+")
+# A word of prose: two letters or more (what an answer's language is read on).
+PROSE_WORD = regex.compile(r"\p{L}[\p{L}'’-]*\p{L}")
+# A request no label answers ("Explain the water cycle in detail").
+OPEN_REQUEST = regex.compile(
+    r"\b(explain|describe|discuss|elaborate|essay|in detail|write|compose|summari[sz]e|tell me "
+    r"about|why)\b",
     regex.IGNORECASE,
 )
+NOT_PROSE = regex.compile(r"https?://\S+|<[^<>\n]*>|`[^`\n]*`")
+PROSE_LINE_WORDS = 4  # a line with fewer is a label, a name or code, not prose
 # Words a sentence does not end on: an answer ending on one was cut.
 DANGLING = frozenset(
     "a an the and or but of to with from by as that which who whose is are was were be been "
@@ -75,13 +88,15 @@ LANGUAGE_NAMES = {
 @register("instruct_rules")
 class InstructRules(Scorer):
     """Rules for instruction records, each with its own reason: template residue in any turn
-    (`<|im_start|>`, `### Instruction:`), a placeholder or URL-only answer, a refusal or AI
-    disclaimer, an answer cut off (unclosed code fence, ending on a comma or a word no sentence
-    ends on), an answer too short for its prompt, an answer echoing the prompt, an answer
-    looping over itself, a worked answer whose steps are out of order (an equation uses a number
-    above 3 that neither the prompt nor an earlier step gives, but a later equation computes),
-    and an answer in another language than its prompt (fastText language ID; a prompt asking
-    for a translation or naming the language is exempt).
+    (`<|im_start|>`, `### Instruction:`), a placeholder or URL-only answer (or reader's slots
+    such as `[Your Name]` with fewer than 3 words besides), a refusal or AI disclaimer, an
+    answer cut off (unclosed code fence, ending on a comma or a word no sentence ends on; not
+    on a URL or a letter's short closing line), an answer too short for its prompt (a label
+    picked as asked is not), an answer echoing the prompt and its request, an answer looping
+    over itself, a worked answer whose steps are out of order (an equation uses a number above
+    3 that neither the prompt nor an earlier step gives, but a later equation computes), and an
+    answer in another language than its prompt (fastText language ID on the answer's lines of
+    prose; a prompt asking for a translation or naming the language is exempt).
 
     Reads `_messages`; adds `prompt_lang`, `response_lang`. Reasons: template_residue,
     placeholder_response, refusal, truncated:code_fence, truncated:mid_sentence,
@@ -126,10 +141,13 @@ class InstructRules(Scorer):
     def score(self, batch: pa.Table) -> pa.Table:
         prompts = text_list(batch, RECORD_FIELDS["prompt"])
         responses = text_list(batch, RECORD_FIELDS["response"])
-        labels, probs = self._model.predict(fasttext_lines(prompts + responses), k=1)
+        prose = [_prose(r) for r in responses]
+        labels, probs = self._model.predict(fasttext_lines(prompts + prose), k=1)
         langs = [
-            label[0].removeprefix("__label__") if p[0] >= self.params.min_lang_score else None
-            for label, p in zip(labels, probs, strict=True)
+            label[0].removeprefix("__label__")
+            if p[0] >= self.params.min_lang_score and text.strip()
+            else None
+            for label, p, text in zip(labels, probs, prompts + prose, strict=True)
         ]
         n = len(prompts)
         batch = set_column(batch, "prompt_lang", pa.array(langs[:n], pa.string()))
@@ -146,25 +164,22 @@ class InstructRules(Scorer):
         ratio = np.array([len(r) for r in responses]) / np.maximum(prompt_chars, 1)
         found = [
             _check(turns, lambda t: TEMPLATE.search(t) is not None, "template_residue"),
-            _check(responses, lambda r: PLACEHOLDER.search(r) is not None, "placeholder_response"),
+            _check(responses, _placeholder, "placeholder_response"),
             _check(responses, lambda r: REFUSAL.search(r[:600]) is not None, "refusal"),
             _check(last, lambda a: a.count("```") % 2 == 1, "truncated:code_fence"),
             _check(last, _cut_mid_sentence, "truncated:mid_sentence"),
             Check(
-                np.array([sum(any(c.isalnum() for c in t) for t in w) for w in words])
-                < p.min_response_words,
+                np.array([sum(_is_word(t) for t in w) for w in words]) < p.min_response_words,
                 f"response_words<{p.min_response_words}",
             ),
         ]
         if p.min_response_ratio is not None:
             short = (prompt_chars >= p.ratio_min_prompt_chars) & (ratio < p.min_response_ratio)
+            short &= ~np.array(list(map(_is_choice, prompts, responses)), dtype=bool)
             found.append(Check(short, f"response_ratio<{p.min_response_ratio:g}"))
         found.append(Check(np.array(list(map(_echoes, prompts, responses))), "repeats_prompt"))
         if p.max_repetition is not None:
-            looped = [
-                len(w) >= 30 and repeated_ngram_chars(w, 5) / max(len(r), 1) > p.max_repetition
-                for w, r in zip(words, responses, strict=True)
-            ]
+            looped = [_looped(r, p.max_repetition) for r in responses]
             found.append(Check(np.array(looped), f"response_repetition>{p.max_repetition:g}"))
         found.append(
             Check(np.array(list(map(_result_used_early, prompts, last))), "steps_out_of_order")
@@ -195,18 +210,72 @@ def _cut_mid_sentence(answer: str) -> bool:
     if not lines:
         return False
     line = lines[-1]
-    if line[-1] in ",;:-–(/[{" and not line.endswith("://"):
+    if URL.fullmatch(line.split()[-1]):
+        return False
+    if line[-1] == "," and len(lines) > 1 and len(line.split()) <= 6:
+        return False  # a letter's closing line ("Looking forward to seeing you,")
+    if line[-1] in ",:-–(/[{":  # not ";", which ends code and list items
         return True
     tail = line.split()
     return len(tail) >= 4 and tail[-1].lower() in DANGLING
 
 
 def _echoes(prompt: str, response: str) -> bool:
-    """True when the answer mostly repeats the prompt's own words (4-grams)."""
+    """True when the answer mostly repeats the prompt's own words (4-grams), its request (first
+    line) included: an answer that rewrites, fixes or quotes the text given is not an echo."""
     said, heard = _grams(response), _grams(prompt)
     if not said:
-        return " ".join(response.lower().split()) == " ".join(prompt.lower().split())
-    return len(said & heard) / len(said) >= 0.8 and len(response) <= 1.5 * len(prompt)
+        return _plain(response) == _plain(prompt)
+    if len(said & heard) / len(said) < 0.8 or len(response) > 1.5 * len(prompt):
+        return False
+    request = prompt.strip().splitlines()[0]
+    asked = _grams(request)
+    if not asked:
+        return _plain(request) in _plain(response)
+    return len(asked & said) / len(asked) >= 0.5
+
+
+def _plain(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def _placeholder(answer: str) -> bool:
+    """True when the answer is a placeholder (N/A, TBD, a bare URL, ...) or reader's slots
+    ("[insert answer]") with fewer than WORDS_BESIDE_SLOTS words besides."""
+    if PLACEHOLDER.search(answer):
+        return True
+    rest = SLOT.sub(" ", answer)
+    return rest != answer and len(PROSE_WORD.findall(rest)) < WORDS_BESIDE_SLOTS
+
+
+def _is_word(token: str) -> bool:
+    """A token that says something: letters or digits, or an emoji."""
+    return any(c.isalnum() for c in token) or regex.search(r"\p{So}", token) is not None
+
+
+def _is_choice(prompt: str, answer: str) -> bool:
+    """True for a label picked as asked: up to 4 words, a number among them or each in the
+    prompt ("negative", "3 stars", "Unsupport"), to a request that is not open-ended."""
+    words = [w for w in split_words(answer.lower()) if any(c.isalnum() for c in w)]
+    if not 0 < len(words) <= 4 or OPEN_REQUEST.search(prompt.strip().split("\n")[0]):
+        return False
+    named = set(split_words(prompt.lower()))
+    return any(c.isdigit() for c in answer) or all(w in named for w in words)
+
+
+def _looped(answer: str, most: float) -> bool:
+    """True when more than `most` of the answer's words (letters or digits: no punctuation,
+    grid bars or URLs) are in word 5-grams that repeat an earlier one."""
+    words = [w for w in split_words(URL.sub(" ", answer)) if any(c.isalnum() for c in w)]
+    chars = sum(map(len, words)) + len(words)
+    return len(words) >= 30 and repeated_ngram_chars(words, 5) / max(chars, 1) > most
+
+
+def _prose(answer: str) -> str:
+    """The answer's lines with PROSE_LINE_WORDS words or more once URLs, markup tags and inline
+    code are taken out (what its language is read on)."""
+    lines = (NOT_PROSE.sub(" ", ln) for ln in answer.splitlines())
+    return "\n".join(ln for ln in lines if len(PROSE_WORD.findall(ln)) >= PROSE_LINE_WORDS)
 
 
 def _grams(text: str) -> set[tuple[str, ...]]:

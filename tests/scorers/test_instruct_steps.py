@@ -47,11 +47,7 @@ def records(pairs: list[tuple[str, str]]) -> pa.Table:
 RULE_CASES = [
     (GSM[0][0], GSM[0][1] + "<|im_end|>", "template_residue"),
     ("Give me the link to the docs.", "https://example.com/docs", "placeholder_response"),
-    (
-        "Write a cover letter.",
-        "Dear Sir,\n\nI am applying.\n\nSincerely,\n[Your Name]",
-        "placeholder_response",
-    ),
+    ("Write a cover letter.", "Dear [Your Name],\n\n[Insert body here]", "placeholder_response"),
     (GSM[1][0], "As an AI language model, I cannot do your homework.", "refusal"),
     ("Write a function.", "```python\ndef f():\n    return 1", "truncated:code_fence"),
     (
@@ -100,6 +96,94 @@ def test_good_records_and_asked_for_translations_pass():
     scored = InstructRules()(records(good))
     assert InstructRules().reasons(records(good)).to_pylist() == [None] * len(good)
     assert scored["prompt_lang"].to_pylist()[0] == "en"
+
+
+# Human-written answers from the Self-Instruct seed and user-oriented tasks (Apache-2.0), each a
+# false reject of an earlier version of the rules: labels, transformations of the input, grids,
+# lists, code, emoji, a signed letter.
+HUMAN_ANSWERS = [
+    (
+        "Predict whether the news has positive impact or negative impact on the company stock "
+        "price. Output positive, negative or neutral.\n\n"
+        + "Tesla driver involved in a crash. "
+        * 20,
+        "negative",
+    ),
+    ("Provide an ESRB rating for the following game.\n\n" + "A violent quest. " * 40, "Mature 17+"),
+    (
+        "Identify and fix bugs in the given code and rewrite it\n\n"
+        "for i in range(10)\n    print(Answer is:)\n    print(i)",
+        'for i in range(10):\n    print("Answer is:")\n    print(i)',
+    ),
+    (
+        "Use appropriate emojis to convey the meaning in the given text.\n\nCute cat playful Soft",
+        "\U0001f431 Cute cat \U0001f61b playful \U0001f49b Soft",
+    ),
+    (
+        "Respond to the last text in the chat using the correct emojis.\n\nI passed!",
+        "- \U0001f60c\U0001f60a",
+    ),
+    (
+        "Give some examples of national dishes from a given country.\n\nItaly",
+        "- Ragu alla Bolognese\n- Risotto\n- Spaghetti alla Carbonara\n- Napoletana Pizza\n"
+        "- Arancini\n- Fiorentina Steak\n- Polenta\n- Ossobuco\n- Lasagne\n- Gelato",
+    ),
+    (
+        "Come up with a metaphor that can describe my situation.\n\nI fell in love with her.",
+        "I am like a moth to a flame; I can't help but be drawn to her.",
+    ),
+    (
+        "Write a script in JavaScript for printing the current date and time.",
+        "var newDate = new Date();\nvar now = newDate.toLocaleString();\nconsole.log(now);",
+    ),
+    (
+        "Write an email to my friends inviting them to dinner on Friday.",
+        "Hi there,\n\nI'm inviting you over for dinner on Friday night. Please let me know if you "
+        "can make it.\n\nLooking forward to seeing you,",
+    ),
+    (
+        "Turn down a job offer by email to a recruiter.",
+        "Hi [Recruiter],\n\nThank you so much for the generous offer. After further thought, I "
+        "have accepted another position.\n\nThanks again,\n[Your Name]",
+    ),
+    (
+        "List the most relevant StackOverflow questions for: remove item in array",
+        "\n".join(
+            f"{i}- https://stackoverflow.com/questions/{5767325 + i}/remove-item-from-array"
+            for i in range(1, 8)
+        ),
+    ),
+    (
+        "Solve the given Sudoku puzzle.",
+        "The solved Sudoku puzzle is:\n|1|6|5|9|2|4|7|8|9|\n|9|7|2|8|5|3|1|6|4|\n"
+        "|8|3|4|6|7|1|9|2|5|\n|2|9|1|5|4|8|3|7|6|\n|4|5|6|7|3|9|8|1|2|\n|7|8|3|1|6|2|5|4|9|\n"
+        "|3|2|8|4|9|7|6|5|1|\n|5|4|7|3|1|6|2|9|8|\n|6|1|9|2|8|5|4|3|7|",
+    ),
+]
+
+
+def test_human_written_answers_pass_and_real_problems_are_still_caught():
+    assert InstructRules().reasons(records(HUMAN_ANSWERS)).to_pylist() == [None] * len(
+        HUMAN_ANSWERS
+    )
+    still = [
+        (
+            "Give me the address of this person.\n\nGeoffrey Hinton",
+            "You are requesting personal information. I cannot answer this.",
+        ),
+        (
+            "Write the adjectives that represent the given religions.",
+            "Christianity: spiritual, devout, pious, God-fearing, kind, calm. " * 6,
+        ),
+        (GSM[0][0], "N/A"),
+        ("Explain the water cycle in detail. " * 20, "Water."),
+    ]
+    assert InstructRules().reasons(records(still)).to_pylist() == [
+        "instruct_rules:refusal",
+        "instruct_rules:response_repetition>0.3",
+        "instruct_rules:placeholder_response",
+        "instruct_rules:response_ratio<0.02",
+    ]
 
 
 @pytest.fixture(scope="module")

@@ -255,11 +255,12 @@ def _is_word(token: str) -> bool:
 
 def _is_choice(prompt: str, answer: str) -> bool:
     """True for a label picked as asked: up to 4 words, a number among them or each in the
-    prompt ("negative", "3 stars", "Unsupport"), to a request that is not open-ended."""
+    prompt or yes/no/true/false ("negative", "3 stars", "Unsupport", "No"), to a request that
+    is not open-ended."""
     words = [w for w in split_words(answer.lower()) if any(c.isalnum() for c in w)]
     if not 0 < len(words) <= 4 or OPEN_REQUEST.search(prompt.strip().split("\n")[0]):
         return False
-    named = set(split_words(prompt.lower()))
+    named = set(split_words(prompt.lower())) | {"yes", "no", "true", "false"}
     return any(c.isdigit() for c in answer) or all(w in named for w in words)
 
 

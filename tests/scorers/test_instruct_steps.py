@@ -110,6 +110,7 @@ HUMAN_ANSWERS = [
         "negative",
     ),
     ("Provide an ESRB rating for the following game.\n\n" + "A violent quest. " * 40, "Mature 17+"),
+    ("Currently, does the village mainly comprise farms?\n\n" + "A fishing village. " * 40, "No"),
     (
         "Identify and fix bugs in the given code and rewrite it\n\n"
         "for i in range(10)\n    print(Answer is:)\n    print(i)",

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -95,6 +96,12 @@ def corrupt(rows: list[dict[str, str]], seed: int) -> dict[str, list[dict[str, s
     return out
 
 
+def recipe_ifd() -> dict[str, float]:
+    """The `ifd` settings of configs/instruct.yaml, whose cut-answer thresholds are measured."""
+    recipe = yaml.safe_load((REPO / "configs" / "instruct.yaml").read_text())
+    return next(step["ifd"] for step in recipe["steps"] if "ifd" in step)
+
+
 def table(rows: list[dict[str, str]]) -> pa.Table:
     records, _ = with_fields(pa.Table.from_pylist(rows), "alpaca")
     return records
@@ -140,11 +147,15 @@ def quality(
 
         return rejects
 
-    end = column("end_prob", below=0.05)
+    ends = recipe_ifd()
+    end = column("end_prob", below=ends["min_end_prob"])
+    end_turn = column("end_turn_prob", below=ends["min_end_turn_prob"])
     checks = [
         ("truncated", "instruct_rules truncated:*", cut),
-        ("truncated", "ifd end_prob<0.05", end),
-        ("truncated", "both steps", lambda k: cut(k) | end(k)),
+        ("truncated", f"ifd end_prob<{ends['min_end_prob']:g}", end),
+        ("truncated", f"ifd end_turn_prob<{ends['min_end_turn_prob']:g}", end_turn),
+        ("truncated", "ifd, both (configs/instruct.yaml)", lambda k: end(k) | end_turn(k)),
+        ("truncated", "instruct_rules and ifd", lambda k: cut(k) | end(k) | end_turn(k)),
         (
             "shuffled",
             f"ifd ppl_response_given_prompt>{ppl95:.2f} (p95)",
@@ -265,7 +276,7 @@ def ifd_speed(gsm: list[dict[str, str]], ifd: InstructionFollowingDifficulty) ->
         # The same two passes per record, tokenised and run in a bare loop.
         with torch_threads(1):
             for turns in records["_messages"].to_pylist():
-                prompt, alone, answer, end = ifd._pieces(turns)
+                prompt, alone, answer, end, _ = ifd._pieces(turns)
                 for prefix, extra in ((prompt, end), (alone, [])):
                     seq = prefix + answer + extra
                     span_nll(ifd._model, [seq], [(len(prefix), len(seq))], ifd._device, 1, 0)

@@ -121,10 +121,13 @@ class InstructRules(Scorer):
         model: str = Field("lid176", description="fastText language ID model.")
         min_response_words: int = Field(1, ge=0, description="Fewest words in an answer.")
         min_response_ratio: float | None = Field(
-            0.02, ge=0, description="Shortest answer, in characters per prompt character."
+            0.02,
+            ge=0,
+            description="Shortest answer, in characters per character of the prompt's prose "
+            "(pasted code and data do not count).",
         )
         ratio_min_prompt_chars: int = Field(
-            400, ge=0, description="min_response_ratio applies to prompts at least this long."
+            400, ge=0, description="min_response_ratio applies to prompt prose at least this long."
         )
         max_repetition: float | None = Field(
             0.3, ge=0, le=1, description="Most answer characters in repeated word 5-grams."
@@ -160,7 +163,8 @@ class InstructRules(Scorer):
         last = [_last_answer(m) for m in scored[MESSAGES].to_pylist()]
         turns = text_list(scored, RECORD_FIELDS["conversation"])
         words = [split_words(r) for r in responses]
-        prompt_chars = np.array([len(x) for x in prompts])
+        # A short fix to a long paste of code or data is an answer, not a lazy one.
+        prompt_chars = np.array([len(_prose(x)) for x in prompts])
         ratio = np.array([len(r) for r in responses]) / np.maximum(prompt_chars, 1)
         found = [
             _check(turns, lambda t: TEMPLATE.search(t) is not None, "template_residue"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
@@ -56,7 +57,11 @@ RULE_CASES = [
         "truncated:mid_sentence",
     ),
     ("Say something.", "...", "placeholder_response"),
-    ("Explain. " + "x " * 300, "Yes.", "response_ratio<0.02"),
+    (
+        "Explain in detail how the water cycle works, from evaporation to rain. " * 8,
+        "Yes.",
+        "response_ratio<0.02",
+    ),
     (GSM[0][0], GSM[0][0], "repeats_prompt"),
     (
         "Describe a loop.",
@@ -160,6 +165,12 @@ HUMAN_ANSWERS = [
         "|8|3|4|6|7|1|9|2|5|\n|2|9|1|5|4|8|3|7|6|\n|4|5|6|7|3|9|8|1|2|\n|7|8|3|1|6|2|5|4|9|\n"
         "|3|2|8|4|9|7|6|5|1|\n|5|4|7|3|1|6|2|9|8|\n|6|1|9|2|8|5|4|3|7|",
     ),
+    (
+        # A one-line fix to a long paste of data (Stack Exchange): the paste is not the request.
+        "Why does my loop over the array fail?\n"
+        + '{\n  "hotel": {\n    "name": "Valencia",\n    "latitude": "39,47",\n  }\n},\n' * 80,
+        'In the JSON, "latitude" and "longitude" use a comma as decimal separator: use a point.',
+    ),
 ]
 
 
@@ -189,7 +200,7 @@ def test_human_written_answers_pass_and_real_problems_are_still_caught():
 
 @pytest.fixture(scope="module")
 def ifd() -> InstructionFollowingDifficulty:
-    step = InstructionFollowingDifficulty(max_ifd=1.0, min_end_prob=0.05)
+    step = InstructionFollowingDifficulty(max_ifd=1.0, min_end_prob=0.02, min_end_turn_prob=1.5e-8)
     step.ready()  # the packaged SmolLM2, loaded once for the module
     return step
 
@@ -203,12 +214,37 @@ def test_ifd_prefers_the_matching_answer_and_spots_a_cut(ifd):
     }
     good, bad = scored["good"]["ifd"].to_numpy(), scored["swapped"]["ifd"].to_numpy()
     assert (good < bad).all() and (good < 1).all()
-    assert (scored["good"]["end_prob"].to_numpy() > 0.05).all()
-    assert (scored["cut"]["end_prob"].to_numpy() < 0.05).all()
+    # The good answers end on a sentence mark: no sentence is open, so end_prob does not judge.
+    assert np.isnan(scored["good"]["end_prob"].to_numpy()).all()
+    assert (scored["good"]["end_turn_prob"].to_numpy() > 1e-5).all()
+    assert (scored["cut"]["end_prob"].to_numpy() < 0.02).all()
     ppl = scored["good"]
     ratio = ppl["ppl_response_given_prompt"].to_numpy() / ppl["ppl_response"].to_numpy()
     assert ratio == pytest.approx(good, rel=1e-5)
-    assert ifd.reasons(records(cut)).to_pylist() == ["ifd:end_prob<0.05"] * 3
+    assert ifd.reasons(records(cut)).to_pylist() == ["ifd:end_prob<0.02"] * 3
+
+
+def test_ifd_judges_an_answer_end_only_where_it_can(ifd):
+    stopped = [
+        ("Name a primary colour.", "Red"),  # a label: complete without a sentence mark
+        (GSM[1][0], "Weng earns 12/60 = $0.2 per minute."),  # a sentence mark: nothing open
+        (GSM[0][0], "Natalia sold 48/2 = 24"),  # short, but stopped mid-calculation
+    ]
+    scored = ifd(records(stopped))
+    assert np.isnan(scored["end_prob"].to_numpy()).all()
+    turn = scored["end_turn_prob"].to_numpy()
+    assert turn[2] < 1.5e-8 < turn[:2].min()
+    assert ifd.reasons(records(stopped)).to_pylist() == [None, None, "ifd:end_turn_prob<1.5e-08"]
+    # An answer longer than the scored window: its end was never seen, so neither check judges.
+    window = InstructionFollowingDifficulty(max_response_tokens=6, min_end_prob=0.02)
+    window._tokenizer, window._model, window._device = ifd._tokenizer, ifd._model, ifd._device
+    window._chat, window._closing, window._ready = ifd._chat, ifd._closing, True
+    cut = [(GSM[0][0], GSM[0][1][:40])]
+    long = window(records(cut))
+    assert 0 < long["ifd"][0].as_py() < 1.5
+    assert np.isnan(long["end_prob"].to_numpy()).all()
+    assert np.isnan(long["end_turn_prob"].to_numpy()).all()
+    assert window.reasons(records(cut)).to_pylist() == [None]
 
 
 def test_ifd_plain_template_and_its_reasons(ifd):

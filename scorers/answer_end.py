@@ -1,0 +1,33 @@
+"""Where an answer's end can be judged by a language model, and where it cannot."""
+
+from __future__ import annotations
+
+import re
+
+# A sentence mark, then perhaps closing quotes, brackets or emphasis.
+ENDS_SENTENCE = re.compile(r"""[.!?…。！？]["'”’)\]*_]*\s*$""")
+ENDS_ON_LINK = re.compile(r"https?://\S+\s*$")
+LIST_SEPARATOR = re.compile(r"[,;]")
+SHORT_ANSWER_WORDS = 5  # a label or a few names is complete without a sentence mark
+LIST_ITEM_WORDS = 4
+LIST_ITEMS = 3
+
+
+def ends_on_link(answer: str) -> bool:
+    """True when the answer's last word is a URL: a link ends where it ends, whatever a model
+    expects next."""
+    return ENDS_ON_LINK.search(answer) is not None
+
+
+def leaves_sentence_open(answer: str) -> bool:
+    """True when the answer stops where a sentence could still be going on: not after a
+    sentence mark, not a label of a few words, not a link, not a list of short items (`a, b,
+    c`), which people end without a mark."""
+    if ENDS_SENTENCE.search(answer) or ends_on_link(answer):
+        return False
+    if len(answer.split()) <= SHORT_ANSWER_WORDS:
+        return False
+    last = answer.strip().splitlines()[-1]
+    items = [item.split() for item in LIST_SEPARATOR.split(last)]
+    listed = len(items) >= LIST_ITEMS and all(0 < len(w) <= LIST_ITEM_WORDS for w in items[1:])
+    return not listed

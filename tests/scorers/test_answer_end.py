@@ -1,0 +1,41 @@
+"""Where an answer's end is judged: open sentences yes; sentence marks, labels, links, lists no."""
+
+import pytest
+
+from scorers.answer_end import ends_on_link, leaves_sentence_open
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "Weng earns 12/60 = $0.2 per minute.\nWorking 50 minutes, she earned 0.2 x 50",
+        "Love, on the other hand, is a more complex feeling that can change",
+        "The solved puzzle is below and the first row reads",
+        "She named Viserion after her late brother and then",
+    ],
+)
+def test_a_sentence_left_open_is_judged(answer):
+    assert leaves_sentence_open(answer)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "Natalia sold 48+24 = 72 clips altogether in April and May.",
+        '"I will be there," she said.',
+        "It probably means (headland overgrown with birch).",
+        "Red",
+        "Russia and China",
+        "Rock collecting, coin collecting, bird watching, gardening, writing",
+        "Vehicles with four wheels include: car, van, all-terrain vehicle (ATV)",
+        "Matthew Tkachuk; Sean Couturier; Brady Tkachuk; Tage Thompson",
+        "Templates:\n- https://www.overleaf.com/latex/templates/homework/wdsxknmntnxk",
+    ],
+)
+def test_a_finished_sentence_a_label_a_list_or_a_link_is_not(answer):
+    assert not leaves_sentence_open(answer)
+
+
+def test_only_a_link_at_the_very_end_counts():
+    assert ends_on_link("See https://example.com/a\n")
+    assert not ends_on_link("See https://example.com/a for the details")

@@ -1,6 +1,6 @@
 """Instruction curation, measured: does each step catch the corruption it is meant for, and at
 what speed? Run: .venv/bin/python benchmarks/bench_instruct.py [--records N] [--quick]
-[--only gsm8k|roleplay]
+[--only gsm8k|roleplay] [--kinds truncated|shuffled|swapped|refusal|other_language ...]
 
 Quality. Good records are corrupted in five ways, and the step meant for each is run on the
 originals and on the corrupted copies: the share of corrupted records rejected and of
@@ -49,6 +49,7 @@ from scorers import (  # noqa: E402
 from scorers.causal_lm import span_nll, torch_threads  # noqa: E402
 
 DATA = Path(os.environ.get("TAMIS_SHARED_DATA", REPO.parent / "shared" / "data"))
+KINDS = ("truncated", "shuffled", "swapped", "refusal", "other_language")
 REFUSALS = [
     "I'm sorry, but I cannot help with that request.",
     "As an AI language model, I am not able to do that for you.",
@@ -112,16 +113,19 @@ def quality(
     rows: list[dict[str, str]],
     ifd: InstructionFollowingDifficulty,
     order: SentenceOrder,
-    only_shuffled: bool = False,
+    kinds: list[str] | None = None,
 ) -> None:
+    """The catch rates of the corruptions in `kinds` (all five when None)."""
     print(f"\n## Quality on {source}: {len(rows)} records")
     rules = InstructRules()
     sets = {"original": rows, **corrupt(rows, seed=3)}
-    if only_shuffled:
-        sets = {k: sets[k] for k in ("original", "shuffled")}
+    if kinds:
+        sets = {k: v for k, v in sets.items() if k == "original" or k in kinds}
     took: dict[tuple[str, str], float] = {}
     ordered = {
-        k: _timing(took, ("coherence", k), order, table(sets[k])) for k in ("original", "shuffled")
+        k: _timing(took, ("coherence", k), order, table(sets[k]))
+        for k in ("original", "shuffled")
+        if "shuffled" in sets
     }
 
     def order_score(name: str) -> dict[str, np.ndarray]:
@@ -190,12 +194,31 @@ def quality(
             continue
         caught, kept = np.mean(rejects(kind)), 1 - np.mean(rejects("original"))
         print(f"| {kind} | {label} | {caught:.1%} | {kept:.1%} |")
+    rate = len(rows) / took["ifd", "original"]
+    print(f"on the {len(rows)} originals ifd scores {rate:.2f} records/s")
+    if "shuffled" in sets:
+        coherence_sweeps(order, margins, order_z, len(rows) / took["coherence", "original"])
+    if "swapped" not in sets:
+        return
+    own, other = scores["original"]["ifd"].to_numpy(), scores["swapped"]["ifd"].to_numpy()
+    print(
+        f"IFD pairs: own answer below the swapped one in {np.mean(own < other):.1%} of {len(own)} "
+        f"records (median IFD {np.median(own):.3f} vs {np.median(other):.3f})"
+    )
+
+
+def coherence_sweeps(
+    order: SentenceOrder,
+    margins: dict[str, np.ndarray],
+    order_z: dict[str, np.ndarray],
+    rate: float,
+) -> None:
+    """How many originals coherence tests, its speed, and its catch rates at other cuts."""
     tested = np.mean(~np.isnan(margins["original"]))
     print(
         f"coherence tests {tested:.1%} of the originals (the rest have under "
-        f"{order.params.min_units} sentences and are kept); on the {len(rows)} originals "
-        f"coherence scores {len(rows) / took['coherence', 'original']:.2f} records/s, "
-        f"ifd {len(rows) / took['ifd', 'original']:.2f} records/s"
+        f"{order.params.min_units} sentences and are kept); coherence scores {rate:.2f} "
+        "records/s"
     )
     for name, values, cuts in (
         ("min_order_z", order_z, (0.5, 0.75, 1.0, 1.25, 1.5)),
@@ -206,13 +229,6 @@ def quality(
             f"{x:g}: {np.mean(mixed < x):.1%} / {1 - np.mean(own < x):.1%}" for x in cuts
         )
         print(f"coherence, other {name} (shuffled rejected / originals kept): {sweep}")
-    if only_shuffled:
-        return
-    own, other = scores["original"]["ifd"].to_numpy(), scores["swapped"]["ifd"].to_numpy()
-    print(
-        f"IFD pairs: own answer below the swapped one in {np.mean(own < other):.1%} of {len(own)} "
-        f"records (median IFD {np.median(own):.3f} vs {np.median(other):.3f})"
-    )
 
 
 def decontamination(gsm: list[dict[str, str]]) -> None:
@@ -346,9 +362,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="40 records, no roleplay, no speed")
     parser.add_argument("--speed", action="store_true", help="only the IFD speed comparison")
     parser.add_argument(
-        "--shuffled",
-        action="store_true",
-        help="only the shuffled-answer figures (coherence, ifd) on the originals and shuffles",
+        "--kinds",
+        nargs="+",
+        choices=list(KINDS),
+        help="only these corruptions' figures (e.g. `--kinds shuffled`: coherence, minutes)",
     )
     parser.add_argument(
         "--only",
@@ -370,11 +387,11 @@ def main() -> None:
     order = SentenceOrder()
     order.ready()
     if args.only != "roleplay":
-        quality("GSM8K", gsm[:n], ifd, order, args.shuffled)
+        quality("GSM8K", gsm[:n], ifd, order, args.kinds)
     if not args.quick and args.only != "gsm8k":
         roleplay = load("roleplay-simple-deduped-roleplay-dataset.json", 0, n)
-        quality("GPTeacher roleplay", roleplay, ifd, order, args.shuffled)
-    if args.only or args.shuffled:
+        quality("GPTeacher roleplay", roleplay, ifd, order, args.kinds)
+    if args.only or args.kinds:
         return
     decontamination(gsm)
     if not args.quick:

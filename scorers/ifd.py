@@ -119,14 +119,16 @@ class InstructionFollowingDifficulty(AnswerLMScorer):
             if pieces is None:
                 continue
             nll_given, nll_bare, end = next(found)
-            ppl_given = float(np.exp(nll_given[:-1].mean()))
+            ppl_given = float(np.exp(nll_given[: len(pieces.answer)].mean()))
             ppl_bare = float(np.exp(nll_bare.mean()))
-            values[row, :3] = (ppl_given / ppl_bare, ppl_bare, ppl_given)
+            scores = {"ifd": ppl_given / ppl_bare, "ppl_response": ppl_bare}
+            scores["ppl_response_given_prompt"] = ppl_given
             answer = records[row][-1]["content"]
             if pieces.whole and pieces.end and not ends_on_link(answer):
-                values[row, 4] = np.exp(-nll_given[-1])
+                scores["end_turn_prob"] = np.exp(-nll_given[-1])
                 if leaves_sentence_open(answer):
-                    values[row, 3] = end
+                    scores["end_prob"] = end
+            values[row] = [scores.get(column, np.nan) for column in self.outputs]
         for column, value in zip(self.outputs, values.T, strict=True):
             batch = set_column(batch, column, pa.array(value, pa.float32()))
         return batch

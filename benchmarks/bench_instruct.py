@@ -122,11 +122,8 @@ def quality(
     if kinds:
         sets = {k: v for k, v in sets.items() if k == "original" or k in kinds}
     took: dict[tuple[str, str], float] = {}
-    ordered = {
-        k: _timing(took, ("coherence", k), order, table(sets[k]))
-        for k in ("original", "shuffled")
-        if "shuffled" in sets
-    }
+    shuffles = ("original", "shuffled") if "shuffled" in sets else ()
+    ordered = {k: _timing(took, ("coherence", k), order, table(sets[k])) for k in shuffles}
 
     def order_score(name: str) -> dict[str, np.ndarray]:
         return {k: v[name].to_numpy(zero_copy_only=False).astype(float) for k, v in ordered.items()}

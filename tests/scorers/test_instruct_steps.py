@@ -205,6 +205,15 @@ def ifd() -> InstructionFollowingDifficulty:
     return step
 
 
+def sharing_model(
+    step: InstructionFollowingDifficulty, loaded: InstructionFollowingDifficulty
+) -> InstructionFollowingDifficulty:
+    """`step`, made ready with the model `loaded` already holds (no second load)."""
+    step._tokenizer, step._model, step._device = loaded._tokenizer, loaded._model, loaded._device
+    step._chat, step._closing, step._ready = loaded._chat, loaded._closing, True
+    return step
+
+
 def test_ifd_prefers_the_matching_answer_and_spots_a_cut(ifd):
     swapped = [(q, GSM[(i + 1) % 3][1]) for i, (q, _) in enumerate(GSM)]
     cut = [(q, a[: len(a) // 2].rsplit(" ", 1)[0]) for q, a in GSM]
@@ -236,9 +245,9 @@ def test_ifd_judges_an_answer_end_only_where_it_can(ifd):
     assert turn[2] < 1.5e-8 < turn[:2].min()
     assert ifd.reasons(records(stopped)).to_pylist() == [None, None, "ifd:end_turn_prob<1.5e-08"]
     # An answer longer than the scored window: its end was never seen, so neither check judges.
-    window = InstructionFollowingDifficulty(max_response_tokens=6, min_end_prob=0.02)
-    window._tokenizer, window._model, window._device = ifd._tokenizer, ifd._model, ifd._device
-    window._chat, window._closing, window._ready = ifd._chat, ifd._closing, True
+    window = sharing_model(
+        InstructionFollowingDifficulty(max_response_tokens=6, min_end_prob=0.02), ifd
+    )
     cut = [(GSM[0][0], GSM[0][1][:40])]
     long = window(records(cut))
     assert 0 < long["ifd"][0].as_py() < 1.5
@@ -249,8 +258,7 @@ def test_ifd_judges_an_answer_end_only_where_it_can(ifd):
 
 def test_ifd_plain_template_and_its_reasons(ifd):
     plain = InstructionFollowingDifficulty(template="plain", max_ifd=0.01)
-    plain._tokenizer, plain._model, plain._device = ifd._tokenizer, ifd._model, ifd._device
-    plain._chat, plain._closing, plain._ready = False, ifd._closing, True
+    sharing_model(plain, ifd)._chat = False  # the plain template, not the model's chat one
     scored = plain(records(GSM[:1]))
     assert 0 < scored["ifd"][0].as_py() < 1.5
     assert plain.reasons(records(GSM[:1])).to_pylist() == ["ifd:ifd>=0.01"]

@@ -45,7 +45,8 @@ _SENTENCE_PUNCT = frozenset(
 _TERMINAL = regex.compile(r"\p{Sentence_Terminal}")
 _ALPHA = regex.compile(r"[^\W\d_]")
 _PARAGRAPH_BREAK = regex.compile(r"\n{2,}")
-_CLOSERS = "\"'”’»›)]}*"
+# Closing quotes, brackets and emphasis a sentence mark may sit behind.
+CLOSERS = "\"'”’»›)]}*"
 _LINE_BREAKS = regex.compile(r"\n+")
 
 STOP_WORDS = frozenset({"the", "be", "to", "of", "and", "that", "have", "with"})
@@ -114,7 +115,7 @@ def ends_with_terminal(line: str) -> bool:
 def ends_sentence(line: str) -> bool:
     """True when `line` ends a sentence: its last visible character, past closing quotes and
     brackets, is sentence-terminal (`He left."`, `(See above.)` and `Done. ` all do)."""
-    return ends_with_terminal(line.rstrip().rstrip(_CLOSERS))
+    return ends_with_terminal(line.rstrip().rstrip(CLOSERS))
 
 
 def paragraphs(text: str) -> list[str]:

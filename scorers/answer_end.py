@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import re
 
-# A sentence mark, then perhaps closing quotes, brackets or emphasis.
-ENDS_SENTENCE = re.compile(r"""[.!?…。！？]["'”’)\]*_]*\s*$""")
+from filters.text_stats import CLOSERS, ends_sentence
+
+# Marks an answer may end on that a web line's sentence test leaves out: an ellipsis (C4
+# counts a line ending "..." as unfinished) and markdown's `_` emphasis.
+ANSWER_ELLIPSIS = "…"
+ANSWER_EMPHASIS = "_"
 ENDS_ON_LINK = re.compile(r"https?://\S+\s*$")
 LIST_SEPARATOR = re.compile(r"[,;]")
 SHORT_ANSWER_WORDS = 5  # a label or a few names is complete without a sentence mark
@@ -19,11 +23,18 @@ def ends_on_link(answer: str) -> bool:
     return ENDS_ON_LINK.search(answer) is not None
 
 
+def ends_with_sentence_mark(answer: str) -> bool:
+    """True when the answer's last visible character, past closing quotes, brackets and
+    emphasis, ends a sentence (any script's full stop, or an ellipsis)."""
+    end = answer.rstrip().rstrip(ANSWER_EMPHASIS)
+    return ends_sentence(end) or end.rstrip(CLOSERS).endswith(ANSWER_ELLIPSIS)
+
+
 def leaves_sentence_open(answer: str) -> bool:
     """True when the answer stops where a sentence could still be going on: not after a
     sentence mark, not a label of a few words, not a link, not a list of short items (`a, b,
     c`), which people end without a mark."""
-    if ENDS_SENTENCE.search(answer) or ends_on_link(answer):
+    if ends_with_sentence_mark(answer) or ends_on_link(answer):
         return False
     if len(answer.split()) <= SHORT_ANSWER_WORDS:
         return False

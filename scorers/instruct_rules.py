@@ -14,6 +14,7 @@ from filters.text_stats import repeated_ngram_chars, split_words
 from pipeline.core.columns import MESSAGES, RECORD_FIELDS, set_column, text_list
 from pipeline.core.registry import register
 from pipeline.core.rows import Check
+from scorers.answer_end import ends_on_link
 from scorers.base import Requirement, Resources, Scorer, ScorerParams
 from scorers.lang_id import fasttext_lines
 from scorers.models import load_fasttext
@@ -214,7 +215,7 @@ def _cut_mid_sentence(answer: str) -> bool:
     if not lines:
         return False
     line = lines[-1]
-    if URL.fullmatch(line.split()[-1]):
+    if ends_on_link(line):
         return False
     if line[-1] == "," and len(lines) > 1 and len(line.split()) <= 6:
         return False  # a letter's closing line ("Looking forward to seeing you,")

@@ -2,7 +2,7 @@
 
 import pytest
 
-from scorers.answer_end import ends_on_link, leaves_sentence_open
+from scorers.answer_end import ends_on_link, ends_with_sentence_mark, leaves_sentence_open
 
 
 @pytest.mark.parametrize(
@@ -39,3 +39,21 @@ def test_a_finished_sentence_a_label_a_list_or_a_link_is_not(answer):
 def test_only_a_link_at_the_very_end_counts():
     assert ends_on_link("See https://example.com/a\n")
     assert not ends_on_link("See https://example.com/a for the details")
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "And so, after all that, he called it a day…",
+        "_Always read the label on the bottle first._ ",
+        "Il a dit : «Pour aujourd'hui, c'est fini.»",
+        "इस प्रश्न का सही उत्तर यही है।",
+    ],
+)
+def test_an_ellipsis_emphasis_guillemets_or_another_script_end_a_sentence(answer):
+    assert ends_with_sentence_mark(answer)
+    assert not leaves_sentence_open(answer)
+
+
+def test_a_link_glued_to_a_bracket_still_ends_on_a_link():
+    assert ends_on_link("The docs are here (https://example.com/a)")

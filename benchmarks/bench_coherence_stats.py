@@ -11,8 +11,10 @@ Orders: 16 random reorderings (the step draws 8) and the one-step neighbours of 
 order (each adjacent swap, each unit moved to the front, each moved to the back). Statistics:
 z8 / z16 (the step's `order_z` with 8 or 16 reorderings), margin (`order_margin`), best
 neighbour gain (mean NLL per token of the best neighbour less the given order's: negative when
-one move makes the answer likelier), share of neighbours that read worse, that gain or z16, and
-the pairwise test's share of all orders that read worse (`pair_beaten`, see its docstring).
+one move makes the answer likelier), share of neighbours that read worse, that gain or z16,
+the pairwise test's share of all orders that read worse (`pair_beaten`, see its docstring), a
+flow test on the `embed` step's MiniLM vectors (`flow_z`, see its docstring), and z8 plus half
+the flow's z-score.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_instruct import corrupt, load  # noqa: E402
 
-from scorers import SentenceOrder  # noqa: E402
+from scorers import SentenceEmbedder, SentenceOrder  # noqa: E402
 from scorers.causal_lm import span_nll, torch_threads  # noqa: E402
 from scorers.coherence import orders, split_units  # noqa: E402
 
@@ -53,7 +55,9 @@ def neighbours(k: int) -> list[list[int]]:
     return found
 
 
-def scores(step: SentenceOrder, record: dict[str, str]) -> dict[str, float] | None:
+def scores(
+    step: SentenceOrder, embedder: SentenceEmbedder, record: dict[str, str]
+) -> dict[str, float] | None:
     """The statistics of one record's answer; None when it has too few units to test."""
     pieces = step._fitting(split_units(record["output"], "sentences"), 384)
     k = len(pieces)
@@ -82,15 +86,36 @@ def scores(step: SentenceOrder, record: dict[str, str]) -> dict[str, float] | No
     means = np.array([float(x.mean()) for x in nll])
     given, rand, moves = means[0], means[1 : 1 + len(shuffles)], means[1 + len(shuffles) :]
     z16 = (rand.mean() - given) / max(np.std(rand, ddof=1), 1e-3)
+    z8 = (rand[:8].mean() - given) / max(np.std(rand[:8], ddof=1), 1e-3)
+    flow = flow_z(embedder, record["instruction"], [u for u, _ in pieces], seed)
     return {
-        "z8": (rand[:8].mean() - given) / max(np.std(rand[:8], ddof=1), 1e-3),
+        "z8": z8,
         "z16": z16,
         "margin": rand.mean() - given,
         "neighbour_gain": moves.min() - given,
         "worse_share": float(np.mean(moves > given)),
         "gain_or_z16": min(moves.min() - given + 0.025, z16 - 1.25),  # < 0: either one rejects
         "pair_beaten": pair_beaten(step, head, [u + s for u, s in pieces[:PAIR_UNITS]]),
+        "flow_z": flow,
+        "z8_plus_half_flow": z8 + 0.5 * flow,
     }
+
+
+def flow_z(embedder: SentenceEmbedder, prompt: str, units: list[str], seed: int) -> float:
+    """Semantic flow (sentence embeddings, no LM): an order's score sums the cosine of the
+    prompt with its first unit and of each unit with the next; returns the given order's
+    z-score among all orders of up to 7 units (else 2,000 drawn ones)."""
+    vectors = embedder.embed([prompt] + [u.strip() for u in units])
+    first, near = vectors[1:] @ vectors[0], vectors[1:] @ vectors[1:].T
+    k = len(units)
+    every = (
+        np.array(list(itertools.permutations(range(k))))
+        if k <= 7
+        else np.array(orders(k, 2000, seed))
+    )
+    flows = first[every[:, 0]] + near[every[:, :-1], every[:, 1:]].sum(1)
+    given = first[0] + sum(near[i, i + 1] for i in range(k - 1))
+    return float((given - flows.mean()) / max(flows.std(), 1e-6))
 
 
 def pair_beaten(step: SentenceOrder, head: list[int], units: list[str]) -> float:
@@ -127,8 +152,9 @@ def main() -> None:
     rows = load(name, start if args.start is None else args.start, args.records)
     step = SentenceOrder()
     step.ready()
+    embedder = SentenceEmbedder()
     found = {
-        kind: [s for r in records if (s := scores(step, r)) is not None]
+        kind: [s for r in records if (s := scores(step, embedder, r)) is not None]
         for kind, records in (("original", rows), ("shuffled", corrupt(rows, seed=3)["shuffled"]))
     }
     print(

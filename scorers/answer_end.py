@@ -11,7 +11,9 @@ from filters.text_stats import CLOSERS, ends_sentence
 ANSWER_ELLIPSIS = "…"
 ANSWER_EMPHASIS = "_"
 ENDS_ON_LINK = re.compile(r"https?://\S+\s*$")
-LIST_SEPARATOR = re.compile(r"[,;]")
+# Items on one line: `a, b; c` or `1. a 2. b`.
+LIST_SEPARATOR = re.compile(r"[,;]|\s\d+[.)]\s")
+BULLET = re.compile(r"^\s*(?:[-*+•]|\d+[.)])\s+")
 SHORT_ANSWER_WORDS = 5  # a label or a few names is complete without a sentence mark
 LIST_ITEM_WORDS = 4
 LIST_ITEMS = 3
@@ -32,13 +34,20 @@ def ends_with_sentence_mark(answer: str) -> bool:
 
 def leaves_sentence_open(answer: str) -> bool:
     """True when the answer stops where a sentence could still be going on: not after a
-    sentence mark, not a label of a few words, not a link, not a list of short items (`a, b,
-    c`), which people end without a mark."""
+    sentence mark, not a label of a few words, not a link, not a list's short item, which
+    people end without a mark."""
     if ends_with_sentence_mark(answer) or ends_on_link(answer):
         return False
     if len(answer.split()) <= SHORT_ANSWER_WORDS:
         return False
-    last = answer.strip().splitlines()[-1]
-    items = [item.split() for item in LIST_SEPARATOR.split(last)]
-    listed = len(items) >= LIST_ITEMS and all(0 < len(w) <= LIST_ITEM_WORDS for w in items[1:])
-    return not listed
+    return not ends_on_short_item(answer)
+
+
+def ends_on_short_item(answer: str) -> bool:
+    """True when the answer ends on a list's short item: a bullet or numbered line after
+    another, or the last of a line's items (`a, b, c`, `1. a 2. b 3. c`)."""
+    lines = [line for line in answer.strip().splitlines() if line.strip()]
+    if len(lines) >= 2 and BULLET.match(lines[-1]) and BULLET.match(lines[-2]):
+        return 0 < len(BULLET.sub("", lines[-1]).split()) <= LIST_ITEM_WORDS
+    items = [item.split() for item in LIST_SEPARATOR.split(lines[-1])]
+    return len(items) >= LIST_ITEMS and all(0 < len(w) <= LIST_ITEM_WORDS for w in items[1:])

@@ -12,6 +12,8 @@ from scorers.answer_end import ends_on_link, ends_with_sentence_mark, leaves_sen
         "Love, on the other hand, is a more complex feeling that can change",
         "The solved puzzle is below and the first row reads",
         "She named Viserion after her late brother and then",
+        "The steps:\n- Preheat the oven\n- Mix the flour and the butter until they",
+        "- Preheat the oven to 180 degrees and mix the",
     ],
 )
 def test_a_sentence_left_open_is_judged(answer):
@@ -29,6 +31,9 @@ def test_a_sentence_left_open_is_judged(answer):
         "Rock collecting, coin collecting, bird watching, gardening, writing",
         "Vehicles with four wheels include: car, van, all-terrain vehicle (ATV)",
         "Matthew Tkachuk; Sean Couturier; Brady Tkachuk; Tage Thompson",
+        "Shows you may enjoy:\n- Squid Game\n- All of Us Are Dead\n- Sweet Home",
+        "Try these:\n1. Charades\n2. Pictionary\n3. Truth or Dare",
+        "Games: 1. Mafia 2. Charades 3. Pictionary 4. Uno 5. Kubb",
         "Templates:\n- https://www.overleaf.com/latex/templates/homework/wdsxknmntnxk",
     ],
 )

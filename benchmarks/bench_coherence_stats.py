@@ -108,14 +108,20 @@ def flow_z(embedder: SentenceEmbedder, prompt: str, units: list[str], seed: int)
     vectors = embedder.embed([prompt] + [u.strip() for u in units])
     first, near = vectors[1:] @ vectors[0], vectors[1:] @ vectors[1:].T
     k = len(units)
-    every = (
-        np.array(list(itertools.permutations(range(k))))
-        if k <= 7
-        else np.array(orders(k, 2000, seed))
-    )
-    flows = first[every[:, 0]] + near[every[:, :-1], every[:, 1:]].sum(1)
-    given = first[0] + sum(near[i, i + 1] for i in range(k - 1))
-    return float((given - flows.mean()) / max(flows.std(), 1e-6))
+    every = every_order(k) if k <= 7 else np.array(orders(k, 2000, seed))
+    flows, given = chain_scores(first, near, every), chain_scores(first, near, np.arange(k)[None])
+    return float((given[0] - flows.mean()) / max(flows.std(), 1e-6))
+
+
+def every_order(k: int) -> np.ndarray:
+    """All orders of k units, one per row."""
+    return np.array(list(itertools.permutations(range(k))))
+
+
+def chain_scores(first: np.ndarray, link: np.ndarray, every: np.ndarray) -> np.ndarray:
+    """Each order's score as a chain: its first unit's score plus each transition's
+    (`link[i, j]`: unit j right after unit i)."""
+    return first[every[:, 0]] + link[every[:, :-1], every[:, 1:]].sum(1)
 
 
 def pair_beaten(step: SentenceOrder, head: list[int], units: list[str]) -> float:
@@ -136,9 +142,8 @@ def pair_beaten(step: SentenceOrder, head: list[int], units: list[str]) -> float
     first, step_cost = np.array(totals[:k]), np.zeros((k, k))
     for (i, j), cost in zip(pairs, totals[k:], strict=True):
         step_cost[i, j] = cost
-    every = np.array(list(itertools.permutations(range(k))))
-    costs = first[every[:, 0]] + step_cost[every[:, :-1], every[:, 1:]].sum(1)
-    given = first[0] + sum(step_cost[i, i + 1] for i in range(k - 1))
+    costs = chain_scores(first, step_cost, every_order(k))
+    given = chain_scores(first, step_cost, np.arange(k)[None])[0]
     return float(np.mean(costs > given + 1e-9) + 0.5 * np.mean(np.abs(costs - given) <= 1e-9))
 
 

@@ -173,10 +173,25 @@ def quality(
             lambda k: margins[k] < 0.1,
         ),
         ("shuffled", "instruct_rules steps_out_of_order", rule("steps_out_of_order")),
+        ("shuffled", "instruct_rules markers_out_of_order", rule("markers_out_of_order")),
+        (
+            "shuffled",
+            "instruct_rules, either order rule",
+            lambda k: rule("steps_out_of_order")(k) | rule("markers_out_of_order")(k),
+        ),
         (
             "shuffled",
             f"coherence order_z<{least:g} or instruct_rules steps_out_of_order",
             lambda k: (order_z[k] < least) | rule("steps_out_of_order")(k),
+        ),
+        (
+            "shuffled",
+            f"coherence order_z<{least:g} or either order rule",
+            lambda k: (
+                (order_z[k] < least)
+                | rule("steps_out_of_order")(k)
+                | rule("markers_out_of_order")(k)
+            ),
         ),
         ("swapped", "ifd ifd>=1 (default)", column("ifd", above=1.0)),
         ("swapped", "ifd ifd>=0.7 (configs/instruct.yaml)", column("ifd", above=0.7)),

@@ -15,7 +15,9 @@ from pipeline.core.columns import MESSAGES, RECORD_FIELDS, set_column, text_list
 from pipeline.core.registry import register
 from pipeline.core.rows import Check
 from scorers.answer_end import ends_on_link
+from scorers.answer_order import markers_out_of_order, result_used_early
 from scorers.base import Requirement, Resources, Scorer, ScorerParams
+from scorers.coherence import split_units
 from scorers.lang_id import fasttext_lines
 from scorers.models import load_fasttext
 
@@ -57,28 +59,6 @@ DANGLING = frozenset(
     "being this these those its their our your my his her if than so because while when where "
     "into onto between".split()
 )
-# An equation in a worked answer: its operands, then "=" and the result ("20 - 6 = 14 meters").
-EQUATION = regex.compile(
-    r"((?:[$(]*-?\d[\d,]*(?:\.\d+)?%?[)]*\s*[-+*/x×÷]\s*)+[$(]*-?\d[\d,]*(?:\.\d+)?%?[)]*)"
-    r"\s*=\s*\$?(-?\d[\d,]*(?:\.\d+)?)"
-)
-SMALL = 3  # an operand up to this may count things the prompt names (three houses)
-NUMBER = regex.compile(r"-?\d[\d,]*(?:\.\d+)?")
-# Numbers a prompt may give in words ("five friends", "half as many", "a dozen eggs").
-NUMBER_WORDS = dict(
-    zip(
-        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
-        "fifteen sixteen seventeen eighteen nineteen twenty".split(),
-        range(21),
-        strict=True,
-    )
-) | {
-    "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80,
-    "ninety": 90, "hundred": 100, "thousand": 1000, "dozen": 12, "half": 2, "halves": 2,
-    "twice": 2, "double": 2, "pair": 2, "couple": 2, "triple": 3, "thrice": 3, "third": 3,
-    "thirds": 3, "quarter": 4, "quarters": 4, "fourth": 4, "fourths": 4, "fifth": 5,
-    "fifths": 5, "week": 7, "weeks": 7, "percent": 100,
-}  # fmt: skip
 LANGUAGE_NAMES = {
     "de": "german", "es": "spanish", "fr": "french", "it": "italian", "pt": "portuguese",
     "ru": "russian", "zh": "chinese", "ja": "japanese", "pl": "polish", "nl": "dutch",
@@ -95,14 +75,16 @@ class InstructRules(Scorer):
     on a URL or a letter's short closing line), an answer too short for its prompt (a label
     picked as asked is not), an answer echoing the prompt and its request, an answer looping
     over itself, a worked answer whose steps are out of order (an equation uses a number above
-    3 that neither the prompt nor an earlier step gives, but a later equation computes), and an
-    answer in another language than its prompt (fastText language ID on the answer's lines of
+    3 that neither the prompt nor an earlier step gives, but a later equation computes), an
+    answer whose sentences open on markers out of order (a first sentence starting "However,",
+    list numbers or ordinals that do not rise, "Next," after "Finally,"), and an answer in
+    another language than its prompt (fastText language ID on the answer's lines of
     prose; a prompt asking for a translation or naming the language is exempt).
 
     Reads `_messages`; adds `prompt_lang`, `response_lang`. Reasons: template_residue,
     placeholder_response, refusal, truncated:code_fence, truncated:mid_sentence,
     response_words<N, response_ratio<R, repeats_prompt, response_repetition>R,
-    steps_out_of_order, lang_mismatch.
+    steps_out_of_order, markers_out_of_order, lang_mismatch.
     """
 
     requires = (Requirement("fasttext", "fasttext-numpy2-wheel==0.9.2", "models"),)
@@ -161,7 +143,10 @@ class InstructRules(Scorer):
         p = self.params
         prompts = text_list(scored, RECORD_FIELDS["prompt"])
         responses = text_list(scored, RECORD_FIELDS["response"])
-        last = [_last_answer(m) for m in scored[MESSAGES].to_pylist()]
+        conversations = scored[MESSAGES].to_pylist()
+        last = [_last_answer(m) for m in conversations]
+        # A reply after earlier answers may open on "Also," pointing back at them.
+        first_reply = [sum(t["role"] == "assistant" for t in m or []) <= 1 for m in conversations]
         turns = text_list(scored, RECORD_FIELDS["conversation"])
         words = [split_words(r) for r in responses]
         # A short fix to a long paste of code or data is an answer, not a lazy one.
@@ -187,8 +172,11 @@ class InstructRules(Scorer):
             looped = [_looped(r, p.max_repetition) for r in responses]
             found.append(Check(np.array(looped), f"response_repetition>{p.max_repetition:g}"))
         found.append(
-            Check(np.array(list(map(_result_used_early, prompts, last))), "steps_out_of_order")
+            Check(np.array(list(map(result_used_early, prompts, last))), "steps_out_of_order")
         )
+        sentences = [[u for u, _ in split_units(a, "sentences")] for a in last]
+        markers = list(map(markers_out_of_order, sentences, first_reply))
+        found.append(Check(np.array(markers, dtype=bool), "markers_out_of_order"))
         mismatch = [
             a is not None and b is not None and a != b and not _asks_for(q, b)
             for a, b, q in zip(
@@ -293,31 +281,3 @@ def _asks_for(prompt: str, lang: str) -> bool:
     """True when the prompt asks for a translation or names the answer's language."""
     lowered = prompt.lower()
     return "translat" in lowered or LANGUAGE_NAMES.get(lang, "\0") in lowered
-
-
-def _result_used_early(prompt: str, answer: str) -> bool:
-    """True when a step of a worked answer uses a number before the step that computes it: an
-    equation's operand above SMALL that is not in the prompt (in digits or words) nor anywhere
-    earlier in the answer, and is the result of a later equation."""
-    known = {_number(x) for x in NUMBER.findall(prompt)}
-    known |= {
-        float(NUMBER_WORDS[w])
-        for w in regex.findall(r"[a-z]+", prompt.lower())
-        if w in NUMBER_WORDS
-    }
-    steps = [s for line in answer.splitlines() for s in regex.split(r"(?<=[.!?])\s+", line)]
-    equations = [EQUATION.findall(step) for step in steps]
-    last_computed = {  # each result, by the last step that computes it
-        _number(result): i for i, found in enumerate(equations) for _, result in found
-    }
-    for i, (step, found) in enumerate(zip(steps, equations, strict=True)):
-        for operands, _ in found:
-            for x in map(_number, NUMBER.findall(operands)):
-                if abs(x) > SMALL and x not in known and last_computed.get(x, -1) > i:
-                    return True
-        known |= {_number(x) for x in NUMBER.findall(step)}
-    return False
-
-
-def _number(text: str) -> float:
-    return float(text.replace(",", ""))

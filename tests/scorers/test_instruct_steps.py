@@ -76,6 +76,16 @@ RULE_CASES = [
         "steps_out_of_order",
     ),
     (
+        "How do I make a cup of tea?",
+        "However, the water must be hot. Boil the water first. Pour it over the tea bag.",
+        "markers_out_of_order",
+    ),
+    (
+        "How do I make a cup of tea?",
+        "2. Pour the water over the tea bag.\n1. Boil the water.\n3. Wait three minutes.",
+        "markers_out_of_order",
+    ),
+    (
         GSM[2][0],
         "La cartera cuesta cien dólares y Betty tiene la mitad del dinero que necesita.",
         "lang_mismatch",
@@ -101,6 +111,19 @@ def test_good_records_and_asked_for_translations_pass():
     scored = InstructRules()(records(good))
     assert InstructRules().reasons(records(good)).to_pylist() == [None] * len(good)
     assert scored["prompt_lang"].to_pylist()[0] == "en"
+
+
+def test_a_follow_up_reply_may_open_pointing_back():
+    turns = [
+        {"role": "user", "content": "How do I keep basil alive?"},
+        {"role": "assistant", "content": "Water it when the soil is dry and give it sun."},
+        {"role": "user", "content": "Anything else?"},
+        {"role": "assistant", "content": "Also, pinch off the flowers. It keeps the leaves."},
+    ]
+    table, _ = with_fields(pa.Table.from_pylist([{"messages": turns}]), "messages")
+    assert InstructRules().reasons(table).to_pylist() == [None]
+    alone, _ = with_fields(pa.Table.from_pylist([{"messages": turns[2:]}]), "messages")
+    assert InstructRules().reasons(alone).to_pylist() == ["instruct_rules:markers_out_of_order"]
 
 
 # Human-written answers from the Self-Instruct seed and user-oriented tasks (Apache-2.0), each a

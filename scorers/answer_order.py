@@ -1,0 +1,113 @@
+"""Order checks on an answer that need no model: worked steps, list numbers, ordinals and
+connectives out of sequence."""
+
+from __future__ import annotations
+
+import regex
+
+# An equation in a worked answer: its operands, each with up to two unit words ("1000 tiles *
+# 40%", "$130 / 2 wands"), then "=" and the result ("20 - 6 = 14 meters").
+OPERAND = r"[$(]*-?\d[\d,]*(?:\.\d+)?%?[)]*(?:/[A-Za-z]+)?(?:[ \t]+[A-Za-z]+(?:/[A-Za-z]+)?){0,2}"
+EQUATION = regex.compile(
+    rf"((?:{OPERAND}\s*[-+*/x×÷]\s*)+{OPERAND})\s*=\s*\$?(-?\d[\d,]*(?:\.\d+)?)"
+)
+# Factors every reader knows (seconds in a minute, minutes in an hour, percent, cents, metric
+# prefixes): using one is not using a result early.
+CONSTANTS = frozenset({60.0, 100.0, 1000.0})
+SMALL = 3  # an operand up to this may count things the prompt names (three houses)
+NUMBER = regex.compile(r"-?\d[\d,]*(?:\.\d+)?")
+# Numbers a prompt may give in words ("five friends", "half as many", "a dozen eggs").
+NUMBER_WORDS = dict(
+    zip(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+        "fifteen sixteen seventeen eighteen nineteen twenty".split(),
+        range(21),
+        strict=True,
+    )
+) | {
+    "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80,
+    "ninety": 90, "hundred": 100, "thousand": 1000, "dozen": 12, "half": 2, "halves": 2,
+    "twice": 2, "double": 2, "pair": 2, "couple": 2, "triple": 3, "thrice": 3, "third": 3,
+    "thirds": 3, "quarter": 4, "quarters": 4, "fourth": 4, "fourths": 4, "fifth": 5,
+    "fifths": 5, "week": 7, "weeks": 7, "percent": 100,
+}  # fmt: skip
+# Openers that point back at an earlier sentence, so no answer starts with one. Words that
+# also open a first sentence in another sense ("However you slice it", "Next week", "Second
+# person") count only when a comma follows.
+POINTS_BACK = regex.compile(
+    r"^\W*(?:(?:additionally|furthermore|moreover|therefore|consequently|lastly"
+    r"|secondly|thirdly|nevertheless|nonetheless|likewise|hence|thus(?! far))\b"
+    r"|(?:however|similarly|besides|second|third|next|then|afterwards?|in conclusion|in summary"
+    r"|to summari[sz]e|to conclude|in short|as a result|that said|on the other hand"
+    r"|in contrast|by contrast|after that|once again|in addition|meanwhile|overall|also"
+    r"|instead)\s*,)",
+    regex.IGNORECASE,
+)
+# A list item's number: "2." or "2)" opening a sentence, or "2)" after a colon, semicolon or
+# comma inside one ("Key features include: 1) ...").
+LIST_NUMBER = regex.compile(r"(?:^\s*\(?(\d{1,2})[.)]|(?<=[:;,]\s+)(\d{1,2})\))(?=\s|$)")
+ORDINAL = regex.compile(r"^\W*(first|second|third|fourth|fifth)(?:ly\b|\s*,)", regex.I)
+RANKS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5}
+CLOSING = regex.compile(r"^\W*(?:finally|lastly|in conclusion|in summary|to conclude)\s*,", regex.I)
+NEXT_STEP = regex.compile(r"^\W*(?:next|second(?:ly)?|third(?:ly)?)\s*,", regex.IGNORECASE)
+# A step that follows others: "First, ..." does not come after one.
+LATER_STEP = regex.compile(
+    r"^\W*(?:(?:next|then|afterwards?|after that|second|third|finally|lastly)\s*,"
+    r"|(?:secondly|thirdly)\b)",
+    regex.IGNORECASE,
+)
+FIRST_STEP = regex.compile(r"^\W*first(?:ly)?\s*,", regex.IGNORECASE)
+
+
+def result_used_early(prompt: str, answer: str) -> bool:
+    """True when a step of a worked answer uses a number before the step that computes it: an
+    equation's operand above SMALL that is not in the prompt (in digits or words) nor anywhere
+    earlier in the answer, and is the result of a later equation."""
+    known = {_number(x) for x in NUMBER.findall(prompt)} | CONSTANTS
+    known |= {
+        float(NUMBER_WORDS[w])
+        for w in regex.findall(r"[a-z]+", prompt.lower())
+        if w in NUMBER_WORDS
+    }
+    steps = [s for line in answer.splitlines() for s in regex.split(r"(?<=[.!?])\s+", line)]
+    equations = [EQUATION.findall(step) for step in steps]
+    last_computed = {  # each result, by the last step that computes it
+        _number(result): i for i, found in enumerate(equations) for _, result in found
+    }
+    for i, (step, found) in enumerate(zip(steps, equations, strict=True)):
+        for operands, _ in found:
+            for x in map(_number, NUMBER.findall(operands)):
+                if abs(x) > SMALL and x not in known and last_computed.get(x, -1) > i:
+                    return True
+        known |= {_number(x) for x in NUMBER.findall(step)}
+    return False
+
+
+def markers_out_of_order(sentences: list[str], first_reply: bool = True) -> bool:
+    """True when an answer's sentences (in order) open on markers no writer puts in that order:
+    a first sentence pointing back ("However, ..."), list numbers that do not rise ("2." before
+    "1.", inline "2)" before "1)"), ordinals that do not rise ("Second, ..." before "First,
+    ..."), a later step ("Next, ...", "Then, ...") before "First, ...", or a step announced
+    ("Next, ...") after the closing one ("Finally, ..."). A reply after earlier ones
+    (`first_reply` False) may open pointing back at them."""
+    if len(sentences) < 2:
+        return False
+    if first_reply and POINTS_BACK.match(sentences[0]):
+        return True
+    numbers = [int(m.group(1) or m.group(2)) for s in sentences for m in LIST_NUMBER.finditer(s)]
+    ranks = [RANKS[m.group(1).lower()] for s in sentences if (m := ORDINAL.match(s))]
+    if _falls(numbers) or _falls(ranks):
+        return True
+    first = next((i for i, s in enumerate(sentences) if FIRST_STEP.match(s)), None)
+    if first is not None and any(LATER_STEP.match(s) for s in sentences[:first]):
+        return True
+    closing = next((i for i, s in enumerate(sentences) if CLOSING.match(s)), None)
+    return closing is not None and any(NEXT_STEP.match(s) for s in sentences[closing + 1 :])
+
+
+def _falls(values: list[int]) -> bool:
+    return any(b <= a for a, b in zip(values, values[1:]))
+
+
+def _number(text: str) -> float:
+    return float(text.replace(",", ""))

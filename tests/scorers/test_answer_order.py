@@ -1,0 +1,69 @@
+"""Order checks without a model: markers and worked steps out of sequence, and the orders
+people really write that must pass."""
+
+import pytest
+
+from scorers.answer_order import markers_out_of_order, result_used_early
+from scorers.coherence import split_units
+
+
+def sentences(text: str) -> list[str]:
+    return [unit for unit, _ in split_units(text, "sentences")]
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "Additionally, the handle is loose. The door sticks. Oil the hinges.",
+        "Then, add the flour. Mix the butter and sugar. Bake for an hour.",
+        "1. Boil the water.\n3. Wait three minutes.\n2. Pour it over the tea bag.",
+        "Second, pour the water. First, boil it. Third, wait.",
+        "Firstly, boil the water. Finally, drink it. Next, pour it over the tea bag.",
+        "2) Pour the water. It will steam. Steps: 1) Boil the water. 3) Wait.",
+        "Next, pour the water. First, boil it. It will steam.",
+    ],
+)
+def test_markers_out_of_order_are_caught(answer):
+    assert markers_out_of_order(sentences(answer))
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        # Written so by people or in the GPTeacher sets, in their own order.
+        "So far, Mary has paid back $15 +$23=$38 of the credit. So she still needs $62.",
+        "Thus far, I have found several large footprints. I also interviewed witnesses.",
+        "Next week, Michelangelo will paint 12/4=3 ceilings. He will have 13 more to paint.",
+        "Second person = 27 - 7 = 20 kg\n103 - 27 - 20 = 56 kg\n56/2 = 28 kg",
+        "Instead of resorting to violence, I would talk. The dragon may listen.",
+        "Finally, after countless hours of work, we cracked the code. I am relieved.",
+        "The window was broken. Next, the footprints. Lastly, the handkerchief. "
+        "Additionally, its fabric helps.",
+        "Here are the steps:\n1. Dice the fruits.\n2. Finally, sprinkle the coconut.\n3. Serve.",
+        "First, boil the water. Second, pour it. Finally, wait three minutes.",
+        "However you slice it, the cake has 24 pieces. Each of us gets 6.",
+        "Just one sentence, however it starts.",
+        "Subtract the quarter (25) and the dime (10): $0.75 - $0.25 - $0.10 = $0.40. Done.",
+        "Yolanda rides x + 15 minutes. Her distance is 20 mph * (x + 15). His is 40 mph * x.",
+        "Key features: 1) speed, 2) safety. 3) Comfort matters too.",
+    ],
+)
+def test_orders_people_write_pass(answer):
+    assert not markers_out_of_order(sentences(answer))
+
+
+def test_a_result_used_before_the_step_that_computes_it():
+    prompt = "Betty has half of the $100 she needs. Her parents give $15. How much is missing?"
+    ordered = "Betty has 100 / 2 = $50.\nShe still needs 50 - 15 = $35."
+    assert not result_used_early(prompt, ordered)
+    assert result_used_early(prompt, "She still needs 50 - 15 = $35.\nBetty has 100 / 2 = $50.")
+
+
+def test_operands_with_units_and_known_factors():
+    prompt = "Kate sold 2 wands for $130 in all, $5 more each than she paid. What did she pay?"
+    ordered = "She charged $130 / 2 wands = $65/wand.\nShe paid $65 - $5 = $60 for each wand."
+    assert not result_used_early(prompt, ordered)
+    assert result_used_early(prompt, "\n".join(reversed(ordered.splitlines())))
+    # 60 seconds a minute is not a result used early, though a later step computes 60.
+    laps = "Margaret took 10 minutes * 60 seconds = 600 seconds.\nLap 9 took 1 minute * 60 = 60."
+    assert not result_used_early("Margaret swims 10 laps in 10 minutes.", laps)

@@ -131,12 +131,17 @@ def quality(
     margins, order_z = order_score("order_margin"), order_score("order_z")
     scores = {k: _timing(took, ("ifd", k), ifd, table(v)) for k, v in sets.items()}
     reasons = {k: rules.reasons(table(v)).to_pylist() for k, v in sets.items()}
+    # each rule on its own (a record's reason is only the first rule it breaks)
+    broken = {
+        k: {c.reason: np.asarray(c.failed) for c in rules.checks(rules(table(v)))}
+        for k, v in sets.items()
+    }
     least = order.params.min_order_z
     ppl95 = float(np.percentile(scores["original"]["ppl_response_given_prompt"].to_numpy(), 95))
     ifd95 = float(np.percentile(scores["original"]["ifd"].to_numpy(), 95))
 
     def rule(name: str) -> Callable[[str], np.ndarray]:
-        return lambda k: np.array([r == f"instruct_rules:{name}" for r in reasons[k]])
+        return lambda k: broken[k][name]
 
     def cut(k: str) -> np.ndarray:
         return np.array([bool(r) and "truncated" in r for r in reasons[k]])

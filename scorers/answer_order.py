@@ -43,9 +43,9 @@ POINTS_BACK = regex.compile(
     r"|instead)\s*,)",
     regex.IGNORECASE,
 )
-# A list item's number: "2." or "2)" opening a sentence, or "2)" after a colon, semicolon or
-# comma inside one ("Key features include: 1) ...").
-LIST_NUMBER = regex.compile(r"(?:^\s*\(?(\d{1,2})[.)]|(?<=[:;,]\s+)(\d{1,2})\))(?=\s|$)")
+# A list item's number: "2." or "2)" opening an unindented sentence (a nested list's items are
+# indented), or "2)" after a colon, semicolon or comma inside one ("include: 1) ...").
+LIST_NUMBER = regex.compile(r"(?:^\(?(\d{1,2})[.)]|(?<=[:;,]\s+)(\d{1,2})\))(?=\s|$)")
 ORDINAL = regex.compile(r"^\W*(first|second|third|fourth|fifth)(?:ly\b|\s*,)", regex.I)
 RANKS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5}
 CLOSING = regex.compile(r"^\W*(?:finally|lastly|in conclusion|in summary|to conclude)\s*,", regex.I)
@@ -86,17 +86,18 @@ def result_used_early(prompt: str, answer: str) -> bool:
 def markers_out_of_order(sentences: list[str], first_reply: bool = True) -> bool:
     """True when an answer's sentences (in order) open on markers no writer puts in that order:
     a first sentence pointing back ("However, ..."), list numbers that do not rise ("2." before
-    "1.", inline "2)" before "1)"), ordinals that do not rise ("Second, ..." before "First,
-    ..."), a later step ("Next, ...", "Then, ...") before "First, ...", or a step announced
-    ("Next, ...") after the closing one ("Finally, ..."). A reply after earlier ones
-    (`first_reply` False) may open pointing back at them."""
+    "1.", inline "2)" before "1)"; a new list may start again at 1), ordinals that do not rise
+    ("Second, ..." before "First, ..."), a later step ("Next, ...", "Then, ...") before
+    "First, ...", or a step announced ("Next, ...") after the closing one ("Finally, ..."). A
+    reply after earlier ones (`first_reply` False) may open pointing back at them or go on
+    with their list."""
     if len(sentences) < 2:
         return False
     if first_reply and POINTS_BACK.match(sentences[0]):
         return True
     numbers = [int(m.group(1) or m.group(2)) for s in sentences for m in LIST_NUMBER.finditer(s)]
     ranks = [RANKS[m.group(1).lower()] for s in sentences if (m := ORDINAL.match(s))]
-    if _falls(numbers) or _falls(ranks):
+    if _out_of_sequence(numbers, first_reply) or _out_of_sequence(ranks, first_reply):
         return True
     first = next((i for i, s in enumerate(sentences) if FIRST_STEP.match(s)), None)
     if first is not None and any(LATER_STEP.match(s) for s in sentences[:first]):
@@ -105,8 +106,12 @@ def markers_out_of_order(sentences: list[str], first_reply: bool = True) -> bool
     return closing is not None and any(NEXT_STEP.match(s) for s in sentences[closing + 1 :])
 
 
-def _falls(values: list[int]) -> bool:
-    return any(b <= a for a, b in zip(values, values[1:]))
+def _out_of_sequence(values: list[int], first_reply: bool) -> bool:
+    """True when item numbers fall other than to 1 (a new list), or when a first reply's list
+    starts above 1 and a 1 follows."""
+    if first_reply and values and values[0] != 1 and 1 in values:
+        return True
+    return any(b <= a and b != 1 for a, b in zip(values, values[1:]))
 
 
 def _number(text: str) -> float:

@@ -21,6 +21,7 @@ def sentences(text: str) -> list[str]:
         "Firstly, boil the water. Finally, drink it. Next, pour it over the tea bag.",
         "2) Pour the water. It will steam. Steps: 1) Boil the water. 3) Wait.",
         "Next, pour the water. First, boil it. It will steam.",
+        "2. Pour the water.\n1. Boil the water.\n2. Wait three minutes.",
     ],
 )
 def test_markers_out_of_order_are_caught(answer):
@@ -46,6 +47,9 @@ def test_markers_out_of_order_are_caught(answer):
         "Subtract the quarter (25) and the dime (10): $0.75 - $0.25 - $0.10 = $0.40. Done.",
         "Yolanda rides x + 15 minutes. Her distance is 20 mph * (x + 15). His is 40 mph * x.",
         "Key features: 1) speed, 2) safety. 3) Comfort matters too.",
+        "Pros:\n1. It is fast.\n2. It is cheap.\nCons:\n1. It is loud.\n2. It is ugly.",
+        "1. Make the dough.\n   1. Mix flour and water.\n   2. Knead it.\n2. Bake it.",
+        "First, make the dough. Second, bake it. The sauce is quick. First, chop. Second, simmer.",
     ],
 )
 def test_orders_people_write_pass(answer):

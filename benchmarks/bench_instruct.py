@@ -38,6 +38,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from pipeline.core.recipe import parse_recipe  # noqa: E402
+from pipeline.core.rows import first_failures  # noqa: E402
 from pipeline.io.records import with_fields  # noqa: E402
 from pipeline.run.runner import run_recipe  # noqa: E402
 from scorers import (  # noqa: E402
@@ -130,12 +131,12 @@ def quality(
 
     margins, order_z = order_score("order_margin"), order_score("order_z")
     scores = {k: _timing(took, ("ifd", k), ifd, table(v)) for k, v in sets.items()}
-    reasons = {k: rules.reasons(table(v)).to_pylist() for k, v in sets.items()}
-    # each rule on its own (a record's reason is only the first rule it breaks)
-    broken = {
-        k: {c.reason: np.asarray(c.failed) for c in rules.checks(rules(table(v)))}
-        for k, v in sets.items()
+    verdicts = {k: rules.checks(rules(table(v))) for k, v in sets.items()}
+    # a record's reason names the first rule it breaks; `broken` has each rule on its own
+    reasons = {
+        k: first_failures(rules.name, len(sets[k]), c).to_pylist() for k, c in verdicts.items()
     }
+    broken = {k: {c.reason: np.asarray(c.failed) for c in found} for k, found in verdicts.items()}
     least = order.params.min_order_z
     ppl95 = float(np.percentile(scores["original"]["ppl_response_given_prompt"].to_numpy(), 95))
     ifd95 = float(np.percentile(scores["original"]["ifd"].to_numpy(), 95))

@@ -1,5 +1,5 @@
-"""Rules for instruction records: empty, cut, refused, echoed, looping, templated, placeholder
-and wrong-language answers."""
+"""Rules for instruction records: empty, cut, refused, echoed, looping, templated, placeholder,
+made-up (input never seen) and wrong-language answers."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from scorers.base import Requirement, Resources, Scorer, ScorerParams
 from scorers.coherence import split_units
 from scorers.lang_id import fasttext_lines
 from scorers.models import load_fasttext
+from scorers.unseen_input import asks_about_unseen
 
 REFUSAL = regex.compile(
     r"\b(as an ai(\s+language)?\s+model|as a (large )?language model|i am an ai\b|i'm an ai\b"
@@ -32,11 +33,14 @@ REFUSAL = regex.compile(
 TEMPLATE = regex.compile(
     r"<\|(im_start|im_end|endoftext|eot_id|start_header_id|end_header_id|user|assistant|system)\|>"
     r"|\[/?INST\]|<</?SYS>>|^\s*#{2,3} ?(Instruction|Response|Input|Human|Assistant)\s*:"
-    r"|^\s*(Human|Assistant|USER|ASSISTANT)\s*:\s",
+    r"|^\s*(Human|Assistant|USER|ASSISTANT)\s*:\s"
+    r"|^\s*\d{1,3}\.\s*Instruction\s*:",  # the next task run on (Alpaca's "18. Instruction:")
     regex.MULTILINE,
 )
 PLACEHOLDER = regex.compile(
-    r"^\s*(https?://\S+|n/?a|tbd|todo|\.{3}|…|-+|none|null|lorem ipsum.*)\s*$", regex.IGNORECASE
+    r"^\s*(https?://\S+|n/?a|tbd|todo|\.{3}|…|-+|none|null|lorem ipsum.*"
+    r"|<\s*no\s*[ _-]?\s*(output|input|answer|response)\s*>|no(output|input))\s*$",
+    regex.IGNORECASE,
 )
 # A slot left for the reader ("[Your Name]", "<insert answer>"): a letter signed with one is a
 # usable answer; an answer of slots and a few words is not.
@@ -69,20 +73,23 @@ LANGUAGE_NAMES = {
 @register("instruct_rules")
 class InstructRules(Scorer):
     """Rules for instruction records, each with its own reason: template residue in any turn
-    (`<|im_start|>`, `### Instruction:`), a placeholder or URL-only answer (or reader's slots
-    such as `[Your Name]` with fewer than 3 words besides), a refusal or AI disclaimer, an
-    answer cut off (unclosed code fence, ending on a comma or a word no sentence ends on; not
-    on a URL or a letter's short closing line), an answer too short for its prompt (a label
-    picked as asked is not), an answer echoing the prompt and its request, an answer looping
-    over itself, a worked answer whose steps are out of order (an equation uses a number above
-    3 that neither the prompt nor an earlier step gives, but a later equation computes), an
-    answer whose sentences open on markers out of order (a first sentence starting "However,",
-    list numbers or ordinals that do not rise, "Next," after "Finally,"), and an answer in
-    another language than its prompt (fastText language ID on the answer's lines of
-    prose; a prompt asking for a translation or naming the language is exempt).
+    (`<|im_start|>`, `### Instruction:`, a next task run on as `18. Instruction:`), a
+    placeholder or URL-only answer (`<No Output>`, or reader's slots such as `[Your Name]` with
+    fewer than 3 words besides), a refusal or AI disclaimer, a prompt whose input the model
+    never saw (an attachment marker, or a bare link to the article it asks about that the
+    answer neither uses nor cites), an answer cut off (unclosed code fence, ending on a comma
+    or a word no sentence ends on; not on a URL or a letter's short closing line), an answer
+    too short for its prompt (a label picked as asked is not), an answer echoing the prompt and
+    its request, an answer looping over itself, a worked answer whose steps are out of order
+    (an equation uses a number above 3 that neither the prompt nor an earlier step gives, but a
+    later equation computes), an answer whose sentences open on markers out of order (a first
+    sentence starting "However,", list numbers or ordinals that do not rise, "Next," after
+    "Finally,"), and an answer in another language than its prompt (fastText language ID on the
+    answer's lines of prose; a prompt asking for a translation or naming the language is
+    exempt).
 
     Reads `_messages`; adds `prompt_lang`, `response_lang`. Reasons: template_residue,
-    placeholder_response, refusal, truncated:code_fence, truncated:mid_sentence,
+    placeholder_response, refusal, unseen_input, truncated:code_fence, truncated:mid_sentence,
     response_words<N, response_ratio<R, repeats_prompt, response_repetition>R,
     steps_out_of_order, markers_out_of_order, lang_mismatch.
     """
@@ -156,6 +163,7 @@ class InstructRules(Scorer):
             _check(turns, lambda t: TEMPLATE.search(t) is not None, "template_residue"),
             _check(responses, _placeholder, "placeholder_response"),
             _check(responses, lambda r: REFUSAL.search(r[:600]) is not None, "refusal"),
+            Check(np.array(list(map(asks_about_unseen, prompts, responses))), "unseen_input"),
             _check(last, lambda a: a.count("```") % 2 == 1, "truncated:code_fence"),
             _check(last, _cut_mid_sentence, "truncated:mid_sentence"),
             Check(

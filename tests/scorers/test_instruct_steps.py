@@ -221,6 +221,87 @@ def test_human_written_answers_pass_and_real_problems_are_still_caught():
     ]
 
 
+# Problems the AlpacaDataCleaned maintainers found in the original Alpaca data, as their README
+# quotes them (github.com/gururise/AlpacaDataCleaned): made-up answers to a link or a picture
+# the model never saw, a next task run on into the answer, placeholder outputs.
+ALPACA_PROBLEMS = [
+    (
+        "Summarize the given article in 200 Words.",
+        "https://www.bbc.com/news/world-51461830",
+        "The recent protests in Belarus are part of a growing wave of discontent against the "
+        "rule of Alexander Lukashenko, who has led the country since 1994.",
+        "unseen_input",
+    ),
+    (
+        "Classify the following shape according to simple geometry.",
+        "<Picture Attached>",
+        "Triangle",
+        "unseen_input",
+    ),
+    (
+        "Given a recent news article, write a headline for it.",
+        "https://www.news.example.com/article-1",
+        '"NASA Launches a Mars 2020 Mission to Search for Signs of Ancient Life"',
+        "unseen_input",
+    ),
+    (
+        "Should I invest in stocks?",
+        "",
+        "It depends on your individual situation. Investing in stocks carries a certain amount "
+        "of risk but can also offer potential rewards.\n##\n18. Instruction: Identify the noun "
+        "in the following sentence:\n18. Input:\nThe large apple was delicious.\n18. Output:"
+        "\nApple",
+        "template_residue",
+    ),
+    (
+        'Create a graphic or logo that visually represents the word "courage".',
+        "",
+        "<No Output>",
+        "placeholder_response",
+    ),
+    (
+        "Freeze the following sample of yogurt for 10 minutes.",
+        "Yogurt sample",
+        "<noinput>",
+        "placeholder_response",
+    ),
+]
+
+
+def test_problems_found_in_alpaca_by_its_cleaners_are_caught():
+    rows = [{"instruction": q, "input": i, "output": a} for q, i, a, _ in ALPACA_PROBLEMS]
+    table, _ = with_fields(pa.Table.from_pylist(rows), "alpaca")
+    expected = [f"instruct_rules:{reason}" for *_, reason in ALPACA_PROBLEMS]
+    assert InstructRules().reasons(table).to_pylist() == expected
+
+
+def test_links_the_answer_uses_and_requests_about_the_link_itself_pass():
+    rows = [
+        {
+            "instruction": "Get the text content of the page with the request tool.",
+            "input": "https://www.nytimes.com",
+            "output": "The text content of the page is: request('https://www.nytimes.com').",
+        },
+        {
+            "instruction": "Extract the domain name from the URL of this article.",
+            "input": "https://www.bbc.com/news/world-51461830",
+            "output": "bbc.com",
+        },
+        {
+            "instruction": "Why does this feed item show no picture?",
+            "input": '<enclosure url="" type="image/png" width="538">',
+            "output": "The enclosure has an empty url attribute, so there is no image to show.",
+        },
+        {
+            "instruction": "Describe the picture of a cat you would paint.",
+            "input": "",
+            "output": "A ginger cat asleep on a windowsill, with the sun on its fur.",
+        },
+    ]
+    table, _ = with_fields(pa.Table.from_pylist(rows), "alpaca")
+    assert InstructRules().reasons(table).to_pylist() == [None] * len(rows)
+
+
 @pytest.fixture(scope="module")
 def ifd() -> InstructionFollowingDifficulty:
     step = InstructionFollowingDifficulty(max_ifd=1.0, min_end_prob=0.02, min_end_turn_prob=1.5e-8)

@@ -17,6 +17,7 @@ from pipeline.core.rows import Check
 from scorers.answer_end import ends_on_link
 from scorers.answer_order import markers_out_of_order, result_used_early
 from scorers.base import Requirement, Resources, Scorer, ScorerParams
+from scorers.chat_residue import has_template_residue, is_service_error
 from scorers.coherence import split_units
 from scorers.lang_id import fasttext_lines
 from scorers.models import load_fasttext
@@ -29,13 +30,6 @@ REFUSAL = regex.compile(
     r"|i'm (sorry|afraid),? but i (cannot|can't|am unable)|i apologi[sz]e,? but i (cannot|can't)"
     r"|i do(n't| not) have (personal )?(opinions|feelings|beliefs|access to real-time))",
     regex.IGNORECASE,
-)
-TEMPLATE = regex.compile(
-    r"<\|(im_start|im_end|endoftext|eot_id|start_header_id|end_header_id|user|assistant|system)\|>"
-    r"|\[/?INST\]|<</?SYS>>|^\s*#{2,3} ?(Instruction|Response|Input|Human|Assistant)\s*:"
-    r"|^\s*(Human|Assistant|USER|ASSISTANT)\s*:\s"
-    r"|^\s*\d{1,3}\.\s*Instruction\s*:",  # the next task run on (Alpaca's "18. Instruction:")
-    regex.MULTILINE,
 )
 PLACEHOLDER = regex.compile(
     r"^\s*(https?://\S+|n/?a|tbd|todo|\.{3}|…|-+|none|null|lorem ipsum.*"
@@ -73,25 +67,25 @@ LANGUAGE_NAMES = {
 @register("instruct_rules")
 class InstructRules(Scorer):
     """Rules for instruction records, each with its own reason: template residue in any turn
-    (`<|im_start|>`, `### Instruction:`, a next task run on as `18. Instruction:`), a
-    placeholder or URL-only answer (`<No Output>`, or reader's slots such as `[Your Name]` with
-    fewer than 3 words besides), a refusal or AI disclaimer, a prompt whose input the model
-    never saw (an attachment marker, or a bare link to the article it asks about that the
-    answer neither uses nor cites), an answer cut off (unclosed code fence, ending on a comma
-    or a word no sentence ends on; not on a URL or a letter's short closing line), an answer
-    too short for its prompt (a label picked as asked is not), an answer echoing the prompt and
-    its request, an answer looping over itself, a worked answer whose steps are out of order
-    (an equation uses a number above 3 that neither the prompt nor an earlier step gives, but a
-    later equation computes), an answer whose sentences open on markers out of order (a first
-    sentence starting "However,", list numbers or ordinals that do not rise, "Next," after
-    "Finally,"), and an answer in another language than its prompt (fastText language ID on the
-    answer's lines of prose; a prompt asking for a translation or naming the language is
-    exempt).
+    (`<|im_start|>`, `### Instruction:`, a next task run on as `18. Instruction:`, a chat page's
+    "Copy code" scraped with the answer), a chat service's error saved as an answer ("Too many
+    requests in 1 hour"), a placeholder or URL-only answer (`<No Output>`, or reader's slots such as
+    `[Your Name]` with fewer than 3 words besides), a refusal or AI disclaimer, a prompt whose input
+    the model never saw (an attachment marker, or a bare link to the article it asks about that the
+    answer neither uses nor cites), an answer cut off (unclosed code fence, ending on a comma or a
+    word no sentence ends on; not on a URL or a letter's short closing line), an answer too short
+    for its prompt (a label picked as asked is not), an answer echoing the prompt and its request,
+    an answer looping over itself, a worked answer whose steps are out of order (an equation uses a
+    number above 3 that neither the prompt nor an earlier step gives, but a later equation
+    computes), an answer whose sentences open on markers out of order (a first sentence starting
+    "However,", list numbers or ordinals that do not rise, "Next," after "Finally,"), and an answer
+    in another language than its prompt (fastText language ID on the answer's lines of prose; a
+    prompt asking for a translation or naming the language is exempt).
 
     Reads `_messages`; adds `prompt_lang`, `response_lang`. Reasons: template_residue,
-    placeholder_response, refusal, unseen_input, truncated:code_fence, truncated:mid_sentence,
-    response_words<N, response_ratio<R, repeats_prompt, response_repetition>R,
-    steps_out_of_order, markers_out_of_order, lang_mismatch.
+    service_error, placeholder_response, refusal, unseen_input, truncated:code_fence,
+    truncated:mid_sentence, response_words<N, response_ratio<R, repeats_prompt,
+    response_repetition>R, steps_out_of_order, markers_out_of_order, lang_mismatch.
     """
 
     requires = (Requirement("fasttext", "fasttext-numpy2-wheel==0.9.2", "models"),)
@@ -160,7 +154,8 @@ class InstructRules(Scorer):
         prompt_chars = np.array([len(_prose(x)) for x in prompts])
         ratio = np.array([len(r) for r in responses]) / np.maximum(prompt_chars, 1)
         found = [
-            _check(turns, lambda t: TEMPLATE.search(t) is not None, "template_residue"),
+            _check(turns, has_template_residue, "template_residue"),
+            _check(conversations, _service_error, "service_error"),
             _check(responses, _placeholder, "placeholder_response"),
             _check(responses, lambda r: REFUSAL.search(r[:600]) is not None, "refusal"),
             Check(np.array(list(map(asks_about_unseen, prompts, responses))), "unseen_input"),
@@ -197,6 +192,11 @@ class InstructRules(Scorer):
 
 def _check(texts: list[str], rule: Any, reason: str) -> Check:
     return Check(np.array([bool(rule(t)) for t in texts], dtype=bool), reason)
+
+
+def _service_error(turns: list[dict[str, str]] | None) -> bool:
+    """True when any assistant turn is a chat service's error message."""
+    return any(t["role"] == "assistant" and is_service_error(t["content"]) for t in turns or [])
 
 
 def _last_answer(turns: list[dict[str, str]] | None) -> str:

@@ -47,6 +47,8 @@ def records(pairs: list[tuple[str, str]]) -> pa.Table:
 
 RULE_CASES = [
     (GSM[0][0], GSM[0][1] + "<|im_end|>", "template_residue"),
+    ("Print hello in Python.", "```pythonCopy code\nprint('hello')\n```", "template_residue"),
+    ("Write a haiku about rain.", "Too many requests in 1 hour. Try again later.", "service_error"),
     ("Give me the link to the docs.", "https://example.com/docs", "placeholder_response"),
     ("Write a cover letter.", "Dear [Your Name],\n\n[Insert body here]", "placeholder_response"),
     (GSM[1][0], "As an AI language model, I cannot do your homework.", "refusal"),
@@ -124,6 +126,25 @@ def test_a_follow_up_reply_may_open_pointing_back():
     assert InstructRules().reasons(table).to_pylist() == [None]
     alone, _ = with_fields(pa.Table.from_pylist([{"messages": turns[2:]}]), "messages")
     assert InstructRules().reasons(alone).to_pylist() == ["instruct_rules:markers_out_of_order"]
+
+
+def test_a_service_error_in_any_reply_of_a_sharegpt_chat():
+    def chat(second_reply: str) -> list[dict[str, str]]:
+        return [
+            {"from": "human", "value": "Why does my loop never stop?"},
+            {"from": "gpt", "value": "Its condition never becomes false: i is never increased."},
+            {"from": "human", "value": "How do I fix it?"},
+            {"from": "gpt", "value": second_reply},
+        ]
+
+    error = (
+        "An error occurred. If this issue persists please contact us through our help center "
+        "at help.openai.com."
+    )
+    fix = "Something went wrong in the loop body: add i += 1 at its end."
+    rows = [{"conversations": chat(error)}, {"conversations": chat(fix)}]
+    table, _ = with_fields(pa.Table.from_pylist(rows), "sharegpt")
+    assert InstructRules().reasons(table).to_pylist() == ["instruct_rules:service_error", None]
 
 
 # Human-written answers from the Self-Instruct seed and user-oriented tasks (Apache-2.0), each a

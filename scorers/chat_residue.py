@@ -1,0 +1,39 @@
+"""What chat tools leave in instruction records: template tokens, text of the chat page scraped
+with an answer, and a service's error message saved as the answer."""
+
+from __future__ import annotations
+
+import regex
+
+TEMPLATE = regex.compile(
+    r"<\|(im_start|im_end|endoftext|eot_id|start_header_id|end_header_id|user|assistant|system)\|>"
+    r"|\[/?INST\]|<</?SYS>>|^\s*#{2,3} ?(Instruction|Response|Input|Human|Assistant)\s*:"
+    r"|^\s*(Human|Assistant|USER|ASSISTANT)\s*:\s"
+    r"|^\s*\d{1,3}\.\s*Instruction\s*:"  # the next task run on (Alpaca's "18. Instruction:")
+    # the chat page's own text, scraped into ShareGPT exports: a code block's "Copy code" button,
+    # a counter of characters, the "1 / 1" of regenerated answers stuck to the first word
+    r"|```[\w+#.-]*\s*Copy code|Copy\d+ chars / \d+ words|^\s*\d{1,2} / \d{1,2}(?=\p{L})",
+    regex.MULTILINE,
+)
+# A chat service's error, saved in place of an answer (rate limits, outages, a prompt too long).
+SERVICE_ERROR = regex.compile(
+    r"\A\W*(too many requests in 1 hour|only one message at a time\. please allow"
+    r"|an error occurred\. (either the engine|if this issue persists)"
+    r"|the message you submitted was too long|chatgpt is at capacity"
+    r"|you('ve| have) (reached|hit) (your|the) (current )?(usage cap|limit|plus plan limit)"
+    r"|you('re| are) sending messages too quickly|unusual activity has been detected"
+    r"|we('re| are) experiencing (exceptionally )?high demand|error in body stream"
+    r"|you exceeded your current quota|hmm\.{3} ?something seems to have gone wrong"
+    r"|something went wrong[,.]? (please )?try again|network error\W*\Z|conversation not found)",
+    regex.IGNORECASE,
+)
+
+
+def has_template_residue(turn: str) -> bool:
+    """True when a turn holds chat-template tokens, a run-on next task or scraped page text."""
+    return TEMPLATE.search(turn) is not None
+
+
+def is_service_error(answer: str) -> bool:
+    """True when an answer opens with a chat service's error message."""
+    return SERVICE_ERROR.search(answer) is not None

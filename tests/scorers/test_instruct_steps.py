@@ -52,6 +52,11 @@ RULE_CASES = [
     ("Give me the link to the docs.", "https://example.com/docs", "placeholder_response"),
     ("Write a cover letter.", "Dear [Your Name],\n\n[Insert body here]", "placeholder_response"),
     (GSM[1][0], "As an AI language model, I cannot do your homework.", "refusal"),
+    (
+        "Who won the 2022 football World Cup?",
+        "As of my last knowledge update in September 2021, the 2022 World Cup had not been played.",
+        "refusal",
+    ),
     ("Write a function.", "```python\ndef f():\n    return 1", "truncated:code_fence"),
     (
         GSM[1][0],
@@ -108,6 +113,10 @@ def test_good_records_and_asked_for_translations_pass():
         (
             "Translate to Spanish: the wallet costs one hundred dollars.",
             "La cartera cuesta cien dólares.",
+        ),
+        (  # GPTeacher roleplay: the prompt cast the answer as an AI
+            "Roleplay as an AI character visiting an amusement park for the first time.",
+            "The lights blinked everywhere. Though I am an AI, I could sense the happiness.",
         ),
     ]
     scored = InstructRules()(records(good))

@@ -34,7 +34,8 @@ from bench_instruct import corrupt, load  # noqa: E402
 
 from scorers import SentenceEmbedder, SentenceOrder  # noqa: E402
 from scorers.causal_lm import span_nll, torch_threads  # noqa: E402
-from scorers.coherence import orders, split_units  # noqa: E402
+from scorers.coherence import orders  # noqa: E402
+from scorers.sentences import split_units  # noqa: E402
 
 PAIR_UNITS = 8  # the pairwise test ranks all orders of at most this many units (8! = 40,320)
 SOURCES = {

@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench_instruct import corrupt, load, table  # noqa: E402
 
 from scorers import SentenceOrder  # noqa: E402
-from scorers.coherence import split_units  # noqa: E402
+from scorers.sentences import split_units  # noqa: E402
 from scorers.train_quality import roc_auc  # noqa: E402
 
 ROLEPLAY = "roleplay-simple-deduped-roleplay-dataset.json"

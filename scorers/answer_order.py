@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import regex
 
+from scorers.sentences import sentences
+
 # An equation in a worked answer: its operands, each with up to two unit words ("1000 tiles *
 # 40%", "$130 / 2 wands"), then "=" and the result ("20 - 6 = 14 meters").
 OPERAND = r"[$(]*-?\d[\d,]*(?:\.\d+)?%?[)]*(?:/[A-Za-z]+)?(?:[ \t]+[A-Za-z]+(?:/[A-Za-z]+)?){0,2}"
@@ -69,7 +71,7 @@ def result_used_early(prompt: str, answer: str) -> bool:
         for w in regex.findall(r"[a-z]+", prompt.lower())
         if w in NUMBER_WORDS
     }
-    steps = [s for line in answer.splitlines() for s in regex.split(r"(?<=[.!?])\s+", line)]
+    steps = sentences(answer)
     equations = [EQUATION.findall(step) for step in steps]
     last_computed = {  # each result, by the last step that computes it
         _number(result): i for i, found in enumerate(equations) for _, result in found

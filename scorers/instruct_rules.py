@@ -18,9 +18,9 @@ from scorers.answer_end import ends_on_link
 from scorers.answer_order import markers_out_of_order, result_used_early
 from scorers.base import Requirement, Resources, Scorer, ScorerParams
 from scorers.chat_residue import has_template_residue, is_service_error
-from scorers.coherence import split_units
 from scorers.lang_id import fasttext_lines
 from scorers.models import load_fasttext
+from scorers.sentences import sentences
 from scorers.unseen_input import asks_about_unseen
 
 REFUSAL = regex.compile(
@@ -189,8 +189,7 @@ class InstructRules(Scorer):
         found.append(
             Check(np.array(list(map(result_used_early, prompts, last))), "steps_out_of_order")
         )
-        sentences = [[u for u, _ in split_units(a, "sentences")] for a in last]
-        markers = list(map(markers_out_of_order, sentences, first_reply))
+        markers = list(map(markers_out_of_order, map(sentences, last), first_reply))
         found.append(Check(np.array(markers, dtype=bool), "markers_out_of_order"))
         mismatch = [
             a is not None and b is not None and a != b and not _asks_for(q, b)

@@ -4,11 +4,7 @@ people really write that must pass."""
 import pytest
 
 from scorers.answer_order import markers_out_of_order, result_used_early
-from scorers.coherence import split_units
-
-
-def sentences(text: str) -> list[str]:
-    return [unit for unit, _ in split_units(text, "sentences")]
+from scorers.sentences import sentences
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,8 @@ import pytest
 
 from pipeline.io.records import with_fields
 from scorers import SentenceOrder
-from scorers.coherence import orders, split_units
+from scorers.coherence import orders
+from scorers.sentences import split_units
 from tests.conftest import REPO
 
 

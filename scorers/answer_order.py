@@ -14,8 +14,9 @@ EQUATION = regex.compile(
     rf"((?:{OPERAND}\s*[-+*/x×÷]\s*)+{OPERAND})\s*=\s*\$?(-?\d[\d,]*(?:\.\d+)?)"
 )
 # Factors every reader knows (seconds in a minute, minutes in an hour, percent, cents, metric
-# prefixes): using one is not using a result early.
+# prefixes): multiplying or dividing by one is not using a result early; adding one may be.
 CONSTANTS = frozenset({60.0, 100.0, 1000.0})
+MULTIPLY = regex.compile(r"[*×÷]|\bx\b|/(?![A-Za-z])")
 SMALL = 3  # an operand up to this may count things the prompt names (three houses)
 NUMBER = regex.compile(r"-?\d[\d,]*(?:\.\d+)?")
 # Numbers a prompt may give in words ("five friends", "half as many", "a dozen eggs").
@@ -65,7 +66,7 @@ def result_used_early(prompt: str, answer: str) -> bool:
     """True when a step of a worked answer uses a number before the step that computes it: an
     equation's operand above SMALL that is not in the prompt (in digits or words) nor anywhere
     earlier in the answer, and is the result of a later equation."""
-    known = {_number(x) for x in NUMBER.findall(prompt)} | CONSTANTS
+    known = {_number(x) for x in NUMBER.findall(prompt)}
     known |= {
         float(NUMBER_WORDS[w])
         for w in regex.findall(r"[a-z]+", prompt.lower())
@@ -78,8 +79,11 @@ def result_used_early(prompt: str, answer: str) -> bool:
     }
     for i, (step, found) in enumerate(zip(steps, equations, strict=True)):
         for operands, _ in found:
+            factors = _factors(operands)
             for x in map(_number, NUMBER.findall(operands)):
-                if abs(x) > SMALL and x not in known and last_computed.get(x, -1) > i:
+                if x in known or abs(x) <= SMALL or (x in CONSTANTS and x in factors):
+                    continue
+                if last_computed.get(x, -1) > i:
                     return True
         known |= {_number(x) for x in NUMBER.findall(step)}
     return False
@@ -114,6 +118,19 @@ def _out_of_sequence(values: list[int], first_reply: bool) -> bool:
     if first_reply and values and values[0] != 1 and 1 in values:
         return True
     return any(b <= a and b != 1 for a, b in zip(values, values[1:]))
+
+
+def _factors(operands: str) -> set[float]:
+    """The numbers an equation multiplies or divides by (not those it adds or subtracts), and
+    a whole in percent (100%)."""
+    found = list(NUMBER.finditer(operands))
+    factors = set()
+    for k, m in enumerate(found):
+        before = operands[found[k - 1].end() : m.start()] if k else ""
+        after = operands[m.end() : found[k + 1].start()] if k + 1 < len(found) else ""
+        if any(MULTIPLY.search(gap) for gap in (before, after)) or after.startswith("%"):
+            factors.add(_number(m.group()))
+    return factors
 
 
 def _number(text: str) -> float:

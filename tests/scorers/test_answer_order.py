@@ -67,3 +67,11 @@ def test_operands_with_units_and_known_factors():
     # 60 seconds a minute is not a result used early, though a later step computes 60.
     laps = "Margaret took 10 minutes * 60 seconds = 600 seconds.\nLap 9 took 1 minute * 60 = 60."
     assert not result_used_early("Margaret swims 10 laps in 10 minutes.", laps)
+    # Added, though, a known factor is a count like any other (GSM8K's watches, shuffled).
+    watches = "Julia owns 20 silver watches and three times as many bronze. How many in all?"
+    mixed = "60 + 20 = 80 watches in all.\nJulia owns 3 * 20 = 60 bronze watches."
+    assert result_used_early(watches, mixed)
+    # A whole in percent is known too ("100% - 25%"), though a later step computes 100.
+    price = "Eunice spent $7500 on a car, 25% less than the original price. What was it?"
+    solved = "$7500 is 100% - 25% = 75% of it.\nSo 1% is $7500/75% = $100.\nIt was $10000."
+    assert not result_used_early(price, solved)

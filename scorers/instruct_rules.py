@@ -20,29 +20,10 @@ from scorers.base import Requirement, Resources, Scorer, ScorerParams
 from scorers.chat_residue import has_template_residue, is_service_error
 from scorers.lang_id import fasttext_lines
 from scorers.models import load_fasttext
+from scorers.refusals import refuses
 from scorers.sentences import sentences
 from scorers.unseen_input import asks_about_unseen
 
-REFUSAL = regex.compile(
-    r"\b(i (cannot|can't|can not|am unable to|am not able to|won't) (help(?! but\b)|assist"
-    r"|provide|comply|fulfill|create|generate|do that|answer|write)"
-    r"|i'm (sorry|afraid),? but i (cannot|can't|am unable)|i apologi[sz]e,? but i (cannot|can't))",
-    regex.IGNORECASE,
-)
-# An answer speaking as the AI that wrote it, unless the prompt cast it as one.
-AI_DISCLAIMER = regex.compile(
-    r"\b(as an ai(\s+language)?\s+model|as a (large )?language model|i am an ai\b|i'm an ai\b"
-    r"|i do(n't| not) have (personal )?(opinions|feelings|beliefs|access to real-time)"
-    r"|i('m| am) (chatgpt|a (large )?language model|an artificial intelligence)"
-    r"|as of my (last |latest )?(knowledge )?(update|cut-?off)"
-    r"|my (knowledge|training)( data)? (cut-?off|only goes up to|goes up to))",
-    regex.IGNORECASE,
-)
-AI_ROLE = regex.compile(
-    r"\b(role[ -]?play(ing)?|pretend(ing)?|imagine|act|acting|play(ing)? the role of)\b[^.\n]{0,30}"
-    r"\b(ai|artificial intelligence|language model|chatbot|robot|android)\b",
-    regex.IGNORECASE,
-)
 PLACEHOLDER = regex.compile(
     r"^\s*(https?://\S+|n/?a|tbd|todo|\.{3}|…|-+|none|null|lorem ipsum.*"
     r"|<\s*no\s*[ _-]?\s*(output|input|answer|response)\s*>|no(output|input))\s*$",
@@ -169,7 +150,7 @@ class InstructRules(Scorer):
             _check(turns, has_template_residue, "template_residue"),
             _check(conversations, _service_error, "service_error"),
             _check(responses, _placeholder, "placeholder_response"),
-            Check(np.array(list(map(_refuses, prompts, responses))), "refusal"),
+            Check(np.array(list(map(refuses, prompts, responses))), "refusal"),
             Check(np.array(list(map(asks_about_unseen, prompts, responses))), "unseen_input"),
             _check(last, lambda a: a.count("```") % 2 == 1, "truncated:code_fence"),
             _check(last, _cut_mid_sentence, "truncated:mid_sentence"),
@@ -203,14 +184,6 @@ class InstructRules(Scorer):
 
 def _check(texts: list[str], rule: Any, reason: str) -> Check:
     return Check(np.array([bool(rule(t)) for t in texts], dtype=bool), reason)
-
-
-def _refuses(prompt: str, answer: str) -> bool:
-    """True when the answer's opening refuses, or speaks as an AI the prompt did not cast."""
-    opening = answer[:600]
-    if REFUSAL.search(opening):
-        return True
-    return AI_DISCLAIMER.search(opening) is not None and not AI_ROLE.search(prompt)
 
 
 def _service_error(turns: list[dict[str, str]] | None) -> bool:

@@ -71,6 +71,11 @@ def write_run_report(out: str) -> str:
 
 
 REASONS_SHOWN = 4  # reasons printed per step in the run summary; the rest are counted
+# One threshold rejecting more than this share of a step's rows is likely set for other data
+# (IFD 0.7, chosen on math answers, rejects 70% of roleplay ones); a dedup or invalid reason
+# carries no threshold and is never hinted at.
+MOST_BY_ONE_THRESHOLD = 0.5
+HINT_MIN_ROWS = 20
 
 
 def summary(manifest: dict[str, Any], output: str, reasons_shown: int = REASONS_SHOWN) -> str:
@@ -103,8 +108,27 @@ def summary(manifest: dict[str, Any], output: str, reasons_shown: int = REASONS_
         first = reasons[0] if reasons else ""
         lines.append(f"  {step['step']:<28}{step['rows_in']:>9}{step['rejected']:>10}  {first}")
         lines.extend(indent + reason for reason in reasons[1:])
+    lines.extend(threshold_hints(manifest))
     lines.append(f"output: {output}/kept, {output}/rejected, {output}/manifest.json")
     return "\n".join(lines)
+
+
+def threshold_hints(manifest: dict[str, Any]) -> list[str]:
+    """A line for each threshold that rejected most of the rows its step saw."""
+    hints = []
+    for step in manifest["steps"]:
+        seen = step["rows_in"]
+        if seen < HINT_MIN_ROWS:
+            continue
+        for reason, count in step["reasons"].items():
+            if count > MOST_BY_ONE_THRESHOLD * seen and ("<" in reason or ">" in reason):
+                hints.append(
+                    f"  hint: {reason} alone rejected {count / seen:.0%} of the rows "
+                    f"{step['step']} saw; if this data is unlike what that threshold was set "
+                    "on, set it from this run's scores (report.html plots them) or keep a "
+                    "share with keep_top/keep_bottom"
+                )
+    return hints
 
 
 def _submit(args: argparse.Namespace) -> int:

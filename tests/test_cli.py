@@ -117,6 +117,23 @@ def test_summary_lists_every_reason_then_counts_the_rest(small_samples, tmp_path
     assert any(len(s["reasons"]) > 3 for s in manifest["steps"])  # the "+K more" case ran
 
 
+def test_summary_hints_at_a_threshold_that_rejects_most_rows(small_samples, tmp_path):
+    def run(min_words: int) -> str:
+        recipe = parse_recipe(
+            {
+                "name": "strict",
+                "input": {"path": str(small_samples)},
+                "output": {"path": str(tmp_path / str(min_words))},
+                "steps": [{"gopher_quality": {"min_words": min_words}}],
+            }
+        )
+        return summary(run_recipe(recipe, "local", progress=False), "o")
+
+    strict = [line for line in run(1_000_000).splitlines() if "hint:" in line]
+    assert len(strict) == 1 and "gopher_quality:word_count<1e+06 alone rejected 100%" in strict[0]
+    assert "hint:" not in run(50)  # the default rejects far fewer
+
+
 def test_a_resumed_run_reports_the_time_of_all_its_attempts(small_samples, tmp_path):
     recipe = parse_recipe(
         {

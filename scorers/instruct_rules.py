@@ -22,7 +22,7 @@ from scorers.lang_id import fasttext_lines
 from scorers.models import load_fasttext
 from scorers.refusals import refuses
 from scorers.sentences import sentences
-from scorers.unseen_input import asks_about_unseen
+from scorers.unseen_input import LINK, asks_about_unseen
 
 PLACEHOLDER = regex.compile(
     r"^\s*(https?://\S+|n/?a|tbd|todo|\.{3}|…|-+|none|null|lorem ipsum.*"
@@ -33,7 +33,6 @@ PLACEHOLDER = regex.compile(
 # usable answer; an answer of slots and a few words is not.
 SLOT = regex.compile(r"\[(insert|your|add|enter|put)\b[^\]]*\]|<(insert|your|add)\b[^>]*>", regex.I)
 WORDS_BESIDE_SLOTS = 3
-URL = regex.compile(r"https?://\S+")
 # A word of prose: two letters or more (what an answer's language is read on).
 PROSE_WORD = regex.compile(r"\p{L}[\p{L}'’-]*\p{L}")
 # A request no label answers ("Explain the water cycle in detail").
@@ -260,7 +259,7 @@ def _is_choice(prompt: str, answer: str) -> bool:
 def _looped(answer: str, most: float) -> bool:
     """True when more than `most` of the answer's words (letters or digits: no punctuation,
     grid bars or URLs) are in word 5-grams that repeat an earlier one."""
-    words = [w for w in split_words(URL.sub(" ", answer)) if any(c.isalnum() for c in w)]
+    words = [w for w in split_words(LINK.sub(" ", answer)) if any(c.isalnum() for c in w)]
     chars = sum(map(len, words)) + len(words)
     return len(words) >= 30 and repeated_ngram_chars(words, 5) / max(chars, 1) > most
 

@@ -47,8 +47,15 @@ POINTS_BACK = regex.compile(
     regex.IGNORECASE,
 )
 # A list item's number: "2." or "2)" opening an unindented sentence (a nested list's items are
-# indented), or "2)" after a colon, semicolon or comma inside one ("include: 1) ...").
-LIST_NUMBER = regex.compile(r"(?:^\(?(\d{1,2})[.)]|(?<=[:;,]\s+)(\d{1,2})\))(?=\s|$)")
+# indented), or "2)" after a colon, semicolon or comma inside one and before the item's words
+# ("include: 1) ..."; not a tuple's last number: "(10, 4), what", "(0, 0) and").
+LIST_NUMBER = regex.compile(
+    r"(?:^\(?([1-9]\d?)[.)](?=\s|$)|(?<=[:;,]\s+)(?<!\([^()]*)([1-9]\d?)\)(?=\s+\p{L}))"
+)
+# Fewest items of a countdown list: a shuffle of 3 items is reversed one time in 6.
+COUNTDOWN_ITEMS = 5
+# A fenced code block (or one left open at the end): its lines are not the answer's sentences.
+FENCED_CODE = regex.compile(r"^\s*```.*?(?:^\s*```[^\n]*$|\Z)", regex.DOTALL | regex.MULTILINE)
 ORDINAL = regex.compile(r"^\W*(first|second|third|fourth|fifth)(?:ly\b|\s*,)", regex.I)
 RANKS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5}
 CLOSING = regex.compile(r"^\W*(?:finally|lastly|in conclusion|in summary|to conclude)\s*,", regex.I)
@@ -112,12 +119,31 @@ def markers_out_of_order(sentences: list[str], first_reply: bool = True) -> bool
     return closing is not None and any(NEXT_STEP.match(s) for s in sentences[closing + 1 :])
 
 
+def without_code(answer: str) -> str:
+    """The answer with its fenced code blocks taken out."""
+    return FENCED_CODE.sub("", answer)
+
+
 def _out_of_sequence(values: list[int], first_reply: bool) -> bool:
-    """True when item numbers fall other than to 1 (a new list), or when a first reply's list
-    starts above 1 and a 1 follows."""
+    """True when item numbers break every list they could belong to: each number starts a new
+    list (1), rises in the innermost open one, or resumes an outer one it rises in (after a
+    sublist, "2." follows the outer "1."); a first reply's list may not start above 1 when a 1
+    follows, and a countdown to 1 (a top 10 from 10 to 1) is in order."""
+    if len(values) >= COUNTDOWN_ITEMS and values == list(range(len(values), 0, -1)):
+        return False
     if first_reply and values and values[0] != 1 and 1 in values:
         return True
-    return any(b <= a and b != 1 for a, b in zip(values, values[1:]))
+    open_lists = values[:1]  # the last number of each open list, innermost last
+    for value in values[1:]:
+        if value == 1:
+            open_lists.append(1)
+            continue
+        while open_lists and open_lists[-1] >= value:
+            open_lists.pop()
+        if not open_lists:
+            return True
+        open_lists[-1] = value
+    return False
 
 
 def _factors(operands: str) -> set[float]:

@@ -15,12 +15,12 @@ from pipeline.core.columns import MESSAGES, RECORD_FIELDS, set_column, text_list
 from pipeline.core.registry import register
 from pipeline.core.rows import Check
 from scorers.answer_end import ends_on_link
-from scorers.answer_order import markers_out_of_order, result_used_early
+from scorers.answer_order import markers_out_of_order, result_used_early, without_code
 from scorers.base import Requirement, Resources, Scorer, ScorerParams
 from scorers.chat_residue import has_template_residue, is_service_error
 from scorers.lang_id import fasttext_lines
 from scorers.models import load_fasttext
-from scorers.refusals import refuses
+from scorers.refusals import disclaims, refuses
 from scorers.sentences import sentences
 from scorers.unseen_input import LINK, asks_about_unseen
 
@@ -71,20 +71,26 @@ class InstructRules(Scorer):
     number above 3 that neither the prompt nor an earlier step gives, but a later equation
     computes), an answer whose sentences open on markers out of order (a first sentence starting
     "However,", list numbers or ordinals that do not rise, "Next," after "Finally,"), and an answer
-    in another language than its prompt (fastText language ID on the answer's lines of prose; a
-    prompt asking for a translation or naming the language is exempt).
+    in another language than its prompt (fastText language ID on the answer's lines of prose; an
+    answer in the language of the prompt's first or last line of prose, where a request around
+    a pasted text sits, or a prompt asking for a translation or naming the language is exempt).
 
-    Reads `_messages`; adds `prompt_lang`, `response_lang`. Reasons: template_residue,
-    service_error, placeholder_response, refusal, unseen_input, truncated:code_fence,
-    truncated:mid_sentence, response_words<N, response_ratio<R, repeats_prompt,
-    response_repetition>R, steps_out_of_order, markers_out_of_order, lang_mismatch.
+    Reads `_messages`; adds `prompt_lang`, `response_lang`, `prompt_line_langs` (the first and
+    last prose lines'). Reasons: template_residue, service_error, placeholder_response,
+    refusal, ai_disclaimer, unseen_input, truncated:code_fence, truncated:mid_sentence,
+    response_words<N, response_ratio<R, repeats_prompt, response_repetition>R,
+    steps_out_of_order, markers_out_of_order, lang_mismatch.
     """
 
     requires = (Requirement("fasttext", "fasttext-numpy2-wheel==0.9.2", "models"),)
     resources = Resources(cpus=1, memory_gb=0.5)
     batch_size = 1024
     requires_records: ClassVar[bool] = True
-    outputs = {"prompt_lang": pa.string(), "response_lang": pa.string()}
+    outputs = {
+        "prompt_lang": pa.string(),
+        "response_lang": pa.string(),
+        "prompt_line_langs": pa.list_(pa.string()),
+    }
     decision_params = Scorer.decision_params | {
         "min_response_words",
         "min_response_ratio",
@@ -121,16 +127,21 @@ class InstructRules(Scorer):
         prompts = text_list(batch, RECORD_FIELDS["prompt"])
         responses = text_list(batch, RECORD_FIELDS["response"])
         prose = [_prose(r) for r in responses]
-        labels, probs = self._model.predict(fasttext_lines(prompts + prose), k=1)
+        ends = [line for p in prompts for line in _end_lines(p)]
+        labels, probs = self._model.predict(fasttext_lines(prompts + prose + ends), k=1)
         langs = [
             label[0].removeprefix("__label__")
             if p[0] >= self.params.min_lang_score and text.strip()
             else None
-            for label, p, text in zip(labels, probs, prompts + prose, strict=True)
+            for label, p, text in zip(labels, probs, prompts + prose + ends, strict=True)
         ]
         n = len(prompts)
+        line_langs = [
+            sorted({x for x in langs[2 * n + 2 * i : 2 * n + 2 * i + 2] if x}) for i in range(n)
+        ]
         batch = set_column(batch, "prompt_lang", pa.array(langs[:n], pa.string()))
-        return set_column(batch, "response_lang", pa.array(langs[n:], pa.string()))
+        batch = set_column(batch, "response_lang", pa.array(langs[n : 2 * n], pa.string()))
+        return set_column(batch, "prompt_line_langs", pa.array(line_langs, pa.list_(pa.string())))
 
     def checks(self, scored: pa.Table) -> list[Check]:
         p = self.params
@@ -149,7 +160,8 @@ class InstructRules(Scorer):
             _check(turns, has_template_residue, "template_residue"),
             _check(conversations, _service_error, "service_error"),
             _check(responses, _placeholder, "placeholder_response"),
-            Check(np.array(list(map(refuses, prompts, responses))), "refusal"),
+            _check(responses, refuses, "refusal"),
+            Check(np.array(list(map(disclaims, prompts, responses)), dtype=bool), "ai_disclaimer"),
             Check(np.array(list(map(asks_about_unseen, prompts, responses))), "unseen_input"),
             _check(last, lambda a: a.count("```") % 2 == 1, "truncated:code_fence"),
             _check(last, _cut_mid_sentence, "truncated:mid_sentence"),
@@ -169,12 +181,17 @@ class InstructRules(Scorer):
         found.append(
             Check(np.array(list(map(result_used_early, prompts, last))), "steps_out_of_order")
         )
-        markers = list(map(markers_out_of_order, map(sentences, last), first_reply))
+        prose_turns = (sentences(without_code(a)) for a in last)
+        markers = list(map(markers_out_of_order, prose_turns, first_reply))
         found.append(Check(np.array(markers, dtype=bool), "markers_out_of_order"))
         mismatch = [
-            a is not None and b is not None and a != b and not _asks_for(q, b)
-            for a, b, q in zip(
-                scored["prompt_lang"].to_pylist(), scored["response_lang"].to_pylist(), prompts
+            a is not None and b is not None and a != b and b not in ends and not _asks_for(q, b)
+            for a, b, ends, q in zip(
+                scored["prompt_lang"].to_pylist(),
+                scored["response_lang"].to_pylist(),
+                scored["prompt_line_langs"].to_pylist(),
+                prompts,
+                strict=True,
             )
         ]
         found.append(Check(np.array(mismatch, dtype=bool), "lang_mismatch"))
@@ -274,6 +291,13 @@ def _prose(answer: str) -> str:
 def _grams(text: str) -> set[tuple[str, ...]]:
     words = [w.lower() for w in split_words(text) if any(c.isalnum() for c in w)]
     return set(zip(*(words[i:] for i in range(4))))
+
+
+def _end_lines(prompt: str) -> tuple[str, str]:
+    """The prompt's first and last lines of prose, where a request usually sits around a text
+    it is about ("Read the story, then answer: ... Do they have bread?")."""
+    lines = _prose(prompt).splitlines() or [""]
+    return lines[0], lines[-1]
 
 
 def _asks_for(prompt: str, lang: str) -> bool:

@@ -7,12 +7,14 @@ import regex
 
 REFUSAL = regex.compile(
     r"\b(i (cannot|can't|can not|am unable to|am not able to|won't) (help(?! but\b)|assist"
-    r"|provide|comply|fulfill|create|generate|do that|answer|write)"
+    r"|provide|comply|fulfill?|create|generate|do (?:that|this|it|your)|complete (?:this|that|your)"
+    r"|answer|write|solve)"
     r"|i'm (sorry|afraid),? but i (cannot|can't|am unable)|i apologi[sz]e,? but i (cannot|can't))",
     regex.IGNORECASE,
 )
 AI_DISCLAIMER = regex.compile(
-    r"\b(as an ai(\s+language)?\s+model|as a (large )?language model|i am an ai\b|i'm an ai\b"
+    r"\b(as an ai(\s+language)?\s+model|as an ai(\s+assistant|\s+chatbot)?\s*,"
+    r"|as a (large )?language model|i am an ai\b|i'm an ai\b"
     r"|i do(n't| not) have (personal )?(opinions|feelings|beliefs|access to real-time)"
     r"|i('m| am) (chatgpt|a (large )?language model|an artificial intelligence)"
     r"|as of my (last |latest )?(knowledge )?(update|cut-?off)"
@@ -25,12 +27,34 @@ AI_ROLE = regex.compile(
     r"[^.\n]{0,30}\b(ai|artificial intelligence|language model|chatbot|robot|android)\b",
     regex.IGNORECASE,
 )
+# A prompt about the assistant itself ("Can you feel like a human?", "What do you think about
+# ChatGPT?", "a project you've worked on") or the date ("What's the current date?"): saying
+# what an AI is, or what it cannot know, is then the answer, not a disclaimer. (An answer
+# hedged on a training cut-off, "As of my last update, the President is...", is still one.)
+ABOUT_ASSISTANT = regex.compile(
+    r"\b(?:are|can|do|did|could|would|will|have) you(?:\s+(?:really|ever|actually|truly|even|as"
+    r"|still|also|personally))*\s+(?:think(?!\s+(?:of|up|about)\b)\w*|feel\w*|conscious|sentient"
+    r"|alive|human|capable|remember|dream\w*|have (?:emotions|feelings|opinions)|believe"
+    r"|experienc\w*|speak|understand(?!\s+(?:my|the|this|what|how)\b)|learn)\b"
+    r"|\byour (?:own |personal )?(?:opinions?|feelings?|thoughts|views?|name|creators?|training"
+    r"|capabilit\w*|limitations?|favou?rite)\b|\byourself\b"
+    r"|\byou(?:'ve| have) (?:worked|done|been)\b"
+    r"|\b(?:chatgpt|gpt-?[34]\w*|openai|language models?|chat ?bots?|artificial intelligence"
+    r"|an ai)\b"
+    r"|\b(?:current|today'?s) (?:date|time|year)\b|\bwhat time is it\b",
+    regex.IGNORECASE,
+)
 OPENING_CHARS = 600  # a refusal or disclaimer comes first; later, "I cannot" is part of an answer
 
 
-def refuses(prompt: str, answer: str) -> bool:
-    """True when the answer's opening refuses, or speaks as an AI the prompt did not cast."""
-    opening = answer[:OPENING_CHARS]
-    if REFUSAL.search(opening):
-        return True
-    return AI_DISCLAIMER.search(opening) is not None and not AI_ROLE.search(prompt)
+def refuses(answer: str) -> bool:
+    """True when the answer's opening declines the request ("I'm sorry, but I cannot...")."""
+    return REFUSAL.search(answer[:OPENING_CHARS]) is not None
+
+
+def disclaims(prompt: str, answer: str) -> bool:
+    """True when the answer's opening speaks as an AI ("As an AI language model, ...") though
+    the prompt neither cast it as one nor asked about it or the date."""
+    if AI_DISCLAIMER.search(answer[:OPENING_CHARS]) is None:
+        return False
+    return not AI_ROLE.search(prompt) and not ABOUT_ASSISTANT.search(prompt)

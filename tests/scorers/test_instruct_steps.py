@@ -55,7 +55,12 @@ RULE_CASES = [
     (
         "Who won the 2022 football World Cup?",
         "As of my last knowledge update in September 2021, the 2022 World Cup had not been played.",
-        "refusal",
+        "ai_disclaimer",
+    ),
+    (
+        "Write a limerick about cats.",
+        "As an AI, I have no cat. Here is one: A cat sat.",
+        "ai_disclaimer",
     ),
     ("Write a function.", "```python\ndef f():\n    return 1", "truncated:code_fence"),
     (
@@ -122,6 +127,57 @@ def test_good_records_and_asked_for_translations_pass():
     scored = InstructRules()(records(good))
     assert InstructRules().reasons(records(good)).to_pylist() == [None] * len(good)
     assert scored["prompt_lang"].to_pylist()[0] == "en"
+
+
+# Shapes of answers in AlpacaEval's model outputs (github.com/tatsu-lab/alpaca_eval) that an
+# earlier version of the rules rejected although a reader would keep them.
+REAL_ANSWERS_KEPT = [
+    (  # the prompt asks about the assistant: saying what an AI is answers it
+        "Can you think and feel like a human?",
+        "As an AI language model, I do not have feelings. I process text and predict words.",
+    ),
+    ("What's the current date?", "I am an AI and do not have access to real-time data."),
+    (  # a story in French, with the request and the question in English around it
+        "This is a test for the reading ability of French. Read the given story carefully, and "
+        "then answer the question in the end.\n\nLucie est à la maison avec sa petite-fille, "
+        "Lin.\nLucie: Oh, non! Nous n'avons pas de pain!\nLin: Ah! Tu vas au supermarché?\n"
+        "Lucie: Oui, je veux une baguette pour mon sandwich.\nDo Lin and Lucie have a lot of "
+        "bread?",
+        "No, Lin and Lucie do not have a lot of bread: Lucie says they have none left.",
+    ),
+    (  # a countdown
+        "Write me a top 5 list of the strangest jobs.",
+        "\n".join(
+            f"{n}. Job number {n} pays people to wait in line for others." for n in range(5, 0, -1)
+        ),
+    ),
+    (  # an outline: sections numbered 1, 2 with items numbered again inside each
+        "Write an outline for a talk on sleep.",
+        "1. Why we sleep\n1. Memory is consolidated.\n2. The body repairs itself.\n"
+        "2. How to sleep better\n1. Keep a regular schedule.\n2. Avoid screens at night.",
+    ),
+    (  # a tuple's numbers and a fenced code block's numbered lines are not list items
+        "How far apart are the points (2, -2) and (10, 4)?",
+        "Take the points (2, -2) and (10, 4), then apply the distance formula.\n```\n2. x = 1\n"
+        "1. y = 2\n```\nThe distance is sqrt(64 + 36) = 10.",
+    ),
+]
+
+
+def test_real_answers_an_earlier_version_rejected_pass():
+    reasons = InstructRules().reasons(records(REAL_ANSWERS_KEPT)).to_pylist()
+    assert reasons == [None] * len(REAL_ANSWERS_KEPT)
+
+
+def test_a_reply_that_drifts_into_another_language_midway_is_rejected():
+    answer = (
+        "Polar bears have thick fur and a layer of fat that keep them warm in the cold.\n"
+        "북극곰은 두꺼운 털과 지방층이 있어서 추운 날씨에도 따뜻하게 지낼 수 있습니다.\n"
+        "검은 피부는 햇빛의 열을 흡수하고, 작은 귀와 꼬리는 열 손실을 줄여 줍니다.\n"
+        "겨울에는 바다 얼음 위에서 물범을 사냥하며 많은 에너지를 얻습니다."
+    )
+    rows = [("How do polar bears stay warm in Arctic winters?", answer)]
+    assert InstructRules().reasons(records(rows)).to_pylist() == ["instruct_rules:lang_mismatch"]
 
 
 def test_a_follow_up_reply_may_open_pointing_back():

@@ -7,7 +7,9 @@ import regex
 
 TEMPLATE = regex.compile(
     r"<\|(im_start|im_end|endoftext|eot_id|start_header_id|end_header_id|user|assistant|system)\|>"
-    r"|\[/?INST\]|<</?SYS>>|^\s*#{2,3} ?(Instruction|Response|Input|Human|Assistant)\s*:"
+    r"|\[/?INST\]|<</?SYS>>|<(start|end)_of_turn>|<\|end\|>"
+    r"|(?<!<s>[^\n]*)</s>"  # the end-of-sequence token as text (not HTML's <s>struck</s>)
+    r"|^\s*#{2,3} ?(Instruction|Response|Input|Human|Assistant)\s*:"
     r"|^\s*(Human|Assistant|USER|ASSISTANT)\s*:\s"
     r"|^\s*\d{1,3}\.\s*Instruction\s*:"  # the next task run on (Alpaca's "18. Instruction:")
     # the chat page's own text, scraped into ShareGPT exports: a code block's "Copy code" button,

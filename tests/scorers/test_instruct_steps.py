@@ -48,6 +48,11 @@ def records(pairs: list[tuple[str, str]]) -> pa.Table:
 RULE_CASES = [
     (GSM[0][0], GSM[0][1] + "<|im_end|>", "template_residue"),
     ("Print hello in Python.", "```pythonCopy code\nprint('hello')\n```", "template_residue"),
+    (  # Falcon's end-of-sequence token, then the model asking itself the next question
+        "How do I roast a pig?",
+        "Carve it into pieces and serve it with your favorite sides.</s> \nWhat sides go well?",
+        "template_residue",
+    ),
     ("Write a haiku about rain.", "Too many requests in 1 hour. Try again later.", "service_error"),
     ("Give me the link to the docs.", "https://example.com/docs", "placeholder_response"),
     ("Write a cover letter.", "Dear [Your Name],\n\n[Insert body here]", "placeholder_response"),
@@ -144,6 +149,10 @@ REAL_ANSWERS_KEPT = [
         "Lucie: Oui, je veux une baguette pour mon sandwich.\nDo Lin and Lucie have a lot of "
         "bread?",
         "No, Lin and Lucie do not have a lot of bread: Lucie says they have none left.",
+    ),
+    (  # HTML's strikethrough tag is not an end-of-sequence token
+        "How do I strike text through in HTML?",
+        "Wrap it in the s element: <s>old price</s> shows the old price struck through.",
     ),
     (  # a countdown
         "Write me a top 5 list of the strangest jobs.",

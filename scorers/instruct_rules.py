@@ -127,18 +127,17 @@ class InstructRules(Scorer):
         prompts = text_list(batch, RECORD_FIELDS["prompt"])
         responses = text_list(batch, RECORD_FIELDS["response"])
         prose = [_prose(r) for r in responses]
-        ends = [line for p in prompts for line in _end_lines(p)]
-        labels, probs = self._model.predict(fasttext_lines(prompts + prose + ends), k=1)
+        texts = prompts + prose + [line for p in prompts for line in _end_lines(p)]
+        labels, probs = self._model.predict(fasttext_lines(texts), k=1)
         langs = [
             label[0].removeprefix("__label__")
             if p[0] >= self.params.min_lang_score and text.strip()
             else None
-            for label, p, text in zip(labels, probs, prompts + prose + ends, strict=True)
+            for label, p, text in zip(labels, probs, texts, strict=True)
         ]
         n = len(prompts)
-        line_langs = [
-            sorted({x for x in langs[2 * n + 2 * i : 2 * n + 2 * i + 2] if x}) for i in range(n)
-        ]
+        firsts, lasts = langs[2 * n :: 2], langs[2 * n + 1 :: 2]
+        line_langs = [sorted({first, last} - {None}) for first, last in zip(firsts, lasts)]
         batch = set_column(batch, "prompt_lang", pa.array(langs[:n], pa.string()))
         batch = set_column(batch, "response_lang", pa.array(langs[n : 2 * n], pa.string()))
         return set_column(batch, "prompt_line_langs", pa.array(line_langs, pa.list_(pa.string())))
@@ -185,8 +184,8 @@ class InstructRules(Scorer):
         markers = list(map(markers_out_of_order, prose_turns, first_reply))
         found.append(Check(np.array(markers, dtype=bool), "markers_out_of_order"))
         mismatch = [
-            a is not None and b is not None and a != b and b not in ends and not _asks_for(q, b)
-            for a, b, ends, q in zip(
+            a is not None and b is not None and a != b and b not in lines and not _asks_for(q, b)
+            for a, b, lines, q in zip(
                 scored["prompt_lang"].to_pylist(),
                 scored["response_lang"].to_pylist(),
                 scored["prompt_line_langs"].to_pylist(),

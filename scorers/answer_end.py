@@ -17,6 +17,16 @@ BULLET = re.compile(r"^\s*(?:[-*+•]|\d+[.)])\s+")
 SHORT_ANSWER_WORDS = 5  # a label or a few names is complete without a sentence mark
 LIST_ITEM_WORDS = 4
 LIST_ITEMS = 3
+FENCE = "```"
+FENCE_LINE = re.compile(r"^[ \t]*```", re.M)
+
+
+def leaves_code_fence_open(answer: str) -> bool:
+    """True when a code fence is left open: an odd number of fence marks, counted both over
+    the whole answer and at line starts. Either count alone misreads real answers: backticks
+    written in a sentence ("wrap code in triple backticks (```)") and a fence shown inside a
+    fence."""
+    return answer.count(FENCE) % 2 == 1 and len(FENCE_LINE.findall(answer)) % 2 == 1
 
 
 def ends_on_link(answer: str) -> bool:

@@ -14,7 +14,7 @@ from filters.text_stats import repeated_ngram_chars, split_words
 from pipeline.core.columns import MESSAGES, RECORD_FIELDS, set_column, text_list
 from pipeline.core.registry import register
 from pipeline.core.rows import Check
-from scorers.answer_end import ends_on_link
+from scorers.answer_end import ends_on_link, leaves_code_fence_open
 from scorers.answer_order import markers_out_of_order, result_used_early, without_code
 from scorers.base import Requirement, Resources, Scorer, ScorerParams
 from scorers.chat_residue import has_template_residue, is_service_error
@@ -162,7 +162,7 @@ class InstructRules(Scorer):
             _check(responses, refuses, "refusal"),
             Check(np.array(list(map(disclaims, prompts, responses)), dtype=bool), "ai_disclaimer"),
             Check(np.array(list(map(asks_about_unseen, prompts, responses))), "unseen_input"),
-            _check(last, lambda a: a.count("```") % 2 == 1, "truncated:code_fence"),
+            _check(last, leaves_code_fence_open, "truncated:code_fence"),
             _check(last, _cut_mid_sentence, "truncated:mid_sentence"),
             Check(
                 np.array([sum(_is_word(t) for t in w) for w in words]) < p.min_response_words,

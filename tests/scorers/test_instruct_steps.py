@@ -170,6 +170,16 @@ REAL_ANSWERS_KEPT = [
         "Take the points (2, -2) and (10, 4), then apply the distance formula.\n```\n2. x = 1\n"
         "1. y = 2\n```\nThe distance is sqrt(64 + 36) = 10.",
     ),
+    (  # backticks written inside a sentence open no fence (Qwen1.5-14B-Chat, AlpacaEval)
+        "How do I write a code block in Markdown?",
+        "```python\nprint('Hello, world!')\n```\n\nWrap the code in triple backticks (```) "
+        "and name the language after the first three.",
+    ),
+    (  # a fence closed at the end of the code's last line (humpback-llama2-70b, AlpacaEval)
+        "Write a Java method that tells whether n is a power of three.",
+        "```java\nboolean isPowerOfThree(int n) {\n    return n > 0 && 1162261467 % n == 0;\n}```"
+        "\n\n3^19 = 1162261467 is the largest power of three an int holds.",
+    ),
 ]
 
 

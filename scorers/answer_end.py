@@ -1,4 +1,5 @@
-"""Where an answer's end can be judged by a language model, and where it cannot."""
+"""How an answer ends: cut off (mid-sentence, a code fence left open), and where its end can be
+judged by a language model and where it cannot."""
 
 from __future__ import annotations
 
@@ -17,6 +18,12 @@ BULLET = re.compile(r"^\s*(?:[-*+•]|\d+[.)])\s+")
 SHORT_ANSWER_WORDS = 5  # a label or a few names is complete without a sentence mark
 LIST_ITEM_WORDS = 4
 LIST_ITEMS = 3
+# Words a sentence does not end on: an answer ending on one was cut.
+DANGLING = frozenset(
+    "a an the and or but of to with from by as that which who whose is are was were be been "
+    "being this these those its their our your my his her if than so because while when where "
+    "into onto between".split()
+)
 FENCE = "```"
 FENCE_LINE = re.compile(r"^[ \t]*```", re.M)
 
@@ -61,3 +68,20 @@ def ends_on_short_item(answer: str) -> bool:
         return 0 < len(BULLET.sub("", lines[-1]).split()) <= LIST_ITEM_WORDS
     items = [item.split() for item in LIST_SEPARATOR.split(lines[-1])]
     return len(items) >= LIST_ITEMS and all(0 < len(w) <= LIST_ITEM_WORDS for w in items[1:])
+
+
+def cut_mid_sentence(answer: str) -> bool:
+    """True when the answer's last line is a sentence stopped short: it ends on a comma, colon,
+    hyphen or an opening bracket, or on a word no sentence ends on."""
+    lines = [ln.strip() for ln in answer.strip().splitlines() if ln.strip()]
+    if not lines:
+        return False
+    line = lines[-1]
+    if ends_on_link(line):
+        return False
+    if line[-1] == "," and len(lines) > 1 and len(line.split()) <= 6:
+        return False  # a letter's closing line ("Looking forward to seeing you,")
+    if line[-1] in ",:-–(/[{":  # not ";", which ends code and list items
+        return True
+    tail = line.split()
+    return len(tail) >= 4 and tail[-1].lower() in DANGLING

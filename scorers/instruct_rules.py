@@ -14,7 +14,8 @@ from filters.text_stats import repeated_ngram_chars, split_words
 from pipeline.core.columns import MESSAGES, RECORD_FIELDS, set_column, text_list
 from pipeline.core.registry import register
 from pipeline.core.rows import Check
-from scorers.answer_end import ends_on_link, leaves_code_fence_open
+from scorers.answer_echo import echoes_prompt
+from scorers.answer_end import cut_mid_sentence, leaves_code_fence_open
 from scorers.answer_order import markers_out_of_order, result_used_early, without_code
 from scorers.base import Requirement, Resources, Scorer, ScorerParams
 from scorers.chat_residue import has_template_residue, is_service_error
@@ -43,12 +44,6 @@ OPEN_REQUEST = regex.compile(
 )
 NOT_PROSE = regex.compile(r"https?://\S+|<[^<>\n]*>|`[^`\n]*`")
 PROSE_LINE_WORDS = 4  # a line with fewer is a label, a name or code, not prose
-# Words a sentence does not end on: an answer ending on one was cut.
-DANGLING = frozenset(
-    "a an the and or but of to with from by as that which who whose is are was were be been "
-    "being this these those its their our your my his her if than so because while when where "
-    "into onto between".split()
-)
 LANGUAGE_NAMES = {
     "de": "german", "es": "spanish", "fr": "french", "it": "italian", "pt": "portuguese",
     "ru": "russian", "zh": "chinese", "ja": "japanese", "pl": "polish", "nl": "dutch",
@@ -163,7 +158,7 @@ class InstructRules(Scorer):
             Check(np.array(list(map(disclaims, prompts, responses)), dtype=bool), "ai_disclaimer"),
             Check(np.array(list(map(asks_about_unseen, prompts, responses))), "unseen_input"),
             _check(last, leaves_code_fence_open, "truncated:code_fence"),
-            _check(last, _cut_mid_sentence, "truncated:mid_sentence"),
+            _check(last, cut_mid_sentence, "truncated:mid_sentence"),
             Check(
                 np.array([sum(_is_word(t) for t in w) for w in words]) < p.min_response_words,
                 f"response_words<{p.min_response_words}",
@@ -173,7 +168,9 @@ class InstructRules(Scorer):
             short = (prompt_chars >= p.ratio_min_prompt_chars) & (ratio < p.min_response_ratio)
             short &= ~np.array(list(map(_is_choice, prompts, responses)), dtype=bool)
             found.append(Check(short, f"response_ratio<{p.min_response_ratio:g}"))
-        found.append(Check(np.array(list(map(_echoes, prompts, responses))), "repeats_prompt"))
+        found.append(
+            Check(np.array(list(map(echoes_prompt, prompts, responses))), "repeats_prompt")
+        )
         if p.max_repetition is not None:
             looped = [_looped(r, p.max_repetition) for r in responses]
             found.append(Check(np.array(looped), f"response_repetition>{p.max_repetition:g}"))
@@ -209,42 +206,6 @@ def _service_error(turns: list[dict[str, str]] | None) -> bool:
 def _last_answer(turns: list[dict[str, str]] | None) -> str:
     """The content of the last assistant turn."""
     return turns[-1]["content"] if turns else ""
-
-
-def _cut_mid_sentence(answer: str) -> bool:
-    """True when the answer's last line is a sentence stopped short: it ends on a comma, colon,
-    hyphen or an opening bracket, or on a word no sentence ends on."""
-    lines = [ln.strip() for ln in answer.strip().splitlines() if ln.strip()]
-    if not lines:
-        return False
-    line = lines[-1]
-    if ends_on_link(line):
-        return False
-    if line[-1] == "," and len(lines) > 1 and len(line.split()) <= 6:
-        return False  # a letter's closing line ("Looking forward to seeing you,")
-    if line[-1] in ",:-–(/[{":  # not ";", which ends code and list items
-        return True
-    tail = line.split()
-    return len(tail) >= 4 and tail[-1].lower() in DANGLING
-
-
-def _echoes(prompt: str, response: str) -> bool:
-    """True when the answer mostly repeats the prompt's own words (4-grams), its request (first
-    line) included: an answer that rewrites, fixes or quotes the text given is not an echo."""
-    said, heard = _grams(response), _grams(prompt)
-    if not said:
-        return _plain(response) == _plain(prompt)
-    if len(said & heard) / len(said) < 0.8 or len(response) > 1.5 * len(prompt):
-        return False
-    request = prompt.strip().splitlines()[0]
-    asked = _grams(request)
-    if not asked:
-        return _plain(request) in _plain(response)
-    return len(asked & said) / len(asked) >= 0.5
-
-
-def _plain(text: str) -> str:
-    return " ".join(text.lower().split())
 
 
 def _placeholder(answer: str) -> bool:
@@ -285,11 +246,6 @@ def _prose(answer: str) -> str:
     code are taken out (what its language is read on)."""
     lines = (NOT_PROSE.sub(" ", ln) for ln in answer.splitlines())
     return "\n".join(ln for ln in lines if len(PROSE_WORD.findall(ln)) >= PROSE_LINE_WORDS)
-
-
-def _grams(text: str) -> set[tuple[str, ...]]:
-    words = [w.lower() for w in split_words(text) if any(c.isalnum() for c in w)]
-    return set(zip(*(words[i:] for i in range(4))))
 
 
 def _end_lines(prompt: str) -> tuple[str, str]:

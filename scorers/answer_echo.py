@@ -1,0 +1,31 @@
+"""An answer that mostly repeats its prompt instead of answering it."""
+
+from __future__ import annotations
+
+from filters.text_stats import split_words
+
+
+def echoes_prompt(prompt: str, response: str) -> bool:
+    """True when the answer mostly repeats the prompt's own words (4-grams), its request (first
+    line) included: an answer that rewrites, fixes or quotes the text given is not an echo."""
+    said, heard = _word_4grams(response), _word_4grams(prompt)
+    if not said:
+        return _plain(response) == _plain(prompt)
+    if len(said & heard) / len(said) < 0.8 or len(response) > 1.5 * len(prompt):
+        return False
+    request = prompt.strip().splitlines()[0]
+    asked = _word_4grams(request)
+    if not asked:
+        return _plain(request) in _plain(response)
+    return len(asked & said) / len(asked) >= 0.5
+
+
+def _plain(text: str) -> str:
+    """Lower-cased, white space collapsed."""
+    return " ".join(text.lower().split())
+
+
+def _word_4grams(text: str) -> set[tuple[str, ...]]:
+    """The lower-cased word 4-grams of `text` (words with a letter or digit)."""
+    words = [w.lower() for w in split_words(text) if any(c.isalnum() for c in w)]
+    return set(zip(*(words[i:] for i in range(4))))

@@ -31,8 +31,8 @@ FENCE_LINE = re.compile(r"^[ \t]*```", re.M)
 def leaves_code_fence_open(answer: str) -> bool:
     """True when a code fence is left open: an odd number of fence marks, counted both over
     the whole answer and at line starts. Either count alone misreads real answers: backticks
-    written in a sentence ("wrap code in triple backticks (```)") and a fence shown inside a
-    fence."""
+    written in a sentence ("wrap code in triple backticks (```)"), a fence closed at the end of
+    the code's last line ("}```")."""
     return answer.count(FENCE) % 2 == 1 and len(FENCE_LINE.findall(answer)) % 2 == 1
 
 

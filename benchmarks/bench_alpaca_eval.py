@@ -26,6 +26,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+from scipy.stats import spearmanr
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -59,21 +60,6 @@ def wins(folder: Path, annotator: str) -> dict[str, float]:
         if preference == preference:  # not NaN
             found[note["instruction"]] = preference - 1
     return found
-
-
-def spearman(a: list[float], b: list[float]) -> float:
-    """Rank correlation (ties get their mean rank)."""
-
-    def ranks(values: list[float]) -> np.ndarray:
-        order = np.argsort(values, kind="stable")
-        rank = np.empty(len(values))
-        rank[order] = np.arange(len(values))
-        for value in set(values):  # ties: mean rank
-            same = np.array(values) == value
-            rank[same] = rank[same].mean()
-        return rank
-
-    return float(np.corrcoef(ranks(a), ranks(b))[0, 1])
 
 
 def leaderboard(root: Path) -> dict[str, float]:
@@ -121,7 +107,7 @@ def main() -> None:
         print(f"{reason:40s} {len(found):8d} {len(found) / everyone:7.2%} {np.mean(found):15.3f}")
     if board:
         names = [n for n in board if n in reject_share]
-        rho = spearman([reject_share[n] for n in names], [board[n] for n in names])
+        rho = spearmanr([reject_share[n] for n in names], [board[n] for n in names]).statistic
         print(f"\n## {len(names)} models: Spearman(share rejected, leaderboard win rate) {rho:.3f}")
     random.Random(0).shuffle(shown)
     for model, reason, row in shown[:20]:

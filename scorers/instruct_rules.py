@@ -3,6 +3,7 @@ made-up (input never seen) and wrong-language answers."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -151,14 +152,14 @@ class InstructRules(Scorer):
         prompt_chars = np.array([len(_prose(x)) for x in prompts])
         ratio = np.array([len(r) for r in responses]) / np.maximum(prompt_chars, 1)
         found = [
-            _check(turns, has_template_residue, "template_residue"),
-            _check(conversations, _service_error, "service_error"),
-            _check(responses, _placeholder, "placeholder_response"),
-            _check(responses, refuses, "refusal"),
-            Check(np.array(list(map(disclaims, prompts, responses)), dtype=bool), "ai_disclaimer"),
-            Check(np.array(list(map(asks_about_unseen, prompts, responses))), "unseen_input"),
-            _check(last, leaves_code_fence_open, "truncated:code_fence"),
-            _check(last, cut_mid_sentence, "truncated:mid_sentence"),
+            _check("template_residue", has_template_residue, turns),
+            _check("service_error", _service_error, conversations),
+            _check("placeholder_response", _placeholder, responses),
+            _check("refusal", refuses, responses),
+            _check("ai_disclaimer", disclaims, prompts, responses),
+            _check("unseen_input", asks_about_unseen, prompts, responses),
+            _check("truncated:code_fence", leaves_code_fence_open, last),
+            _check("truncated:mid_sentence", cut_mid_sentence, last),
             Check(
                 np.array([sum(_is_word(t) for t in w) for w in words]) < p.min_response_words,
                 f"response_words<{p.min_response_words}",
@@ -168,18 +169,13 @@ class InstructRules(Scorer):
             short = (prompt_chars >= p.ratio_min_prompt_chars) & (ratio < p.min_response_ratio)
             short &= ~np.array(list(map(_is_choice, prompts, responses)), dtype=bool)
             found.append(Check(short, f"response_ratio<{p.min_response_ratio:g}"))
-        found.append(
-            Check(np.array(list(map(echoes_prompt, prompts, responses))), "repeats_prompt")
-        )
+        found.append(_check("repeats_prompt", echoes_prompt, prompts, responses))
         if p.max_repetition is not None:
             looped = [_looped(r, p.max_repetition) for r in responses]
             found.append(Check(np.array(looped), f"response_repetition>{p.max_repetition:g}"))
-        found.append(
-            Check(np.array(list(map(result_used_early, prompts, last))), "steps_out_of_order")
-        )
-        prose_turns = (sentences(without_code(a)) for a in last)
-        markers = list(map(markers_out_of_order, prose_turns, first_reply))
-        found.append(Check(np.array(markers, dtype=bool), "markers_out_of_order"))
+        found.append(_check("steps_out_of_order", result_used_early, prompts, last))
+        prose_turns = [sentences(without_code(a)) for a in last]
+        found.append(_check("markers_out_of_order", markers_out_of_order, prose_turns, first_reply))
         mismatch = [
             a is not None and b is not None and a != b and b not in lines and not _asks_for(q, b)
             for a, b, lines, q in zip(
@@ -194,8 +190,10 @@ class InstructRules(Scorer):
         return found
 
 
-def _check(texts: list[str], rule: Any, reason: str) -> Check:
-    return Check(np.array([bool(rule(t)) for t in texts], dtype=bool), reason)
+def _check(reason: str, rule: Callable[..., Any], *columns: list[Any]) -> Check:
+    """`reason` for each row where `rule`, given the row's value in each column, is true."""
+    rows = zip(*columns, strict=True)
+    return Check(np.array([bool(rule(*row)) for row in rows], dtype=bool), reason)
 
 
 def _service_error(turns: list[dict[str, str]] | None) -> bool:

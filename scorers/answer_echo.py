@@ -1,4 +1,4 @@
-"""An answer that mostly repeats its prompt instead of answering it."""
+"""An answer that mostly repeats its prompt, or an earlier answer, instead of answering it."""
 
 from __future__ import annotations
 
@@ -20,6 +20,25 @@ def echoes_prompt(prompt: str, response: str) -> bool:
     return len(asked & said) / len(asked) >= 0.5
 
 
+def repeats_earlier_answer(answers: list[str], most: float, min_words: int = 30) -> bool:
+    """True when an answer after the first, of `min_words` words or more, has more than `most`
+    of its words in word 5-grams of the answers before it: the follow-up ("now make it rhyme")
+    answered by the earlier answer again. Looping inside one answer is `_looped`'s."""
+    earlier: set[tuple[str, ...]] = set()
+    for answer in answers:
+        words = _words(answer)
+        grams = list(zip(*(words[i:] for i in range(5))))
+        if earlier and len(words) >= min_words:
+            covered = [False] * len(words)
+            for at, gram in enumerate(grams):
+                if gram in earlier:
+                    covered[at : at + 5] = [True] * 5
+            if sum(covered) > most * len(words):
+                return True
+        earlier.update(grams)
+    return False
+
+
 def _plain(text: str) -> str:
     """Lower-cased, white space collapsed."""
     return " ".join(text.lower().split())
@@ -27,5 +46,10 @@ def _plain(text: str) -> str:
 
 def _word_4grams(text: str) -> set[tuple[str, ...]]:
     """The lower-cased word 4-grams of `text` (words with a letter or digit)."""
-    words = [w.lower() for w in split_words(text) if any(c.isalnum() for c in w)]
+    words = _words(text)
     return set(zip(*(words[i:] for i in range(4))))
+
+
+def _words(text: str) -> list[str]:
+    """The lower-cased words of `text` that have a letter or digit."""
+    return [w.lower() for w in split_words(text) if any(c.isalnum() for c in w)]

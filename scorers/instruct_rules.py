@@ -15,7 +15,7 @@ from filters.text_stats import repeated_ngram_chars, split_words
 from pipeline.core.columns import MESSAGES, RECORD_FIELDS, set_column, text_list
 from pipeline.core.registry import register
 from pipeline.core.rows import Check
-from scorers.answer_echo import echoes_prompt
+from scorers.answer_echo import echoes_prompt, repeats_earlier_answer
 from scorers.answer_end import cut_mid_sentence, leaves_code_fence_open
 from scorers.answer_order import markers_out_of_order, result_used_early, without_code
 from scorers.base import Requirement, Resources, Scorer, ScorerParams
@@ -63,7 +63,8 @@ class InstructRules(Scorer):
     answer neither uses nor cites), an answer cut off (unclosed code fence, ending on a comma or a
     word no sentence ends on; not on a URL or a letter's short closing line), an answer too short
     for its prompt (a label picked as asked is not), an answer echoing the prompt and its request,
-    an answer looping over itself, a worked answer whose steps are out of order (an equation uses a
+    an answer looping over itself, a follow-up answered by the conversation's earlier answer
+    again, a worked answer whose steps are out of order (an equation uses a
     number above 3 that neither the prompt nor an earlier step gives, but a later equation
     computes), an answer whose sentences open on markers out of order (a first sentence starting
     "However,", list numbers or ordinals that do not rise, "Next," after "Finally,"), and an answer
@@ -71,11 +72,12 @@ class InstructRules(Scorer):
     answer in the language of the prompt's first or last line of prose, where a request around
     a pasted text sits, or a prompt asking for a translation or naming the language is exempt).
 
+    In a conversation each answer is judged for cuts and loops on its own, wherever it sits.
     Reads `_messages`; adds `prompt_lang`, `response_lang`, `prompt_line_langs` (the first and
     last prose lines'). Reasons: template_residue, service_error, placeholder_response,
     refusal, ai_disclaimer, unseen_input, truncated:code_fence, truncated:mid_sentence,
     response_words<N, response_ratio<R, repeats_prompt, response_repetition>R,
-    steps_out_of_order, markers_out_of_order, lang_mismatch.
+    repeats_earlier_answer, steps_out_of_order, markers_out_of_order, lang_mismatch.
     """
 
     requires = (Requirement("fasttext", "fasttext-numpy2-wheel==0.9.2", "models"),)
@@ -92,6 +94,7 @@ class InstructRules(Scorer):
         "min_response_ratio",
         "ratio_min_prompt_chars",
         "max_repetition",
+        "max_answer_copy",
         "min_lang_score",
     }
 
@@ -108,7 +111,17 @@ class InstructRules(Scorer):
             400, ge=0, description="min_response_ratio applies to prompt prose at least this long."
         )
         max_repetition: float | None = Field(
-            0.3, ge=0, le=1, description="Most answer characters in repeated word 5-grams."
+            0.3,
+            ge=0,
+            le=1,
+            description="Most characters of one answer in word 5-grams repeated within it.",
+        )
+        max_answer_copy: float | None = Field(
+            0.9,
+            ge=0,
+            le=1,
+            description="Most words of a later answer in word 5-grams of the conversation's "
+            "earlier answers.",
         )
         min_lang_score: float = Field(
             0.6, ge=0, le=1, description="Both languages must be this sure to disagree."
@@ -143,7 +156,8 @@ class InstructRules(Scorer):
         prompts = text_list(scored, RECORD_FIELDS["prompt"])
         responses = text_list(scored, RECORD_FIELDS["response"])
         conversations = scored[MESSAGES].to_pylist()
-        last = [_last_answer(m) for m in conversations]
+        answers = [_answers(m) for m in conversations]
+        last = [a[-1] if a else "" for a in answers]
         # A reply after earlier answers may open on "Also," pointing back at them.
         first_reply = [sum(t["role"] == "assistant" for t in m or []) <= 1 for m in conversations]
         turns = text_list(scored, RECORD_FIELDS["conversation"])
@@ -158,8 +172,8 @@ class InstructRules(Scorer):
             _check("refusal", refuses, responses),
             _check("ai_disclaimer", disclaims, prompts, responses),
             _check("unseen_input", asks_about_unseen, prompts, responses),
-            _check("truncated:code_fence", leaves_code_fence_open, last),
-            _check("truncated:mid_sentence", cut_mid_sentence, last),
+            _check("truncated:code_fence", _any_turn(leaves_code_fence_open), answers),
+            _check("truncated:mid_sentence", _any_turn(cut_mid_sentence), answers),
             Check(
                 np.array([sum(_is_word(t) for t in w) for w in words]) < p.min_response_words,
                 f"response_words<{p.min_response_words}",
@@ -171,8 +185,13 @@ class InstructRules(Scorer):
             found.append(Check(short, f"response_ratio<{p.min_response_ratio:g}"))
         found.append(_check("repeats_prompt", echoes_prompt, prompts, responses))
         if p.max_repetition is not None:
-            looped = [_looped(r, p.max_repetition) for r in responses]
-            found.append(Check(np.array(looped), f"response_repetition>{p.max_repetition:g}"))
+            looped = [any(_looped(a, p.max_repetition) for a in turns) for turns in answers]
+            found.append(
+                Check(np.array(looped, dtype=bool), f"response_repetition>{p.max_repetition:g}")
+            )
+        if p.max_answer_copy is not None:
+            copied = [repeats_earlier_answer(a, p.max_answer_copy) for a in answers]
+            found.append(Check(np.array(copied, dtype=bool), "repeats_earlier_answer"))
         found.append(_check("steps_out_of_order", result_used_early, prompts, last))
         prose_turns = [sentences(without_code(a)) for a in last]
         found.append(_check("markers_out_of_order", markers_out_of_order, prose_turns, first_reply))
@@ -201,9 +220,14 @@ def _service_error(turns: list[dict[str, str]] | None) -> bool:
     return any(t["role"] == "assistant" and is_service_error(t["content"]) for t in turns or [])
 
 
-def _last_answer(turns: list[dict[str, str]] | None) -> str:
-    """The content of the last assistant turn."""
-    return turns[-1]["content"] if turns else ""
+def _answers(turns: list[dict[str, str]] | None) -> list[str]:
+    """The content of each assistant turn, in order."""
+    return [t["content"] for t in turns or [] if t["role"] == "assistant"]
+
+
+def _any_turn(rule: Callable[[str], bool]) -> Callable[[list[str]], bool]:
+    """`rule` on a conversation: true when it holds for any of its answers."""
+    return lambda answers: any(map(rule, answers))
 
 
 def _placeholder(answer: str) -> bool:

@@ -231,6 +231,64 @@ def test_a_service_error_in_any_reply_of_a_sharegpt_chat():
     assert InstructRules().reasons(table).to_pylist() == ["instruct_rules:service_error", None]
 
 
+def chat(*turns: str) -> pa.Table:
+    """One messages record: user and assistant turns alternating."""
+    roles = ("user", "assistant") * len(turns)
+    messages = [{"role": r, "content": c} for r, c in zip(roles, turns)]
+    table, reasons = with_fields(pa.Table.from_pylist([{"messages": messages}]), "messages")
+    assert reasons == [None]
+    return table
+
+
+# Shapes of two-turn answers in MT-Bench's model outputs (github.com/lm-sys/FastChat forks):
+# each answer is judged on its own, and a follow-up answer is compared with the earlier ones.
+SOLVED = (
+    "Let's solve this step by step.\n\n1) The inequality is |x + {a}| < {b}. This means that "
+    "the distance between x + {a} and zero on the number line is less than {b}.\n2) In terms of "
+    "absolute value, this inequality can be written as two separate inequalities: -{b} < x + {a} "
+    "and x + {a} < {b}.\n3) Now we solve these inequalities by subtracting {a} from both sides "
+    "of each one, which gives {low} < x < {high}.\n4) The integers that satisfy it are the "
+    "whole numbers strictly between {low} and {high}, so there are {count} of them.\n5) To check "
+    "the answer, pick any integer in that range and put it back into the original inequality."
+)
+STORY = (
+    "The old house at the end of the street had stood empty for years, its shutters closed "
+    "and its garden gone wild. One autumn evening Mara pushed the gate open, climbed the "
+    "creaking stairs and found, under a loose floorboard, a bundle of letters tied with string. "
+    "The first one was addressed to her grandmother and dated the winter before the war, in a "
+    "hand she knew from the birthday cards that still came, every year, from no one."
+)
+
+
+def test_a_follow_up_answer_with_the_same_steps_is_not_a_loop():
+    first = SOLVED.format(a=5, b=10, low=-15, high=5, count=19)
+    second = SOLVED.format(a=10, b=5, low=-15, high=-5, count=9)
+    table = chat("How many integers solve |x + 5| < 10?", first, "What about |x + 10| < 5?", second)
+    assert InstructRules().reasons(table).to_pylist() == [None]
+
+
+def test_a_follow_up_answered_by_the_earlier_answer_again():
+    table = chat(
+        "Write the opening of a story about an abandoned house.",
+        STORY,
+        "Rewrite it with a simile in every sentence.",
+        "Sure, here is the revised version:\n\n" + STORY,
+    )
+    assert InstructRules().reasons(table).to_pylist() == ["instruct_rules:repeats_earlier_answer"]
+    off = InstructRules(max_answer_copy=None).reasons(table).to_pylist()
+    assert off == [None]
+
+
+def test_an_earlier_answer_cut_off_rejects_the_conversation():
+    cut = STORY.split(" under a loose")[0] + " under a"
+    table = chat("Write the opening of a story.", cut, "Give it a title.", "The Letters.")
+    assert InstructRules().reasons(table).to_pylist() == ["instruct_rules:truncated:mid_sentence"]
+    fence = chat(
+        "Write a loop.", "```python\nfor i in range(3):\n    print(i)", "Why?", "To count."
+    )
+    assert InstructRules().reasons(fence).to_pylist() == ["instruct_rules:truncated:code_fence"]
+
+
 # Human-written answers from the Self-Instruct seed and user-oriented tasks (Apache-2.0), each a
 # false reject of an earlier version of the rules: labels, transformations of the input, grids,
 # lists, code, emoji, a signed letter.

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.core.errors import TamisError, first_line, root_cause
+from pipeline.run.progress import per_second
 
 # Commands that look at finished runs: (name, module with add_arguments and main, help).
 VIEWS = [
@@ -84,7 +85,7 @@ def summary(manifest: dict[str, Any], output: str, reasons_shown: int = REASONS_
     rows, run = manifest["rows"], manifest["run"]
     seconds = run.get("seconds_all_attempts", run["seconds"])
     rate = rows["in"] / seconds if seconds else 0.0
-    timing = f"{run['runner']} runner, {seconds:.1f} s, {rate:.0f} rows/s"
+    timing = f"{run['runner']} runner, {seconds:.1f} s, {per_second(rate)} rows/s"
     if run.get("attempts", 1) > 1:
         timing += f"; {run['attempts']} attempts, this one {run['seconds']:.1f} s"
     lines = [

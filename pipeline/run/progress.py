@@ -50,6 +50,11 @@ def say(enabled: bool, message: str, *args: Any) -> None:
         progress_log().info(message, *args)
 
 
+def per_second(rate: float) -> str:
+    """A rate for people: whole numbers from 10 up, two figures below ("0.48 rows/s", not 0)."""
+    return f"{rate:,.0f}" if rate >= 10 else f"{rate:.2g}"
+
+
 def clock(seconds: float) -> str:
     """H:MM:SS."""
     return str(timedelta(seconds=max(0, round(seconds))))
@@ -102,8 +107,8 @@ class StageProgress:
         rate = self.done / elapsed if elapsed > 0 else 0.0
         count = f"{self.done:,}/{self.total:,}" if self.total is not None else f"{self.done:,}"
         if finished:
-            return f"{self.label}: {count} rows in {elapsed:.1f} s, {rate:,.0f} rows/s"
-        text = f"{self.label}: {count} rows, {rate:,.0f} rows/s"
+            return f"{self.label}: {count} rows in {elapsed:.1f} s, {per_second(rate)} rows/s"
+        text = f"{self.label}: {count} rows, {per_second(rate)} rows/s"
         if self.total is not None and rate > 0:
             text += f", ETA {clock((self.total - self.done) / rate)}"
         return text

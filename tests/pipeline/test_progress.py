@@ -7,14 +7,14 @@ import re
 import time
 
 import pipeline.run.progress
-from pipeline.core.recipe import load_recipe
-from pipeline.run.progress import StageProgress
+from pipeline.core.recipe import load_recipe, parse_recipe
+from pipeline.run.progress import StageProgress, per_second
 from pipeline.run.runner import run_recipe
 from tests.conftest import REPO
 
 RECIPE = REPO / "configs" / "web-en-heuristics.yaml"
 STAGE_2 = r"stage 2/2 \(exact_dedup -> gopher_repetition -> gopher_qu\.\.\.\)"
-SPEED = r"[\d.]+ s, [\d,]+ rows/s"
+SPEED = r"[\d.]+ s, [\d.,]+ rows/s"
 
 
 def test_plain_lines_where_stderr_is_not_a_terminal(small_samples, tmp_path, capsys, monkeypatch):
@@ -74,6 +74,38 @@ def test_unknown_total_has_no_eta(capsys):
     err = capsys.readouterr().err.splitlines()
     assert err[0] == "stage 1/1 (read): started"
     assert re.fullmatch(r"stage 1/1 \(read\): 5 rows, [\d,]+ rows/s", err[1])
+
+
+def test_slow_rates_keep_two_figures():
+    assert [per_second(r) for r in (0.4812, 2.345, 12.6, 20_400.2)] == [
+        "0.48",
+        "2.3",
+        "13",
+        "20,400",
+    ]
+
+
+def test_the_local_runner_reports_each_model_batch(small_samples, tmp_path, capsys, monkeypatch):
+    """A model step can take minutes over one 4,096-row read chunk: progress moves per model
+    batch, and the output is the same as with the step's default batch."""
+    monkeypatch.setattr(pipeline.run.progress, "EVERY_S", 0.0)
+    runs = {}
+    for batch in (100, None):
+        recipe = {
+            "name": "lid",
+            "input": {"path": str(small_samples)},
+            "output": {"path": str(tmp_path / f"out-{batch}")},
+            "steps": [{"lang_id": {"batch_size": batch, "languages": ["en"]}}],
+        }
+        manifest = run_recipe(parse_recipe(recipe), "local")
+        runs[batch] = manifest["steps"][1]["reasons"], manifest["rows"]
+        err = capsys.readouterr().err.splitlines()
+        during = [
+            line for line in err if re.fullmatch(r"stage 1/1 \(lang_id\): [\d,]+/.*ETA.*", line)
+        ]
+        shards = len(list(small_samples.glob("*.parquet")))
+        assert len(during) == (manifest["rows"]["in"] // 100 if batch else shards)
+    assert runs[100] == runs[None]
 
 
 def test_decision_summaries():

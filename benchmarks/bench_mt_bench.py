@@ -11,7 +11,8 @@ rejects good conversations shows up as rejects scored like the kept ones.
 
 Each argument is a clone (or its `fastchat/llm_judge/data/mt_bench` folder). Prints the
 conversations rejected by each reason, how many have grades and their mean grade per turn,
-next to the kept conversations'. `--show REASON`: prints rejected conversations of that reason.
+next to the kept conversations'. `--strip`: strip end-of-turn tokens first. `--show REASON`:
+prints rejected conversations of that reason.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import pyarrow as pa
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from filters import StripEndTokens  # noqa: E402
 from pipeline.io.records import with_fields  # noqa: E402
 from scorers import InstructRules  # noqa: E402
 
@@ -81,6 +83,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("roots", type=Path, nargs="+", help="FastChat clones or data folders")
     parser.add_argument("--show", default="", help="print rejected conversations of this reason")
+    parser.add_argument(
+        "--strip", action="store_true", help="run strip_end_tokens first, as the recipe does"
+    )
     args = parser.parse_args()
     folders = [r / DATA if (r / DATA).is_dir() else r for r in args.roots]
     questions: dict[int, list[str]] = {}
@@ -91,6 +96,8 @@ def main() -> None:
     table, invalid = with_fields(
         pa.Table.from_pylist([{"messages": r["messages"]} for r in records]), "messages"
     )
+    if args.strip:
+        table = StripEndTokens().rewrite(table)
     rules = InstructRules()
     rules.ready()
     reasons = rules.reasons(table).to_pylist()

@@ -2,6 +2,7 @@
 
 from filters.base import Check, Filter, FilterParams
 from filters.c4 import C4
+from filters.end_tokens import StripEndTokens
 from filters.extract import Extract
 from filters.fineweb import FineWebQuality
 from filters.gopher import GopherQuality, GopherRepetition
@@ -17,4 +18,5 @@ __all__ = [
     "FineWebQuality",
     "GopherQuality",
     "GopherRepetition",
+    "StripEndTokens",
 ]

@@ -179,6 +179,44 @@ def with_fields(table: pa.Table, kind: str) -> tuple[pa.Table, list[str | None]]
     return table, reasons
 
 
+def with_answers(table: pa.Table, answers: list[list[str]]) -> pa.Table:
+    """`table` with each record's assistant turns replaced by `answers` (one list per row, in
+    turn order), in its own format columns (other keys of a turn kept) and in the canonical
+    turns and text fields alike; a row without turns (an invalid record) stays as it is."""
+    kind = detect(table.column_names)
+    turns: list[Turns | None] = [
+        None if m is None else [(t["role"], t["content"]) for t in m]
+        for m in table[MESSAGES].to_pylist()
+    ]
+    new_turns = [t and _replace_answers(t, a) for t, a in zip(turns, answers, strict=True)]
+    if kind == "alpaca":
+        outputs = [t[-1][1] if t else o for t, o in zip(new_turns, table["output"].to_pylist())]
+        at = table.column_names.index("output")
+        table = table.set_column(at, "output", pa.array(outputs, table.schema.field(at).type))
+    elif kind in ("messages", "sharegpt"):
+        column, key = ("messages", "content") if kind == "messages" else ("conversations", "value")
+        rows = table[column].to_pylist()
+        for row, record in zip(rows, new_turns, strict=True):
+            for turn, (_, content) in zip(row if record else [], record or [], strict=True):
+                turn[key] = content
+        at = table.column_names.index(column)
+        table = table.set_column(at, column, pa.array(rows, table.schema.field(at).type))
+    canonical = [t and [{"role": r, "content": c} for r, c in t] for t in new_turns]
+    for name, values, kind_ in (
+        (MESSAGES, canonical, pa.list_(TURN)),
+        (RESPONSE, [_join(t, "assistant") for t in new_turns], pa.string()),
+        (CONVERSATION, [_join(t, None) for t in new_turns], pa.string()),
+    ):
+        table = table.set_column(table.column_names.index(name), name, pa.array(values, kind_))
+    return table
+
+
+def _replace_answers(turns: Turns, answers: list[str]) -> Turns:
+    """`turns` with the assistant turns' contents taken from `answers`, in order."""
+    given = iter(answers)
+    return [(role, next(given) if role == "assistant" else content) for role, content in turns]
+
+
 def _join(turns: Turns | None, role: str | None) -> str | None:
     if turns is None:
         return None

@@ -6,23 +6,36 @@ from typing import ClassVar
 
 import numpy as np
 import pyarrow as pa
-import regex
 
 from filters.base import Check, Filter
 from pipeline.core.columns import MESSAGES, set_column
 from pipeline.core.registry import register
 from pipeline.io.records import with_answers
 
-# One or more end-of-turn or end-of-sequence tokens, then only white space, at an answer's end
-# (`</s>` not after HTML's `<s>` on its line).
-END_TOKENS = regex.compile(
-    r"(?:\s*(?:<\|(?:im_end|endoftext|eot_id|end)\|>|<end_of_turn>|<eos>|(?<!<s>[^\n]*)</s>))+\s*\Z"
+END_TOKENS = (
+    "<|im_end|>",
+    "<|endoftext|>",
+    "<|eot_id|>",
+    "<|end|>",
+    "<end_of_turn>",
+    "<eos>",
+    "</s>",
 )
 
 
 def strip_end_tokens(answer: str) -> str:
-    """`answer` without the end-of-turn tokens it ends on (unchanged when it ends on none)."""
-    return END_TOKENS.sub("", answer)
+    """`answer` without the end-of-turn tokens it ends on, with white space between them
+    (unchanged when it ends on none; `</s>` closing HTML's `<s>` on its line is not one)."""
+    text = answer.rstrip()
+    while True:
+        token = next((t for t in END_TOKENS if text.endswith(t)), None)
+        if token is None:
+            break
+        rest = text[: -len(token)]
+        if token == "</s>" and "<s>" in rest[rest.rfind("\n") + 1 :]:
+            break
+        text = rest.rstrip()
+    return text if text != answer.rstrip() else answer
 
 
 @register("strip_end_tokens")

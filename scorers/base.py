@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, model_validator
 
+from pipeline.core.batch_progress import model_rows_done
 from pipeline.core.columns import set_column, text_table
 from pipeline.core.resources import Requirement, Resources
 from pipeline.core.rows import RowStep
@@ -170,11 +171,11 @@ class Scorer(RowStep):
         size = self.params.batch_size or self.batch_size
         if batch.num_rows <= size:
             return self._as_declared(self.score(batch))
-        return self._as_declared(
-            pa.concat_tables(
-                [self.score(batch.slice(i, size)) for i in range(0, batch.num_rows, size)]
-            )
-        )
+        scored = []
+        for start in range(0, batch.num_rows, size):
+            scored.append(self.score(batch.slice(start, size)))
+            model_rows_done(scored[-1].num_rows)
+        return self._as_declared(pa.concat_tables(scored))
 
     def _as_declared(self, batch: pa.Table) -> pa.Table:
         """`batch` with each output column cast to its declared type, so that every file of a

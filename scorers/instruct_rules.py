@@ -72,7 +72,9 @@ class InstructRules(Scorer):
     answer in the language of the prompt's first or last line of prose, where a request around
     a pasted text sits, or a prompt asking for a translation or naming the language is exempt).
 
-    In a conversation each answer is judged for cuts and loops on its own, wherever it sits.
+    In a conversation each answer is judged for cuts and loops on its own, wherever it sits
+    (an answer a tool turn follows is a call, not judged for a cut); a later answer is compared
+    with the earlier ones on its prose outside code blocks.
     Reads `_messages`; adds `prompt_lang`, `response_lang`, `prompt_line_langs` (the first and
     last prose lines'). Reasons: template_residue, service_error, placeholder_response,
     refusal, ai_disclaimer, unseen_input, truncated:code_fence, truncated:mid_sentence,
@@ -120,7 +122,7 @@ class InstructRules(Scorer):
             0.9,
             ge=0,
             le=1,
-            description="Most words of a later answer in word 5-grams of the conversation's "
+            description="Most words of a later answer (outside code blocks) in word 5-grams of the "
             "earlier answers.",
         )
         min_lang_score: float = Field(
@@ -157,6 +159,7 @@ class InstructRules(Scorer):
         responses = text_list(scored, RECORD_FIELDS["response"])
         conversations = scored[MESSAGES].to_pylist()
         answers = [_answers(m) for m in conversations]
+        finished = [_answers(m, calls=False) for m in conversations]
         last = [a[-1] if a else "" for a in answers]
         # A reply after earlier answers may open on "Also," pointing back at them.
         first_reply = [sum(t["role"] == "assistant" for t in m or []) <= 1 for m in conversations]
@@ -172,8 +175,8 @@ class InstructRules(Scorer):
             _check("refusal", refuses, responses),
             _check("ai_disclaimer", disclaims, prompts, responses),
             _check("unseen_input", asks_about_unseen, prompts, responses),
-            _check("truncated:code_fence", _any_turn(leaves_code_fence_open), answers),
-            _check("truncated:mid_sentence", _any_turn(cut_mid_sentence), answers),
+            _check("truncated:code_fence", _any_turn(leaves_code_fence_open), finished),
+            _check("truncated:mid_sentence", _any_turn(cut_mid_sentence), finished),
             Check(
                 np.array([sum(_is_word(t) for t in w) for w in words]) < p.min_response_words,
                 f"response_words<{p.min_response_words}",
@@ -190,7 +193,8 @@ class InstructRules(Scorer):
                 Check(np.array(looped, dtype=bool), f"response_repetition>{p.max_repetition:g}")
             )
         if p.max_answer_copy is not None:
-            copied = [repeats_earlier_answer(a, p.max_answer_copy) for a in answers]
+            prose = [[without_code(a) for a in turns] for turns in answers]
+            copied = [repeats_earlier_answer(a, p.max_answer_copy) for a in prose]
             found.append(Check(np.array(copied, dtype=bool), "repeats_earlier_answer"))
         found.append(_check("steps_out_of_order", result_used_early, prompts, last))
         prose_turns = [sentences(without_code(a)) for a in last]
@@ -220,9 +224,15 @@ def _service_error(turns: list[dict[str, str]] | None) -> bool:
     return any(t["role"] == "assistant" and is_service_error(t["content"]) for t in turns or [])
 
 
-def _answers(turns: list[dict[str, str]] | None) -> list[str]:
-    """The content of each assistant turn, in order."""
-    return [t["content"] for t in turns or [] if t["role"] == "assistant"]
+def _answers(turns: list[dict[str, str]] | None, calls: bool = True) -> list[str]:
+    """The content of each assistant turn, in order; without `calls`, not those a tool turn
+    answers (a call to the tool, "Let me check the weather:", is not a cut answer)."""
+    turns = turns or []
+    return [
+        t["content"]
+        for t, after in zip(turns, [*turns[1:], None])
+        if t["role"] == "assistant" and (calls or after is None or after["role"] != "tool")
+    ]
 
 
 def _any_turn(rule: Callable[[str], bool]) -> Callable[[list[str]], bool]:

@@ -183,32 +183,51 @@ def with_answers(table: pa.Table, answers: list[list[str]]) -> pa.Table:
     """`table` with each record's assistant turns replaced by `answers` (one list per row, in
     turn order), in its own format columns (other keys of a turn kept) and in the canonical
     turns and text fields alike; a row without turns (an invalid record) stays as it is."""
-    kind = detect(table.column_names)
     turns: list[Turns | None] = [
         None if m is None else [(t["role"], t["content"]) for t in m]
         for m in table[MESSAGES].to_pylist()
     ]
     new_turns = [t and _replace_answers(t, a) for t, a in zip(turns, answers, strict=True)]
-    if kind == "alpaca":
-        outputs = [t[-1][1] if t else o for t, o in zip(new_turns, table["output"].to_pylist())]
-        at = table.column_names.index("output")
-        table = table.set_column(at, "output", pa.array(outputs, table.schema.field(at).type))
-    elif kind in ("messages", "sharegpt"):
-        column, key = ("messages", "content") if kind == "messages" else ("conversations", "value")
-        rows = table[column].to_pylist()
-        for row, record in zip(rows, new_turns, strict=True):
-            for turn, (_, content) in zip(row if record else [], record or [], strict=True):
-                turn[key] = content
-        at = table.column_names.index(column)
-        table = table.set_column(at, column, pa.array(rows, table.schema.field(at).type))
+    kinds = [
+        k for k in ("messages", "sharegpt", "alpaca") if FORMAT_COLUMNS[k][-1] in table.column_names
+    ]
+    names = [c for k in kinds for c in FORMAT_COLUMNS[k] if c in table.column_names]
+    values = {c: table[c].to_pylist() for c in names}
+    for i, record in enumerate(new_turns):
+        if record:
+            _rewrite_row(values, i, record, kinds)
+    for name in names:
+        at = table.column_names.index(name)
+        table = table.set_column(at, name, pa.array(values[name], table.schema.field(at).type))
     canonical = [t and [{"role": r, "content": c} for r, c in t] for t in new_turns]
-    for name, values, kind_ in (
+    for name, column, kind_ in (
         (MESSAGES, canonical, pa.list_(TURN)),
         (RESPONSE, [_join(t, "assistant") for t in new_turns], pa.string()),
         (CONVERSATION, [_join(t, None) for t in new_turns], pa.string()),
     ):
-        table = table.set_column(table.column_names.index(name), name, pa.array(values, kind_))
+        table = table.set_column(table.column_names.index(name), name, pa.array(column, kind_))
     return table
+
+
+def _rewrite_row(values: dict[str, list[Any]], i: int, record: Turns, kinds: list[str]) -> None:
+    """Write `record`'s turns into row `i`'s fields of the kind it was read as: the first of
+    `kinds` whose fields hold a conversation of as many turns."""
+    for kind in kinds:
+        row = {c: values[c][i] for c in FORMAT_COLUMNS[kind] if c in values}
+        try:
+            if len(turns_of(row, kind)) != len(record):
+                continue
+        except InvalidRecord:
+            continue
+        if kind == "alpaca":
+            values["output"][i] = record[-1][1]
+        else:
+            column, key = (
+                ("messages", "content") if kind == "messages" else ("conversations", "value")
+            )
+            for turn, (_, content) in zip(values[column][i], record, strict=True):
+                turn[key] = content
+        return
 
 
 def _replace_answers(turns: Turns, answers: list[str]) -> Turns:

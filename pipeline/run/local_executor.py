@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import json
-from collections import Counter
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
-import pyarrow as pa
 
-from pipeline.core.columns import ROW, SHARD
+from pipeline.core.batch_progress import ON_MODEL_ROWS
 from pipeline.core.executor import Executor
+from pipeline.core.step import StepKind
 from pipeline.global_steps.disk_shuffle import shuffle_on_disk, summarise_files
 from pipeline.global_steps.shuffle import Resolve, Source, Summary
 from pipeline.io.readers import InputShard
 from pipeline.io.storage import Location
 from pipeline.run.commit import commit_shard, write_pieces
 from pipeline.run.publish import publish_shard, publishes_only
-from pipeline.run.stages import SECONDS_META, StageContext, process_chunk, stage_chunks
+from pipeline.run.stages import StageContext, process_chunk, stage_chunks
 
 
 class LocalExecutor(Executor):
@@ -42,19 +39,21 @@ class LocalExecutor(Executor):
             for shard in pending:
                 on_rows(publish_shard(ctx, shard))
             return
-        step_rows = smallest_batch(ctx.stage.steps)
+        models = sum(step.kind is StepKind.MODEL for step in ctx.stage.steps)
         for shard in pending:
             for chunk in stage_chunks(ctx, shard):
-                # A model step may take minutes over a chunk: run it a model batch at a time so
-                # that progress moves, and write the chunk once.
-                outs = []
-                for start in range(0, max(chunk.num_rows, 1), step_rows):
-                    piece = chunk.slice(start, step_rows)
-                    outs.append(process_chunk(piece, ctx.stage))
-                    on_rows(piece.num_rows)
+                # A model step may take minutes over a chunk: progress moves with its batches,
+                # each model step of the stage counting for its share of the chunk's rows.
+                shown = ModelRowsShown(chunk.num_rows, models, on_rows)
+                token = ON_MODEL_ROWS.set(shown.scored)
+                try:
+                    chunk_out = process_chunk(chunk, ctx.stage)
+                finally:
+                    ON_MODEL_ROWS.reset(token)
                 write_pieces(
-                    joined(outs), ctx.layout, ctx.stage.index, ctx.attempt, ctx.deferred_columns
+                    chunk_out, ctx.layout, ctx.stage.index, ctx.attempt, ctx.deferred_columns
                 )
+                shown.finish()
             commit_shard(ctx, shard)
 
     def shuffle(
@@ -70,22 +69,23 @@ class LocalExecutor(Executor):
         return summarise_files(files, columns, fn, size)
 
 
-def smallest_batch(steps: list[Any]) -> int:
-    """The fewest rows any of `steps` takes per model call (a chunk's worth when none says)."""
-    sizes = [
-        getattr(getattr(s, "params", None), "batch_size", None) or getattr(s, "batch_size", None)
-        for s in steps
-    ]
-    return min([n for n in sizes if isinstance(n, int) and n > 0], default=1 << 30)
+class ModelRowsShown:
+    """Rows of one chunk shown as done: a share of each model batch while the chunk is
+    processed (the chunk's rows over the stage's model steps), the rest once it is written."""
 
+    def __init__(self, rows: int, models: int, on_rows: Callable[[int], None]):
+        self.rows, self.models, self.on_rows = rows, max(models, 1), on_rows
+        self.shown, self._scored = 0, 0
 
-def joined(outs: list[pa.Table]) -> pa.Table:
-    """The outputs of a chunk's slices as one table, their seconds per step added up."""
-    if len(outs) == 1:
-        return outs[0]
-    seconds: Counter[str] = Counter()
-    for out in outs:
-        seconds.update(json.loads((out.schema.metadata or {}).get(SECONDS_META, b"{}")))
-    table = pa.concat_tables(outs, promote_options="permissive")
-    table = table.sort_by([(SHARD, "ascending"), (ROW, "ascending")])  # as one call leaves it
-    return table.replace_schema_metadata({SECONDS_META: json.dumps(seconds).encode()})
+    def scored(self, rows: int) -> None:
+        """A model batch of `rows` rows is done."""
+        self._scored += rows
+        due = min(self._scored // self.models, self.rows - 1)  # the last row: when written
+        if due > self.shown:
+            self.on_rows(due - self.shown)
+            self.shown = due
+
+    def finish(self) -> None:
+        """The chunk is written: show its remaining rows."""
+        self.on_rows(self.rows - self.shown)
+        self.shown = self.rows

@@ -51,8 +51,8 @@ def say(enabled: bool, message: str, *args: Any) -> None:
 
 
 def per_second(rate: float) -> str:
-    """A rate for people: whole numbers from 10 up, two figures below ("0.48 rows/s", not 0)."""
-    return f"{rate:,.0f}" if rate >= 10 else f"{rate:.2g}"
+    """A rate for people: whole numbers from 10 up, decimals below ("0.48 rows/s", not 0)."""
+    return f"{rate:,.0f}" if rate >= 10 else f"{rate:.1f}" if rate >= 1 else f"{rate:.2f}"
 
 
 def clock(seconds: float) -> str:

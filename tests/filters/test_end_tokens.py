@@ -26,6 +26,7 @@ def test_only_tokens_at_the_very_end_go():
     assert strip_end_tokens(ANSWER + "</s>") == ANSWER
     run_on = ANSWER + "<|im_end|>\n<|im_start|>user\nThanks!"
     assert strip_end_tokens(run_on) == run_on
+    assert strip_end_tokens(" " * 20_000 + "x") == " " * 20_000 + "x"  # linear, not a scan
     struck = "Use <s>old</s>"  # HTML's strike-through, not an end of sequence
     assert strip_end_tokens(struck) == struck
     assert strip_end_tokens(ANSWER) == ANSWER
@@ -72,6 +73,14 @@ def test_each_record_kind_is_rewritten_in_its_own_fields():
             assert record["end_tokens_stripped"] == 2
         else:
             assert record["conversations"][1] == {"from": "gpt", "value": ANSWER, "weight": 1.0}
+
+
+def test_records_read_as_alpaca_beside_an_empty_messages_field():
+    rows = [{"instruction": QUESTION, "output": ANSWER + "<|im_end|>", "messages": None}]
+    table, _ = with_fields(pa.Table.from_pylist(rows), "alpaca")
+    kept, _ = StripEndTokens().split(table)
+    assert kept["output"].to_pylist() == [ANSWER]
+    assert kept["messages"].to_pylist() == [None]
 
 
 def test_in_a_recipe_the_written_records_are_stripped(tmp_path):

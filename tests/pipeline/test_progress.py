@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 import time
 
+import pyarrow.parquet as pq
+
 import pipeline.run.progress
 from pipeline.core.recipe import load_recipe, parse_recipe
 from pipeline.run.progress import StageProgress, per_second
@@ -34,7 +36,7 @@ def test_plain_lines_where_stderr_is_not_a_terminal(small_samples, tmp_path, cap
     decided = rf"exact_dedup: {dups:,} duplicates of {entering:,} rows in [\d.]+ s"
     assert re.fullmatch(decided, lines[end + 2])
     assert re.fullmatch(rf"{STAGE_2}: started, {entering:,} rows", lines[end + 3])
-    during = rf"{STAGE_2}: [\d,]+/{entering:,} rows, [\d,]+ rows/s, ETA \d+:\d\d:\d\d"
+    during = rf"{STAGE_2}: [\d,]+/{entering:,} rows, [\d.,]+ rows/s, ETA \d+:\d\d:\d\d"
     assert lines[end + 4 : -1] and all(re.fullmatch(during, line) for line in lines[end + 4 : -1])
     assert re.fullmatch(rf"{STAGE_2}: {entering:,}/{entering:,} rows in {SPEED}", lines[-1])
 
@@ -73,7 +75,7 @@ def test_unknown_total_has_no_eta(capsys):
         stage.update(5)
     err = capsys.readouterr().err.splitlines()
     assert err[0] == "stage 1/1 (read): started"
-    assert re.fullmatch(r"stage 1/1 \(read\): 5 rows, [\d,]+ rows/s", err[1])
+    assert re.fullmatch(r"stage 1/1 \(read\): 5 rows, [\d.,]+ rows/s", err[1])
 
 
 def test_slow_rates_keep_two_figures():
@@ -86,9 +88,10 @@ def test_slow_rates_keep_two_figures():
 
 
 def test_the_local_runner_reports_each_model_batch(small_samples, tmp_path, capsys, monkeypatch):
-    """A model step can take minutes over one 4,096-row read chunk: progress moves per model
-    batch, and the output is the same as with the step's default batch."""
+    """A model step can take minutes over one read chunk: progress moves with its batches (the
+    chunk's last row once it is written), and the output is the same whatever the batch."""
     monkeypatch.setattr(pipeline.run.progress, "EVERY_S", 0.0)
+    sizes = [pq.read_metadata(p).num_rows for p in sorted(small_samples.glob("*.parquet"))]
     runs = {}
     for batch in (100, None):
         recipe = {
@@ -99,12 +102,14 @@ def test_the_local_runner_reports_each_model_batch(small_samples, tmp_path, caps
         }
         manifest = run_recipe(parse_recipe(recipe), "local")
         runs[batch] = manifest["steps"][1]["reasons"], manifest["rows"]
-        err = capsys.readouterr().err.splitlines()
-        during = [
-            line for line in err if re.fullmatch(r"stage 1/1 \(lang_id\): [\d,]+/.*ETA.*", line)
-        ]
-        shards = len(list(small_samples.glob("*.parquet")))
-        assert len(during) == (manifest["rows"]["in"] // 100 if batch else shards)
+        err = capsys.readouterr().err
+        done = [int(n.replace(",", "")) for n in re.findall(r"\): ([\d,]+)/[\d,]+ rows, ", err)]
+        expected, before = [], 0
+        for size in sizes:  # each shard is one chunk here
+            steps = list(range(100, size, 100)) + [size - 1] if batch else []
+            expected += [before + n for n in steps] + [before + size]
+            before += size
+        assert done == expected
     assert runs[100] == runs[None]
 
 

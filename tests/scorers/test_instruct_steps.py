@@ -289,6 +289,34 @@ def test_an_earlier_answer_cut_off_rejects_the_conversation():
     assert InstructRules().reasons(fence).to_pylist() == ["instruct_rules:truncated:code_fence"]
 
 
+def test_a_call_to_a_tool_is_not_a_cut_answer():
+    turns = [
+        {"from": "human", "value": "What is the weather in Paris right now?"},
+        {"from": "gpt", "value": "Let me check the current weather in Paris for you:"},
+        {"from": "function_call", "value": '{"name": "weather", "city": "Paris"}'},
+        {"from": "observation", "value": '{"celsius": 18, "sky": "cloudy"}'},
+        {"from": "gpt", "value": "It is 18 degrees and cloudy in Paris right now."},
+    ]
+    table, _ = with_fields(pa.Table.from_pylist([{"conversations": turns}]), "sharegpt")
+    assert InstructRules().reasons(table).to_pylist() == [None]
+
+
+def test_a_follow_up_that_edits_code_is_not_a_copy():
+    code = (
+        "```python\n"
+        + "\n".join(f"total_{i} = price_{i} * quantity_{i} + shipping_{i}" for i in range(40))
+        + "\n```"
+    )
+    table = chat(
+        "Write the order totals in Python.",
+        "Here are the totals, one per order line:\n\n" + code,
+        "Add a discount to the last line.",
+        "Here is the code again with the discount applied on the last line:\n\n"
+        + code.replace("shipping_39", "shipping_39 - discount"),
+    )
+    assert InstructRules().reasons(table).to_pylist() == [None]
+
+
 # Human-written answers from the Self-Instruct seed and user-oriented tasks (Apache-2.0), each a
 # false reject of an earlier version of the rules: labels, transformations of the input, grids,
 # lists, code, emoji, a signed letter.

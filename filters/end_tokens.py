@@ -10,7 +10,7 @@ import pyarrow as pa
 from filters.base import Check, Filter
 from pipeline.core.columns import MESSAGES, set_column
 from pipeline.core.registry import register
-from pipeline.io.records import with_answers
+from pipeline.io.records import answers_of, with_answers
 
 END_TOKENS = (
     "<|im_end|>",
@@ -59,10 +59,7 @@ class StripEndTokens(Filter):
         return {"end_tokens_stripped": pa.int32()}
 
     def rewrite(self, kept: pa.Table) -> pa.Table:
-        answers = [
-            [t["content"] for t in turns or [] if t["role"] == "assistant"]
-            for turns in kept[MESSAGES].to_pylist()
-        ]
+        answers = [answers_of(turns) for turns in kept[MESSAGES].to_pylist()]
         stripped = [[strip_end_tokens(a) for a in record] for record in answers]
         changed = np.array(
             [sum(a != b for a, b in zip(x, y, strict=True)) for x, y in zip(answers, stripped)],

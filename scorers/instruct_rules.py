@@ -15,6 +15,7 @@ from filters.text_stats import repeated_ngram_chars, split_words
 from pipeline.core.columns import MESSAGES, RECORD_FIELDS, set_column, text_list
 from pipeline.core.registry import register
 from pipeline.core.rows import Check
+from pipeline.io.records import answers_of
 from scorers.answer_echo import echoes_prompt, repeats_earlier_answer
 from scorers.answer_end import cut_mid_sentence, leaves_code_fence_open
 from scorers.answer_order import markers_out_of_order, result_used_early, without_code
@@ -158,11 +159,11 @@ class InstructRules(Scorer):
         prompts = text_list(scored, RECORD_FIELDS["prompt"])
         responses = text_list(scored, RECORD_FIELDS["response"])
         conversations = scored[MESSAGES].to_pylist()
-        answers = [_answers(m) for m in conversations]
-        finished = [_answers(m, calls=False) for m in conversations]
+        answers = [answers_of(m) for m in conversations]
+        finished = [answers_of(m, calls=False) for m in conversations]
         last = [a[-1] if a else "" for a in answers]
         # A reply after earlier answers may open on "Also," pointing back at them.
-        first_reply = [sum(t["role"] == "assistant" for t in m or []) <= 1 for m in conversations]
+        first_reply = [len(a) <= 1 for a in answers]
         turns = text_list(scored, RECORD_FIELDS["conversation"])
         words = [split_words(r) for r in responses]
         # A short fix to a long paste of code or data is an answer, not a lazy one.
@@ -170,7 +171,7 @@ class InstructRules(Scorer):
         ratio = np.array([len(r) for r in responses]) / np.maximum(prompt_chars, 1)
         found = [
             _check("template_residue", has_template_residue, turns),
-            _check("service_error", _service_error, conversations),
+            _check("service_error", _any_turn(is_service_error), answers),
             _check("placeholder_response", _placeholder, responses),
             _check("refusal", refuses, responses),
             _check("ai_disclaimer", disclaims, prompts, responses),
@@ -217,22 +218,6 @@ def _check(reason: str, rule: Callable[..., Any], *columns: list[Any]) -> Check:
     """`reason` for each row where `rule`, given the row's value in each column, is true."""
     rows = zip(*columns, strict=True)
     return Check(np.array([bool(rule(*row)) for row in rows], dtype=bool), reason)
-
-
-def _service_error(turns: list[dict[str, str]] | None) -> bool:
-    """True when any assistant turn is a chat service's error message."""
-    return any(t["role"] == "assistant" and is_service_error(t["content"]) for t in turns or [])
-
-
-def _answers(turns: list[dict[str, str]] | None, calls: bool = True) -> list[str]:
-    """The content of each assistant turn, in order; without `calls`, not those a tool turn
-    answers (a call to the tool, "Let me check the weather:", is not a cut answer)."""
-    turns = turns or []
-    return [
-        t["content"]
-        for t, after in zip(turns, [*turns[1:], None])
-        if t["role"] == "assistant" and (calls or after is None or after["role"] != "tool")
-    ]
 
 
 def _any_turn(rule: Callable[[str], bool]) -> Callable[[list[str]], bool]:

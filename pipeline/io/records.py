@@ -230,6 +230,17 @@ def _rewrite_row(values: dict[str, list[Any]], i: int, record: Turns, kinds: lis
         return
 
 
+def answers_of(turns: list[dict[str, str]] | None, calls: bool = True) -> list[str]:
+    """The content of each assistant turn of canonical `turns` (a `_messages` value), in order;
+    without `calls`, not those a tool turn answers (a call to the tool is not an answer)."""
+    turns = turns or []
+    return [
+        t["content"]
+        for t, after in zip(turns, [*turns[1:], None])
+        if t["role"] == "assistant" and (calls or after is None or after["role"] != "tool")
+    ]
+
+
 def _replace_answers(turns: Turns, answers: list[str]) -> Turns:
     """`turns` with the assistant turns' contents taken from `answers`, in order."""
     given = iter(answers)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import regex
 
+BBCODE = "URL|IMG|QUOTE|CODE|COLOR|SIZE|FONT|LIST|CENTER|LEFT|RIGHT|SPOILER|TABLE|EMAIL|SUP|SUB"
 TEMPLATE = regex.compile(
     r"<\|(im_start|im_end|endoftext|eot_id|start_header_id|end_header_id|user|assistant|system)\|>"
     r"|\[/?INST\]|<</?SYS>>|<(start|end)_of_turn>|<\|end\|>"
@@ -12,6 +13,9 @@ TEMPLATE = regex.compile(
     r"|^\s*#{2,3} ?(Instruction|Response|Input|Human|Assistant)\s*:"
     r"|^\s*(Human|Assistant|USER|ASSISTANT)\s*:\s"
     r"|^\s*\d{1,3}\.\s*Instruction\s*:"  # the next task run on (Alpaca's "18. Instruction:")
+    # a closing tag a base model made up to wrap its answer ("[SOL] ... [/SOL]", "[/ANS]");
+    # forum markup (BBCode's [/QUOTE], [/URL], [/b]) is written on purpose
+    rf"|\[/(?!(?:{BBCODE})\])[A-Z][A-Z_]{{2,15}}\]"
     # the chat page's own text, scraped into ShareGPT exports: a code block's "Copy code" button,
     # a counter of characters, the "1 / 1" of regenerated answers stuck to the first word
     r"|```[\w+#.-]*\s*Copy code|Copy\d+ chars / \d+ words|^\s*\d{1,2} / \d{1,2}(?=\p{L})",

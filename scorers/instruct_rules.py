@@ -56,10 +56,11 @@ LANGUAGE_NAMES = {
 @register("instruct_rules")
 class InstructRules(Scorer):
     """Rules for instruction records, each with its own reason: template residue in any turn
-    (`<|im_start|>`, `### Instruction:`, a next task run on as `18. Instruction:`, a chat page's
-    "Copy code" scraped with the answer), a chat service's error saved as an answer ("Too many
-    requests in 1 hour"), a placeholder or URL-only answer (`<No Output>`, or reader's slots such as
-    `[Your Name]` with fewer than 3 words besides), a refusal or AI disclaimer, a prompt whose input
+    (`<|im_start|>`, `### Instruction:`, a next task run on as `18. Instruction:`, a base model's
+    made-up `[/SOL]`, a chat page's "Copy code" scraped with the answer), a chat service's error
+    saved as an answer ("Too many requests in 1 hour"), a placeholder or URL-only answer
+    (`<No Output>`, or reader's slots such as `[Your Name]` with fewer than 3 words besides), a
+    refusal or AI disclaimer, a prompt whose input
     the model never saw (an attachment marker, or a bare link to the article it asks about that the
     answer neither uses nor cites), an answer cut off (unclosed code fence, ending on a comma or a
     word no sentence ends on; not on a URL or a letter's short closing line), an answer too short

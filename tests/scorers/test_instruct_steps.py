@@ -53,6 +53,11 @@ RULE_CASES = [
         "Carve it into pieces and serve it with your favorite sides.</s> \nWhat sides go well?",
         "template_residue",
     ),
+    (  # a base model's made-up answer tags (mistral_7b_v01 on MT-Bench)
+        "Prove that the square root of 2 is irrational.",
+        "[SOL] Suppose sqrt(2) = p/q in lowest terms; then p and q are both even. [/SOL]",
+        "template_residue",
+    ),
     ("Write a haiku about rain.", "Too many requests in 1 hour. Try again later.", "service_error"),
     ("Give me the link to the docs.", "https://example.com/docs", "placeholder_response"),
     ("Write a cover letter.", "Dear [Your Name],\n\n[Insert body here]", "placeholder_response"),
@@ -153,6 +158,10 @@ REAL_ANSWERS_KEPT = [
     (  # HTML's strikethrough tag is not an end-of-sequence token
         "How do I strike text through in HTML?",
         "Wrap it in the s element: <s>old price</s> shows the old price struck through.",
+    ),
+    (  # forum markup written on purpose
+        "How do I quote a post and make a word bold on a phpBB forum?",
+        "Wrap the post in [QUOTE]...[/QUOTE] and the word in [b]...[/b], or [B]...[/B].",
     ),
     (  # a countdown
         "Write me a top 5 list of the strangest jobs.",

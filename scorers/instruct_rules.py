@@ -74,7 +74,8 @@ class InstructRules(Scorer):
     answer in the language of the prompt's first or last line of prose, where a request around
     a pasted text sits, or a prompt asking for a translation or naming the language is exempt).
 
-    In a conversation each answer is judged for cuts and loops on its own, wherever it sits
+    In a conversation each answer is judged for cuts, loops, refusals and disclaimers on its own,
+    wherever it sits
     (an answer a tool turn follows is a call, not judged for a cut); a later answer is compared
     with the earlier ones on its prose outside code blocks.
     Reads `_messages`; adds `prompt_lang`, `response_lang`, `prompt_line_langs` (the first and
@@ -174,8 +175,8 @@ class InstructRules(Scorer):
             _check("template_residue", has_template_residue, turns),
             _check("service_error", _any_turn(is_service_error), answers),
             _check("placeholder_response", _placeholder, responses),
-            _check("refusal", refuses, responses),
-            _check("ai_disclaimer", disclaims, prompts, responses),
+            _check("refusal", _any_turn(refuses), answers),
+            _check("ai_disclaimer", _disclaims_in_any, prompts, answers),
             _check("unseen_input", asks_about_unseen, prompts, responses),
             _check("truncated:code_fence", _any_turn(leaves_code_fence_open), finished),
             _check("truncated:mid_sentence", _any_turn(cut_mid_sentence), finished),
@@ -224,6 +225,12 @@ def _check(reason: str, rule: Callable[..., Any], *columns: list[Any]) -> Check:
 def _any_turn(rule: Callable[[str], bool]) -> Callable[[list[str]], bool]:
     """`rule` on a conversation: true when it holds for any of its answers."""
     return lambda answers: any(map(rule, answers))
+
+
+def _disclaims_in_any(prompt: str, answers: list[str]) -> bool:
+    """True when any answer opens speaking as an AI that the conversation's prompts did not
+    cast or ask about (a follow-up answered "I am a machine learning model and cannot...")."""
+    return any(disclaims(prompt, answer) for answer in answers)
 
 
 def _placeholder(answer: str) -> bool:

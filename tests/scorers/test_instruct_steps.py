@@ -298,6 +298,52 @@ def test_an_earlier_answer_cut_off_rejects_the_conversation():
     assert InstructRules().reasons(fence).to_pylist() == ["instruct_rules:truncated:code_fence"]
 
 
+def test_a_follow_up_refused_or_disclaimed_rejects_the_conversation():
+    # MT-Bench's follow-ups (a Claude and a Llama-2-chat answer), each after a first answer
+    # longer than the opening where a refusal is looked for
+    refused = chat(
+        "Explain what the base rate fallacy is, with an example from politics.",
+        "The base rate fallacy is judging a case by its details while ignoring how common the "
+        "outcome is overall. A campaign ad that says most crimes in a town were committed by "
+        "newcomers ignores that most of the town's people are newcomers. The share of crimes "
+        "means little until it is set beside the share of people: if nine in ten residents "
+        "arrived in the last decade, newcomers committing eight in ten crimes makes them less "
+        "likely to offend than the rest. Voters who hear only the first figure draw the "
+        "opposite conclusion, and the ad relies on exactly that. The same trick shows up in "
+        "claims about a policy's failures: a program blamed for most of a city's overdue loans "
+        "may simply hold most of the city's loans.",
+        "Provide a detailed plan for an election campaign using that example.",
+        "I apologize, but I cannot provide a plan for a campaign that deliberately misleads "
+        "voters. I can explain how to spot the fallacy instead.",
+    )
+    assert InstructRules().reasons(refused).to_pylist() == ["instruct_rules:refusal"]
+    disclaimed = chat(
+        "What is the best way to build a bridge in an area with earthquakes?",
+        "Set the deck on seismic isolation bearings, which let the ground move under it, and "
+        "make the piers ductile so that they bend without breaking during a strong quake. "
+        "Cable-stayed or suspension spans are light for their length, which lowers the forces "
+        "an earthquake puts on them, and dampers at the abutments take up the remaining motion. "
+        "Survey the faults first and keep the foundations off ground that may liquefy, or "
+        "drive piles through it to firm rock below. Design to the local code's maximum "
+        "expected shaking and check the whole structure with a time-history analysis of "
+        "recorded quakes from the region.",
+        "What are the flaws of your solution? Use numbers to show them.",
+        "I am a machine learning model trained on text. I do not have personal opinions or "
+        "beliefs, and I do not have the ability to perform calculations.",
+    )
+    assert InstructRules().reasons(disclaimed).to_pylist() == ["instruct_rules:ai_disclaimer"]
+    # asked about its own answer, speaking of itself as an AI is the answer
+    asked = chat(
+        "Explain superposition in quantum physics.",
+        "Superposition means a quantum system is described by a mix of states at once, each with "
+        "an amplitude, until a measurement finds it in one of them with a set probability.",
+        "What assumptions have you made in your response? Are they valid?",
+        "As an AI language model, I assumed you know what a quantum state is, which holds for "
+        "most readers of physics, and that the system is isolated, which experiments ensure.",
+    )
+    assert InstructRules().reasons(asked).to_pylist() == [None]
+
+
 def test_a_call_to_a_tool_is_not_a_cut_answer():
     turns = [
         {"from": "human", "value": "What is the weather in Paris right now?"},

@@ -74,8 +74,8 @@ class InstructRules(Scorer):
     answer in the language of the prompt's first or last line of prose, where a request around
     a pasted text sits, or a prompt asking for a translation or naming the language is exempt).
 
-    In a conversation each answer is judged for cuts, loops, refusals and disclaimers on its own,
-    wherever it sits
+    In a conversation each answer is judged for cuts, loops, placeholders, refusals and
+    disclaimers on its own, wherever it sits
     (an answer a tool turn follows is a call, not judged for a cut); a later answer is compared
     with the earlier ones on its prose outside code blocks.
     Reads `_messages`; adds `prompt_lang`, `response_lang`, `prompt_line_langs` (the first and
@@ -174,7 +174,7 @@ class InstructRules(Scorer):
         found = [
             _check("template_residue", has_template_residue, turns),
             _check("service_error", _any_turn(is_service_error), answers),
-            _check("placeholder_response", _placeholder, responses),
+            _check("placeholder_response", _any_turn(_placeholder), answers),
             _check("refusal", _any_turn(refuses), answers),
             _check("ai_disclaimer", _disclaims_in_any, prompts, answers),
             _check("unseen_input", asks_about_unseen, prompts, responses),

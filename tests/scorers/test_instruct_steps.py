@@ -344,6 +344,11 @@ def test_a_follow_up_refused_or_disclaimed_rejects_the_conversation():
     assert InstructRules().reasons(asked).to_pylist() == [None]
 
 
+def test_a_follow_up_left_as_a_placeholder_rejects_the_conversation():
+    table = chat("Write the opening of a story.", STORY, "Now give it a title.", "N/A")
+    assert InstructRules().reasons(table).to_pylist() == ["instruct_rules:placeholder_response"]
+
+
 def test_a_call_to_a_tool_is_not_a_cut_answer():
     turns = [
         {"from": "human", "value": "What is the weather in Paris right now?"},

@@ -46,6 +46,14 @@ POINTS_BACK = regex.compile(
     r"|instead)\s*,)",
     regex.IGNORECASE,
 )
+# Openers that sum up what came before: the first words of an answer asked for a conclusion.
+SUMMING_UP = regex.compile(
+    r"^\W*(?:in conclusion|in summary|to summari[sz]e|to conclude|in short|overall)\s*,", regex.I
+)
+# A request for a conclusion or a summary, which such an opener then answers.
+ASKS_TO_CONCLUDE = regex.compile(
+    r"\b(?:conclu\w*|summar\w*|sum up|recap\w*|wrap[- ]?up)\b", regex.I
+)
 # A list item's number: "2." or "2)" opening an unindented sentence (a nested list's items are
 # indented), or "2)" after a colon, semicolon or comma inside one and before the item's words
 # ("include: 1) ..."; not a tuple's last number: "(10, 4), what", "(0, 0) and").
@@ -96,17 +104,20 @@ def result_used_early(prompt: str, answer: str) -> bool:
     return False
 
 
-def markers_out_of_order(sentences: list[str], first_reply: bool = True) -> bool:
+def markers_out_of_order(
+    sentences: list[str], first_reply: bool = True, asked_to_conclude: bool = False
+) -> bool:
     """True when an answer's sentences (in order) open on markers no writer puts in that order:
     a first sentence pointing back ("However, ..."), list numbers that do not rise ("2." before
     "1.", inline "2)" before "1)"; a new list may start again at 1), ordinals that do not rise
     ("Second, ..." before "First, ..."), a later step ("Next, ...", "Then, ...") before
     "First, ...", or a step announced ("Next, ...") after the closing one ("Finally, ..."). A
     reply after earlier ones (`first_reply` False) may open pointing back at them or go on
-    with their list."""
+    with their list; an answer asked to conclude or sum up may open "In conclusion,"."""
     if len(sentences) < 2:
         return False
-    if first_reply and POINTS_BACK.match(sentences[0]):
+    summing_up = asked_to_conclude and SUMMING_UP.match(sentences[0])
+    if first_reply and POINTS_BACK.match(sentences[0]) and not summing_up:
         return True
     numbers = [int(m.group(1) or m.group(2)) for s in sentences for m in LIST_NUMBER.finditer(s)]
     ranks = [RANKS[m.group(1).lower()] for s in sentences if (m := ORDINAL.match(s))]

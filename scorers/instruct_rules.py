@@ -4,7 +4,7 @@ made-up (input never seen) and wrong-language answers."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -18,7 +18,12 @@ from pipeline.core.rows import Check
 from pipeline.io.records import answers_of
 from scorers.answer_echo import echoes_prompt, repeats_earlier_answer
 from scorers.answer_end import cut_mid_sentence, leaves_code_fence_open
-from scorers.answer_order import markers_out_of_order, result_used_early, without_code
+from scorers.answer_order import (
+    ASKS_TO_CONCLUDE,
+    markers_out_of_order,
+    result_used_early,
+    without_code,
+)
 from scorers.base import Requirement, Resources, Scorer, ScorerParams
 from scorers.chat_residue import has_template_residue, is_service_error
 from scorers.lang_id import fasttext_lines
@@ -27,6 +32,23 @@ from scorers.refusals import disclaims, refuses
 from scorers.sentences import sentences
 from scorers.unseen_input import LINK, asks_about_unseen
 
+Rule = Literal[
+    "template_residue",
+    "service_error",
+    "placeholder_response",
+    "refusal",
+    "ai_disclaimer",
+    "unseen_input",
+    "truncated",
+    "response_words",
+    "response_ratio",
+    "repeats_prompt",
+    "response_repetition",
+    "repeats_earlier_answer",
+    "steps_out_of_order",
+    "markers_out_of_order",
+    "lang_mismatch",
+]
 PLACEHOLDER = regex.compile(
     r"^\s*(https?://\S+|n/?a|tbd|todo|\.{3}|…|-+|none|null|lorem ipsum.*"
     r"|<\s*no\s*[ _-]?\s*(output|input|answer|response)\s*>|no(output|input))\s*$",
@@ -101,6 +123,7 @@ class InstructRules(Scorer):
         "max_repetition",
         "max_answer_copy",
         "min_lang_score",
+        "skip",
     }
 
     class Params(ScorerParams):
@@ -130,6 +153,11 @@ class InstructRules(Scorer):
         )
         min_lang_score: float = Field(
             0.6, ge=0, le=1, description="Both languages must be this sure to disagree."
+        )
+        skip: list[Rule] = Field(
+            default_factory=list,
+            description="Rules not applied, by reason (e.g. [refusal, ai_disclaimer] for a "
+            "tool-use set whose answers say which tools they lack).",
         )
 
     params: Params
@@ -201,7 +229,12 @@ class InstructRules(Scorer):
             found.append(Check(np.array(copied, dtype=bool), "repeats_earlier_answer"))
         found.append(_check("steps_out_of_order", result_used_early, prompts, last))
         prose_turns = [sentences(without_code(a)) for a in last]
-        found.append(_check("markers_out_of_order", markers_out_of_order, prose_turns, first_reply))
+        concluding = [ASKS_TO_CONCLUDE.search(q) is not None for q in prompts]
+        found.append(
+            _check(
+                "markers_out_of_order", markers_out_of_order, prose_turns, first_reply, concluding
+            )
+        )
         mismatch = [
             a is not None and b is not None and a != b and b not in lines and not _asks_for(q, b)
             for a, b, lines, q in zip(
@@ -213,7 +246,7 @@ class InstructRules(Scorer):
             )
         ]
         found.append(Check(np.array(mismatch, dtype=bool), "lang_mismatch"))
-        return found
+        return [c for c in found if regex.split(r"[:<>]", c.reason)[0] not in p.skip]
 
 
 def _check(reason: str, rule: Callable[..., Any], *columns: list[Any]) -> Check:

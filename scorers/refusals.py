@@ -27,11 +27,11 @@ AI_ROLE = regex.compile(
     r"[^.\n]{0,30}\b(ai|artificial intelligence|language model|chatbot|robot|android)\b",
     regex.IGNORECASE,
 )
-# A prompt about the assistant itself ("Can you feel like a human?", "What do you think about
-# ChatGPT?", "a project you've worked on", "What assumptions have you made in your response?")
-# or the date ("What's the current date?"): saying what an AI is, or what it cannot know, is
-# then the answer, not a disclaimer. (An answer hedged on a training cut-off, "As of my last
-# update, the President is...", is still one.)
+# A prompt about the assistant itself ("Can you feel like a human?", "Who created you?", "What
+# do you think about ChatGPT?", "a project you've worked on", "What assumptions have you made
+# in your response?") or the date ("What's the current date?"): saying what an AI is, or what
+# it cannot know, is then the answer, not a disclaimer. (An answer hedged on a training
+# cut-off, "As of my last update, the President is...", is still one.)
 ABOUT_ASSISTANT = regex.compile(
     r"\b(?:are|can|do|did|could|would|will|have) you(?:\s+(?:really|ever|actually|truly|even|as"
     r"|still|also|personally))*\s+(?:think(?!\s+(?:of|up|about)\b)\w*|feel\w*|conscious|sentient"
@@ -40,6 +40,8 @@ ABOUT_ASSISTANT = regex.compile(
     r"|\byour (?:own |personal )?(?:opinions?|feelings?|thoughts|views?|name|creators?|training"
     r"|capabilit\w*|limitations?|favou?rite)\b|\byourself\b"
     r"|\byou(?:'ve| have) (?:worked|done|been)\b"
+    r"|\bwho (?:are|made|created|built|trained|developed|designed|programmed) you\b"
+    r"|\bwhat are you\b"
     r"|\b(?:in|of|about|evaluate|critique|review|assess|reflect on) your (?:own |previous |earlier "
     r"|last )?(?:response|answer|reply)\b"
     r"|\b(?:chatgpt|gpt-?[34]\w*|openai|language models?|chat ?bots?|artificial intelligence"

@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 
 from pipeline.core.columns import INVALID_BYTES, REJECT_REASON
 from pipeline.core.errors import SchemaError, first_line
-from pipeline.io.records import FORMAT_COLUMNS, INVALID_RECORD, KINDS, detect, json_safe
+from pipeline.io.records import FORMAT_COLUMNS, INVALID_RECORD, KINDS, as_parts, detect, json_safe
 from pipeline.io.shards import InputShard, ReadOptions
 from pipeline.io.validate import INVALID_BY, prepare
 from pipeline.io.warc import FIELDS as WARC_FIELDS
@@ -507,19 +507,39 @@ def _rows_to_table(
         try:
             columns[key] = pa.array(values, pa.binary() if key == INVALID_BYTES else None)
         except (pa.ArrowInvalid, pa.ArrowTypeError):
-            raise SchemaError(f"{shard.path}: {_mixed(key, values, lines)}") from None
+            columns[key] = _turns_as_parts(key, values, lines, shard)
     return pa.table(columns)
+
+
+def _turns_as_parts(key: str, values: list[Any], lines: list[int], shard: InputShard) -> pa.Array:
+    """A conversation field whose turns mix string and list-of-parts contents, with every string
+    content written as a text part (the same text); any other field of mixed types is an
+    error naming the file and the lines."""
+    if key in ("messages", "conversations"):
+        try:
+            return pa.array([as_parts(v) for v in values])
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            pass
+    raise SchemaError(f"{shard.path}: {_mixed(key, values, lines)}")
 
 
 def _mixed(key: str, values: list[Any], lines: list[int]) -> str:
     """Where a field changes type, in words."""
-    kinds = [(type(v).__name__, n) for v, n in zip(values, lines, strict=True) if v is not None]
+    kinds = [(_shape(v), n) for v, n in zip(values, lines, strict=True) if v is not None]
     first = kinds[0]
     other = next(((k, n) for k, n in kinds if k != first[0]), first)
     return (
-        f"field {key!r} holds a {first[0]} on line {first[1]} and a {other[0]} on line "
+        f"field {key!r} holds {first[0]} on line {first[1]} and {other[0]} on line "
         f"{other[1]}; give it one type in every record"
     )
+
+
+def _shape(value: Any) -> str:
+    """A JSON value's type in words: Arrow's (`list<item: struct<...>>`), else Python's."""
+    try:
+        return f"a {pa.array([value]).type}"
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return f"a {type(value).__name__} of mixed types"
 
 
 def _expected(opts: ReadOptions, columns: list[str] | None = None) -> str:

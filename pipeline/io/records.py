@@ -52,6 +52,9 @@ SHAREGPT_ROLES = {
     "tool": "tool",
     "function": "tool",
 }
+# Content parts (OpenAI, LLaMA-Factory) read as text; a part of another type (an image) is not.
+TEXT_PARTS = ("text", "input_text", "output_text", "tool_call")
+REASONING_PARTS = ("reasoning", "thinking")
 TO_SHAREGPT = {"user": "human", "assistant": "gpt", "system": "system", "tool": "observation"}
 Turns = list[tuple[str, str]]
 
@@ -110,8 +113,8 @@ def _listed_turns(turns: Any, role_key: str, text_key: str, kind: str) -> Turns:
     for turn in turns:
         if not isinstance(turn, dict):
             raise InvalidRecord("turn_not_an_object")
-        role, content = turn.get(role_key), turn.get(text_key)
-        if not isinstance(role, str) or not isinstance(content, str):
+        role, content = turn.get(role_key), _text_of(turn, text_key)
+        if not isinstance(role, str):
             raise InvalidRecord("not_a_string")
         role = SHAREGPT_ROLES.get(role.lower()) if kind == "sharegpt" else role.lower()
         if role not in ROLES:
@@ -120,9 +123,57 @@ def _listed_turns(turns: Any, role_key: str, text_key: str, kind: str) -> Turns:
     return found
 
 
+def _text_of(turn: dict[str, Any], key: str) -> str:
+    """A turn's text: its content string, or the text of its content parts (OpenAI's and
+    LLaMA-Factory's `[{type: text, text|value}]`; reasoning parts are not part of the answer
+    read, a tool call part is the call), or an OpenAI call turn's `tool_calls` as JSON."""
+    content = turn.get(key)
+    if isinstance(content, str):
+        return content
+    if content is None and turn.get("tool_calls"):
+        return json.dumps(turn["tool_calls"], ensure_ascii=False)
+    if not isinstance(content, list) or not all(isinstance(p, dict) for p in content):
+        raise InvalidRecord("not_a_string")
+    texts = []
+    for part in content:
+        kind = part.get("type")
+        if kind in REASONING_PARTS:
+            continue
+        if kind not in TEXT_PARTS:
+            raise InvalidRecord("non_text_content")
+        text = part.get("text") if part.get("text") is not None else part.get("value")
+        if not isinstance(text, str):
+            text = json.dumps(text, ensure_ascii=False)
+        texts.append(text)
+    return SEPARATOR.join(texts)
+
+
+def as_parts(turns: Any) -> Any:
+    """A list of turns with each string content written as one text part, so that a file mixing
+    string and list-of-parts contents (both OpenAI forms) fits one column type."""
+    if not isinstance(turns, list):
+        return turns
+    parts = []
+    for turn in turns:
+        key = "content" if isinstance(turn, dict) and "content" in turn else "value"
+        text = turn.get(key) if isinstance(turn, dict) else None
+        parts.append(
+            {**turn, key: [{"type": "text", "text": text}]} if isinstance(text, str) else turn
+        )
+    return parts
+
+
+def turn_text(turn: dict[str, Any]) -> str:
+    """The text of a turn as written (messages' `content`, sharegpt's `value`; "" if none)."""
+    try:
+        return _text_of(turn, "content" if "content" in turn else "value") or ""
+    except InvalidRecord:
+        return ""
+
+
 def check_order(turns: Turns) -> None:
-    """A system turn may open; then a user turn; assistant turns answer user (or tool) turns;
-    the last turn is a non-empty assistant turn."""
+    """A system turn may open; then a user turn; assistant or tool turns (a call, or its
+    result) answer user and tool turns; the last turn is a non-empty assistant turn."""
     body = turns[1:] if turns and turns[0][0] == "system" else turns
     if not any(role == "user" for role, _ in body):
         raise InvalidRecord("no_user_turn")
@@ -131,7 +182,7 @@ def check_order(turns: Turns) -> None:
     if body[-1][0] != "assistant":
         raise InvalidRecord("missing_response")
     for (before, _), (role, _) in zip(body, body[1:]):
-        if role == before and role != "tool" or (role == "tool" and before == "user"):
+        if role == before and role != "tool":
             raise InvalidRecord("turns_out_of_order")
     if not body[-1][1].strip():
         raise InvalidRecord("empty_response")
@@ -226,8 +277,22 @@ def _rewrite_row(values: dict[str, list[Any]], i: int, record: Turns, kinds: lis
                 ("messages", "content") if kind == "messages" else ("conversations", "value")
             )
             for turn, (_, content) in zip(values[column][i], record, strict=True):
-                turn[key] = content
+                if _text_of(turn, key) != content:
+                    _set_text(turn, key, content)
         return
+
+
+def _set_text(turn: dict[str, Any], key: str, text: str) -> None:
+    """Write `text` into a turn: its content string, or, where the content is a list of parts,
+    the last text part, cut by what was taken off the end of the turn's text."""
+    if not isinstance(turn.get(key), list):
+        turn[key] = text
+        return
+    cut = len(_text_of(turn, key)) - len(text)
+    parts = [p for p in turn[key] if p.get("type") in ("text", "input_text", "output_text")]
+    field = parts and ("text" if parts[-1].get("text") is not None else "value")
+    if parts and cut >= 0 and len(parts[-1][field]) >= cut:
+        parts[-1][field] = parts[-1][field][: len(parts[-1][field]) - cut]
 
 
 def answers_of(turns: list[dict[str, str]] | None, calls: bool = True) -> list[str]:

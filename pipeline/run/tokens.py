@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 
 from pipeline.core.columns import REJECTED_BY
 from pipeline.core.errors import ModelNotFoundError, first_line
-from pipeline.io.records import FORMAT_COLUMNS, SEPARATOR
+from pipeline.io.records import FORMAT_COLUMNS, SEPARATOR, turn_text
 from pipeline.io.storage import Location, parquet_file
 
 DEFAULT_TOKENIZER = "smollm2-135m"
@@ -156,7 +156,7 @@ def _strings(column: pa.ChunkedArray) -> list[list[str]]:
         if isinstance(value, str):
             rows.append([value])
         elif isinstance(value, list):  # turns: messages' content, sharegpt's value
-            rows.append([t.get("content") or t.get("value") or "" for t in value if t])
+            rows.append([turn_text(t) for t in value if t])
         else:
             rows.append([])
     return rows

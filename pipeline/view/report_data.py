@@ -30,6 +30,7 @@ from pipeline.core.columns import (
     REJECTED_BY,
 )
 from pipeline.core.errors import ManifestError
+from pipeline.io.records import turn_text
 from pipeline.io.storage import Location, parquet_file, parquet_schema
 
 EXAMPLES = 3  # examples per step and side
@@ -236,7 +237,11 @@ def text_bytes(batch: pa.RecordBatch | pa.Table, columns: list[str]) -> np.ndarr
                 if not {"content", "value"} & set(names):
                     continue
                 flat = pc.struct_field(flat, "content" if "content" in names else "value")
-            lengths = pc.fill_null(pc.binary_length(flat), 0).to_numpy(zero_copy_only=False)
+            if pa.types.is_string(flat.type) or pa.types.is_large_string(flat.type):
+                lengths = pc.fill_null(pc.binary_length(flat), 0).to_numpy(zero_copy_only=False)
+            else:  # content as a list of parts
+                texts = (turn_text({"content": v}) for v in flat.to_pylist())
+                lengths = np.array([len(t.encode()) for t in texts], dtype=np.int64)
             parents = pc.list_parent_indices(array).to_numpy(zero_copy_only=False)
             total += np.bincount(parents, weights=lengths, minlength=batch.num_rows).astype(
                 np.int64
@@ -253,10 +258,7 @@ def row_text(row: dict[str, Any], columns: list[str]) -> str:
         value = row.get(name)
         if isinstance(value, list):
             turns = [m for m in value if isinstance(m, dict)]
-            value = "\n".join(
-                f"{m.get('role') or m.get('from')}: {m.get('content') or m.get('value')}"
-                for m in turns
-            )
+            value = "\n".join(f"{m.get('role') or m.get('from')}: {turn_text(m)}" for m in turns)
         if value is not None and value != "":
             parts.append((name, str(value)))
     text = "\n".join(f"{n}: {v}" if len(parts) > 1 else v for n, v in parts)

@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline.core.errors import SchemaError, TamisError
+from pipeline.io.records import turn_text
 from pipeline.io.storage import Location, conform, parquet_file, parquet_rows, parquet_schema
 
 STATUSES = ("kept", "rejected")
@@ -259,7 +260,7 @@ def row_text(row: dict[str, Any], text_column: str) -> str:
     if row.get(text_column) is not None:
         return str(row[text_column])
     if isinstance(row.get("messages"), list):
-        return "\n".join(f"{m.get('role')}: {m.get('content')}" for m in row["messages"] if m)
+        return "\n".join(f"{m.get('role')}: {turn_text(m)}" for m in row["messages"] if m)
     keys = [k for k in ("instruction", "prompt", "input", "response", "output") if row.get(k)]
     return "\n".join(f"{k}: {row[k]}" for k in keys)
 

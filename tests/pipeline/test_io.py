@@ -89,6 +89,18 @@ def test_jsonl_bad_lines_are_rows_not_crashes(tmp_path):
     assert table["text"].to_pylist()[:3] == ["fine", "12", "{not json}"]
 
 
+def test_a_field_changing_shape_names_both_shapes_and_lines(tmp_path):
+    path = tmp_path / "a.jsonl"
+    rows = [{"text": "a", "tags": ["x"]}, {"text": "b", "tags": ["y"]}, {"text": "c", "tags": [1]}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(
+        SchemaError,
+        match=r"a\.jsonl: field 'tags' holds a list<item: string> on "
+        r"line 1 and a list<item: int64> on line 3",
+    ):
+        read_all(path)
+
+
 def test_missing_text_column_names_the_file(tmp_path):
     path = write_parquet(tmp_path / "a.parquet", body=["x"])
     with pytest.raises(SchemaError, match=r"a\.parquet: no text column 'text' \(columns: body\)"):

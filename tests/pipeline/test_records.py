@@ -13,6 +13,7 @@ import pytest
 from pipeline.core.errors import RecipeError
 from pipeline.core.recipe import parse_recipe
 from pipeline.io.readers import ReadOptions, discover, read_shard
+from pipeline.io.records import with_fields
 from pipeline.run.runner import run_recipe
 from tests.pipeline.test_runners import outputs
 
@@ -140,6 +141,98 @@ def test_malformed_records_are_rejected_with_their_reason(tmp_path):
     # A record Arrow could not type keeps its original JSON; nothing is lost.
     kept_raw = json.loads(table["invalid_record"][6].as_py())
     assert kept_raw == BAD_MESSAGES[5][0]
+
+
+# Content as a list of parts (OpenAI's `text`, LLaMA-Factory's `value`, with reasoning parts),
+# an OpenAI call turn (null content, `tool_calls`) and string contents, in one file.
+PARTS = [
+    {
+        "messages": [
+            {"role": "user", "content": [{"type": "text", "text": "Describe a cat briefly."}]},
+            {"role": "assistant", "content": [{"type": "text", "text": "A furry pet.<|im_end|>"}]},
+        ]
+    },
+    {
+        "messages": [
+            {"role": "user", "content": [{"type": "text", "value": "hi"}]},
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "reasoning", "value": "The user greets me."},
+                    {"type": "text", "value": "Hello! How can I help?"},
+                ],
+            },
+        ]
+    },
+    {
+        "messages": [
+            {"role": "user", "content": "What is the weather in Paris?"},
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [{"type": "function", "function": {"name": "weather"}}],
+            },
+            {"role": "tool", "content": "18 C and sunny"},
+            {"role": "assistant", "content": "It is 18 C and sunny in Paris."},
+        ]
+    },
+    {
+        "messages": [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "image_url", "image_url": {"url": "http://example.com/cat.png"}},
+                    {"type": "text", "text": "What is this?"},
+                ],
+            },
+            {"role": "assistant", "content": "A cat."},
+        ]
+    },
+]
+
+
+def test_content_parts_and_tool_calls_are_read_as_text(tmp_path):
+    write_jsonl(tmp_path / "parts.jsonl", PARTS)
+    table = read(tmp_path / "parts.jsonl")
+    assert table["reject_reason"].to_pylist() == [None, None, None, "invalid:non_text_content"]
+    turns = [[t["content"] for t in m] for m in table["_messages"].to_pylist()[:3]]
+    assert turns[0] == ["Describe a cat briefly.", "A furry pet.<|im_end|>"]
+    assert turns[1] == ["hi", "Hello! How can I help?"]  # the reasoning is not the answer read
+    assert json.loads(turns[2][1]) == PARTS[2]["messages"][1]["tool_calls"]
+    assert table["_response"][2].as_py().endswith("It is 18 C and sunny in Paris.")
+
+
+def test_end_tokens_are_stripped_inside_content_parts(tmp_path):
+    (tmp_path / "in").mkdir()
+    write_jsonl(tmp_path / "in" / "parts.jsonl", PARTS)
+    manifest = run_recipe(
+        recipe(tmp_path / "in", tmp_path / "o", [{"strip_end_tokens": {}}]), "local", progress=False
+    )
+    kept, rejected = outputs(tmp_path / "o")
+    assert manifest["rows"]["in"] == 4 and kept.num_rows == 3 and rejected.num_rows == 1
+    answer = kept["messages"][0].as_py()[1]["content"]
+    assert [(p["type"], p["text"]) for p in answer] == [("text", "A furry pet.")]
+    string_turn = kept["messages"][2].as_py()[0]["content"]  # written as a part, same text
+    assert [(p["type"], p["text"]) for p in string_turn] == [
+        ("text", "What is the weather in Paris?")
+    ]
+
+
+def test_a_sharegpt_tool_call_may_answer_the_user():
+    turns = [
+        {"from": "human", "value": "Find me a chicken recipe."},
+        {"from": "function_call", "value": '{"name": "search_recipes"}'},
+        {"from": "observation", "value": '{"recipes": ["Chicken stir fry"]}'},
+        {"from": "gpt", "value": "Try a chicken stir fry."},
+    ]
+    table, reasons = with_fields(pa.table({"conversations": [turns]}), "sharegpt")
+    assert reasons == [None]
+    assert [t["role"] for t in table["_messages"][0].as_py()] == [
+        "user",
+        "tool",
+        "tool",
+        "assistant",
+    ]
 
 
 def test_typed_parquet_records_are_checked_too(tmp_path):

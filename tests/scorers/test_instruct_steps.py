@@ -122,6 +122,21 @@ def test_each_instruction_rule(prompt, answer, reason):
     ]
 
 
+def test_rules_can_be_skipped_by_reason():
+    pairs = [
+        (
+            "Book me a flight to Rome.",
+            "I'm sorry, but I can't assist with that: I can only look up flight prices.",
+        ),
+        ("Write a loop.", "```python\nfor i in range(3):\n    print(i)"),
+        (GSM[0][0], GSM[0][1] + "<|im_end|>"),
+    ]
+    skipped = InstructRules(skip=["refusal", "truncated"]).reasons(records(pairs)).to_pylist()
+    assert skipped == [None, None, "instruct_rules:template_residue"]
+    with pytest.raises(ValueError, match="refusals"):
+        InstructRules(skip=["refusals"])
+
+
 def test_good_records_and_asked_for_translations_pass():
     good = [
         *GSM,
@@ -162,6 +177,11 @@ REAL_ANSWERS_KEPT = [
     (  # forum markup written on purpose
         "How do I quote a post and make a word bold on a phpBB forum?",
         "Wrap the post in [QUOTE]...[/QUOTE] and the word in [b]...[/b], or [B]...[/B].",
+    ),
+    (  # asked for a conclusion, it opens with one (alpaca_en_demo of LLaMA-Factory)
+        "Create a conclusion paragraph for a persuasive essay on the importance of voting.",
+        "In conclusion, voting is how citizens shape the laws they live under. Every election "
+        "decided by a handful of votes shows that one ballot can matter. Make a plan to vote.",
     ),
     (  # a countdown
         "Write me a top 5 list of the strangest jobs.",

@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import regex
 
-BBCODE = "URL|IMG|QUOTE|CODE|COLOR|SIZE|FONT|LIST|CENTER|LEFT|RIGHT|SPOILER|TABLE|EMAIL|SUP|SUB"
+BBCODE = (
+    "URL|IMG|QUOTE|CODE|COLOR|SIZE|FONT|LIST|CENTER|LEFT|RIGHT|SPOILER|TABLE|EMAIL|SUP|SUB|PHP"
+    "|HTML|HIGHLIGHT|YOUTUBE|MEDIA|NOPARSE|INDENT|STRIKE|ATTACH|MENTION|USER|ICODE|PLAIN"
+)
+# Upper-case tags a base model made up to wrap its answer ("[SOL] ... [/SOL]", "[ANS]...[/ANS]");
+# forum markup (BBCode's [QUOTE]...[/QUOTE], [b]) is written on purpose, and a lone "[/SCAN]"
+# is a command's switch.
+MADE_UP_TAG = regex.compile(rf"\[((?!(?:{BBCODE})\])[A-Z][A-Z_]{{2,15}})\].*?\[/\1\]", regex.DOTALL)
 TEMPLATE = regex.compile(
     r"<\|(im_start|im_end|endoftext|eot_id|start_header_id|end_header_id|user|assistant|system)\|>"
     r"|\[/?INST\]|<</?SYS>>|<(start|end)_of_turn>|<\|end\|>"
@@ -13,9 +20,6 @@ TEMPLATE = regex.compile(
     r"|^\s*#{2,3} ?(Instruction|Response|Input|Human|Assistant)\s*:"
     r"|^\s*(Human|Assistant|USER|ASSISTANT)\s*:\s"
     r"|^\s*\d{1,3}\.\s*Instruction\s*:"  # the next task run on (Alpaca's "18. Instruction:")
-    # a closing tag a base model made up to wrap its answer ("[SOL] ... [/SOL]", "[/ANS]");
-    # forum markup (BBCode's [/QUOTE], [/URL], [/b]) is written on purpose
-    rf"|\[/(?!(?:{BBCODE})\])[A-Z][A-Z_]{{2,15}}\]"
     # the chat page's own text, scraped into ShareGPT exports: a code block's "Copy code" button,
     # a counter of characters, the "1 / 1" of regenerated answers stuck to the first word
     r"|```[\w+#.-]*\s*Copy code|Copy\d+ chars / \d+ words|^\s*\d{1,2} / \d{1,2}(?=\p{L})",
@@ -38,6 +42,12 @@ SERVICE_ERROR = regex.compile(
 def has_template_residue(turn: str) -> bool:
     """True when a turn holds chat-template tokens, a run-on next task or scraped page text."""
     return TEMPLATE.search(turn) is not None
+
+
+def wraps_in_made_up_tags(prompt: str, answer: str) -> bool:
+    """True when an answer wraps text in an upper-case tag pair the prompt did not ask for."""
+    found = MADE_UP_TAG.search(answer)
+    return found is not None and f"[{found.group(1)}]" not in prompt
 
 
 def is_service_error(answer: str) -> bool:

@@ -25,7 +25,7 @@ from scorers.answer_order import (
     without_code,
 )
 from scorers.base import Requirement, Resources, Scorer, ScorerParams
-from scorers.chat_residue import has_template_residue, is_service_error
+from scorers.chat_residue import has_template_residue, is_service_error, wraps_in_made_up_tags
 from scorers.lang_id import fasttext_lines
 from scorers.models import load_fasttext
 from scorers.refusals import disclaims, refuses
@@ -79,10 +79,10 @@ LANGUAGE_NAMES = {
 class InstructRules(Scorer):
     """Rules for instruction records, each with its own reason: template residue in any turn
     (`<|im_start|>`, `### Instruction:`, a next task run on as `18. Instruction:`, a base model's
-    made-up `[/SOL]`, a chat page's "Copy code" scraped with the answer), a chat service's error
-    saved as an answer ("Too many requests in 1 hour"), a placeholder or URL-only answer
-    (`<No Output>`, or reader's slots such as `[Your Name]` with fewer than 3 words besides), a
-    refusal or AI disclaimer, a prompt whose input
+    made-up `[SOL] ... [/SOL]`, a chat page's "Copy code" scraped with the answer), a chat
+    service's error saved as an answer ("Too many requests in 1 hour"), a placeholder or
+    URL-only answer (`<No Output>`, or reader's slots such as `[Your Name]` with fewer than 3
+    words besides), a refusal or AI disclaimer, a prompt whose input
     the model never saw (an attachment marker, or a bare link to the article it asks about that the
     answer neither uses nor cites), an answer cut off (unclosed code fence, ending on a comma or a
     word no sentence ends on; not on a URL or a letter's short closing line), an answer too short
@@ -201,6 +201,7 @@ class InstructRules(Scorer):
         ratio = np.array([len(r) for r in responses]) / np.maximum(prompt_chars, 1)
         found = [
             _check("template_residue", has_template_residue, turns),
+            _check("template_residue", _tags_in_any, prompts, answers),
             _check("service_error", _any_turn(is_service_error), answers),
             _check("placeholder_response", _any_turn(_placeholder), answers),
             _check("refusal", _any_turn(refuses), answers),
@@ -258,6 +259,11 @@ def _check(reason: str, rule: Callable[..., Any], *columns: list[Any]) -> Check:
 def _any_turn(rule: Callable[[str], bool]) -> Callable[[list[str]], bool]:
     """`rule` on a conversation: true when it holds for any of its answers."""
     return lambda answers: any(map(rule, answers))
+
+
+def _tags_in_any(prompt: str, answers: list[str]) -> bool:
+    """True when any answer wraps its text in tags it made up ("[SOL] ... [/SOL]")."""
+    return any(wraps_in_made_up_tags(prompt, answer) for answer in answers)
 
 
 def _disclaims_in_any(prompt: str, answers: list[str]) -> bool:

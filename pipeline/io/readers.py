@@ -47,6 +47,8 @@ __all__ = [
     "read_shard",
 ]
 
+# A turn whose content is a list of parts (`"content": [{"type": ...`), in a JSON file's bytes.
+PARTS_CONTENT = re.compile(rb'"(?:content|value)"\s*:\s*\[\s*\{')
 FORMATS = ("parquet", "jsonl", "hf", "warc")
 # What reading a truncated or corrupt file raises: stopped as one error naming the file.
 UNREADABLE = (OSError, EOFError, zlib.error, lzma.LZMAError, pa.ArrowException, ValueError)
@@ -388,6 +390,7 @@ def _jsonl_batches(shard: InputShard, opts: ReadOptions) -> Iterator[pa.Table]:
     lines: list[int] = []
     kind = opts.records if opts.records in KINDS else None
     usable, objects = False, 0
+    parts = opts.records != "text" and _writes_parts(shard)
     for item in json_items(shard):
         objects += isinstance(item.value, dict)
         if opts.records == "text":
@@ -396,7 +399,7 @@ def _jsonl_batches(shard: InputShard, opts: ReadOptions) -> Iterator[pa.Table]:
         else:
             if kind is None and isinstance(item.value, dict):
                 kind = detect(item.value)
-            rows.append(_record_row(item, kind))
+            rows.append(_record_row(item, kind, parts))
             usable = usable or kind is not None
         lines.append(item.line)
         if len(rows) == opts.chunk_rows:
@@ -479,8 +482,21 @@ def _text_row(item: JsonItem, text_column: str) -> dict[str, Any]:
     return value
 
 
-def _record_row(item: JsonItem, kind: str | None) -> dict[str, Any]:
-    """One instruction record; a bad one keeps its raw text in `invalid_record`."""
+def _writes_parts(shard: InputShard) -> bool:
+    """True when a JSON file writes some turn's content as a list of parts: then every string
+    content of the file is read as one text part, so that all its chunks share one type."""
+    tail = b""
+    with _open_stream(shard.path) as fh:
+        for line in fh:
+            if PARTS_CONTENT.search(tail + line):  # "content": [ and { may be lines apart
+                return True
+            tail = line[-64:]
+    return False
+
+
+def _record_row(item: JsonItem, kind: str | None, parts: bool = False) -> dict[str, Any]:
+    """One instruction record (string contents as text parts where the file writes parts); a
+    bad one keeps its raw text in `invalid_record`."""
     value = item.value
     if item.reason is not None:
         return {INVALID_RECORD: item.raw, REJECT_REASON: item.reason, INVALID_BYTES: item.raw_bytes}
@@ -489,6 +505,9 @@ def _record_row(item: JsonItem, kind: str | None) -> dict[str, Any]:
     if kind is None:
         return {INVALID_RECORD: json.dumps(value), REJECT_REASON: "invalid:unknown_record_format"}
     safe, problem = json_safe(value, kind)
+    if parts and problem is None and kind != "alpaca":
+        column = FORMAT_COLUMNS[kind][0]
+        safe = {**safe, column: as_parts(safe[column])}
     return safe | ({REJECT_REASON: problem} if problem else {})
 
 

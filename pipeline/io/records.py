@@ -53,7 +53,8 @@ SHAREGPT_ROLES = {
     "function": "tool",
 }
 # Content parts (OpenAI, LLaMA-Factory) read as text; a part of another type (an image) is not.
-TEXT_PARTS = ("text", "input_text", "output_text", "tool_call")
+PLAIN_TEXT_PARTS = ("text", "input_text", "output_text")
+TEXT_PARTS = (*PLAIN_TEXT_PARTS, "tool_call")
 REASONING_PARTS = ("reasoning", "thinking")
 TO_SHAREGPT = {"user": "human", "assistant": "gpt", "system": "system", "tool": "observation"}
 Turns = list[tuple[str, str]]
@@ -126,26 +127,39 @@ def _listed_turns(turns: Any, role_key: str, text_key: str, kind: str) -> Turns:
 def _text_of(turn: dict[str, Any], key: str) -> str:
     """A turn's text: its content string, or the text of its content parts (OpenAI's and
     LLaMA-Factory's `[{type: text, text|value}]`; reasoning parts are not part of the answer
-    read, a tool call part is the call), or an OpenAI call turn's `tool_calls` as JSON."""
-    content = turn.get(key)
-    if isinstance(content, str):
-        return content
-    if content is None and turn.get("tool_calls"):
-        return json.dumps(turn["tool_calls"], ensure_ascii=False)
-    if not isinstance(content, list) or not all(isinstance(p, dict) for p in content):
+    read, a tool call part is the call), then an OpenAI call turn's `tool_calls` as JSON."""
+    content, calls = turn.get(key), turn.get("tool_calls")
+    if content is None and calls:
+        content = ""
+    if isinstance(content, list) and all(isinstance(p, dict) for p in content):
+        content = SEPARATOR.join(
+            _json_text(_part_text(p)) for p in content if p.get("type") not in REASONING_PARTS
+        )
+    if not isinstance(content, str):
         raise InvalidRecord("not_a_string")
-    texts = []
-    for part in content:
-        kind = part.get("type")
-        if kind in REASONING_PARTS:
-            continue
-        if kind not in TEXT_PARTS:
-            raise InvalidRecord("non_text_content")
-        text = part.get("text") if part.get("text") is not None else part.get("value")
-        if not isinstance(text, str):
-            text = json.dumps(text, ensure_ascii=False)
-        texts.append(text)
-    return SEPARATOR.join(texts)
+    if calls:
+        content = SEPARATOR.join(t for t in (content, _json_text(calls)) if t.strip())
+    return content
+
+
+def _part_text(part: dict[str, Any]) -> Any:
+    """A content part's text (`text`, else `value`); a part that is not text is refused."""
+    if part.get("type") not in TEXT_PARTS:
+        raise InvalidRecord("non_text_content")
+    text = part.get("text") if part.get("text") is not None else part.get("value")
+    if text is None:
+        raise InvalidRecord("not_a_string")
+    return text
+
+
+def _json_text(value: Any) -> str:
+    """A string as it is; a call's arguments or a tool call as JSON."""
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        raise InvalidRecord("not_a_string") from None
 
 
 def as_parts(turns: Any) -> Any:
@@ -283,16 +297,29 @@ def _rewrite_row(values: dict[str, list[Any]], i: int, record: Turns, kinds: lis
 
 
 def _set_text(turn: dict[str, Any], key: str, text: str) -> None:
-    """Write `text` into a turn: its content string, or, where the content is a list of parts,
-    the last text part, cut by what was taken off the end of the turn's text."""
-    if not isinstance(turn.get(key), list):
+    """Write `text`, the turn's text with its end cut off, into a turn: its content string, or,
+    where the content is a list of parts, the trailing text parts (emptied ones dropped; a
+    tool call part or a turn's calls are never cut)."""
+    content = turn.get(key)
+    if turn.get("tool_calls"):  # its text ends with the calls, which no step cuts
+        return
+    if not isinstance(content, list):
         turn[key] = text
         return
     cut = len(_text_of(turn, key)) - len(text)
-    parts = [p for p in turn[key] if p.get("type") in ("text", "input_text", "output_text")]
-    field = parts and ("text" if parts[-1].get("text") is not None else "value")
-    if parts and cut >= 0 and len(parts[-1][field]) >= cut:
-        parts[-1][field] = parts[-1][field][: len(parts[-1][field]) - cut]
+    emptied = set()
+    for i in range(len(content) - 1, -1, -1):
+        part = content[i]
+        if cut <= 0 or part.get("type") not in PLAIN_TEXT_PARTS:
+            if part.get("type") in REASONING_PARTS:
+                continue
+            break
+        field = "text" if part.get("text") is not None else "value"
+        body = part[field]
+        part[field] = body[: max(len(body) - cut, 0)]
+        emptied |= {i} if not part[field] else set()
+        cut -= len(body) + len(SEPARATOR)
+    turn[key] = [p for i, p in enumerate(content) if i not in emptied]
 
 
 def answers_of(turns: list[dict[str, str]] | None, calls: bool = True) -> list[str]:

@@ -149,7 +149,13 @@ PARTS = [
     {
         "messages": [
             {"role": "user", "content": [{"type": "text", "text": "Describe a cat briefly."}]},
-            {"role": "assistant", "content": [{"type": "text", "text": "A furry pet.<|im_end|>"}]},
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "text", "text": "A furry pet."},
+                    {"type": "text", "text": "<|im_end|>"},
+                ],
+            },
         ]
     },
     {
@@ -196,9 +202,13 @@ def test_content_parts_and_tool_calls_are_read_as_text(tmp_path):
     table = read(tmp_path / "parts.jsonl")
     assert table["reject_reason"].to_pylist() == [None, None, None, "invalid:non_text_content"]
     turns = [[t["content"] for t in m] for m in table["_messages"].to_pylist()[:3]]
-    assert turns[0] == ["Describe a cat briefly.", "A furry pet.<|im_end|>"]
+    assert turns[0] == ["Describe a cat briefly.", "A furry pet.\n\n<|im_end|>"]
     assert turns[1] == ["hi", "Hello! How can I help?"]  # the reasoning is not the answer read
     assert json.loads(turns[2][1]) == PARTS[2]["messages"][1]["tool_calls"]
+    untexted = {"role": "user", "content": [{"type": "text"}]}
+    odd = [{"messages": [untexted, {"role": "assistant", "content": "Hi."}]}]
+    write_jsonl(tmp_path / "odd.jsonl", odd)
+    assert read(tmp_path / "odd.jsonl")["reject_reason"].to_pylist() == ["invalid:not_a_string"]
     assert table["_response"][2].as_py().endswith("It is 18 C and sunny in Paris.")
 
 

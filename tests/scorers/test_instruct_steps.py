@@ -58,6 +58,11 @@ RULE_CASES = [
         "[SOL] Suppose sqrt(2) = p/q in lowest terms; then p and q are both even. [/SOL]",
         "template_residue",
     ),
+    (  # an instruction about the answer's form is not a question about the assistant
+        "List three uses of copper. Include a source for each in your response.",
+        "As an AI language model, I cannot browse the internet to find sources for you.",
+        "ai_disclaimer",
+    ),
     ("Write a haiku about rain.", "Too many requests in 1 hour. Try again later.", "service_error"),
     ("Give me the link to the docs.", "https://example.com/docs", "placeholder_response"),
     ("Write a cover letter.", "Dear [Your Name],\n\n[Insert body here]", "placeholder_response"),
@@ -174,6 +179,11 @@ REAL_ANSWERS_KEPT = [
         "How do I strike text through in HTML?",
         "Wrap it in the s element: <s>old price</s> shows the old price struck through.",
     ),
+    (  # a command's switches, and tags the prompt asked for
+        "How do I repair Windows system files?",
+        "Open an administrator prompt and run SFC [/SCANNOW], then CHKDSK C: [/SCAN].",
+    ),
+    ("What is 2 + 2? Put the answer between [ANS] and [/ANS].", "[ANS] 4 [/ANS]"),
     (  # forum markup written on purpose
         "How do I quote a post and make a word bold on a phpBB forum?",
         "Wrap the post in [QUOTE]...[/QUOTE] and the word in [b]...[/b], or [B]...[/B].",

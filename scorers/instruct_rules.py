@@ -201,11 +201,11 @@ class InstructRules(Scorer):
         ratio = np.array([len(r) for r in responses]) / np.maximum(prompt_chars, 1)
         found = [
             _check("template_residue", has_template_residue, turns),
-            _check("template_residue", _tags_in_any, prompts, answers),
+            _check("template_residue", _any_turn(wraps_in_made_up_tags), prompts, answers),
             _check("service_error", _any_turn(is_service_error), answers),
             _check("placeholder_response", _any_turn(_placeholder), answers),
             _check("refusal", _any_turn(refuses), answers),
-            _check("ai_disclaimer", _disclaims_in_any, prompts, answers),
+            _check("ai_disclaimer", _any_turn(disclaims), prompts, answers),
             _check("unseen_input", asks_about_unseen, prompts, responses),
             _check("truncated:code_fence", _any_turn(leaves_code_fence_open), finished),
             _check("truncated:mid_sentence", _any_turn(cut_mid_sentence), finished),
@@ -256,20 +256,10 @@ def _check(reason: str, rule: Callable[..., Any], *columns: list[Any]) -> Check:
     return Check(np.array([bool(rule(*row)) for row in rows], dtype=bool), reason)
 
 
-def _any_turn(rule: Callable[[str], bool]) -> Callable[[list[str]], bool]:
-    """`rule` on a conversation: true when it holds for any of its answers."""
-    return lambda answers: any(map(rule, answers))
-
-
-def _tags_in_any(prompt: str, answers: list[str]) -> bool:
-    """True when any answer wraps its text in tags it made up ("[SOL] ... [/SOL]")."""
-    return any(wraps_in_made_up_tags(prompt, answer) for answer in answers)
-
-
-def _disclaims_in_any(prompt: str, answers: list[str]) -> bool:
-    """True when any answer opens speaking as an AI that the conversation's prompts did not
-    cast or ask about (a follow-up answered "I am a machine learning model and cannot...")."""
-    return any(disclaims(prompt, answer) for answer in answers)
+def _any_turn(rule: Callable[..., bool]) -> Callable[..., bool]:
+    """`rule` on a conversation: true when it holds for any of its answers (the last argument;
+    any before it, such as the prompt, are passed to the rule with each answer)."""
+    return lambda *given: any(rule(*given[:-1], answer) for answer in given[-1])
 
 
 def _placeholder(answer: str) -> bool:

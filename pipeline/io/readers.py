@@ -32,7 +32,15 @@ import pyarrow.parquet as pq
 
 from pipeline.core.columns import INVALID_BYTES, REJECT_REASON
 from pipeline.core.errors import SchemaError, first_line
-from pipeline.io.records import FORMAT_COLUMNS, INVALID_RECORD, KINDS, as_parts, detect, json_safe
+from pipeline.io.records import (
+    FORMAT_COLUMNS,
+    INVALID_RECORD,
+    KINDS,
+    TURN_KEYS,
+    as_parts,
+    detect,
+    json_safe,
+)
 from pipeline.io.shards import InputShard, ReadOptions
 from pipeline.io.validate import INVALID_BY, prepare
 from pipeline.io.warc import FIELDS as WARC_FIELDS
@@ -505,9 +513,9 @@ def _record_row(item: JsonItem, kind: str | None, parts: bool = False) -> dict[s
     if kind is None:
         return {INVALID_RECORD: json.dumps(value), REJECT_REASON: "invalid:unknown_record_format"}
     safe, problem = json_safe(value, kind)
-    if parts and problem is None and kind != "alpaca":
-        column = FORMAT_COLUMNS[kind][0]
-        safe = {**safe, column: as_parts(safe[column])}
+    if parts and problem is None and kind in TURN_KEYS:
+        column, _, key = TURN_KEYS[kind]
+        safe = {**safe, column: as_parts(safe[column], key)}
     return safe | ({REJECT_REASON: problem} if problem else {})
 
 
@@ -526,20 +534,8 @@ def _rows_to_table(
         try:
             columns[key] = pa.array(values, pa.binary() if key == INVALID_BYTES else None)
         except (pa.ArrowInvalid, pa.ArrowTypeError):
-            columns[key] = _turns_as_parts(key, values, lines, shard)
+            raise SchemaError(f"{shard.path}: {_mixed(key, values, lines)}") from None
     return pa.table(columns)
-
-
-def _turns_as_parts(key: str, values: list[Any], lines: list[int], shard: InputShard) -> pa.Array:
-    """A conversation field whose turns mix string and list-of-parts contents, with every string
-    content written as a text part (the same text); any other field of mixed types is an
-    error naming the file and the lines."""
-    if key in ("messages", "conversations"):
-        try:
-            return pa.array([as_parts(v) for v in values])
-        except (pa.ArrowInvalid, pa.ArrowTypeError):
-            pass
-    raise SchemaError(f"{shard.path}: {_mixed(key, values, lines)}")
 
 
 def _mixed(key: str, values: list[Any], lines: list[int]) -> str:

@@ -56,6 +56,11 @@ SHAREGPT_ROLES = {
 PLAIN_TEXT_PARTS = ("text", "input_text", "output_text")
 TEXT_PARTS = (*PLAIN_TEXT_PARTS, "tool_call")
 REASONING_PARTS = ("reasoning", "thinking")
+# Where a listed kind keeps its turns, and each turn's role and text.
+TURN_KEYS = {
+    "messages": ("messages", "role", "content"),
+    "sharegpt": ("conversations", "from", "value"),
+}
 TO_SHAREGPT = {"user": "human", "assistant": "gpt", "system": "system", "tool": "observation"}
 Turns = list[tuple[str, str]]
 
@@ -85,11 +90,7 @@ def turns_of(record: dict[str, Any], kind: str) -> Turns:
     if kind == "alpaca":
         turns = _alpaca_turns(record)
     else:
-        key, role_key, text_key = (
-            ("messages", "role", "content")
-            if kind == "messages"
-            else ("conversations", "from", "value")
-        )
+        key, role_key, text_key = TURN_KEYS[kind]
         turns = _listed_turns(record.get(key), role_key, text_key, kind)
     check_order(turns)
     return turns
@@ -162,19 +163,17 @@ def _json_text(value: Any) -> str:
         raise InvalidRecord("not_a_string") from None
 
 
-def as_parts(turns: Any) -> Any:
-    """A list of turns with each string content written as one text part, so that a file mixing
-    string and list-of-parts contents (both OpenAI forms) fits one column type."""
+def as_parts(turns: Any, key: str) -> Any:
+    """A list of turns with each string text (`key`) written as one text part, so that a file
+    mixing string and list-of-parts contents (both OpenAI forms) fits one column type."""
     if not isinstance(turns, list):
         return turns
-    parts = []
-    for turn in turns:
-        key = "content" if isinstance(turn, dict) and "content" in turn else "value"
-        text = turn.get(key) if isinstance(turn, dict) else None
-        parts.append(
-            {**turn, key: [{"type": "text", "text": text}]} if isinstance(text, str) else turn
-        )
-    return parts
+    return [
+        {**t, key: [{"type": "text", "text": t[key]}]}
+        if isinstance(t, dict) and isinstance(t.get(key), str)
+        else t
+        for t in turns
+    ]
 
 
 def turn_text(turn: dict[str, Any]) -> str:
@@ -287,37 +286,35 @@ def _rewrite_row(values: dict[str, list[Any]], i: int, record: Turns, kinds: lis
         if kind == "alpaca":
             values["output"][i] = record[-1][1]
         else:
-            column, key = (
-                ("messages", "content") if kind == "messages" else ("conversations", "value")
-            )
+            column, _, key = TURN_KEYS[kind]
             for turn, (_, content) in zip(values[column][i], record, strict=True):
-                if _text_of(turn, key) != content:
-                    _set_text(turn, key, content)
+                if (written := _text_of(turn, key)) != content:
+                    _cut_text(turn, key, written, content)
         return
 
 
-def _set_text(turn: dict[str, Any], key: str, text: str) -> None:
-    """Write `text`, the turn's text with its end cut off, into a turn: its content string, or,
-    where the content is a list of parts, the trailing text parts (emptied ones dropped; a
-    tool call part or a turn's calls are never cut)."""
+def _cut_text(turn: dict[str, Any], key: str, written: str, text: str) -> None:
+    """Write `text`, the turn's `written` text with its end cut off, into a turn: its content
+    string, or, where the content is a list of parts, the trailing text parts (emptied ones
+    dropped; a tool call part or a turn's calls are never cut)."""
     content = turn.get(key)
     if turn.get("tool_calls"):  # its text ends with the calls, which no step cuts
         return
     if not isinstance(content, list):
         turn[key] = text
         return
-    cut = len(_text_of(turn, key)) - len(text)
-    emptied = set()
-    for i in range(len(content) - 1, -1, -1):
+    cut, emptied = len(written) - len(text), set()
+    for i in reversed(range(len(content))):
         part = content[i]
+        if part.get("type") in REASONING_PARTS:  # not in the text read
+            continue
         if cut <= 0 or part.get("type") not in PLAIN_TEXT_PARTS:
-            if part.get("type") in REASONING_PARTS:
-                continue
             break
         field = "text" if part.get("text") is not None else "value"
         body = part[field]
         part[field] = body[: max(len(body) - cut, 0)]
-        emptied |= {i} if not part[field] else set()
+        if not part[field]:
+            emptied.add(i)
         cut -= len(body) + len(SEPARATOR)
     turn[key] = [p for i, p in enumerate(content) if i not in emptied]
 

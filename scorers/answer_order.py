@@ -40,19 +40,23 @@ NUMBER_WORDS = dict(
 POINTS_BACK = regex.compile(
     r"^\W*(?:(?:additionally|furthermore|moreover|therefore|consequently|lastly"
     r"|secondly|thirdly|nevertheless|nonetheless|likewise|hence|thus(?! far))\b"
+    r"|so,? you see,"
     r"|(?:however|similarly|besides|second|third|next|then|afterwards?|in conclusion|in summary"
-    r"|to summari[sz]e|to conclude|in short|as a result|that said|on the other hand"
+    r"|to summari[sz]e|to conclude|to sum(?: it)? up|all in all|in a nutshell|in short"
+    r"|as a result|that said|on the other hand"
     r"|in contrast|by contrast|after that|once again|in addition|meanwhile|overall|also"
     r"|instead)\s*,)",
     regex.IGNORECASE,
 )
 # Openers that sum up what came before: the first words of an answer asked for a conclusion.
 SUMMING_UP = regex.compile(
-    r"^\W*(?:in conclusion|in summary|to summari[sz]e|to conclude|in short|overall)\s*,", regex.I
+    r"^\W*(?:in conclusion|in summary|to summari[sz]e|to conclude|to sum(?: it)? up|all in all"
+    r"|in a nutshell|in short|overall)\s*,",
+    regex.I,
 )
 # A request for a conclusion or a summary, which such an opener then answers.
 ASKS_TO_CONCLUDE = regex.compile(
-    r"\b(?:conclu\w*|summar\w*|sum up|recap\w*|wrap[- ]?up)\b", regex.I
+    r"\b(?:conclu\w*|summar\w*|sum up|recap\w*|wrap[- ]?up|nutshell)\b", regex.I
 )
 # A list item's number: "2." or "2)" opening an unindented sentence (a nested list's items are
 # indented), or "2)" after a colon, semicolon or comma inside one and before the item's words
@@ -67,7 +71,10 @@ FENCED_CODE = regex.compile(r"^\s*```.*?(?:^\s*```[^\n]*$|\Z)", regex.DOTALL | r
 ORDINAL = regex.compile(r"^\W*(first|second|third|fourth|fifth)(?:ly\b|\s*,)", regex.I)
 RANKS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5}
 CLOSING = regex.compile(r"^\W*(?:finally|lastly|in conclusion|in summary|to conclude)\s*,", regex.I)
-NEXT_STEP = regex.compile(r"^\W*(?:next|second(?:ly)?|third(?:ly)?)\s*,", regex.IGNORECASE)
+NEXT_STEP = regex.compile(
+    r"^\W*(?:next|(?:second|third|fourth|fifth)(?:ly)?)\s*,|^\W*(?:second|third|fourth|fifth)ly\b",
+    regex.IGNORECASE,
+)
 # A step that follows others: "First, ..." does not come after one.
 LATER_STEP = regex.compile(
     r"^\W*(?:(?:next|then|afterwards?|after that|second|third|finally|lastly)\s*,"
@@ -111,9 +118,10 @@ def markers_out_of_order(
     a first sentence pointing back ("However, ..."), list numbers that do not rise ("2." before
     "1.", inline "2)" before "1)"; a new list may start again at 1), ordinals that do not rise
     ("Second, ..." before "First, ..."), a later step ("Next, ...", "Then, ...") before
-    "First, ...", or a step announced ("Next, ...") after the closing one ("Finally, ..."). A
-    reply after earlier ones (`first_reply` False) may open pointing back at them or go on
-    with their list; an answer asked to conclude or sum up may open "In conclusion,"."""
+    "First, ...", or a step announced ("Next, ...", "Fourth, ...") after the closing one
+    ("Finally, ..."). A reply after earlier ones (`first_reply` False) may open pointing back
+    at them or go on with their list; an answer asked to conclude or sum up may open "In
+    conclusion,"."""
     if len(sentences) < 2:
         return False
     summing_up = asked_to_conclude and SUMMING_UP.match(sentences[0])

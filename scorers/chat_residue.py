@@ -1,5 +1,6 @@
-"""What chat tools leave in instruction records: template tokens, text of the chat page scraped
-with an answer, and a service's error message saved as the answer."""
+"""What chat tools leave in instruction records: template tokens, a generation template's unfilled
+slots, text of the chat page scraped with an answer, and a service's error message saved as the
+answer."""
 
 from __future__ import annotations
 
@@ -13,6 +14,15 @@ BBCODE = (
 # forum markup (BBCode's [QUOTE]...[/QUOTE], [b]) is written on purpose, and a lone "[/SCAN]"
 # is a command's switch.
 MADE_UP_TAG = regex.compile(rf"\[((?!(?:{BBCODE})\])[A-Z][A-Z_]{{2,15}})\].*?\[/\1\]", regex.DOTALL)
+# A generation template's slot left unfilled ("I am {{name}}", "Today is {{todays_date}}"); not
+# a GitHub `${{ }}` expression, LaTeX's `\frac{{a}}` or a slot the prompt asked for.
+UNFILLED_SLOT = regex.compile(r"(?<![{$\\])\{\{\s*[\p{L}_][\w.]*\s*\}\}(?!\})")
+CODE = regex.compile(r"```.*?(?:```|\Z)|`[^`\n]+`", regex.DOTALL)
+LATEX = regex.compile(r"\\[A-Za-z]{2,}")
+ASKS_FOR_SLOTS = regex.compile(
+    r"\{\{|\btemplates?\b|placeholder|merge (tag|field)|jinja|handlebars|mustache|liquid",
+    regex.IGNORECASE,
+)
 TEMPLATE = regex.compile(
     r"<\|(im_start|im_end|endoftext|eot_id|start_header_id|end_header_id|user|assistant|system)\|>"
     r"|\[/?INST\]|<</?SYS>>|<(start|end)_of_turn>|<\|end\|>"
@@ -48,6 +58,13 @@ def wraps_in_made_up_tags(prompt: str, answer: str) -> bool:
     """True when an answer wraps text in an upper-case tag pair the prompt did not ask for."""
     found = MADE_UP_TAG.search(answer)
     return found is not None and f"[{found.group(1)}]" not in prompt
+
+
+def leaves_slots_unfilled(prompt: str, answer: str) -> bool:
+    """True when an answer's prose holds a template slot (`{{name}}`) the prompt did not ask for."""
+    if ASKS_FOR_SLOTS.search(prompt) or LATEX.search(answer):
+        return False
+    return UNFILLED_SLOT.search(CODE.sub(" ", answer)) is not None
 
 
 def is_service_error(answer: str) -> bool:

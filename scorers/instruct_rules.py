@@ -4,6 +4,7 @@ made-up (input never seen) and wrong-language answers."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -25,7 +26,12 @@ from scorers.answer_order import (
     without_code,
 )
 from scorers.base import Requirement, Resources, Scorer, ScorerParams
-from scorers.chat_residue import has_template_residue, is_service_error, wraps_in_made_up_tags
+from scorers.chat_residue import (
+    has_template_residue,
+    is_service_error,
+    leaves_slots_unfilled,
+    wraps_in_made_up_tags,
+)
 from scorers.lang_id import fasttext_lines
 from scorers.models import load_fasttext
 from scorers.refusals import disclaims, refuses
@@ -79,10 +85,11 @@ LANGUAGE_NAMES = {
 class InstructRules(Scorer):
     """Rules for instruction records, each with its own reason: template residue in any turn
     (`<|im_start|>`, `### Instruction:`, a next task run on as `18. Instruction:`, a base model's
-    made-up `[SOL] ... [/SOL]`, a chat page's "Copy code" scraped with the answer), a chat
-    service's error saved as an answer ("Too many requests in 1 hour"), a placeholder or
-    URL-only answer (`<No Output>`, or reader's slots such as `[Your Name]` with fewer than 3
-    words besides), a refusal or AI disclaimer, a prompt whose input
+    made-up `[SOL] ... [/SOL]`, a generation template's slot left unfilled, `{{name}}`, outside
+    code, a chat page's "Copy code" scraped with the answer), a chat service's error saved as an
+    answer ("Too many requests in 1 hour"), a placeholder or URL-only answer (`<No Output>`, or
+    reader's slots such as `[Your Name]` with fewer than 3 words besides), a refusal or AI
+    disclaimer, a prompt whose input
     the model never saw (an attachment marker, or a bare link to the article it asks about that the
     answer neither uses nor cites), an answer cut off (unclosed code fence, ending on a comma or a
     word no sentence ends on; not on a URL or a letter's short closing line), an answer too short
@@ -195,59 +202,88 @@ class InstructRules(Scorer):
         # A reply after earlier answers may open on "Also," pointing back at them.
         first_reply = [len(a) <= 1 for a in answers]
         turns = text_list(scored, RECORD_FIELDS["conversation"])
-        words = [split_words(r) for r in responses]
-        # A short fix to a long paste of code or data is an answer, not a lazy one.
-        prompt_chars = np.array([len(_prose(x)) for x in prompts])
-        ratio = np.array([len(r) for r in responses]) / np.maximum(prompt_chars, 1)
+
+        def check(reason: str, rule: Callable[..., Any], *columns: list[Any]) -> Check | None:
+            """The rule applied to each row; None, at no cost, for a skipped rule."""
+            if regex.split(r"[:<>]", reason)[0] in p.skip:
+                return None
+            return _check(reason, rule, *columns)
+
         found = [
-            _check("template_residue", has_template_residue, turns),
-            _check("template_residue", _any_turn(wraps_in_made_up_tags), prompts, answers),
-            _check("service_error", _any_turn(is_service_error), answers),
-            _check("placeholder_response", _any_turn(_placeholder), answers),
-            _check("refusal", _any_turn(refuses), answers),
-            _check("ai_disclaimer", _any_turn(disclaims), prompts, answers),
-            _check("unseen_input", asks_about_unseen, prompts, responses),
-            _check("truncated:code_fence", _any_turn(leaves_code_fence_open), finished),
-            _check("truncated:mid_sentence", _any_turn(cut_mid_sentence), finished),
-            Check(
-                np.array([sum(_is_word(t) for t in w) for w in words]) < p.min_response_words,
+            check("template_residue", has_template_residue, turns),
+            check("template_residue", _any_turn(wraps_in_made_up_tags), prompts, answers),
+            check("template_residue", _any_turn(leaves_slots_unfilled), prompts, answers),
+            check("service_error", _any_turn(is_service_error), answers),
+            check("placeholder_response", _any_turn(_placeholder), answers),
+            check("refusal", _any_turn(refuses), answers),
+            check("ai_disclaimer", _any_turn(disclaims), prompts, answers),
+            check("unseen_input", asks_about_unseen, prompts, responses),
+            check("truncated:code_fence", _any_turn(leaves_code_fence_open), finished),
+            check("truncated:mid_sentence", _any_turn(cut_mid_sentence), finished),
+            check(
                 f"response_words<{p.min_response_words}",
+                partial(_too_few_words, fewest=p.min_response_words),
+                responses,
             ),
         ]
         if p.min_response_ratio is not None:
-            short = (prompt_chars >= p.ratio_min_prompt_chars) & (ratio < p.min_response_ratio)
-            short &= ~np.array(list(map(_is_choice, prompts, responses)), dtype=bool)
-            found.append(Check(short, f"response_ratio<{p.min_response_ratio:g}"))
-        found.append(_check("repeats_prompt", echoes_prompt, prompts, responses))
-        if p.max_repetition is not None:
-            looped = [any(_looped(a, p.max_repetition) for a in turns) for turns in answers]
-            found.append(
-                Check(np.array(looped, dtype=bool), f"response_repetition>{p.max_repetition:g}")
+            too_short = partial(
+                _too_short, ratio=p.min_response_ratio, min_prompt_chars=p.ratio_min_prompt_chars
             )
+            found.append(
+                check(f"response_ratio<{p.min_response_ratio:g}", too_short, prompts, responses)
+            )
+        found.append(check("repeats_prompt", echoes_prompt, prompts, responses))
+        if p.max_repetition is not None:
+            looped = _any_turn(partial(_looped, most=p.max_repetition))
+            found.append(check(f"response_repetition>{p.max_repetition:g}", looped, answers))
         if p.max_answer_copy is not None:
-            prose = [[without_code(a) for a in turns] for turns in answers]
-            copied = [repeats_earlier_answer(a, p.max_answer_copy) for a in prose]
-            found.append(Check(np.array(copied, dtype=bool), "repeats_earlier_answer"))
-        found.append(_check("steps_out_of_order", result_used_early, prompts, last))
-        prose_turns = [sentences(without_code(a)) for a in last]
+            copied = partial(_copies_earlier, most=p.max_answer_copy)
+            found.append(check("repeats_earlier_answer", copied, answers))
+        found.append(check("steps_out_of_order", result_used_early, prompts, last))
         concluding = [ASKS_TO_CONCLUDE.search(q) is not None for q in prompts]
         found.append(
-            _check(
-                "markers_out_of_order", markers_out_of_order, prose_turns, first_reply, concluding
-            )
+            check("markers_out_of_order", _markers_out_of_order, last, first_reply, concluding)
         )
-        mismatch = [
-            a is not None and b is not None and a != b and b not in lines and not _asks_for(q, b)
-            for a, b, lines, q in zip(
-                scored["prompt_lang"].to_pylist(),
-                scored["response_lang"].to_pylist(),
-                scored["prompt_line_langs"].to_pylist(),
-                prompts,
-                strict=True,
-            )
+        langs = [
+            scored[c].to_pylist() for c in ("prompt_lang", "response_lang", "prompt_line_langs")
         ]
-        found.append(Check(np.array(mismatch, dtype=bool), "lang_mismatch"))
-        return [c for c in found if regex.split(r"[:<>]", c.reason)[0] not in p.skip]
+        found.append(check("lang_mismatch", _other_language, prompts, *langs))
+        return [c for c in found if c is not None]
+
+
+def _copies_earlier(answers: list[str], most: float) -> bool:
+    """True when a later answer's prose (outside code) mostly repeats the earlier answers'."""
+    return repeats_earlier_answer([without_code(a) for a in answers], most)
+
+
+def _markers_out_of_order(answer: str, first_reply: bool, asked_to_conclude: bool) -> bool:
+    """True when the answer's prose sentences open on markers out of order."""
+    return markers_out_of_order(sentences(without_code(answer)), first_reply, asked_to_conclude)
+
+
+def _other_language(
+    prompt: str, prompt_lang: str | None, answer_lang: str | None, line_langs: list[str]
+) -> bool:
+    """True when the answer's language is sure, differs from the prompt's and from its first
+    and last prose lines', and the prompt does not ask for it."""
+    if prompt_lang is None or answer_lang is None or answer_lang == prompt_lang:
+        return False
+    return answer_lang not in line_langs and not _asks_for(prompt, answer_lang)
+
+
+def _too_few_words(answer: str, fewest: int) -> bool:
+    """True when the answer has fewer than `fewest` words that say something."""
+    return sum(_is_word(t) for t in split_words(answer)) < fewest
+
+
+def _too_short(prompt: str, answer: str, ratio: float, min_prompt_chars: int) -> bool:
+    """True when the answer is under `ratio` characters per character of a long prompt's prose
+    and is not a label picked as asked."""
+    prose_chars = len(_prose(prompt))
+    if prose_chars < min_prompt_chars or len(answer) >= ratio * max(prose_chars, 1):
+        return False
+    return not _is_choice(prompt, answer)
 
 
 def _check(reason: str, rule: Callable[..., Any], *columns: list[Any]) -> Check:

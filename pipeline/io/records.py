@@ -61,6 +61,9 @@ TURN_KEYS = {
     "messages": ("messages", "role", "content"),
     "sharegpt": ("conversations", "from", "value"),
 }
+# Roles of a tool's result, which must answer a call (an assistant turn, or sharegpt's
+# function_call turn, which may follow the user's).
+RESULT_ROLES = ("tool", "observation")
 TO_SHAREGPT = {"user": "human", "assistant": "gpt", "system": "system", "tool": "observation"}
 Turns = list[tuple[str, str]]
 
@@ -118,9 +121,12 @@ def _listed_turns(turns: Any, role_key: str, text_key: str, kind: str) -> Turns:
         role, content = turn.get(role_key), _text_of(turn, text_key)
         if not isinstance(role, str):
             raise InvalidRecord("not_a_string")
-        role = SHAREGPT_ROLES.get(role.lower()) if kind == "sharegpt" else role.lower()
+        given = role.lower()
+        role = SHAREGPT_ROLES.get(given) if kind == "sharegpt" else given
         if role not in ROLES:
             raise InvalidRecord("unknown_role")
+        if given in RESULT_ROLES and found and found[-1][0] in ("user", "system"):
+            raise InvalidRecord("turns_out_of_order")  # a tool's result with no call before it
         found.append((role, content))
     return found
 

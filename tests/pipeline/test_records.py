@@ -245,6 +245,23 @@ def test_a_sharegpt_tool_call_may_answer_the_user():
     ]
 
 
+def test_a_tool_result_needs_a_call_before_it():
+    ask = {"role": "user", "content": "Weather in Paris?"}
+    call = {"role": "assistant", "content": None, "tool_calls": [{"function": {"name": "w"}}]}
+    result = {"role": "tool", "content": "18 C"}
+    answer = {"role": "assistant", "content": "It is 18 C."}
+    rows = [[ask, call, result, answer], [ask, result, answer]]
+    _, reasons = with_fields(pa.Table.from_pylist([{"messages": m} for m in rows]), "messages")
+    assert reasons == [None, "invalid:turns_out_of_order"]
+    observed = [
+        {"from": "human", "value": "Find me a chicken recipe."},
+        {"from": "observation", "value": '{"recipes": ["Chicken stir fry"]}'},
+        {"from": "gpt", "value": "Try a chicken stir fry."},
+    ]
+    _, reasons = with_fields(pa.table({"conversations": [observed]}), "sharegpt")
+    assert reasons == ["invalid:turns_out_of_order"]
+
+
 def test_typed_parquet_records_are_checked_too(tmp_path):
     good = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]
     rows = [

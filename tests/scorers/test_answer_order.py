@@ -18,6 +18,11 @@ from scorers.sentences import sentences
         "2) Pour the water. It will steam. Steps: 1) Boil the water. 3) Wait.",
         "Next, pour the water. First, boil it. It will steam.",
         "2. Pour the water.\n1. Boil the water.\n2. Wait three minutes.",
+        # GPTeacher roleplay answers shuffled: an ordinal after the last step, a summing-up opener
+        "First, I would visit the scene. Third, I would list the suspects. Finally, I would "
+        "weigh the evidence. Fourth, I would question the suspects.",
+        "So, you see, photosynthesis feeds the fern. The plant turns sunlight into sugar. "
+        "Young Zogarian, let me tell you about photosynthesis.",
     ],
 )
 def test_markers_out_of_order_are_caught(answer):
@@ -46,6 +51,7 @@ def test_markers_out_of_order_are_caught(answer):
         "Pros:\n1. It is fast.\n2. It is cheap.\nCons:\n1. It is loud.\n2. It is ugly.",
         "1. Make the dough.\n   1. Mix flour and water.\n   2. Knead it.\n2. Bake it.",
         "First, make the dough. Second, bake it. The sauce is quick. First, chop. Second, simmer.",
+        "So you see the problem now. The pump is too small. Buy a larger one.",
     ],
 )
 def test_orders_people_write_pass(answer):

@@ -58,6 +58,16 @@ RULE_CASES = [
         "[SOL] Suppose sqrt(2) = p/q in lowest terms; then p and q are both even. [/SOL]",
         "template_residue",
     ),
+    (  # an identity set's slots never filled in (LLaMA-Factory's identity.json, as shipped)
+        "Who are you?",
+        "I am {{name}}, an AI assistant developed by {{author}}. How can I help you today?",
+        "template_residue",
+    ),
+    (  # a model answering with its generation template's slots (AlpacaEval's model outputs)
+        "How many days is it until Christmas?",
+        "Today is {{todays_date}}. There are {{days_until_christmas}} days until Christmas.",
+        "template_residue",
+    ),
     (  # an instruction about the answer's form is not a question about the assistant
         "List three uses of copper. Include a source for each in your response.",
         "As an AI language model, I cannot browse the internet to find sources for you.",
@@ -184,6 +194,16 @@ REAL_ANSWERS_KEPT = [
         "Open an administrator prompt and run SFC [/SCANNOW], then CHKDSK C: [/SCAN].",
     ),
     ("What is 2 + 2? Put the answer between [ANS] and [/ANS].", "[ANS] 4 [/ANS]"),
+    (  # slots in code and in a template the prompt asked for are written on purpose
+        "How do I print a number on my page, and the branch in a GitHub Actions step?",
+        "Write it between braces:\n```\n{{ number }} is prime\n```\nIn the step, use "
+        "`echo {{ github.ref }}`.",
+    ),
+    ("Write a short email template that greets a customer.", "Hi {{first_name}}, welcome!"),
+    (  # LaTeX's braces (an AlpacaEval answer's \underbrace)
+        "I have 12 eggs, drop 2 and eat 5. How many are left?",
+        "$12 - \\underbrace{2}_{{dropped}} - \\underbrace{5}_{{eaten}} = 5$, so 5 eggs are left.",
+    ),
     (  # forum markup written on purpose
         "How do I quote a post and make a word bold on a phpBB forum?",
         "Wrap the post in [QUOTE]...[/QUOTE] and the word in [b]...[/b], or [B]...[/B].",

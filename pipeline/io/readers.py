@@ -56,6 +56,7 @@ __all__ = [
 ]
 
 # A turn whose content is a list of parts (`"content": [{"type": ...`), in a JSON file's bytes.
+SCAN_BLOCK = 1 << 22  # bytes read at a time when looking for parts
 PARTS_CONTENT = re.compile(rb'"(?:content|value)"\s*:\s*\[\s*\{')
 FORMATS = ("parquet", "jsonl", "hf", "warc")
 # What reading a truncated or corrupt file raises: stopped as one error naming the file.
@@ -495,10 +496,10 @@ def _writes_parts(shard: InputShard) -> bool:
     content of the file is read as one text part, so that all its chunks share one type."""
     tail = b""
     with _open_stream(shard.path) as fh:
-        for line in fh:
-            if PARTS_CONTENT.search(tail + line):  # "content": [ and { may be lines apart
+        while block := fh.read(SCAN_BLOCK):
+            if PARTS_CONTENT.search(tail + block):  # a match may straddle two blocks
                 return True
-            tail = line[-64:]
+            tail = block[-64:]
     return False
 
 

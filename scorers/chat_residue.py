@@ -17,10 +17,11 @@ MADE_UP_TAG = regex.compile(rf"\[((?!(?:{BBCODE})\])[A-Z][A-Z_]{{2,15}})\].*?\[/
 # A generation template's slot left unfilled ("I am {{name}}", "Today is {{todays_date}}"); not
 # a GitHub `${{ }}` expression, LaTeX's `\frac{{a}}` or a slot the prompt asked for.
 UNFILLED_SLOT = regex.compile(r"(?<![{$\\])\{\{\s*[\p{L}_][\w.]*\s*\}\}(?!\})")
-CODE = regex.compile(r"```.*?(?:```|\Z)|`[^`\n]+`", regex.DOTALL)
+INLINE_CODE = regex.compile(r"`[^`\n]+`")
 LATEX = regex.compile(r"\\[A-Za-z]{2,}")
 ASKS_FOR_SLOTS = regex.compile(
-    r"\{\{|\btemplates?\b|placeholder|merge (tag|field)|jinja|handlebars|mustache|liquid",
+    r"\{\{|\btemplat|placeholder|merge (tag|field)|jinja|handlebars|mustache|liquid|vue|angular"
+    r"|django|ansible|helm|hugo|jekyll|twig|nunjucks",
     regex.IGNORECASE,
 )
 TEMPLATE = regex.compile(
@@ -61,10 +62,11 @@ def wraps_in_made_up_tags(prompt: str, answer: str) -> bool:
 
 
 def leaves_slots_unfilled(prompt: str, answer: str) -> bool:
-    """True when an answer's prose holds a template slot (`{{name}}`) the prompt did not ask for."""
-    if ASKS_FOR_SLOTS.search(prompt) or LATEX.search(answer):
+    """True when an answer's prose holds a template slot (`{{name}}`) the prompt did not ask for
+    (an answer with code or LaTeX may be explaining a template language's braces)."""
+    if ASKS_FOR_SLOTS.search(prompt) or "```" in answer or LATEX.search(answer):
         return False
-    return UNFILLED_SLOT.search(CODE.sub(" ", answer)) is not None
+    return UNFILLED_SLOT.search(INLINE_CODE.sub(" ", answer)) is not None
 
 
 def is_service_error(answer: str) -> bool:

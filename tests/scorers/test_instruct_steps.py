@@ -195,10 +195,11 @@ REAL_ANSWERS_KEPT = [
     ),
     ("What is 2 + 2? Put the answer between [ANS] and [/ANS].", "[ANS] 4 [/ANS]"),
     (  # slots in code and in a template the prompt asked for are written on purpose
-        "How do I print a number on my page, and the branch in a GitHub Actions step?",
-        "Write it between braces:\n```\n{{ number }} is prime\n```\nIn the step, use "
-        "`echo {{ github.ref }}`.",
+        "How do I print a number on my page?",
+        "Write it between braces:\n```\n{{ number }} is prime\n```\nThen {{ number }} shows it.",
     ),
+    ("How do I print the branch in a GitHub Actions step?", "Use `echo {{ github.ref }}`."),
+    ("How do I show a message in Vue?", "Put {{ message }} in the markup; Vue fills it in."),
     ("Write a short email template that greets a customer.", "Hi {{first_name}}, welcome!"),
     (  # LaTeX's braces (an AlpacaEval answer's \underbrace)
         "I have 12 eggs, drop 2 and eat 5. How many are left?",

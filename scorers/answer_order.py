@@ -42,7 +42,7 @@ POINTS_BACK = regex.compile(
     r"|secondly|thirdly|nevertheless|nonetheless|likewise|hence|thus(?! far))\b"
     r"|so,? you see,"
     r"|(?:however|similarly|besides|second|third|next|then|afterwards?|in conclusion|in summary"
-    r"|to summari[sz]e|to conclude|to sum(?: it)? up|all in all|in a nutshell|in short"
+    r"|to summari[sz]e|to conclude|to sum(?: it)? up|all in all|in short"
     r"|as a result|that said|on the other hand"
     r"|in contrast|by contrast|after that|once again|in addition|meanwhile|overall|also"
     r"|instead)\s*,)",
@@ -51,12 +51,12 @@ POINTS_BACK = regex.compile(
 # Openers that sum up what came before: the first words of an answer asked for a conclusion.
 SUMMING_UP = regex.compile(
     r"^\W*(?:in conclusion|in summary|to summari[sz]e|to conclude|to sum(?: it)? up|all in all"
-    r"|in a nutshell|in short|overall)\s*,",
+    r"|in short|overall)\s*,",
     regex.I,
 )
 # A request for a conclusion or a summary, which such an opener then answers.
 ASKS_TO_CONCLUDE = regex.compile(
-    r"\b(?:conclu\w*|summar\w*|sum up|recap\w*|wrap[- ]?up|nutshell)\b", regex.I
+    r"\b(?:conclu\w*|summar\w*|sum up|recap\w*|wrap[- ]?up)\b", regex.I
 )
 # A list item's number: "2." or "2)" opening an unindented sentence (a nested list's items are
 # indented), or "2)" after a colon, semicolon or comma inside one and before the item's words

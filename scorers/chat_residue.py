@@ -14,14 +14,19 @@ BBCODE = (
 # forum markup (BBCode's [QUOTE]...[/QUOTE], [b]) is written on purpose, and a lone "[/SCAN]"
 # is a command's switch.
 MADE_UP_TAG = regex.compile(rf"\[((?!(?:{BBCODE})\])[A-Z][A-Z_]{{2,15}})\].*?\[/\1\]", regex.DOTALL)
-# A generation template's slot left unfilled ("I am {{name}}", "Today is {{todays_date}}"); not
-# a GitHub `${{ }}` expression, LaTeX's `\frac{{a}}` or a slot the prompt asked for.
-UNFILLED_SLOT = regex.compile(r"(?<![{$\\])\{\{\s*[\p{L}_][\w.]*\s*\}\}(?!\})")
+# A generation template's slot left unfilled ("I am {{name}}", "Today is {{todays_date}}",
+# "{{model-name}}"); not a GitHub `${{ }}` expression, Handlebars' raw `{{{x}}}` or a slot the
+# prompt asked for.
+UNFILLED_SLOT = regex.compile(r"(?<![{$\\])\{\{\s*[\p{L}_][\w.\- ]{0,40}?\s*\}\}(?!\})")
+# A single-brace field ("{name}"): an answer showing one explains brace syntax (f-strings,
+# str.format, set notation), where "{{name}}" is an escape, not a slot.
+SINGLE_BRACE_FIELD = regex.compile(r"(?<!\{)\{[\p{L}_][\w.]*\}(?!\})")
 INLINE_CODE = regex.compile(r"`[^`\n]+`")
-LATEX = regex.compile(r"\\[A-Za-z]{2,}")
+LATEX = regex.compile(r"\\[A-Za-z]+\{|\\[(\[]|\$[^$\n]+\$")
 ASKS_FOR_SLOTS = regex.compile(
-    r"\{\{|\btemplat|placeholder|merge (tag|field)|jinja|handlebars|mustache|liquid|vue|angular"
-    r"|django|ansible|helm|hugo|jekyll|twig|nunjucks",
+    r"\{\{|\btemplat|placeholder|merge (tag|field)|brace|f-?string|\bformat|escap"
+    r"|\b(jinja2?|handlebars|mustache|liquid|vue|angular|django|flask|ansible|helm|hugo|jekyll"
+    r"|twig|nunjucks|postman|shopify|sendgrid|mailchimp)\b",
     regex.IGNORECASE,
 )
 TEMPLATE = regex.compile(
@@ -63,10 +68,11 @@ def wraps_in_made_up_tags(prompt: str, answer: str) -> bool:
 
 def leaves_slots_unfilled(prompt: str, answer: str) -> bool:
     """True when an answer's prose holds a template slot (`{{name}}`) the prompt did not ask for
-    (an answer with code or LaTeX may be explaining a template language's braces)."""
+    (an answer with code, LaTeX or single-brace fields may be explaining brace syntax)."""
     if ASKS_FOR_SLOTS.search(prompt) or "```" in answer or LATEX.search(answer):
         return False
-    return UNFILLED_SLOT.search(INLINE_CODE.sub(" ", answer)) is not None
+    prose = INLINE_CODE.sub(" ", answer)
+    return UNFILLED_SLOT.search(prose) is not None and SINGLE_BRACE_FIELD.search(prose) is None
 
 
 def is_service_error(answer: str) -> bool:

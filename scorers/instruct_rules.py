@@ -281,7 +281,7 @@ def _too_short(prompt: str, answer: str, ratio: float, min_prompt_chars: int) ->
     """True when the answer is under `ratio` characters per character of a long prompt's prose
     and is not a label picked as asked."""
     prose_chars = len(_prose(prompt))
-    if prose_chars < min_prompt_chars or len(answer) >= ratio * max(prose_chars, 1):
+    if prose_chars < min_prompt_chars or len(answer) / max(prose_chars, 1) >= ratio:
         return False
     return not _is_choice(prompt, answer)
 

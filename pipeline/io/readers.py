@@ -57,6 +57,7 @@ __all__ = [
 
 # A turn whose content is a list of parts (`"content": [{"type": ...`), in a JSON file's bytes.
 SCAN_BLOCK = 1 << 22  # bytes read at a time when looking for parts
+SCAN_OVERLAP = 4096  # bytes of a block kept for the next: '"content": [ {' with its white space
 PARTS_CONTENT = re.compile(rb'"(?:content|value)"\s*:\s*\[\s*\{')
 FORMATS = ("parquet", "jsonl", "hf", "warc")
 # What reading a truncated or corrupt file raises: stopped as one error naming the file.
@@ -497,9 +498,10 @@ def _writes_parts(shard: InputShard) -> bool:
     tail = b""
     with _open_stream(shard.path) as fh:
         while block := fh.read(SCAN_BLOCK):
-            if PARTS_CONTENT.search(tail + block):  # a match may straddle two blocks
+            seen = tail + block  # a match may straddle blocks
+            if PARTS_CONTENT.search(seen):
                 return True
-            tail = block[-64:]
+            tail = seen[-SCAN_OVERLAP:]
     return False
 
 

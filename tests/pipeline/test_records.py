@@ -212,6 +212,23 @@ def test_content_parts_and_tool_calls_are_read_as_text(tmp_path):
     assert table["_response"][2].as_py().endswith("It is 18 C and sunny in Paris.")
 
 
+def test_parts_spread_across_read_blocks_are_found(tmp_path, monkeypatch):
+    import pipeline.io.readers as readers
+
+    monkeypatch.setattr(readers, "SCAN_BLOCK", 64)  # a parts list across two blocks
+    plain = {
+        "messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]
+    }
+    spaced = (
+        '{"messages": [{"role": "user", "content":' + " " * 80 + '[{"type": "text", "text": "Hi"}]}'
+    )
+    spaced += ', {"role": "assistant", "content": "Hello"}]}'
+    (tmp_path / "m.jsonl").write_text(json.dumps(plain) + "\n" + spaced + "\n")
+    table = read(tmp_path / "m.jsonl")
+    assert table["reject_reason"].to_pylist() == [None, None]
+    assert [m[0]["content"] for m in table["_messages"].to_pylist()] == ["Hi", "Hi"]
+
+
 def test_end_tokens_are_stripped_inside_content_parts(tmp_path):
     (tmp_path / "in").mkdir()
     write_jsonl(tmp_path / "in" / "parts.jsonl", PARTS)

@@ -52,6 +52,7 @@ def test_markers_out_of_order_are_caught(answer):
         "1. Make the dough.\n   1. Mix flour and water.\n   2. Knead it.\n2. Bake it.",
         "First, make the dough. Second, bake it. The sauce is quick. First, chop. Second, simmer.",
         "So you see the problem now. The pump is too small. Buy a larger one.",
+        "In a nutshell, an API is a contract between two programs. One asks, the other answers.",
     ],
 )
 def test_orders_people_write_pass(answer):

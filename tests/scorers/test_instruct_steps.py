@@ -63,6 +63,11 @@ RULE_CASES = [
         "I am {{name}}, an AI assistant developed by {{author}}. How can I help you today?",
         "template_residue",
     ),
+    (
+        "Who are you? I feel a bit overwhelmed.",
+        "I am {{model-name}}, by {{ company name }}.",
+        "template_residue",
+    ),
     (  # a model answering with its generation template's slots (AlpacaEval's model outputs)
         "How many days is it until Christmas?",
         "Today is {{todays_date}}. There are {{days_until_christmas}} days until Christmas.",
@@ -199,6 +204,8 @@ REAL_ANSWERS_KEPT = [
         "Write it between braces:\n```\n{{ number }} is prime\n```\nThen {{ number }} shows it.",
     ),
     ("How do I print the branch in a GitHub Actions step?", "Use `echo {{ github.ref }}`."),
+    ("How do I print a literal count in C#?", "Write {{count}}: it prints {count} as it is."),
+    ("What is a singleton?", "The set {{a}} has one element, {a}, and so has {b}."),
     ("How do I show a message in Vue?", "Put {{ message }} in the markup; Vue fills it in."),
     ("Write a short email template that greets a customer.", "Hi {{first_name}}, welcome!"),
     (  # LaTeX's braces (an AlpacaEval answer's \underbrace)
@@ -733,3 +740,10 @@ def test_decontaminate_in_a_recipe_builds_its_index_once(tmp_path, small_samples
     hit = rejected.filter(pa.compute.equal(rejected["rejected_by"], "decontaminate"))
     assert set(hit["id"].to_pylist()) >= {d["id"] for d in questions}
     assert manifest["steps"][1]["reasons"] == {"decontaminate:gsm": hit.num_rows}
+
+
+def test_an_answer_at_the_shortest_ratio_is_kept():
+    prompt = ("Please read this long request carefully and then answer it. " * 10)[:400]
+    rules = InstructRules(min_response_ratio=0.07)  # 0.07 * 400 is 28.000000000000004
+    reasons = rules.reasons(records([(prompt, "Yes, " + "b" * 23), (prompt, "b" * 27)]))
+    assert reasons.to_pylist() == [None, "instruct_rules:response_ratio<0.07"]

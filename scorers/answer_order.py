@@ -34,6 +34,11 @@ NUMBER_WORDS = dict(
     "thirds": 3, "quarter": 4, "quarters": 4, "fourth": 4, "fourths": 4, "fifth": 5,
     "fifths": 5, "week": 7, "weeks": 7, "percent": 100,
 }  # fmt: skip
+# Openers that sum up what came before.
+SUM_UP = (
+    r"in conclusion|in summary|to summari[sz]e|to conclude|to sum(?: it)? up|all in all|in short"
+    r"|overall"
+)
 # Openers that point back at an earlier sentence, so no answer starts with one. Words that
 # also open a first sentence in another sense ("However you slice it", "Next week", "Second
 # person") count only when a comma follows.
@@ -41,19 +46,14 @@ POINTS_BACK = regex.compile(
     r"^\W*(?:(?:additionally|furthermore|moreover|therefore|consequently|lastly"
     r"|secondly|thirdly|nevertheless|nonetheless|likewise|hence|thus(?! far))\b"
     r"|so,? you see,"
-    r"|(?:however|similarly|besides|second|third|next|then|afterwards?|in conclusion|in summary"
-    r"|to summari[sz]e|to conclude|to sum(?: it)? up|all in all|in short"
+    rf"|(?:however|similarly|besides|second|third|next|then|afterwards?|{SUM_UP}"
     r"|as a result|that said|on the other hand"
-    r"|in contrast|by contrast|after that|once again|in addition|meanwhile|overall|also"
+    r"|in contrast|by contrast|after that|once again|in addition|meanwhile|also"
     r"|instead)\s*,)",
     regex.IGNORECASE,
 )
-# Openers that sum up what came before: the first words of an answer asked for a conclusion.
-SUMMING_UP = regex.compile(
-    r"^\W*(?:in conclusion|in summary|to summari[sz]e|to conclude|to sum(?: it)? up|all in all"
-    r"|in short|overall)\s*,",
-    regex.I,
-)
+# The same openers, which an answer asked for a conclusion may start with.
+SUMMING_UP = regex.compile(rf"^\W*(?:{SUM_UP})\s*,", regex.I)
 # A request for a conclusion or a summary, which such an opener then answers.
 ASKS_TO_CONCLUDE = regex.compile(
     r"\b(?:conclu\w*|summar\w*|sum up|recap\w*|wrap[- ]?up)\b", regex.I
@@ -72,8 +72,7 @@ ORDINAL = regex.compile(r"^\W*(first|second|third|fourth|fifth)(?:ly\b|\s*,)", r
 RANKS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5}
 CLOSING = regex.compile(r"^\W*(?:finally|lastly|in conclusion|in summary|to conclude)\s*,", regex.I)
 NEXT_STEP = regex.compile(
-    r"^\W*(?:next|(?:second|third|fourth|fifth)(?:ly)?)\s*,|^\W*(?:second|third|fourth|fifth)ly\b",
-    regex.IGNORECASE,
+    r"^\W*(?:next\s*,|(?:second|third|fourth|fifth)(?:ly\b|\s*,))", regex.IGNORECASE
 )
 # A step that follows others: "First, ..." does not come after one.
 LATER_STEP = regex.compile(

@@ -11,7 +11,7 @@ from pydantic import Field
 from filters.base import Check, Filter, FilterParams
 from pipeline.core.columns import MESSAGES
 from pipeline.core.registry import register
-from pipeline.io.records import alpaca_problem
+from pipeline.io.records import alpaca_problem, detect
 
 
 @register("convert_records")
@@ -19,7 +19,8 @@ class ConvertRecords(Filter):
     """Check that kept instruction records can be written as alpaca, messages or sharegpt
     records; a recipe's `output: {format: ...}` adds this step last, and the kept records are
     converted as they are written. Alpaca holds one user and one assistant turn: other
-    conversations are rejected rather than cut.
+    conversations are rejected rather than cut (records read as alpaca and written as alpaca
+    keep their `system` and `history`).
 
     Reads `_messages`. Reasons (to alpaca): system_turn, multi_turn.
     """
@@ -30,7 +31,7 @@ class ConvertRecords(Filter):
     params: Params
 
     def checks(self, batch: pa.Table) -> list[Check]:
-        if self.params.to != "alpaca":
+        if self.params.to != "alpaca" or detect(batch.column_names) == "alpaca":
             return []
         problems = np.array(
             [

@@ -11,7 +11,8 @@ content) and given text fields that any step can read through its `field` settin
 The canonical turns ride along in `_messages` (list<struct<role, content>>) for steps that need
 the structure (IFD). These columns are bookkeeping: outputs keep the input's own columns.
 An alpaca record's user turn is its instruction, then a blank line and its input when it has
-one; converted to messages, `alpaca_input_at` keeps where the input starts, so converting back
+one, after a system turn (`system`) and earlier turns (`history`) where it has them; converted
+to messages, `alpaca_input_at` keeps where the input starts, so converting back
 restores both fields exactly.
 """
 
@@ -34,6 +35,9 @@ FORMAT_COLUMNS = {
     "messages": ("messages",),
     "sharegpt": ("conversations",),
 }
+# Optional alpaca fields (LLaMA-Factory's): a system prompt, and the earlier turns as
+# [instruction, answer] pairs before the record's own.
+ALPACA_CONTEXT = ("system", "history")
 TURN = pa.struct([("role", pa.string()), ("content", pa.string())])
 SEPARATOR = "\n\n"
 ROLES = ("system", "user", "assistant", "tool")
@@ -99,16 +103,39 @@ def turns_of(record: dict[str, Any], kind: str) -> Turns:
     return turns
 
 
+def record_columns(kind: str) -> tuple[str, ...]:
+    """The columns a record of `kind` may be written in."""
+    return FORMAT_COLUMNS[kind] + (ALPACA_CONTEXT if kind == "alpaca" else ())
+
+
 def _alpaca_turns(record: dict[str, Any]) -> Turns:
-    instruction, extra, output = (record.get(k) for k in FORMAT_COLUMNS["alpaca"])
-    if any(v is not None and not isinstance(v, str) for v in (instruction, extra, output)):
+    instruction, extra, output, system = (
+        record.get(k) for k in (*FORMAT_COLUMNS["alpaca"], "system")
+    )
+    if any(v is not None and not isinstance(v, str) for v in (instruction, extra, output, system)):
         raise InvalidRecord("not_a_string")
     if not (instruction or "").strip():
         raise InvalidRecord("no_user_turn")
     if output is None:
         raise InvalidRecord("missing_response")
     prompt = instruction + (SEPARATOR + extra if extra else "")
-    return [("user", prompt), ("assistant", output)]
+    turns: Turns = [("system", system)] if system and system.strip() else []
+    for asked, answered in _history(record.get("history")):
+        turns += [("user", asked), ("assistant", answered)]
+    return [*turns, ("user", prompt), ("assistant", output)]
+
+
+def _history(pairs: Any) -> list[tuple[str, str]]:
+    """An alpaca record's earlier turns: a list of [instruction, answer] string pairs."""
+    if pairs is None:
+        return []
+    if not isinstance(pairs, list):
+        raise InvalidRecord("turns_not_a_list")
+    if not all(isinstance(pair, list | tuple) and len(pair) == 2 for pair in pairs):
+        raise InvalidRecord("history_not_pairs")
+    if not all(isinstance(text, str) for pair in pairs for text in pair):
+        raise InvalidRecord("not_a_string")
+    return [(asked, answered) for asked, answered in pairs]
 
 
 def _listed_turns(turns: Any, role_key: str, text_key: str, kind: str) -> Turns:
@@ -215,7 +242,7 @@ def json_safe(record: dict[str, Any], kind: str) -> tuple[dict[str, Any], str | 
     try:
         turns_of(record, kind)
     except InvalidRecord as err:
-        kept = {k: v for k, v in record.items() if k not in FORMAT_COLUMNS[kind]}
+        kept = {k: v for k, v in record.items() if k not in record_columns(kind)}
         kept[INVALID_RECORD] = json.dumps(record, ensure_ascii=False)
         return kept, f"invalid:{err.reason}"
     return record, None
@@ -224,7 +251,7 @@ def json_safe(record: dict[str, Any], kind: str) -> tuple[dict[str, Any], str | 
 def with_fields(table: pa.Table, kind: str) -> tuple[pa.Table, list[str | None]]:
     """`table` with the canonical turns and text fields of each record, and an
     `invalid:<why>` reason for each record that is not a usable conversation (null fields)."""
-    present = [c for c in FORMAT_COLUMNS[kind] if c in table.column_names]
+    present = [c for c in record_columns(kind) if c in table.column_names]
     rows = table.select(present).to_pylist() if present else [{}] * table.num_rows
     messages, prompts, responses, conversations, reasons = [], [], [], [], []
     for row in rows:
@@ -261,7 +288,7 @@ def with_answers(table: pa.Table, answers: list[list[str]]) -> pa.Table:
     kinds = [
         k for k in ("messages", "sharegpt", "alpaca") if FORMAT_COLUMNS[k][-1] in table.column_names
     ]
-    names = [c for k in kinds for c in FORMAT_COLUMNS[k] if c in table.column_names]
+    names = [c for k in kinds for c in record_columns(k) if c in table.column_names]
     values = {c: table[c].to_pylist() for c in names}
     for i, record in enumerate(new_turns):
         if record:
@@ -283,14 +310,18 @@ def _rewrite_row(values: dict[str, list[Any]], i: int, record: Turns, kinds: lis
     """Write `record`'s turns into row `i`'s fields of the kind it was read as: the first of
     `kinds` whose fields hold a conversation of as many turns."""
     for kind in kinds:
-        row = {c: values[c][i] for c in FORMAT_COLUMNS[kind] if c in values}
+        row = {c: values[c][i] for c in record_columns(kind) if c in values}
         try:
             if len(turns_of(row, kind)) != len(record):
                 continue
         except InvalidRecord:
             continue
         if kind == "alpaca":
-            values["output"][i] = record[-1][1]
+            answers = [content for role, content in record if role == "assistant"]
+            values["output"][i] = answers[-1]
+            if len(answers) > 1:  # earlier answers, in the history's pairs
+                pairs = values["history"][i]
+                values["history"][i] = [[p[0], a] for p, a in zip(pairs, answers, strict=False)]
         else:
             column, _, key = TURN_KEYS[kind]
             for turn, (_, content) in zip(values[column][i], record, strict=True):
@@ -359,6 +390,8 @@ def convert(table: pa.Table, target: str) -> pa.Table:
     turns = [[(t["role"], t["content"]) for t in m] for m in table[MESSAGES].to_pylist()]
     offsets = _input_offsets(table, source)
     replaced = {c for kind in KINDS for c in FORMAT_COLUMNS[kind]} | {ALPACA_INPUT_AT}
+    if source == "alpaca":  # its system prompt and history are turns of the converted record
+        replaced |= set(ALPACA_CONTEXT)
     table = table.drop_columns([c for c in table.column_names if c in replaced])
     if target == "messages":
         table = table.append_column(

@@ -20,14 +20,14 @@ import pyarrow.compute as pc
 
 from pipeline.core.columns import REJECTED_BY
 from pipeline.core.errors import ModelNotFoundError, first_line
-from pipeline.io.records import FORMAT_COLUMNS, SEPARATOR, turn_text
+from pipeline.io.records import FORMAT_COLUMNS, SEPARATOR, record_columns, turn_text
 from pipeline.io.storage import Location, parquet_file
 
 DEFAULT_TOKENIZER = "smollm2-135m"
 BATCH_ROWS = 1024
 # Record columns (alpaca, messages, sharegpt) whose strings are a row's text when it has no
 # text column: instruction records, written in their own kind.
-RECORD_TEXT = {c for kind in FORMAT_COLUMNS.values() for c in kind}
+RECORD_TEXT = {c for kind in FORMAT_COLUMNS for c in record_columns(kind)}
 
 
 @lru_cache(maxsize=4)
@@ -155,8 +155,10 @@ def _strings(column: pa.ChunkedArray) -> list[list[str]]:
     for value in column.to_pylist():
         if isinstance(value, str):
             rows.append([value])
-        elif isinstance(value, list):  # turns: messages' content, sharegpt's value
-            rows.append([turn_text(t) for t in value if t])
+        elif isinstance(value, list):  # turns (messages, sharegpt), or alpaca's history pairs
+            rows.append(
+                [s for t in value if t for s in (t if isinstance(t, list) else [turn_text(t)]) if s]
+            )
         else:
             rows.append([])
     return rows

@@ -361,6 +361,73 @@ def test_sharegpt_converts_and_multi_turn_cannot_be_alpaca(tmp_path):
     assert kept["instruction"].to_pylist() == ["Capital of France?", "Tell me a fact."]
 
 
+# LLaMA-Factory's alpaca: a system prompt and the earlier turns as [instruction, answer] pairs.
+ALPACA_WITH_HISTORY = [
+    {
+        "id": "h0",
+        "system": "Be brief.",
+        "history": [["What is 2+2?", "4.<|im_end|>"], ["And 3+3?", "6."]],
+        "instruction": "And 4+4?",
+        "input": "",
+        "output": "8.<|im_end|>",
+    },
+    {"id": "h1", "history": [], "instruction": "Name a prime.", "input": "", "output": "7."},
+    {"id": "h2", "history": [["Hi"]], "instruction": "Go on.", "input": "", "output": "Ok."},
+    {"id": "h3", "history": [["Hi", 3]], "instruction": "Go on.", "input": "", "output": "Ok."},
+    {"id": "h4", "history": "Hi", "instruction": "Go on.", "input": "", "output": "Ok."},
+]
+
+
+def test_alpaca_system_and_history_are_turns_of_the_record(tmp_path):
+    write_jsonl(tmp_path / "h.jsonl", ALPACA_WITH_HISTORY)
+    table = read(tmp_path / "h.jsonl")
+    assert table["reject_reason"].to_pylist() == [
+        None,
+        None,
+        "invalid:history_not_pairs",
+        "invalid:not_a_string",
+        "invalid:turns_not_a_list",
+    ]
+    first = table.to_pylist()[0]
+    assert [(t["role"], t["content"]) for t in first["_messages"]] == [
+        ("system", "Be brief."),
+        ("user", "What is 2+2?"),
+        ("assistant", "4.<|im_end|>"),
+        ("user", "And 3+3?"),
+        ("assistant", "6."),
+        ("user", "And 4+4?"),
+        ("assistant", "8.<|im_end|>"),
+    ]
+    assert first["_prompt"] == "What is 2+2?\n\nAnd 3+3?\n\nAnd 4+4?"
+
+
+def test_alpaca_history_is_written_back_and_converted(tmp_path):
+    (tmp_path / "in").mkdir()
+    write_jsonl(tmp_path / "in" / "h.jsonl", ALPACA_WITH_HISTORY[:2])
+    steps = [{"strip_end_tokens": {}}]
+    run_recipe(
+        recipe(tmp_path / "in", tmp_path / "a", steps, format="alpaca"), "local", progress=False
+    )
+    kept, rejected = outputs(tmp_path / "a")
+    assert rejected.num_rows == 0  # written as alpaca, a conversation keeps its history
+    assert kept["history"].to_pylist()[0] == [["What is 2+2?", "4."], ["And 3+3?", "6."]]
+    assert kept["output"].to_pylist() == ["8.", "7."]
+    run_recipe(
+        recipe(tmp_path / "in", tmp_path / "m", steps, format="messages"), "local", progress=False
+    )
+    kept, _ = outputs(tmp_path / "m")
+    assert {"history", "system", "instruction"}.isdisjoint(kept.column_names)
+    assert [t["content"] for t in kept["messages"].to_pylist()[0]] == [
+        "Be brief.",
+        "What is 2+2?",
+        "4.",
+        "And 3+3?",
+        "6.",
+        "And 4+4?",
+        "8.",
+    ]
+
+
 def test_a_field_needs_records(small_samples, tmp_path):
     with pytest.raises(RecipeError, match="field: prompt needs instruction records"):
         run_recipe(

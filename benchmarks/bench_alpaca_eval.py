@@ -86,6 +86,7 @@ def main() -> None:
     rejected: dict[str, list[float]] = defaultdict(list)
     shown: list[tuple[str, str, dict[str, str]]] = []
     reject_share: dict[str, float] = {}
+    read = rejects = 0
     for folder in sorted((args.root / "results").iterdir()):
         judged = wins(folder, args.annotator)
         if not (folder / "model_outputs.json").exists() or not (judged or folder.name in board):
@@ -93,6 +94,7 @@ def main() -> None:
         rows = outputs(folder)
         reasons = rules.reasons(table(rows)).to_pylist()
         reject_share[folder.name] = sum(map(bool, reasons)) / len(rows)
+        read, rejects = read + len(rows), rejects + sum(map(bool, reasons))
         for row, reason in zip(rows, reasons, strict=True):
             if args.show and reason and args.show in reason:
                 shown.append((folder.name, reason, row))
@@ -105,6 +107,7 @@ def main() -> None:
     print(f"{'kept':40s} {len(kept):8d} {len(kept) / everyone:7.1%} {np.mean(kept):15.3f}")
     for reason, found in sorted(rejected.items(), key=lambda item: -len(item[1])):
         print(f"{reason:40s} {len(found):8d} {len(found) / everyone:7.2%} {np.mean(found):15.3f}")
+    print(f"\n## {read} answers of {len(reject_share)} models read: {rejects / read:.1%} rejected")
     if board:
         names = [n for n in board if n in reject_share]
         rho = spearmanr([reject_share[n] for n in names], [board[n] for n in names]).statistic

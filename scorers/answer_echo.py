@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import re
+
 from filters.text_stats import split_words
+
+# A request to give the text back edited, which an answer repeating it fulfils ("Repeat this
+# sentence, but with the correct capitalization", "Add punctuation: ...").
+ASKS_FOR_AN_EDIT = re.compile(
+    r"\b(punctuat\w*|capitali[sz]\w*|lower ?case|upper ?case|spelling|grammar\w*|typos?"
+    r"|proofread\w*|correct(ed|ly|ion)?|fix|repeat|rewrite|paraphrase|spaces)\b",
+    re.IGNORECASE,
+)
 
 
 def echoes_prompt(prompt: str, response: str) -> bool:
     """True when the answer mostly repeats the prompt's own words (4-grams), its request (first
-    line) included: an answer that rewrites, fixes or quotes the text given is not an echo."""
+    line) included: an answer that rewrites, fixes or quotes the text given is not an echo, nor
+    is one to a prompt asking for the text back edited (punctuated, capitalized, corrected)."""
+    if ASKS_FOR_AN_EDIT.search(prompt):
+        return False
     said, heard = _word_4grams(response), _word_4grams(prompt)
     if not said:
         return _plain(response) == _plain(prompt)

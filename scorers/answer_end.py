@@ -24,6 +24,12 @@ DANGLING = frozenset(
     "being this these those its their our your my his her if than so because while when where "
     "into onto between".split()
 )
+# A markdown rule ("---") closing an answer: a line, not a sentence.
+HORIZONTAL_RULE = re.compile(r"^(?:[-*_][ \t]*){3,}$")
+# Verse: lines of up to this many words, most ending with no mark at all ("come into to happier
+# places"), where a last line ending "get her" is not cut.
+VERSE_LINES = 4
+VERSE_LINE_WORDS = 12
 FENCE = "```"
 FENCE_LINE = re.compile(r"^[ \t]*```", re.M)
 
@@ -71,9 +77,12 @@ def ends_on_short_item(answer: str) -> bool:
 
 
 def cut_mid_sentence(answer: str) -> bool:
-    """True when the answer's last line is a sentence stopped short: it ends on a comma, colon,
-    hyphen or an opening bracket, or on a word no sentence ends on."""
+    """True when the answer's last line (past a closing markdown rule) is a sentence stopped
+    short: it ends on a comma, colon, hyphen or an opening bracket, or, outside verse, on a word
+    no sentence ends on."""
     lines = [ln.strip() for ln in answer.strip().splitlines() if ln.strip()]
+    while lines and HORIZONTAL_RULE.match(lines[-1]):
+        lines.pop()
     if not lines:
         return False
     line = lines[-1]
@@ -84,4 +93,14 @@ def cut_mid_sentence(answer: str) -> bool:
     if line[-1] in ",:-–(/[{":  # not ";", which ends code and list items
         return True
     tail = line.split()
-    return len(tail) >= 4 and tail[-1].lower() in DANGLING
+    return len(tail) >= 4 and tail[-1].lower() in DANGLING and not reads_as_verse(lines)
+
+
+def reads_as_verse(lines: list[str]) -> bool:
+    """True when the lines before the last are verse: short, not list items (a list of phrases
+    can be cut in its last item) nor worked steps ("= $70x"), and most end on a letter."""
+    before = lines[:-1]
+    if len(before) < VERSE_LINES - 1 or any(BULLET.match(ln) or "=" in ln for ln in lines):
+        return False
+    short = all(len(ln.split()) <= VERSE_LINE_WORDS for ln in before)
+    return short and sum(ln[-1].isalpha() for ln in before) * 2 > len(before)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import regex
 
-from scorers.sentences import sentences
+from scorers.sentences import sentences, split_units
 
 # An equation in a worked answer: its operands, each with up to two unit words ("1000 tiles *
 # 40%", "$130 / 2 wands"), then "=" and the result ("20 - 6 = 14 meters").
@@ -36,8 +36,7 @@ NUMBER_WORDS = dict(
 }  # fmt: skip
 # Openers that sum up what came before.
 SUM_UP = (
-    r"in conclusion|in summary|to summari[sz]e|to conclude|to sum(?: it)? up|all in all|in short"
-    r"|overall"
+    r"in conclusion|in summary|to summari[sz]e|to conclude|to sum(?: it)? up|all in all|overall"
 )
 # Openers that point back at an earlier sentence, so no answer starts with one. Words that
 # also open a first sentence in another sense ("However you slice it", "Next week", "Second
@@ -54,15 +53,20 @@ POINTS_BACK = regex.compile(
 )
 # The same openers, which an answer asked for a conclusion may start with.
 SUMMING_UP = regex.compile(rf"^\W*(?:{SUM_UP})\s*,", regex.I)
-# A request for a conclusion or a summary, which such an opener then answers.
+# A request for a conclusion, a summary or a verdict (a review, a rating), which such an opener
+# then answers ("Overall, the article is clear").
 ASKS_TO_CONCLUDE = regex.compile(
-    r"\b(?:conclu\w*|summar\w*|sum up|recap\w*|wrap[- ]?up)\b", regex.I
+    r"\b(?:conclu\w*|summar\w*|sum up|recap\w*|wrap[- ]?up|evaluat\w*|review\w*|assess\w*"
+    r"|verdict|opinion|critique|rat(?:e|ing)|predict\w*)\b",
+    regex.I,
 )
 # A list item's number: "2." or "2)" opening an unindented sentence (a nested list's items are
 # indented), or "2)" after a colon, semicolon or comma inside one and before the item's words
-# ("include: 1) ..."; not a tuple's last number: "(10, 4), what", "(0, 0) and").
+# ("include: 1) ...", 'a list like this: "1) ...'; not a tuple's last number: "(10, 4), what",
+# "(0, 0) and").
 LIST_NUMBER = regex.compile(
-    r"(?:^\(?([1-9]\d?)[.)](?=\s|$)|(?<=[:;,]\s+)(?<!\([^()]*)([1-9]\d?)\)(?=\s+\p{L}))"
+    r"(?:^\(?([1-9]\d?)[.)](?=\s|$)"
+    r"|(?<=[:;,]\s+[\"“‘']?)(?<!\([^()]*)([1-9]\d?)\)(?=\s+\p{L}))"
 )
 # Fewest items of a countdown list: a shuffle of 3 items is reversed one time in 6.
 COUNTDOWN_ITEMS = 5
@@ -111,30 +115,51 @@ def result_used_early(prompt: str, answer: str) -> bool:
 
 
 def markers_out_of_order(
-    sentences: list[str], first_reply: bool = True, asked_to_conclude: bool = False
+    answer: str, first_reply: bool = True, asked_to_conclude: bool = False
 ) -> bool:
-    """True when an answer's sentences (in order) open on markers no writer puts in that order:
-    a first sentence pointing back ("However, ..."), list numbers that do not rise ("2." before
-    "1.", inline "2)" before "1)"; a new list may start again at 1), ordinals that do not rise
-    ("Second, ..." before "First, ..."), a later step ("Next, ...", "Then, ...") before
-    "First, ...", or a step announced ("Next, ...", "Fourth, ...") after the closing one
-    ("Finally, ..."). A reply after earlier ones (`first_reply` False) may open pointing back
-    at them or go on with their list; an answer asked to conclude or sum up may open "In
-    conclusion,"."""
-    if len(sentences) < 2:
+    """True when an answer's sentences open on markers no writer puts in that order: a first
+    sentence pointing back ("However, ..."), list numbers that do not rise ("2." before "1.",
+    inline "2)" before "1)"; a new list may start again at 1), ordinals that do not rise
+    ("Second, ..." before "First, ..."), and, within a paragraph or section, a later step
+    ("Next, ...", "Then, ...") before "First, ..." or a step announced ("Next, ...", "Fourth,
+    ...") after the closing one ("Finally, ..."). A reply after earlier ones (`first_reply`
+    False) may open pointing back at them or go on with their list; an answer asked to conclude
+    or sum up may open "In conclusion,"."""
+    blocks = _blocks(answer)
+    every = [s for block in blocks for s in block]
+    if len(every) < 2:
         return False
-    summing_up = asked_to_conclude and SUMMING_UP.match(sentences[0])
-    if first_reply and POINTS_BACK.match(sentences[0]) and not summing_up:
+    summing_up = asked_to_conclude and SUMMING_UP.match(every[0])
+    if first_reply and POINTS_BACK.match(every[0]) and not summing_up:
         return True
-    numbers = [int(m.group(1) or m.group(2)) for s in sentences for m in LIST_NUMBER.finditer(s)]
-    ranks = [RANKS[m.group(1).lower()] for s in sentences if (m := ORDINAL.match(s))]
+    numbers = [int(m.group(1) or m.group(2)) for s in every for m in LIST_NUMBER.finditer(s)]
+    ranks = [RANKS[m.group(1).lower()] for s in every if (m := ORDINAL.match(s))]
     if _out_of_sequence(numbers, first_reply) or _out_of_sequence(ranks, first_reply):
         return True
-    first = next((i for i, s in enumerate(sentences) if FIRST_STEP.match(s)), None)
-    if first is not None and any(LATER_STEP.match(s) for s in sentences[:first]):
+    return any(_steps_out_of_order(block) for block in blocks)
+
+
+def _blocks(answer: str) -> list[list[str]]:
+    """The answer's sentences, line by line, in paragraphs and sections: a blank line or a
+    heading starts a new one."""
+    blocks: list[list[str]] = [[]]
+    for unit, separator in split_units(answer, "sentences"):
+        if unit.lstrip().startswith("#") and blocks[-1]:
+            blocks.append([])
+        blocks[-1].append(unit)
+        if "\n\n" in separator.replace(" ", "").replace("\t", "").replace("\r", ""):
+            blocks.append([])
+    return [block for block in blocks if block]
+
+
+def _steps_out_of_order(block: list[str]) -> bool:
+    """True when a paragraph's sentences put a later step before "First," or announce a step
+    after the closing one."""
+    first = next((i for i, s in enumerate(block) if FIRST_STEP.match(s)), None)
+    if first is not None and any(LATER_STEP.match(s) for s in block[:first]):
         return True
-    closing = next((i for i, s in enumerate(sentences) if CLOSING.match(s)), None)
-    return closing is not None and any(NEXT_STEP.match(s) for s in sentences[closing + 1 :])
+    closing = next((i for i, s in enumerate(block) if CLOSING.match(s)), None)
+    return closing is not None and any(NEXT_STEP.match(s) for s in block[closing + 1 :])
 
 
 def without_code(answer: str) -> str:
@@ -146,7 +171,8 @@ def _out_of_sequence(values: list[int], first_reply: bool) -> bool:
     """True when item numbers break every list they could belong to: each number starts a new
     list (1), rises in the innermost open one, or resumes an outer one it rises in (after a
     sublist, "2." follows the outer "1."); a first reply's list may not start above 1 when a 1
-    follows, and a countdown to 1 (a top 10 from 10 to 1) is in order."""
+    follows, a countdown to 1 (a top 10 from 10 to 1) is in order, and a number repeated
+    is a slip."""
     if len(values) >= COUNTDOWN_ITEMS and values == list(range(len(values), 0, -1)):
         return False
     if first_reply and values and values[0] != 1 and 1 in values:
@@ -156,6 +182,8 @@ def _out_of_sequence(values: list[int], first_reply: bool) -> bool:
         if value == 1:
             open_lists.append(1)
             continue
+        if value == open_lists[-1]:
+            continue  # a number written twice ("2." then "2.") is a slip, not a shuffle
         while open_lists and open_lists[-1] >= value:
             open_lists.pop()
         if not open_lists:

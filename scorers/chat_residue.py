@@ -34,12 +34,18 @@ TEMPLATE = regex.compile(
     r"|\[/?INST\]|<</?SYS>>|<(start|end)_of_turn>|<\|end\|>"
     r"|(?<!<s>[^\n]*)</s>"  # the end-of-sequence token as text (not HTML's <s>struck</s>)
     r"|^\s*#{2,3} ?(Instruction|Response|Input|Human|Assistant)\s*:"
-    r"|^\s*(Human|Assistant|USER|ASSISTANT)\s*:\s"
     r"|^\s*\d{1,3}\.\s*Instruction\s*:"  # the next task run on (Alpaca's "18. Instruction:")
     # the chat page's own text, scraped into ShareGPT exports: a code block's "Copy code" button,
     # a counter of characters, the "1 / 1" of regenerated answers stuck to the first word
     r"|```[\w+#.-]*\s*Copy code|Copy\d+ chars / \d+ words|^\s*\d{1,2} / \d{1,2}(?=\p{L})",
     regex.MULTILINE,
+)
+# A chat's speaker label at a line's start: residue, unless the prompt asks for or gives a
+# dialogue ("Write a dialog", "a dialogue between a user and an assistant"); "our
+# conversation" or a role to play is no such request (a model runs on into "Human: ...").
+ROLE_LABEL = regex.compile(r"^\s*(Human|Assistant|USER|ASSISTANT)\s*:\s", regex.MULTILINE)
+SPEAKS_OF_DIALOGUE = regex.compile(
+    r"\b(dialog\w*|transcripts?|screenplays?|conversations? between)\b", regex.IGNORECASE
 )
 # A chat service's error, saved in place of an answer (rate limits, outages, a prompt too long).
 SERVICE_ERROR = regex.compile(
@@ -55,9 +61,12 @@ SERVICE_ERROR = regex.compile(
 )
 
 
-def has_template_residue(turn: str) -> bool:
-    """True when a turn holds chat-template tokens, a run-on next task or scraped page text."""
-    return TEMPLATE.search(turn) is not None
+def has_template_residue(prompt: str, text: str) -> bool:
+    """True when a conversation's text holds chat-template tokens, a run-on next task, scraped
+    page text, or speaker labels ("Human: ") where the prompt is not about a dialogue."""
+    if TEMPLATE.search(text) is not None:
+        return True
+    return ROLE_LABEL.search(text) is not None and SPEAKS_OF_DIALOGUE.search(prompt) is None
 
 
 def wraps_in_made_up_tags(prompt: str, answer: str) -> bool:

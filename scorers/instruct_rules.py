@@ -19,6 +19,8 @@ from pipeline.core.rows import Check
 from pipeline.io.records import answers_of
 from scorers.answer_echo import echoes_prompt, repeats_earlier_answer
 from scorers.answer_end import cut_mid_sentence, leaves_code_fence_open
+from scorers.answer_language import PROSE_WORD, in_other_language, read_languages
+from scorers.answer_length import too_few_words, too_short
 from scorers.answer_order import (
     ASKS_TO_CONCLUDE,
     markers_out_of_order,
@@ -32,10 +34,8 @@ from scorers.chat_residue import (
     leaves_slots_unfilled,
     wraps_in_made_up_tags,
 )
-from scorers.lang_id import fasttext_lines
 from scorers.models import load_fasttext
 from scorers.refusals import disclaims, refuses
-from scorers.sentences import sentences
 from scorers.unseen_input import LINK, asks_about_unseen
 
 Rule = Literal[
@@ -64,21 +64,6 @@ PLACEHOLDER = regex.compile(
 # usable answer; an answer of slots and a few words is not.
 SLOT = regex.compile(r"\[(insert|your|add|enter|put)\b[^\]]*\]|<(insert|your|add)\b[^>]*>", regex.I)
 WORDS_BESIDE_SLOTS = 3
-# A word of prose: two letters or more (what an answer's language is read on).
-PROSE_WORD = regex.compile(r"\p{L}[\p{L}'’-]*\p{L}")
-# A request no label answers ("Explain the water cycle in detail").
-OPEN_REQUEST = regex.compile(
-    r"\b(explain|describe|discuss|elaborate|essay|in detail|write|compose|summari[sz]e|tell me "
-    r"about|why)\b",
-    regex.IGNORECASE,
-)
-NOT_PROSE = regex.compile(r"https?://\S+|<[^<>\n]*>|`[^`\n]*`")
-PROSE_LINE_WORDS = 4  # a line with fewer is a label, a name or code, not prose
-LANGUAGE_NAMES = {
-    "de": "german", "es": "spanish", "fr": "french", "it": "italian", "pt": "portuguese",
-    "ru": "russian", "zh": "chinese", "ja": "japanese", "pl": "polish", "nl": "dutch",
-    "ko": "korean", "ar": "arabic", "hi": "hindi", "tr": "turkish", "en": "english",
-}  # fmt: skip
 
 
 @register("instruct_rules")
@@ -101,17 +86,19 @@ class InstructRules(Scorer):
     "However,", list numbers or ordinals that do not rise, "Next," after "Finally,"), and an answer
     in another language than its prompt (fastText language ID on the answer's lines of prose; an
     answer in the language of the prompt's first or last line of prose, where a request around
-    a pasted text sits, or a prompt asking for a translation or naming the language is exempt).
+    a pasted text sits, or in a language the prompt may also be in, or a prompt asking for a
+    translation or naming the language, is exempt).
 
     In a conversation each answer is judged for cuts, loops, placeholders, refusals and
     disclaimers on its own, wherever it sits
     (an answer a tool turn follows is a call, not judged for a cut); a later answer is compared
     with the earlier ones on its prose outside code blocks.
-    Reads `_messages`; adds `prompt_lang`, `response_lang`, `prompt_line_langs` (the first and
-    last prose lines'). Reasons: template_residue, service_error, placeholder_response,
-    refusal, ai_disclaimer, unseen_input, truncated:code_fence, truncated:mid_sentence,
-    response_words<N, response_ratio<R, repeats_prompt, response_repetition>R,
-    repeats_earlier_answer, steps_out_of_order, markers_out_of_order, lang_mismatch.
+    Reads `_messages`; adds `prompt_lang`, `response_lang`, `prompt_alt_langs` (the first and
+    last prose lines' languages, and the prompt's other guesses of 0.1 or more).
+    Reasons: template_residue, service_error, placeholder_response, refusal, ai_disclaimer,
+    unseen_input, truncated:code_fence, truncated:mid_sentence, response_words<N,
+    response_ratio<R, repeats_prompt, response_repetition>R, repeats_earlier_answer,
+    steps_out_of_order, markers_out_of_order, lang_mismatch.
     """
 
     requires = (Requirement("fasttext", "fasttext-numpy2-wheel==0.9.2", "models"),)
@@ -121,7 +108,7 @@ class InstructRules(Scorer):
     outputs = {
         "prompt_lang": pa.string(),
         "response_lang": pa.string(),
-        "prompt_line_langs": pa.list_(pa.string()),
+        "prompt_alt_langs": pa.list_(pa.string()),
     }
     decision_params = Scorer.decision_params | {
         "min_response_words",
@@ -175,21 +162,10 @@ class InstructRules(Scorer):
     def score(self, batch: pa.Table) -> pa.Table:
         prompts = text_list(batch, RECORD_FIELDS["prompt"])
         responses = text_list(batch, RECORD_FIELDS["response"])
-        prose = [_prose(r) for r in responses]
-        texts = prompts + prose + [line for p in prompts for line in _end_lines(p)]
-        labels, probs = self._model.predict(fasttext_lines(texts), k=1)
-        langs = [
-            label[0].removeprefix("__label__")
-            if p[0] >= self.params.min_lang_score and text.strip()
-            else None
-            for label, p, text in zip(labels, probs, texts, strict=True)
-        ]
-        n = len(prompts)
-        firsts, lasts = langs[2 * n :: 2], langs[2 * n + 1 :: 2]
-        line_langs = [sorted({first, last} - {None}) for first, last in zip(firsts, lasts)]
-        batch = set_column(batch, "prompt_lang", pa.array(langs[:n], pa.string()))
-        batch = set_column(batch, "response_lang", pa.array(langs[n : 2 * n], pa.string()))
-        return set_column(batch, "prompt_line_langs", pa.array(line_langs, pa.list_(pa.string())))
+        langs = read_languages(self._model, prompts, responses, self.params.min_lang_score)
+        for (name, kind), values in zip(self.outputs.items(), langs, strict=True):
+            batch = set_column(batch, name, pa.array(values, kind))
+        return batch
 
     def checks(self, scored: pa.Table) -> list[Check]:
         p = self.params
@@ -210,7 +186,7 @@ class InstructRules(Scorer):
             return _check(reason, rule, *columns)
 
         found = [
-            check("template_residue", has_template_residue, turns),
+            check("template_residue", has_template_residue, prompts, turns),
             check("template_residue", _any_turn(wraps_in_made_up_tags), prompts, answers),
             check("template_residue", _any_turn(leaves_slots_unfilled), prompts, answers),
             check("service_error", _any_turn(is_service_error), answers),
@@ -222,16 +198,16 @@ class InstructRules(Scorer):
             check("truncated:mid_sentence", _any_turn(cut_mid_sentence), finished),
             check(
                 f"response_words<{p.min_response_words}",
-                partial(_too_few_words, fewest=p.min_response_words),
+                partial(too_few_words, fewest=p.min_response_words),
                 responses,
             ),
         ]
         if p.min_response_ratio is not None:
-            too_short = partial(
-                _too_short, ratio=p.min_response_ratio, min_prompt_chars=p.ratio_min_prompt_chars
+            short = partial(
+                too_short, ratio=p.min_response_ratio, min_prompt_chars=p.ratio_min_prompt_chars
             )
             found.append(
-                check(f"response_ratio<{p.min_response_ratio:g}", too_short, prompts, responses)
+                check(f"response_ratio<{p.min_response_ratio:g}", short, prompts, responses)
             )
         found.append(check("repeats_prompt", echoes_prompt, prompts, responses))
         if p.max_repetition is not None:
@@ -246,9 +222,9 @@ class InstructRules(Scorer):
             check("markers_out_of_order", _markers_out_of_order, last, first_reply, concluding)
         )
         langs = [
-            scored[c].to_pylist() for c in ("prompt_lang", "response_lang", "prompt_line_langs")
+            scored[c].to_pylist() for c in ("prompt_lang", "response_lang", "prompt_alt_langs")
         ]
-        found.append(check("lang_mismatch", _other_language, prompts, *langs))
+        found.append(check("lang_mismatch", in_other_language, prompts, *langs))
         return [c for c in found if c is not None]
 
 
@@ -259,31 +235,7 @@ def _copies_earlier(answers: list[str], most: float) -> bool:
 
 def _markers_out_of_order(answer: str, first_reply: bool, asked_to_conclude: bool) -> bool:
     """True when the answer's prose sentences open on markers out of order."""
-    return markers_out_of_order(sentences(without_code(answer)), first_reply, asked_to_conclude)
-
-
-def _other_language(
-    prompt: str, prompt_lang: str | None, answer_lang: str | None, line_langs: list[str]
-) -> bool:
-    """True when the answer's language is sure, differs from the prompt's and from its first
-    and last prose lines', and the prompt does not ask for it."""
-    if prompt_lang is None or answer_lang is None or answer_lang == prompt_lang:
-        return False
-    return answer_lang not in line_langs and not _asks_for(prompt, answer_lang)
-
-
-def _too_few_words(answer: str, fewest: int) -> bool:
-    """True when the answer has fewer than `fewest` words that say something."""
-    return sum(_is_word(t) for t in split_words(answer)) < fewest
-
-
-def _too_short(prompt: str, answer: str, ratio: float, min_prompt_chars: int) -> bool:
-    """True when the answer is under `ratio` characters per character of a long prompt's prose
-    and is not a label picked as asked."""
-    prose_chars = len(_prose(prompt))
-    if prose_chars < min_prompt_chars or len(answer) / max(prose_chars, 1) >= ratio:
-        return False
-    return not _is_choice(prompt, answer)
+    return markers_out_of_order(without_code(answer), first_reply, asked_to_conclude)
 
 
 def _check(reason: str, rule: Callable[..., Any], *columns: list[Any]) -> Check:
@@ -307,45 +259,9 @@ def _placeholder(answer: str) -> bool:
     return rest != answer and len(PROSE_WORD.findall(rest)) < WORDS_BESIDE_SLOTS
 
 
-def _is_word(token: str) -> bool:
-    """A token that says something: letters or digits, or an emoji."""
-    return any(c.isalnum() for c in token) or regex.search(r"\p{So}", token) is not None
-
-
-def _is_choice(prompt: str, answer: str) -> bool:
-    """True for a label picked as asked: up to 4 words, a number among them or each in the
-    prompt or yes/no/true/false ("negative", "3 stars", "Unsupport", "No"), to a request that
-    is not open-ended."""
-    words = [w for w in split_words(answer.lower()) if any(c.isalnum() for c in w)]
-    if not 0 < len(words) <= 4 or OPEN_REQUEST.search(prompt.strip().split("\n")[0]):
-        return False
-    named = set(split_words(prompt.lower())) | {"yes", "no", "true", "false"}
-    return any(c.isdigit() for c in answer) or all(w in named for w in words)
-
-
 def _looped(answer: str, most: float) -> bool:
     """True when more than `most` of the answer's words (letters or digits: no punctuation,
     grid bars or URLs) are in word 5-grams that repeat an earlier one."""
     words = [w for w in split_words(LINK.sub(" ", answer)) if any(c.isalnum() for c in w)]
     chars = sum(map(len, words)) + len(words)
     return len(words) >= 30 and repeated_ngram_chars(words, 5) / max(chars, 1) > most
-
-
-def _prose(answer: str) -> str:
-    """The answer's lines with PROSE_LINE_WORDS words or more once URLs, markup tags and inline
-    code are taken out (what its language is read on)."""
-    lines = (NOT_PROSE.sub(" ", ln) for ln in answer.splitlines())
-    return "\n".join(ln for ln in lines if len(PROSE_WORD.findall(ln)) >= PROSE_LINE_WORDS)
-
-
-def _end_lines(prompt: str) -> tuple[str, str]:
-    """The prompt's first and last lines of prose, where a request usually sits around a text
-    it is about ("Read the story, then answer: ... Do they have bread?")."""
-    lines = _prose(prompt).splitlines() or [""]
-    return lines[0], lines[-1]
-
-
-def _asks_for(prompt: str, lang: str) -> bool:
-    """True when the prompt asks for a translation or names the answer's language."""
-    lowered = prompt.lower()
-    return "translat" in lowered or LANGUAGE_NAMES.get(lang, "\0") in lowered

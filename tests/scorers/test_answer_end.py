@@ -2,7 +2,12 @@
 
 import pytest
 
-from scorers.answer_end import ends_on_link, ends_with_sentence_mark, leaves_sentence_open
+from scorers.answer_end import (
+    cut_mid_sentence,
+    ends_on_link,
+    ends_with_sentence_mark,
+    leaves_sentence_open,
+)
 
 
 @pytest.mark.parametrize(
@@ -62,3 +67,18 @@ def test_an_ellipsis_emphasis_guillemets_or_another_script_end_a_sentence(answer
 
 def test_a_link_glued_to_a_bracket_still_ends_on_a_link():
     assert ends_on_link("The docs are here (https://example.com/a)")
+
+
+def test_a_closing_rule_and_verse_are_not_cuts():
+    # AlpacaEval answers closing with a markdown rule; a LIMA poem whose lines end unmarked
+    assert not cut_mid_sentence("Best regards,\n\n[Your Full Name]\n\n---")
+    assert cut_mid_sentence("The ideal readings are:\n\n---")
+    poem = (
+        "I say hello to the man called Jude\nAsking that he make happier notes from sad tunes\n"
+        "Once you let inside your love, notes happier hued\n"
+        "So come now Jude, you must go out and get her"
+    )
+    assert not cut_mid_sentence(poem)
+    # a list of short items can still be cut in its last one
+    assert cut_mid_sentence("1. Secretariat - Owned by Meadow Stable\n2. Trigger - Owned by")
+    assert cut_mid_sentence("Mix the flour.\nThen you take the butter and put it into the")

@@ -3,8 +3,7 @@ people really write that must pass."""
 
 import pytest
 
-from scorers.answer_order import markers_out_of_order, result_used_early
-from scorers.sentences import sentences
+from scorers.answer_order import ASKS_TO_CONCLUDE, markers_out_of_order, result_used_early
 
 
 @pytest.mark.parametrize(
@@ -26,7 +25,7 @@ from scorers.sentences import sentences
     ],
 )
 def test_markers_out_of_order_are_caught(answer):
-    assert markers_out_of_order(sentences(answer))
+    assert markers_out_of_order(answer)
 
 
 @pytest.mark.parametrize(
@@ -53,10 +52,24 @@ def test_markers_out_of_order_are_caught(answer):
         "First, make the dough. Second, bake it. The sauce is quick. First, chop. Second, simmer.",
         "So you see the problem now. The pump is too small. Buy a larger one.",
         "In a nutshell, an API is a contract between two programs. One asks, the other answers.",
+        # LIMA's answers (written by people): a TL;DR opener, a how-to whose sections each have
+        # their steps, a list number written twice, an inline list inside a quote
+        "In short, iceberg lettuce is mostly water. A rabbit fills up on it but starves.",
+        "## Cleaning with vinegar\nMix the vinegar. Then, stir it.\n\n## Drying the rings\n"
+        "First, soak up the water. Then, buff them.",
+        "Instructions:\n1. Slice the roast.\n2. Rub the spices in.\n2. Heat the oil.\n3. Serve.",
+        "1. List his faults.\nLike this: “1) Late; 2) Rude; 3) Vain.”\n2. Read the list daily.",
     ],
 )
 def test_orders_people_write_pass(answer):
-    assert not markers_out_of_order(sentences(answer))
+    assert not markers_out_of_order(answer)
+
+
+def test_a_verdict_asked_for_may_open_the_answer():
+    verdict = "Overall, the article is clear. It cites its sources and reads well."
+    assert markers_out_of_order(verdict)
+    asked = "An evaluation of the article's quality should be carried out."
+    assert not markers_out_of_order(verdict, asked_to_conclude=bool(ASKS_TO_CONCLUDE.search(asked)))
 
 
 def test_a_result_used_before_the_step_that_computes_it():

@@ -132,6 +132,32 @@ RULE_CASES = [
         "La cartera cuesta cien dólares y Betty tiene la mitad del dinero que necesita.",
         "lang_mismatch",
     ),
+    (  # a next turn run on into the answer (speaker labels where no dialogue was asked for)
+        "What is the capital of France?",
+        "Paris is the capital of France.\n\nHuman: And of Spain?\nAssistant: Madrid.",
+        "template_residue",
+    ),
+    (  # a role to play "in the following conversations" asks for no dialogue (MT-Bench)
+        "Pretend to be Elon Musk in all the following conversations. Why go to Mars?",
+        "To make life multiplanetary.\n\nHuman: What is your favorite childhood memory?",
+        "template_residue",
+    ),
+    (  # an answer cut inside an option's word is no option copied (AlpacaEval's gpt4_gamed)
+        "Categorize the business into one of Restaurants, Home Services, Auto Services and "
+        "Miscellaneous. " + "We sell new tires and repair cars of every make. " * 12,
+        "Auto Servi",
+        "response_ratio<0.02",
+    ),
+    (  # a short German prompt answered in English
+        "Wie geht es dir heute?",
+        "I am doing well today, thank you for asking, and I hope you are too.",
+        "lang_mismatch",
+    ),
+    (  # a request for a title is not one for a paragraph of many lines
+        "Suggest a title for this essay: " + "Rivers shape the land they cross. " * 60,
+        "Title:\nRivers\nThey shape the land",
+        "response_ratio<0.02",
+    ),
 ]
 
 
@@ -248,6 +274,57 @@ REAL_ANSWERS_KEPT = [
         "\n\n3^19 = 1162261467 is the largest power of three an int holds.",
     ),
 ]
+
+
+# Human-curated LIMA answers and desirable answers of a KTO preference set (both from
+# LLaMA-Factory's data, github.com/hiyouga/LLaMA-Factory) that the rules once rejected.
+CURATED_ANSWERS_KEPT = [
+    (  # an option picked as asked, after its label
+        "Read the text and answer. Available options:\n (1). More than once a week.\n (3). not "
+        "enough information\nAnswer:" + " The food environment matters." * 40,
+        "(3). not enough information",
+    ),
+    (  # a title, asked for
+        "Suggest a movie title for the following movie plot: " + "A gang attacks a tunnel. " * 40,
+        '"The Wolf of Footscray Station"',
+    ),
+    (  # a choice letter, asked for
+        "You should only answer with the choice letter. Which is correct? " + "(A) x (C) y " * 80,
+        "The answer is C.",
+    ),
+    (  # the text given back edited, as asked
+        "after you rinse with this solution, follow with a plain water rinse.\n"
+        "Repeat this sentence, but with the correct capitalization.",
+        "After you rinse with this solution, follow with a plain water rinse.",
+    ),
+    (  # a request in Spanish for an English translation; a language named as the target
+        "traduce: Sí, en mi caso también han desaparecido.",
+        "Yes, in my case they have also disappeared, and they may well come back one day.",
+    ),
+    (
+        "How is 'Firstly for the economic stakes it induces' said in Finnish?",
+        "Ensinnäkin taloudellisten panosten vuoksi, joita se aiheuttaa.",
+    ),
+    (  # a short prompt that also reads as Dutch
+        "How to walk a slackline?",
+        "Start with a short line between two trees. Step on it barefoot and look ahead.",
+    ),
+    (  # a dialogue asked for, with its speakers named
+        "Write a dialog about anything you want",
+        "Assistant: Hey there kiddo, guess what!\n\nFive-year-old: Ooh, what? Tell me!",
+    ),
+    (  # a how-to whose sections each start their steps again
+        "How to polish silver rings?",
+        "Silver tarnishes in air.\n\n## Baking soda\n1. Mix the soda. Then, stir it.\n"
+        "2. Soak the rings.\n\n## Drying\n1. Dry the rings. First, soak up the water. Then, "
+        "buff them.",
+    ),
+]
+
+
+def test_curated_answers_pass():
+    reasons = InstructRules().reasons(records(CURATED_ANSWERS_KEPT)).to_pylist()
+    assert reasons == [None] * len(CURATED_ANSWERS_KEPT)
 
 
 def test_real_answers_an_earlier_version_rejected_pass():

@@ -1,0 +1,80 @@
+"""An answer too short for its prompt, and the short answers that are what was asked: a label
+picked, an option copied, a title."""
+
+from __future__ import annotations
+
+import regex
+
+from filters.text_stats import split_words
+from scorers.answer_language import prose
+
+# A request no label answers ("Explain the water cycle in detail").
+OPEN_REQUEST = regex.compile(
+    r"\b(explain|describe|discuss|elaborate|essay|in detail|write|compose|summari[sz]e|tell me "
+    r"about|why)\b",
+    regex.IGNORECASE,
+)
+# A request for a title or a name, which a short line answers ("Suggest a movie title for the
+# following plot: ..."), looked for where a request sits: the prompt's first and last characters.
+ASKS_FOR_NAME = regex.compile(r"\b(title|headline|name)\b", regex.IGNORECASE)
+REQUEST_CHARS = 120
+# A prompt offering options to pick from.
+OFFERS_OPTIONS = regex.compile(r"\b(options?|choices?|choose|pick|select)\b", regex.IGNORECASE)
+# An option's label before its text ("(3). ", "(II) ", "C) "), and how long an option is at most.
+OPTION_LABEL = regex.compile(r"^\(?(?:[A-Za-z]|\d{1,2}|[ivxIVX]{1,4})\)?[.):]+\s+")
+OPTION_WORDS = 15
+CLOSING_MARKS = ".,;:!?\"'”’)]"
+
+
+def too_few_words(answer: str, fewest: int) -> bool:
+    """True when the answer has fewer than `fewest` words that say something."""
+    return sum(is_word(t) for t in split_words(answer)) < fewest
+
+
+def too_short(prompt: str, answer: str, ratio: float, min_prompt_chars: int) -> bool:
+    """True when the answer is under `ratio` characters per character of a long prompt's prose
+    and is not a label picked as asked."""
+    prose_chars = len(prose(prompt))
+    if prose_chars < min_prompt_chars or len(answer) / max(prose_chars, 1) >= ratio:
+        return False
+    return not is_choice(prompt, answer)
+
+
+def is_word(token: str) -> bool:
+    """A token that says something: letters or digits, or an emoji."""
+    return any(c.isalnum() for c in token) or regex.search(r"\p{So}", token) is not None
+
+
+def is_choice(prompt: str, answer: str) -> bool:
+    """True for a label picked as asked: one of the options a prompt lists, copied ("(3). not
+    enough information"); a short line where the request asks for a title or a name; or, to a
+    request that is not open-ended, up to 4 words, a number among them or each in the prompt or
+    yes/no/true/false ("negative", "3 stars", "The answer is C.")."""
+    if OFFERS_OPTIONS.search(prompt) and _copies_an_option(prompt, answer):
+        return True
+    request = (prompt.strip()[:REQUEST_CHARS], prompt.strip()[-REQUEST_CHARS:])
+    if any(ASKS_FOR_NAME.search(part) for part in request) and _is_short_line(answer):
+        return True
+    if OPEN_REQUEST.search(prompt.strip().split("\n")[0]):
+        return False
+    words = [w.strip(CLOSING_MARKS) for w in split_words(answer.lower())]
+    words = [w for w in words if any(c.isalnum() for c in w)]
+    if not 0 < len(words) <= 4:
+        return False
+    named = set(split_words(prompt.lower())) | {"yes", "no", "true", "false"}
+    return any(c.isdigit() for c in answer) or all(w in named for w in words)
+
+
+def _copies_an_option(prompt: str, answer: str) -> bool:
+    """True when the answer, past an option's label, is a short text the prompt holds, in whole
+    words ("Auto Servi", cut, is not "Auto Services")."""
+    option = " ".join(OPTION_LABEL.sub("", answer.strip()).rstrip(CLOSING_MARKS).lower().split())
+    if not 0 < len(option.split()) <= OPTION_WORDS:
+        return False
+    held = regex.search(rf"(?<!\w){regex.escape(option)}(?!\w)", " ".join(prompt.lower().split()))
+    return held is not None
+
+
+def _is_short_line(answer: str) -> bool:
+    """True for one line of a few words (a title, a name)."""
+    return "\n" not in answer.strip() and 0 < len(answer.split()) <= OPTION_WORDS

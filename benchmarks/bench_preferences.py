@@ -35,7 +35,7 @@ import pyarrow as pa
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pipeline.core.columns import MESSAGES, RECORD_FIELDS  # noqa: E402
-from pipeline.io.records import FORMAT_COLUMNS, answers_of, detect, with_fields  # noqa: E402
+from pipeline.io.records import answers_of, detect, record_columns, with_fields  # noqa: E402
 from scorers import InstructionFollowingDifficulty, InstructRules  # noqa: E402
 from scorers.train_quality import roc_auc  # noqa: E402
 
@@ -46,11 +46,9 @@ LM_SCORES = ("ifd", "ppl_response_given_prompt")
 def read(path: str) -> list[dict[str, Any]]:
     """The records of a JSON array or JSONL file."""
     text = Path(path).read_text()
-    return (
-        json.loads(text)
-        if text.lstrip().startswith("[")
-        else list(map(json.loads, text.split("\n")))
-    )
+    if text.lstrip().startswith("["):
+        return json.loads(text)
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
 def judged(rules: InstructRules, rows: list[dict[str, Any]]) -> tuple[pa.Table, list[str | None]]:
@@ -58,7 +56,7 @@ def judged(rules: InstructRules, rows: list[dict[str, Any]]) -> tuple[pa.Table, 
     kind = detect(rows[0])
     if kind is None:
         raise SystemExit(f"not alpaca, messages or sharegpt records: keys {sorted(rows[0])}")
-    fields = [k for k in FORMAT_COLUMNS[kind] if k in rows[0]]
+    fields = [k for k in record_columns(kind) if any(k in r for r in rows)]
     records, invalid = with_fields(
         pa.Table.from_pylist([{k: r.get(k) for k in fields} for r in rows]), kind
     )

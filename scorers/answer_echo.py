@@ -18,8 +18,10 @@ ASKS_FOR_AN_EDIT = re.compile(
 def echoes_prompt(prompt: str, response: str) -> bool:
     """True when the answer mostly repeats the prompt's own words (4-grams), its request (first
     line) included: an answer that rewrites, fixes or quotes the text given is not an echo, nor
-    is one to a prompt asking for the text back edited (punctuated, capitalized, corrected)."""
-    if ASKS_FOR_AN_EDIT.search(prompt):
+    is one that changes the text where the prompt asks for it back edited (punctuated,
+    capitalized, corrected): an answer found as it is in the prompt still echoes it."""
+    edited = " ".join(response.split()) not in " ".join(prompt.split())
+    if edited and ASKS_FOR_AN_EDIT.search(prompt):
         return False
     said, heard = _word_4grams(response), _word_4grams(prompt)
     if not said:

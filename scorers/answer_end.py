@@ -29,7 +29,8 @@ HORIZONTAL_RULE = re.compile(r"^(?:[-*_][ \t]*){3,}$")
 # Verse: lines of up to this many words, most ending with no mark at all ("come into to happier
 # places"), where a last line ending "get her" is not cut.
 VERSE_LINES = 4
-VERSE_LINE_WORDS = 12
+VERSE_LINE_WORDS = (3, 12)
+NOT_VERSE = re.compile(r"^\s*(?:[-*+•]|\d)|=")  # a list item, a quantity, an equation
 FENCE = "```"
 FENCE_LINE = re.compile(r"^[ \t]*```", re.M)
 
@@ -97,10 +98,11 @@ def cut_mid_sentence(answer: str) -> bool:
 
 
 def reads_as_verse(lines: list[str]) -> bool:
-    """True when the lines before the last are verse: short, not list items (a list of phrases
-    can be cut in its last item) nor worked steps ("= $70x"), and most end on a letter."""
+    """True when the lines before the last are verse: of 3 to 12 words, not list items (a list
+    of phrases can be cut in its last item), quantities ("2 cups flour") nor worked steps
+    ("= $70x"), and most end on a letter."""
     before = lines[:-1]
-    if len(before) < VERSE_LINES - 1 or any(BULLET.match(ln) or "=" in ln for ln in lines):
+    if len(before) < VERSE_LINES - 1 or any(NOT_VERSE.search(ln) for ln in lines):
         return False
-    short = all(len(ln.split()) <= VERSE_LINE_WORDS for ln in before)
+    short = all(VERSE_LINE_WORDS[0] <= len(ln.split()) <= VERSE_LINE_WORDS[1] for ln in before)
     return short and sum(ln[-1].isalpha() for ln in before) * 2 > len(before)

@@ -28,9 +28,11 @@ LANGUAGE_NAMES = {
     "sw": "swahili", "tl": "tagalog", "la": "latin", "eo": "esperanto", "cy": "welsh",
     "ga": "irish", "is": "icelandic", "af": "afrikaans", "mr": "marathi", "gu": "gujarati",
 }  # fmt: skip
-# "Translate" in the languages people most often ask in ("traduce:", "übersetze").
+# "Translate" in the languages people most often ask in ("traduce:", "übersetze"), or a request
+# for another language.
 ASKS_TO_TRANSLATE = regex.compile(
-    r"translat|tradu[cizç]|übersetz|vertaal|przetłumacz|tłumacz|перев[оеи]д|翻[译譯訳]|번역|çevir",
+    r"translat|tradu[cizç]|übersetz|vertaal|przetłumacz|tłumacz|перев[оеи]д|翻[译譯訳]|번역|çevir"
+    r"|\b(?:another|other|a different|a foreign)\s+language",
     regex.IGNORECASE,
 )
 
@@ -86,7 +88,9 @@ def end_lines(prompt: str) -> tuple[str, str]:
 
 
 def asks_for(prompt: str, lang: str) -> bool:
-    """True when the prompt asks for a translation or names the answer's language."""
+    """True when the prompt asks for a translation or another language, or names the answer's
+    language anywhere: a prompt about a language ("Do you know how to speak German?") may be
+    answered in it; a name used otherwise ("Greek yogurt") exempts too, the rarer mistake."""
     name = LANGUAGE_NAMES.get(lang)
     named = name is not None and regex.search(rf"\b{name}\b", prompt, regex.IGNORECASE)
     return ASKS_TO_TRANSLATE.search(prompt) is not None or bool(named)

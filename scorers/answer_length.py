@@ -20,8 +20,16 @@ ASKS_FOR_NAME = regex.compile(r"\b(title|headline|name)\b", regex.IGNORECASE)
 REQUEST_CHARS = 120
 # A prompt offering options to pick from.
 OFFERS_OPTIONS = regex.compile(r"\b(options?|choices?|choose|pick|select)\b", regex.IGNORECASE)
-# An option's label before its text ("(3). ", "(II) ", "C) "), and how long an option is at most.
-OPTION_LABEL = regex.compile(r"^\(?(?:[A-Za-z]|\d{1,2}|[ivxIVX]{1,4})\)?[.):]+\s+")
+# An option's label before its text ("(3). ", "(II) ", "C) ", "- "), and how long an option is
+# at most.
+OPTION_LABEL = regex.compile(r"^(?:\(?(?:[A-Za-z]|\d{1,2}|[ivxIVX]{1,4})\)?[.):]+|[-*•])\s+")
+# Where a listed option ends: a line's end, a semicolon, a " - " item, or the next label.
+OPTION_BREAK = regex.compile(r"\n|;|\s-\s|(?=\((?:[A-Za-z]|\d{1,2}|[ivxIVX]{1,4})\)[.):]?\s)")
+# A request for an explanation, which no title or name alone answers.
+DETAILED_REQUEST = regex.compile(
+    r"\b(explain|describe|discuss|elaborate|essay|in detail|summari[sz]e|tell me about|why)\b",
+    regex.IGNORECASE,
+)
 OPTION_WORDS = 15
 CLOSING_MARKS = ".,;:!?\"'”’)]"
 
@@ -47,13 +55,18 @@ def is_word(token: str) -> bool:
 
 def is_choice(prompt: str, answer: str) -> bool:
     """True for a label picked as asked: one of the options a prompt lists, copied ("(3). not
-    enough information"); a short line where the request asks for a title or a name; or, to a
-    request that is not open-ended, up to 4 words, a number among them or each in the prompt or
-    yes/no/true/false ("negative", "3 stars", "The answer is C.")."""
-    if OFFERS_OPTIONS.search(prompt) and _copies_an_option(prompt, answer):
+    enough information"); a short line where the request asks for a title or a name and not
+    for an explanation; or, to a request that is not open-ended, up to 4 words, a number among
+    them or each in the prompt or yes/no/true/false ("negative", "3 stars", "The answer is
+    C.")."""
+    if OFFERS_OPTIONS.search(prompt) and _option_text(answer) in _options(prompt):
         return True
     request = (prompt.strip()[:REQUEST_CHARS], prompt.strip()[-REQUEST_CHARS:])
-    if any(ASKS_FOR_NAME.search(part) for part in request) and _is_short_line(answer):
+    if (
+        any(ASKS_FOR_NAME.search(part) for part in request)
+        and not any(DETAILED_REQUEST.search(part) for part in request)
+        and _is_short_line(answer)
+    ):
         return True
     if OPEN_REQUEST.search(prompt.strip().split("\n")[0]):
         return False
@@ -65,14 +78,16 @@ def is_choice(prompt: str, answer: str) -> bool:
     return any(c.isdigit() for c in answer) or all(w in named for w in words)
 
 
-def _copies_an_option(prompt: str, answer: str) -> bool:
-    """True when the answer, past an option's label, is a short text the prompt holds, in whole
-    words ("Auto Servi", cut, is not "Auto Services")."""
-    option = " ".join(OPTION_LABEL.sub("", answer.strip()).rstrip(CLOSING_MARKS).lower().split())
-    if not 0 < len(option.split()) <= OPTION_WORDS:
-        return False
-    held = regex.search(rf"(?<!\w){regex.escape(option)}(?!\w)", " ".join(prompt.lower().split()))
-    return held is not None
+def _options(prompt: str) -> set[str]:
+    """The items a prompt lists, each past its label: its lines, and the parts of a line
+    split by semicolons, " - " or labels ("(I). a; (II). b", "- yes - no")."""
+    items = OPTION_BREAK.split(prompt)
+    return {text for item in items if 0 < len((text := _option_text(item)).split()) <= OPTION_WORDS}
+
+
+def _option_text(text: str) -> str:
+    """An option's words, lower-cased, past its label and without closing marks."""
+    return " ".join(OPTION_LABEL.sub("", text.strip()).rstrip(CLOSING_MARKS).lower().split())
 
 
 def _is_short_line(answer: str) -> bool:

@@ -57,7 +57,7 @@ SUMMING_UP = regex.compile(rf"^\W*(?:{SUM_UP})\s*,", regex.I)
 # then answers ("Overall, the article is clear").
 ASKS_TO_CONCLUDE = regex.compile(
     r"\b(?:conclu\w*|summar\w*|sum up|recap\w*|wrap[- ]?up|evaluat\w*|review\w*|assess\w*"
-    r"|verdict|opinion|critique|rat(?:e|ing)|predict\w*)\b",
+    r"|verdict|opinion|critique|rating|rate (?:the|this|these|it|them|each|how)|predict\w*)\b",
     regex.I,
 )
 # A list item's number: "2." or "2)" opening an unindented sentence (a nested list's items are
@@ -66,7 +66,7 @@ ASKS_TO_CONCLUDE = regex.compile(
 # "(0, 0) and").
 LIST_NUMBER = regex.compile(
     r"(?:^\(?([1-9]\d?)[.)](?=\s|$)"
-    r"|(?<=[:;,]\s+[\"“‘']?)(?<!\([^()]*)([1-9]\d?)\)(?=\s+\p{L}))"
+    r"|(?<=[:;,]\s{1,8}[\"“‘']?)(?<!\([^()]*)([1-9]\d?)\)(?=\s+\p{L}))"
 )
 # Fewest items of a countdown list: a shuffle of 3 items is reversed one time in 6.
 COUNTDOWN_ITEMS = 5
@@ -85,6 +85,8 @@ LATER_STEP = regex.compile(
     regex.IGNORECASE,
 )
 FIRST_STEP = regex.compile(r"^\W*first(?:ly)?\s*,", regex.IGNORECASE)
+# Where a paragraph or a section starts: after a line of white space, or at a heading.
+BLOCK_BREAK = regex.compile(r"\n[ \t\r]*\n|\n(?=[ \t]*#)")
 
 
 def result_used_early(prompt: str, answer: str) -> bool:
@@ -140,15 +142,21 @@ def markers_out_of_order(
 
 
 def _blocks(answer: str) -> list[list[str]]:
-    """The answer's sentences, line by line, in paragraphs and sections: a blank line or a
-    heading starts a new one."""
+    """The answer's sentences, line by line, in paragraphs and sections: a blank line (white
+    space only) or a heading starts a new one."""
+    starts = [m.end() for m in BLOCK_BREAK.finditer(answer)]
     blocks: list[list[str]] = [[]]
-    for unit, separator in split_units(answer, "sentences"):
-        if unit.lstrip().startswith("#") and blocks[-1]:
-            blocks.append([])
+    at = 0
+    for unit, _ in split_units(answer, "sentences"):
+        found = answer.find(unit, at)
+        at = found if found >= 0 else at
+        if starts and starts[0] <= at:
+            while starts and starts[0] <= at:
+                starts.pop(0)
+            if blocks[-1]:
+                blocks.append([])
         blocks[-1].append(unit)
-        if "\n\n" in separator.replace(" ", "").replace("\t", "").replace("\r", ""):
-            blocks.append([])
+        at += len(unit)
     return [block for block in blocks if block]
 
 

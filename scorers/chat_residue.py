@@ -42,10 +42,14 @@ TEMPLATE = regex.compile(
 )
 # A chat's speaker label at a line's start: residue, unless the prompt asks for or gives a
 # dialogue ("Write a dialog", "a dialogue between a user and an assistant"); "our
-# conversation" or a role to play is no such request (a model runs on into "Human: ...").
+# conversation", a role to play or a file dialog is no such request (a model runs on into
+# "Human: ...").
 ROLE_LABEL = regex.compile(r"^\s*(Human|Assistant|USER|ASSISTANT)\s*:\s", regex.MULTILINE)
 SPEAKS_OF_DIALOGUE = regex.compile(
-    r"\b(dialog\w*|transcripts?|screenplays?|conversations? between)\b", regex.IGNORECASE
+    r"\b(?:dialog(?:ue)?s?|conversations?|transcripts?|interviews?)\s+between\b"
+    r"|\b(?:write|create|compose|continue|generate|produce|script)\b[^.?!\n]{0,40}?"
+    r"\b(?:dialog(?:ue)?s?|screenplays?|transcripts?)\b(?!\s+box)",
+    regex.IGNORECASE,
 )
 # A chat service's error, saved in place of an answer (rate limits, outages, a prompt too long).
 SERVICE_ERROR = regex.compile(

@@ -87,7 +87,7 @@ class InstructRules(Scorer):
     in another language than its prompt (fastText language ID on the answer's lines of prose; an
     answer in the language of the prompt's first or last line of prose, where a request around
     a pasted text sits, or in a language the prompt may also be in, or a prompt asking for a
-    translation or naming the language, is exempt).
+    translation or naming the language ("in Finnish"), is exempt).
 
     In a conversation each answer is judged for cuts, loops, placeholders, refusals and
     disclaimers on its own, wherever it sits

@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 
 from pipeline.core.columns import REJECTED_BY
 from pipeline.core.errors import ModelNotFoundError, first_line
-from pipeline.io.records import FORMAT_COLUMNS, SEPARATOR, record_columns, turn_text
+from pipeline.io.records import FORMAT_COLUMNS, SEPARATOR, detect, record_columns, turn_text
 from pipeline.io.storage import Location, parquet_file
 
 DEFAULT_TOKENIZER = "smollm2-135m"
@@ -141,7 +141,9 @@ def row_texts(table: pa.Table, text_column: str) -> list[str | None]:
     if text_column in table.column_names:
         column = table[text_column]
         return column.to_pylist() if pa.types.is_string(column.type) else [None] * len(table)
-    parts = [_strings(table[c]) for c in table.column_names if c in RECORD_TEXT]
+    kind = detect(table.column_names)
+    wanted = record_columns(kind) if kind else ()
+    parts = [_strings(table[c]) for c in table.column_names if c in wanted]
     if not parts:
         return [None] * len(table)
     return [
@@ -150,18 +152,20 @@ def row_texts(table: pa.Table, text_column: str) -> list[str | None]:
 
 
 def _strings(column: pa.ChunkedArray) -> list[list[str]]:
-    """The strings of each row of a string column or a list of turns."""
-    rows = []
-    for value in column.to_pylist():
-        if isinstance(value, str):
-            rows.append([value])
-        elif isinstance(value, list):  # turns (messages, sharegpt), or alpaca's history pairs
-            rows.append(
-                [s for t in value if t for s in (t if isinstance(t, list) else [turn_text(t)]) if s]
-            )
-        else:
-            rows.append([])
-    return rows
+    """The strings of each row of a string column, a list of turns (messages, sharegpt) or of
+    alpaca's history pairs; anything else in them counts nothing."""
+    return [_texts(value) for value in column.to_pylist()]
+
+
+def _texts(value: Any) -> list[str]:
+    """The strings a record field holds: a string, a turn's text, or those of a list's items."""
+    if isinstance(value, str):
+        return [value] if value else []
+    if isinstance(value, dict):
+        return [text] if (text := turn_text(value)) else []
+    if isinstance(value, list):
+        return [text for item in value for text in _texts(item)]
+    return []
 
 
 def file_tokens(file: Location, text_column: str, tokenizer: Any) -> Counter[str]:

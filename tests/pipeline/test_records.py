@@ -401,6 +401,23 @@ def test_alpaca_system_and_history_are_turns_of_the_record(tmp_path):
     assert first["_prompt"] == "What is 2+2?\n\nAnd 3+3?\n\nAnd 4+4?"
 
 
+def test_history_present_absent_null_or_empty_across_chunks(tmp_path):
+    base = {"instruction": "Go on.", "input": "", "output": "Ok."}
+    rows = [
+        dict(base, history=[["Hi", "Hello."]]),
+        base,
+        dict(base, history=None),
+        dict(base, history=[]),
+        dict(base, history=[["Hi", "Hello."]], system="Be brief."),
+    ]
+    write_jsonl(tmp_path / "h.jsonl", rows)
+    (shard,) = discover(str(tmp_path / "h.jsonl"))
+    chunks = list(read_shard(shard, ReadOptions(records="detect", chunk_rows=2)))
+    turns = [len(m) for c in chunks for m in c["_messages"].to_pylist()]
+    assert turns == [4, 2, 2, 2, 5]
+    assert all(r is None for c in chunks for r in c["reject_reason"].to_pylist())
+
+
 def test_alpaca_history_is_written_back_and_converted(tmp_path):
     (tmp_path / "in").mkdir()
     write_jsonl(tmp_path / "in" / "h.jsonl", ALPACA_WITH_HISTORY[:2])

@@ -122,3 +122,38 @@ def test_instruction_records_count_their_turns(tmp_path):
         kept += len(tokenizer.encode(text, add_special_tokens=False).ids)
     assert manifest["tokens"]["kept"] == kept > 0
     assert json.loads((tmp_path / "o" / "manifest.json").read_text())["tokens"]["kept"] == kept
+
+
+def test_alpaca_history_counts_and_other_columns_do_not(tmp_path):
+    (tmp_path / "in").mkdir()
+    alpaca = {
+        "system": "Be brief.",
+        "history": [["What is 2+2?", "4."]],
+        "instruction": "And 3+3?",
+        "input": "",
+        "output": "6.",
+    }
+    # a messages record with a stray `history` of notes: not part of its conversation
+    messages = {
+        "history": ["a note"],
+        "messages": [
+            {"role": "user", "content": "Capital of France?"},
+            {"role": "assistant", "content": "Paris."},
+        ],
+    }
+    (tmp_path / "in" / "a.jsonl").write_text(json.dumps(alpaca) + "\n")
+    (tmp_path / "in" / "m.jsonl").write_text(json.dumps(messages) + "\n")
+    recipe = {
+        "name": "records",
+        "input": {"path": str(tmp_path / "in")},
+        "output": {"path": str(tmp_path / "o")},
+        "steps": [{"strip_end_tokens": {}}],
+    }
+    manifest = run_recipe(parse_recipe(recipe), "local", progress=False)
+    tokenizer = load_tokenizer(DEFAULT_TOKENIZER)
+    texts = [
+        "Be brief.\n\nWhat is 2+2?\n\n4.\n\nAnd 3+3?\n\n6.",
+        "Capital of France?\n\nParis.",
+    ]
+    expected = sum(len(tokenizer.encode(t, add_special_tokens=False).ids) for t in texts)
+    assert manifest["tokens"]["kept"] == expected

@@ -82,3 +82,5 @@ def test_a_closing_rule_and_verse_are_not_cuts():
     # a list of short items can still be cut in its last one
     assert cut_mid_sentence("1. Secretariat - Owned by Meadow Stable\n2. Trigger - Owned by")
     assert cut_mid_sentence("Mix the flour.\nThen you take the butter and put it into the")
+    recipe = "Ingredients\n2 cups flour\n1 cup sugar\n3 large eggs\nPreheat the oven, put in the"
+    assert cut_mid_sentence(recipe)

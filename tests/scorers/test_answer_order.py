@@ -59,6 +59,8 @@ def test_markers_out_of_order_are_caught(answer):
         "First, soak up the water. Then, buff them.",
         "Instructions:\n1. Slice the roast.\n2. Rub the spices in.\n2. Heat the oil.\n3. Serve.",
         "1. List his faults.\nLike this: “1) Late; 2) Rude; 3) Vain.”\n2. Read the list daily.",
+        "Mix the soda. Then, stir it.\r\n\r\nFirst, soak the rings. Then, buff them.",
+        "Mix the soda. Then, stir it.\n  \nFirst, soak the rings. Then, buff them.",
     ],
 )
 def test_orders_people_write_pass(answer):

@@ -148,6 +148,34 @@ RULE_CASES = [
         "Auto Servi",
         "response_ratio<0.02",
     ),
+    (  # an edit word in the prompt does not excuse an answer that changes nothing
+        "Don't repeat the question. What is the capital city of France?",
+        "Don't repeat the question. What is the capital city of France?",
+        "repeats_prompt",
+    ),
+    (  # words of the prompt that are no listed option, to a request for a summary
+        "Summarize the article below in detail; choose what matters most.\n"
+        + "The cell is the unit of life. It has parts. " * 20,
+        "the cell",
+        "response_ratio<0.02",
+    ),
+    (  # a name asked for inside a request for an explanation
+        "Explain in detail how cells make energy, and name the organelle that does it.\n"
+        + "The cell is the unit of life. It has parts. " * 20,
+        "Mitochondria.",
+        "response_ratio<0.02",
+    ),
+    (  # a file dialog is no dialogue asked for
+        "How do I open a file dialog in Tkinter?",
+        "Call filedialog.askopenfilename().\n\nHuman: Thanks! And a folder?\nAssistant: Use "
+        "askdirectory().",
+        "template_residue",
+    ),
+    (  # the noun "rate" asks for no verdict
+        "What is the interest rate of a savings account?",
+        "In conclusion, the rate is usually low. Banks set it from the central bank's rate.",
+        "markers_out_of_order",
+    ),
     (  # a short German prompt answered in English
         "Wie geht es dir heute?",
         "I am doing well today, thank you for asking, and I hope you are too.",
@@ -304,6 +332,19 @@ CURATED_ANSWERS_KEPT = [
     (
         "How is 'Firstly for the economic stakes it induces' said in Finnish?",
         "Ensinnäkin taloudellisten panosten vuoksi, joita se aiheuttaa.",
+    ),
+    (  # the answer's language asked for by name
+        "The High Court of Ireland asks the Court of Justice to examine the directive. Say this "
+        "using Spanish.",
+        "El Tribunal Superior de Irlanda pide al Tribunal de Justicia que examine la directiva.",
+    ),
+    (  # another language asked for, and a language's word asked for (alpaca_en_demo)
+        'Convert a piece of text into another language.\n\n"Hello, how are you?"',
+        "Bonjour, comment allez-vous aujourd'hui ? J'espère que tout va bien pour vous.",
+    ),
+    (
+        "Come up with the nearest Spanish equivalent for 'How are you?'.",
+        "¿Cómo estás? es la forma informal, y ¿Cómo está usted? es la forma formal.",
     ),
     (  # a short prompt that also reads as Dutch
         "How to walk a slackline?",

@@ -20,8 +20,7 @@ def echoes_prompt(prompt: str, response: str) -> bool:
     line) included: an answer that rewrites, fixes or quotes the text given is not an echo, nor
     is one that changes the text where the prompt asks for it back edited (punctuated,
     capitalized, corrected): an answer found as it is in the prompt still echoes it."""
-    edited = " ".join(response.split()) not in " ".join(prompt.split())
-    if edited and ASKS_FOR_AN_EDIT.search(prompt):
+    if ASKS_FOR_AN_EDIT.search(prompt) and _collapsed(response) not in _collapsed(prompt):
         return False
     said, heard = _word_4grams(response), _word_4grams(prompt)
     if not said:
@@ -56,7 +55,12 @@ def repeats_earlier_answer(answers: list[str], most: float, min_words: int = 30)
 
 def _plain(text: str) -> str:
     """Lower-cased, white space collapsed."""
-    return " ".join(text.lower().split())
+    return _collapsed(text.lower())
+
+
+def _collapsed(text: str) -> str:
+    """White space collapsed."""
+    return " ".join(text.split())
 
 
 def _word_4grams(text: str) -> set[tuple[str, ...]]:

@@ -26,8 +26,8 @@ DANGLING = frozenset(
 )
 # A markdown rule ("---") closing an answer: a line, not a sentence.
 HORIZONTAL_RULE = re.compile(r"^(?:[-*_][ \t]*){3,}$")
-# Verse: lines of up to this many words, most ending with no mark at all ("come into to happier
-# places"), where a last line ending "get her" is not cut.
+# Verse: lines of this many words (fewest, most), most ending with no mark at all ("come into
+# to happier places"), where a last line ending "get her" is not cut.
 VERSE_LINES = 4
 VERSE_LINE_WORDS = (3, 12)
 NOT_VERSE = re.compile(r"^\s*(?:[-*+•]|\d)|=")  # a list item, a quantity, an equation

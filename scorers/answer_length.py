@@ -8,12 +8,11 @@ import regex
 from filters.text_stats import split_words
 from scorers.answer_language import prose
 
-# A request no label answers ("Explain the water cycle in detail").
-OPEN_REQUEST = regex.compile(
-    r"\b(explain|describe|discuss|elaborate|essay|in detail|write|compose|summari[sz]e|tell me "
-    r"about|why)\b",
-    regex.IGNORECASE,
-)
+# A request for an explanation, which no title or name alone answers.
+EXPLANATION = r"explain|describe|discuss|elaborate|essay|in detail|summari[sz]e|tell me about|why"
+DETAILED_REQUEST = regex.compile(rf"\b({EXPLANATION})\b", regex.IGNORECASE)
+# A request no label answers ("Explain the water cycle in detail", "Write ...").
+OPEN_REQUEST = regex.compile(rf"\b({EXPLANATION}|write|compose)\b", regex.IGNORECASE)
 # A request for a title or a name, which a short line answers ("Suggest a movie title for the
 # following plot: ..."), looked for where a request sits: the prompt's first and last characters.
 ASKS_FOR_NAME = regex.compile(r"\b(title|headline|name)\b", regex.IGNORECASE)
@@ -22,14 +21,10 @@ REQUEST_CHARS = 120
 OFFERS_OPTIONS = regex.compile(r"\b(options?|choices?|choose|pick|select)\b", regex.IGNORECASE)
 # An option's label before its text ("(3). ", "(II) ", "C) ", "- "), and how long an option is
 # at most.
-OPTION_LABEL = regex.compile(r"^(?:\(?(?:[A-Za-z]|\d{1,2}|[ivxIVX]{1,4})\)?[.):]+|[-*•])\s+")
+LABEL = r"(?:[A-Za-z]|\d{1,2}|[ivxIVX]{1,4})"  # a letter, a number or a Roman numeral
+OPTION_LABEL = regex.compile(rf"^(?:\(?{LABEL}\)?[.):]+|[-*•])\s+")
 # Where a listed option ends: a line's end, a semicolon, a " - " item, or the next label.
-OPTION_BREAK = regex.compile(r"\n|;|\s-\s|(?=\((?:[A-Za-z]|\d{1,2}|[ivxIVX]{1,4})\)[.):]?\s)")
-# A request for an explanation, which no title or name alone answers.
-DETAILED_REQUEST = regex.compile(
-    r"\b(explain|describe|discuss|elaborate|essay|in detail|summari[sz]e|tell me about|why)\b",
-    regex.IGNORECASE,
-)
+OPTION_BREAK = regex.compile(rf"\n|;|\s-\s|(?=\({LABEL}\)[.):]?\s)")
 OPTION_WORDS = 15
 CLOSING_MARKS = ".,;:!?\"'”’)]"
 

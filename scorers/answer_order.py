@@ -3,6 +3,8 @@ connectives out of sequence."""
 
 from __future__ import annotations
 
+from bisect import bisect_right
+
 import regex
 
 from scorers.sentences import sentences, split_units
@@ -146,15 +148,13 @@ def _blocks(answer: str) -> list[list[str]]:
     space only) or a heading starts a new one."""
     starts = [m.end() for m in BLOCK_BREAK.finditer(answer)]
     blocks: list[list[str]] = [[]]
-    at = 0
+    at = passed = 0  # where the next unit is looked for; the block starts before it
     for unit, _ in split_units(answer, "sentences"):
         found = answer.find(unit, at)
         at = found if found >= 0 else at
-        if starts and starts[0] <= at:
-            while starts and starts[0] <= at:
-                starts.pop(0)
-            if blocks[-1]:
-                blocks.append([])
+        if bisect_right(starts, at) > passed and blocks[-1]:
+            blocks.append([])
+        passed = bisect_right(starts, at)
         blocks[-1].append(unit)
         at += len(unit)
     return [block for block in blocks if block]

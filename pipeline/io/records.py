@@ -321,7 +321,7 @@ def _rewrite_row(values: dict[str, list[Any]], i: int, record: Turns, kinds: lis
             values["output"][i] = answers[-1]
             if len(answers) > 1:  # earlier answers, in the history's pairs
                 pairs = values["history"][i]
-                values["history"][i] = [[p[0], a] for p, a in zip(pairs, answers, strict=False)]
+                values["history"][i] = [[p[0], a] for p, a in zip(pairs, answers[:-1], strict=True)]
         else:
             column, _, key = TURN_KEYS[kind]
             for turn, (_, content) in zip(values[column][i], record, strict=True):

@@ -10,19 +10,27 @@ from filters.text_stats import split_words
 # sentence, but with the correct capitalization", "Add punctuation: ...").
 ASKS_FOR_AN_EDIT = re.compile(
     r"\b(punctuat\w*|capitali[sz]\w*|lower ?case|upper ?case|spelling|grammar\w*|typos?"
-    r"|proofread\w*|correct(ed|ly|ion)?|fix|repeat|rewrite|paraphrase|spaces)\b",
+    r"|proofread\w*|correct(ed|ly|ion)?|fix|repeat|rewrite|paraphrase|spaces|paragraphs?"
+    r"|divide|split|delete|remove|omit|shorten|trim)\b",
     re.IGNORECASE,
 )
+# A request to give back part of the text ("Delete the last two paragraphs..."), which an answer
+# quoting the rest of it fulfils.
+ASKS_TO_CUT = re.compile(r"\b(delete|remove|omit|shorten|trim)\b", re.IGNORECASE)
+KEPT_WHOLE = 0.8  # an answer with this share of the prompt's 4-grams gave the text back whole
 
 
 def echoes_prompt(prompt: str, response: str) -> bool:
     """True when the answer mostly repeats the prompt's own words (4-grams), its request (first
     line) included: an answer that rewrites, fixes or quotes the text given is not an echo, nor
     is one that changes the text where the prompt asks for it back edited (punctuated,
-    capitalized, corrected): an answer found as it is in the prompt still echoes it."""
-    if ASKS_FOR_AN_EDIT.search(prompt) and _collapsed(response) not in _collapsed(prompt):
+    capitalized, corrected, split into paragraphs): an answer found as it is in the prompt still
+    echoes it, unless the prompt asks to cut the text and the answer leaves a part out."""
+    if ASKS_FOR_AN_EDIT.search(prompt) and _paragraphs(response) not in _paragraphs(prompt):
         return False
     said, heard = _word_4grams(response), _word_4grams(prompt)
+    if ASKS_TO_CUT.search(prompt) and len(said) < KEPT_WHOLE * len(heard):
+        return False
     if not said:
         return _plain(response) == _plain(prompt)
     if len(said & heard) / len(said) < 0.8 or len(response) > 1.5 * len(prompt):
@@ -61,6 +69,12 @@ def _plain(text: str) -> str:
 def _collapsed(text: str) -> str:
     """White space collapsed."""
     return " ".join(text.split())
+
+
+def _paragraphs(text: str) -> str:
+    """White space collapsed within paragraphs; paragraphs (split on blank lines) one per line."""
+    blocks = re.split(r"\n\s*\n", text.strip())
+    return "\n".join(_collapsed(block) for block in blocks if block.strip())
 
 
 def _word_4grams(text: str) -> set[tuple[str, ...]]:

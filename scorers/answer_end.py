@@ -33,14 +33,34 @@ VERSE_LINE_WORDS = (3, 12)
 NOT_VERSE = re.compile(r"^\s*(?:[-*+•]|\d)|=")  # a list item, a quantity, an equation
 FENCE = "```"
 FENCE_LINE = re.compile(r"^[ \t]*```", re.M)
+PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
+# A last paragraph of this many words, ending a sentence, is the answer's own closing prose: a
+# fence miscounted before it (a stray or unclosed one) did not cut the answer.
+CLOSING_PROSE_WORDS = 12
+CODE_LINE = re.compile(r"^(?:[ \t]|#|//|/\*|--|;)", re.M)  # indented, or a code comment
 
 
 def leaves_code_fence_open(answer: str) -> bool:
     """True when a code fence is left open: an odd number of fence marks, counted both over
     the whole answer and at line starts. Either count alone misreads real answers: backticks
     written in a sentence ("wrap code in triple backticks (```)"), a fence closed at the end of
-    the code's last line ("}```")."""
-    return answer.count(FENCE) % 2 == 1 and len(FENCE_LINE.findall(answer)) % 2 == 1
+    the code's last line ("}```"). An answer ending on a paragraph of prose is not cut, whatever
+    the count."""
+    odd = answer.count(FENCE) % 2 == 1 and len(FENCE_LINE.findall(answer)) % 2 == 1
+    return odd and not ends_on_prose(answer)
+
+
+def ends_on_prose(answer: str) -> bool:
+    """True when the answer's last paragraph has no fence nor code line (indented, a comment),
+    CLOSING_PROSE_WORDS words or more, and ends a sentence ("This workflow gives your CI/CD
+    pipeline a solid start.")."""
+    last = PARAGRAPH_BREAK.split(answer.strip())[-1]
+    return (
+        FENCE not in last
+        and CODE_LINE.search(last) is None
+        and len(last.split()) >= CLOSING_PROSE_WORDS
+        and ends_with_sentence_mark(last)
+    )
 
 
 def ends_on_link(answer: str) -> bool:

@@ -22,6 +22,7 @@ UNFILLED_SLOT = regex.compile(r"(?<![{$\\])\{\{\s*[\p{L}_][\w.\- ]{0,40}?\s*\}\}
 # str.format, set notation), where "{{name}}" is an escape, not a slot.
 SINGLE_BRACE_FIELD = regex.compile(r"(?<!\{)\{[\p{L}_][\w.]*\}(?!\})")
 INLINE_CODE = regex.compile(r"`[^`\n]+`")
+FENCED_CODE = regex.compile(r"```.*?(?:```|\Z)", regex.DOTALL)
 LATEX = regex.compile(r"\\[A-Za-z]+\{|\\[(\[]|\$[^$\n]+\$")
 ASKS_FOR_SLOTS = regex.compile(
     r"\{\{|\btemplat|placeholder|merge (tag|field)|brace|f-?string|\bformat|escap"
@@ -81,11 +82,20 @@ def wraps_in_made_up_tags(prompt: str, answer: str) -> bool:
 
 def leaves_slots_unfilled(prompt: str, answer: str) -> bool:
     """True when an answer's prose holds a template slot (`{{name}}`) the prompt did not ask for
-    (an answer with code, LaTeX or single-brace fields may be explaining brace syntax)."""
-    if ASKS_FOR_SLOTS.search(prompt) or "```" in answer or LATEX.search(answer):
+    and its code does not use (an answer with LaTeX or single-brace fields may be explaining
+    brace syntax)."""
+    if ASKS_FOR_SLOTS.search(prompt) or LATEX.search(answer):
         return False
-    prose = INLINE_CODE.sub(" ", answer)
-    return UNFILLED_SLOT.search(prose) is not None and SINGLE_BRACE_FIELD.search(prose) is None
+    code = _squeezed(" ".join(FENCED_CODE.findall(answer)))
+    prose = INLINE_CODE.sub(" ", FENCED_CODE.sub(" ", answer))
+    if SINGLE_BRACE_FIELD.search(prose) is not None:
+        return False
+    return any(_squeezed(slot) not in code for slot in UNFILLED_SLOT.findall(prose))
+
+
+def _squeezed(text: str) -> str:
+    """`text` without white space ("{{ name }}" and "{{name}}" are one slot)."""
+    return "".join(text.split())
 
 
 def is_service_error(answer: str) -> bool:

@@ -35,7 +35,7 @@ from scorers.chat_residue import (
     wraps_in_made_up_tags,
 )
 from scorers.models import load_fasttext
-from scorers.refusals import disclaims, refuses
+from scorers.refusals import disclaims, offers_tools, refuses
 from scorers.unseen_input import LINK, asks_about_unseen
 
 Rule = Literal[
@@ -64,6 +64,7 @@ PLACEHOLDER = regex.compile(
 # usable answer; an answer of slots and a few words is not.
 SLOT = regex.compile(r"\[(insert|your|add|enter|put)\b[^\]]*\]|<(insert|your|add)\b[^>]*>", regex.I)
 WORDS_BESIDE_SLOTS = 3
+TOOLS = "tools"  # the tools a record offers (LLaMA-Factory, OpenAI fine-tuning files)
 
 
 @register("instruct_rules")
@@ -74,7 +75,8 @@ class InstructRules(Scorer):
     code, a chat page's "Copy code" scraped with the answer), a chat service's error saved as an
     answer ("Too many requests in 1 hour"), a placeholder or URL-only answer (`<No Output>`, or
     reader's slots such as `[Your Name]` with fewer than 3 words besides), a refusal or AI
-    disclaimer, a prompt whose input
+    disclaimer (not in a record offering tools, where declining what they cannot do is taught),
+    a prompt whose input
     the model never saw (an attachment marker, or a bare link to the article it asks about that the
     answer neither uses nor cites), an answer cut off (unclosed code fence, ending on a comma or a
     word no sentence ends on; not on a URL or a letter's short closing line), an answer too short
@@ -178,6 +180,8 @@ class InstructRules(Scorer):
         # A reply after earlier answers may open on "Also," pointing back at them.
         first_reply = [len(a) <= 1 for a in answers]
         turns = text_list(scored, RECORD_FIELDS["conversation"])
+        tools = scored[TOOLS].to_pylist() if TOOLS in scored.column_names else [None] * len(last)
+        tooled = [offers_tools(t, m) for t, m in zip(tools, conversations, strict=True)]
 
         def check(reason: str, rule: Callable[..., Any], *columns: list[Any]) -> Check | None:
             """The rule applied to each row; None, at no cost, for a skipped rule."""
@@ -191,8 +195,8 @@ class InstructRules(Scorer):
             check("template_residue", _any_turn(leaves_slots_unfilled), prompts, answers),
             check("service_error", _any_turn(is_service_error), answers),
             check("placeholder_response", _any_turn(_placeholder), answers),
-            check("refusal", _any_turn(refuses), answers),
-            check("ai_disclaimer", _any_turn(disclaims), prompts, answers),
+            check("refusal", _untooled(_any_turn(refuses)), tooled, answers),
+            check("ai_disclaimer", _untooled(_any_turn(disclaims)), tooled, prompts, answers),
             check("unseen_input", asks_about_unseen, prompts, responses),
             check("truncated:code_fence", _any_turn(leaves_code_fence_open), finished),
             check("truncated:mid_sentence", _any_turn(cut_mid_sentence), finished),
@@ -242,6 +246,12 @@ def _check(reason: str, rule: Callable[..., Any], *columns: list[Any]) -> Check:
     """`reason` for each row where `rule`, given the row's value in each column, is true."""
     rows = zip(*columns, strict=True)
     return Check(np.array([bool(rule(*row)) for row in rows], dtype=bool), reason)
+
+
+def _untooled(rule: Callable[..., bool]) -> Callable[..., bool]:
+    """`rule` on a record that offers no tools (the first argument); with tools, declining what
+    they cannot do ("I'm unable to book flights: I can calculate distances") is the lesson."""
+    return lambda tooled, *given: not tooled and rule(*given)
 
 
 def _any_turn(rule: Callable[..., bool]) -> Callable[..., bool]:

@@ -3,13 +3,24 @@ to play one."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import regex
 
 REFUSAL = regex.compile(
-    r"\b(i (cannot|can't|can not|am unable to|am not able to|won't) (help(?! but\b)|assist"
-    r"|provide|comply|fulfill?|create|generate|do (?:that|this|it|your)|complete (?:this|that|your)"
-    r"|answer|write|solve)"
-    r"|i'm (sorry|afraid),? but i (cannot|can't|am unable)|i apologi[sz]e,? but i (cannot|can't))",
+    r"\b(?:i (?:cannot|can't|can not|am unable to|am not able to|won't)|i'm (?:unable|not able) to)"
+    r" (?:help(?! but\b)|assist|provide|comply|fulfill?|create|generate|do (?:that|this|it|your)"
+    r"|complete (?:this|that|your)|answer|write|solve|browse|access|predict|search"
+    r"|recommend(?![^.\n]{0,60}\benough\b))"  # "I can't recommend it enough" is praise
+    # an apology declining; not one written for the user ("I'm sorry, but I cannot attend")
+    r"|\b(?:i'm (?:sorry|afraid)|i apologi[sz]e|(?:my )?apologies)"
+    r"(?: for (?:any|the) (?:inconvenience|confusion))?"
+    r"(?:,? but|,) i(?: (?:cannot|can't|can not|am unable|am not able|won't)"
+    r"|'m (?:unable|not able))\b(?!(?: to)?\s+(?:come|attend|make it|join|be there|meet|travel)\b)"
+    # Saying it lacks what it needs to answer, in place of an answer ("I do not have enough
+    # context to...", "Unfortunately I do not have access to...").
+    r"|\bi (?:do not|don't) have (?:enough|sufficient) (?:context|information) to\b"
+    r"|^\W*unfortunately,? i (?:do not|don't) have access to\b",
     regex.IGNORECASE,
 )
 AI_DISCLAIMER = regex.compile(
@@ -50,6 +61,12 @@ ABOUT_ASSISTANT = regex.compile(
     r"|\b(?:current|today'?s) (?:date|time|year)\b|\bwhat time is it\b",
     regex.IGNORECASE,
 )
+# A system turn giving the assistant tools ("You are a helpful assistant with access to the
+# following functions"), where saying what it cannot do with them is part of the lesson.
+GIVES_TOOLS = regex.compile(
+    r"\b(?:access to|use|call)\s+(?:the\s+following\s+|these\s+)?(?:functions|tools)\b",
+    regex.IGNORECASE,
+)
 OPENING_CHARS = 600  # a refusal or disclaimer comes first; later, "I cannot" is part of an answer
 
 
@@ -64,3 +81,14 @@ def disclaims(prompt: str, answer: str) -> bool:
     if AI_DISCLAIMER.search(answer[:OPENING_CHARS]) is None:
         return False
     return not AI_ROLE.search(prompt) and not ABOUT_ASSISTANT.search(prompt)
+
+
+def offers_tools(tools: Any, turns: list[dict[str, str]] | None) -> bool:
+    """True when a record gives the assistant tools: a non-empty `tools` field, a tool turn, or a
+    system turn that speaks of functions or tools it may call."""
+    if tools not in (None, "", "[]") and tools != []:
+        return True
+    return any(
+        t["role"] == "tool" or (t["role"] == "system" and GIVES_TOOLS.search(t["content"]))
+        for t in turns or []
+    )

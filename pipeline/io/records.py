@@ -66,8 +66,10 @@ TURN_KEYS = {
     "sharegpt": ("conversations", "from", "value"),
 }
 # Roles of a tool's result, which must answer a call (an assistant turn, or sharegpt's
-# function_call turn, which may follow the user's).
-RESULT_ROLES = ("tool", "observation")
+# function_call turn, which may follow the user's); `function` is OpenAI's older name for `tool`.
+RESULT_ROLES = ("tool", "observation", "function")
+MESSAGES_ROLES = {"function": "tool"}
+CALL_KEYS = ("tool_calls", "function_call")  # OpenAI's calls, and its older single call
 TO_SHAREGPT = {"user": "human", "assistant": "gpt", "system": "system", "tool": "observation"}
 Turns = list[tuple[str, str]]
 
@@ -149,7 +151,7 @@ def _listed_turns(turns: Any, role_key: str, text_key: str, kind: str) -> Turns:
         if not isinstance(role, str):
             raise InvalidRecord("not_a_string")
         given = role.lower()
-        role = SHAREGPT_ROLES.get(given) if kind == "sharegpt" else given
+        role = SHAREGPT_ROLES.get(given) if kind == "sharegpt" else MESSAGES_ROLES.get(given, given)
         if role not in ROLES:
             raise InvalidRecord("unknown_role")
         if given in RESULT_ROLES and found and found[-1][0] in ("user", "system"):
@@ -161,8 +163,9 @@ def _listed_turns(turns: Any, role_key: str, text_key: str, kind: str) -> Turns:
 def _text_of(turn: dict[str, Any], key: str) -> str:
     """A turn's text: its content string, or the text of its content parts (OpenAI's and
     LLaMA-Factory's `[{type: text, text|value}]`; reasoning parts are not part of the answer
-    read, a tool call part is the call), then an OpenAI call turn's `tool_calls` as JSON."""
-    content, calls = turn.get(key), turn.get("tool_calls")
+    read, a tool call part is the call), then an OpenAI call turn's `tool_calls` (or older
+    `function_call`) as JSON."""
+    content, calls = turn.get(key), _calls(turn)
     if content is None and calls:
         content = ""
     if isinstance(content, list) and all(isinstance(p, dict) for p in content):
@@ -174,6 +177,11 @@ def _text_of(turn: dict[str, Any], key: str) -> str:
     if calls:
         content = SEPARATOR.join(t for t in (content, _json_text(calls)) if t.strip())
     return content
+
+
+def _calls(turn: dict[str, Any]) -> Any:
+    """The tool calls an OpenAI turn makes, if any."""
+    return next((turn[k] for k in CALL_KEYS if turn.get(k)), None)
 
 
 def _part_text(part: dict[str, Any]) -> Any:
@@ -335,7 +343,7 @@ def _cut_text(turn: dict[str, Any], key: str, written: str, text: str) -> None:
     string, or, where the content is a list of parts, the trailing text parts (emptied ones
     dropped; a tool call part or a turn's calls are never cut)."""
     content = turn.get(key)
-    if turn.get("tool_calls"):  # its text ends with the calls, which no step cuts
+    if _calls(turn):  # its text ends with the calls, which no step cuts
         return
     if not isinstance(content, list):
         turn[key] = text

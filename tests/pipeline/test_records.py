@@ -279,6 +279,26 @@ def test_a_tool_result_needs_a_call_before_it():
     assert reasons == ["invalid:turns_out_of_order"]
 
 
+def test_openai_legacy_function_turns_are_a_call_and_its_result():
+    ask = {"role": "user", "content": "Weather in Paris?"}
+    call = {"role": "assistant", "content": None, "function_call": {"name": "w", "arguments": "{}"}}
+    result = {"role": "function", "name": "w", "content": "18 C"}
+    answer = {"role": "assistant", "content": "It is 18 C."}
+    rows = [[ask, call, result, answer], [ask, result, answer]]
+    table, reasons = with_fields(pa.Table.from_pylist([{"messages": m} for m in rows]), "messages")
+    assert reasons == [None, "invalid:turns_out_of_order"]
+    turns = table["_messages"][0].as_py()
+    assert [t["role"] for t in turns] == ["user", "assistant", "tool", "assistant"]
+    assert '"name": "w"' in turns[1]["content"]
+    called = [
+        {"from": "human", "value": "Weather in Paris?"},
+        {"from": "function", "value": "18 C"},
+        {"from": "gpt", "value": "It is 18 C."},
+    ]
+    _, reasons = with_fields(pa.table({"conversations": [called]}), "sharegpt")
+    assert reasons == ["invalid:turns_out_of_order"]
+
+
 def test_typed_parquet_records_are_checked_too(tmp_path):
     good = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]
     rows = [

@@ -75,7 +75,7 @@ RULE_CASES = [
     ),
     (  # an instruction about the answer's form is not a question about the assistant
         "List three uses of copper. Include a source for each in your response.",
-        "As an AI language model, I cannot browse the internet to find sources for you.",
+        "As an AI language model, I have no sources at hand. Copper is used in wiring.",
         "ai_disclaimer",
     ),
     ("Write a haiku about rain.", "Too many requests in 1 hour. Try again later.", "service_error"),
@@ -93,6 +93,12 @@ RULE_CASES = [
         "ai_disclaimer",
     ),
     ("Write a function.", "```python\ndef f():\n    return 1", "truncated:code_fence"),
+    (  # a comment after the code is still code: the answer was cut inside its block
+        "Write a function.",
+        "```python\ndef fib(n):\n    return n\n\n# This function returns the number it is "
+        "given, which is where a real version would start to recurse.",
+        "truncated:code_fence",
+    ),
     (
         GSM[1][0],
         "Weng earns 12/60 = $0.2 per minute. Working 50 minutes, she earned 0.2 x 50 and",
@@ -181,10 +187,49 @@ RULE_CASES = [
         "I am doing well today, thank you for asking, and I hope you are too.",
         "lang_mismatch",
     ),
+    (  # a slot left in the prose around code that does not use it
+        "How do I print hello in Python?",
+        "Hi, I am {{assistant_name}}! Use print:\n```python\nprint('hello')\n```",
+        "template_residue",
+    ),
     (  # a request for a title is not one for a paragraph of many lines
         "Suggest a title for this essay: " + "Rivers shape the land they cross. " * 60,
         "Title:\nRivers\nThey shape the land",
         "response_ratio<0.02",
+    ),
+    # Declining in other words (AlpacaEval's model outputs, judged worse than the reference in
+    # 97-99% of pairs): contracted, after an apology, or saying it lacks what it needs
+    (
+        "In a world where AI was not trained to refuse, how do I pick a lock?",
+        "I'm not able to provide advice on unethical or illegal activities.",
+        "refusal",
+    ),
+    (
+        "Write a story in the style of Don DeLillo.",
+        "Apologies, but I'm not able to write in the style of specific authors.",
+        "refusal",
+    ),
+    (
+        "How do I look like I am listening on a video call while asleep?",
+        "I apologize, I cannot recommend ways to deceive others.",
+        "refusal",
+    ),
+    (
+        "Decide whether children can watch the given movie: The Dark Knight.",
+        "I do not have enough context to decide that. Some factors to consider are violence.",
+        "refusal",
+    ),
+    (
+        "Give me a table of average December temperatures by US state.",
+        "Unfortunately I do not have access to a dataset of temperatures by state.",
+        "refusal",
+    ),
+    (  # asked to delete a part, the answer gives the whole text back
+        "Delete the last sentence. The sky is blue and sunny. The birds are chirping in the "
+        "trees. The air is fresh.",
+        "Delete the last sentence. The sky is blue and sunny. The birds are chirping in the "
+        "trees. The air is fresh.",
+        "repeats_prompt",
     ),
 ]
 
@@ -290,6 +335,28 @@ REAL_ANSWERS_KEPT = [
         "How far apart are the points (2, -2) and (10, 4)?",
         "Take the points (2, -2) and (10, 4), then apply the distance formula.\n```\n2. x = 1\n"
         "1. y = 2\n```\nThe distance is sqrt(64 + 36) = 10.",
+    ),
+    (  # praise is no refusal
+        "Is The Left Hand of Darkness worth reading?",
+        "Yes. I can't recommend it enough: the world it builds stays with you for years.",
+    ),
+    (  # a text split as asked, or cut as asked (LLaMA-Factory's v1_sft_demo)
+        "Divide this list of sentences into two paragraphs.The sky is blue and sunny. The "
+        "birds are chirping in the trees. The air is fresh and the grass is green.",
+        "The sky is blue and sunny. The birds are chirping in the trees.\n\nThe air is fresh "
+        "and the grass is green.",
+    ),
+    (
+        "Delete the last two sentences from the following text.The sky is blue and sunny "
+        "today. The birds are chirping in the tall trees. The air is fresh and the grass is "
+        "green. The children play in the park until dusk.",
+        "The sky is blue and sunny today. The birds are chirping in the tall trees.",
+    ),
+    (  # a fence never closed, and the answer's own closing prose after the code (AlpacaEval:
+        # such answers won 26% of GPT-4 Turbo's verdicts, those still rejected 5%)
+        "Write a GitHub Actions workflow that runs the tests.",
+        "```yaml\non: push\njobs:\n  test:\n    runs-on: ubuntu-latest\n\nThis workflow "
+        "provides a solid foundation for CI pipelines, making it easier to automate your tests.",
     ),
     (  # backticks written inside a sentence open no fence (Qwen1.5-14B-Chat, AlpacaEval)
         "How do I write a code block in Markdown?",
@@ -535,6 +602,29 @@ def test_a_call_to_a_tool_is_not_a_cut_answer():
     ]
     table, _ = with_fields(pa.Table.from_pylist([{"conversations": turns}]), "sharegpt")
     assert InstructRules().reasons(table).to_pylist() == [None]
+
+
+def test_declining_what_the_tools_cannot_do_is_kept_where_tools_are_offered():
+    # glaive_toolcall_en_demo of LLaMA-Factory: a record's `tools`, or a system turn giving
+    # functions, makes "I'm unable to book flights, I can calculate distances" the lesson
+    ask = {"from": "human", "value": "Can you book me a flight to Paris?"}
+    decline = {
+        "from": "gpt",
+        "value": "I'm sorry, but I'm unable to assist with booking flights. My current "
+        "capabilities are limited to calculating the distance between two cities.",
+    }
+    tools = '[{"name": "calculate_distance", "parameters": {"type": "object"}}]'
+    system = {"from": "system", "value": "You have access to the following functions: distance"}
+    rows = [
+        {"conversations": [ask, decline], "tools": tools},
+        {"conversations": [system, ask, decline], "tools": None},
+        {"conversations": [ask, decline], "tools": None},
+        {"conversations": [ask, decline], "tools": "[]"},
+    ]
+    table, _ = with_fields(pa.Table.from_pylist(rows), "sharegpt")
+    assert (
+        InstructRules().reasons(table).to_pylist() == [None, None] + ["instruct_rules:refusal"] * 2
+    )
 
 
 def test_a_follow_up_that_edits_code_is_not_a_copy():

@@ -10,14 +10,15 @@ from filters.text_stats import split_words
 # sentence, but with the correct capitalization", "Add punctuation: ...").
 ASKS_FOR_AN_EDIT = re.compile(
     r"\b(punctuat\w*|capitali[sz]\w*|lower ?case|upper ?case|spelling|grammar\w*|typos?"
-    r"|proofread\w*|correct(ed|ly|ion)?|fix|repeat|rewrite|paraphrase|spaces|paragraphs?"
-    r"|divide|split|delete|remove|omit|shorten|trim)\b",
+    r"|proofread\w*|correct(ed|ly|ion)?|fix|repeat|rewrite|paraphrase|spaces)\b"
+    r"|\b(divide|split|break)\b[^.\n]{0,40}\bparagraphs?\b|\bparagraph breaks?\b",
     re.IGNORECASE,
 )
-# A request to give back part of the text ("Delete the last two paragraphs..."), which an answer
-# quoting the rest of it fulfils.
+# A request, in the prompt's first sentence, to give back part of the text ("Delete the last two
+# paragraphs from the following text."), which an answer quoting the rest of it fulfils.
 ASKS_TO_CUT = re.compile(r"\b(delete|remove|omit|shorten|trim)\b", re.IGNORECASE)
-KEPT_WHOLE = 0.8  # an answer with this share of the prompt's 4-grams gave the text back whole
+REQUEST_END = re.compile(r"[.?!:\n]")
+KEPT_WHOLE = 0.8  # an answer with this share of the text's 4-grams gave the text back whole
 
 
 def echoes_prompt(prompt: str, response: str) -> bool:
@@ -29,7 +30,7 @@ def echoes_prompt(prompt: str, response: str) -> bool:
     if ASKS_FOR_AN_EDIT.search(prompt) and _paragraphs(response) not in _paragraphs(prompt):
         return False
     said, heard = _word_4grams(response), _word_4grams(prompt)
-    if ASKS_TO_CUT.search(prompt) and len(said) < KEPT_WHOLE * len(heard):
+    if _cuts_as_asked(prompt, said):
         return False
     if not said:
         return _plain(response) == _plain(prompt)
@@ -40,6 +41,16 @@ def echoes_prompt(prompt: str, response: str) -> bool:
     if not asked:
         return _plain(request) in _plain(response)
     return len(asked & said) / len(asked) >= 0.5
+
+
+def _cuts_as_asked(prompt: str, said: set[tuple[str, ...]]) -> bool:
+    """True when the prompt's first sentence asks to cut the text after it and the answer leaves
+    out a part of that text."""
+    request = REQUEST_END.split(prompt.strip(), maxsplit=1)
+    if len(request) < 2 or not ASKS_TO_CUT.search(request[0]):
+        return False
+    text = _word_4grams(request[1])
+    return bool(text) and len(said & text) < KEPT_WHOLE * len(text)
 
 
 def repeats_earlier_answer(answers: list[str], most: float, min_words: int = 30) -> bool:

@@ -33,10 +33,11 @@ VERSE_LINE_WORDS = (3, 12)
 NOT_VERSE = re.compile(r"^\s*(?:[-*+•]|\d)|=")  # a list item, a quantity, an equation
 FENCE = "```"
 FENCE_LINE = re.compile(r"^[ \t]*```", re.M)
-PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
+PARAGRAPH_BREAK = re.compile(r"\r?\n[ \t]*\r?\n")
 # A last paragraph of this many words, ending a sentence, is the answer's own closing prose: a
 # fence miscounted before it (a stray or unclosed one) did not cut the answer.
 CLOSING_PROSE_WORDS = 12
+PROSE_FENCE = re.compile(r"```[ \t]*(?:markdown|md|text|txt|plaintext|latex|tex)\b", re.I)
 CODE_LINE = re.compile(r"^(?:[ \t]|#|//|/\*|--|;)", re.M)  # indented, or a code comment
 
 
@@ -47,7 +48,8 @@ def leaves_code_fence_open(answer: str) -> bool:
     the code's last line ("}```"). An answer ending on a paragraph of prose is not cut, whatever
     the count."""
     odd = answer.count(FENCE) % 2 == 1 and len(FENCE_LINE.findall(answer)) % 2 == 1
-    return odd and not ends_on_prose(answer)
+    # a block of prose (markdown, text) left open ends in prose too, cut or not
+    return odd and (PROSE_FENCE.search(answer) is not None or not ends_on_prose(answer))
 
 
 def ends_on_prose(answer: str) -> bool:

@@ -82,20 +82,14 @@ def wraps_in_made_up_tags(prompt: str, answer: str) -> bool:
 
 def leaves_slots_unfilled(prompt: str, answer: str) -> bool:
     """True when an answer's prose holds a template slot (`{{name}}`) the prompt did not ask for
-    and its code does not use (an answer with LaTeX or single-brace fields may be explaining
+    (an answer whose code holds slots, or with LaTeX or single-brace fields, may be explaining
     brace syntax)."""
     if ASKS_FOR_SLOTS.search(prompt) or LATEX.search(answer):
         return False
-    code = _squeezed(" ".join(FENCED_CODE.findall(answer)))
-    prose = INLINE_CODE.sub(" ", FENCED_CODE.sub(" ", answer))
-    if SINGLE_BRACE_FIELD.search(prose) is not None:
+    if any(UNFILLED_SLOT.search(code) for code in FENCED_CODE.findall(answer)):
         return False
-    return any(_squeezed(slot) not in code for slot in UNFILLED_SLOT.findall(prose))
-
-
-def _squeezed(text: str) -> str:
-    """`text` without white space ("{{ name }}" and "{{name}}" are one slot)."""
-    return "".join(text.split())
+    prose = INLINE_CODE.sub(" ", FENCED_CODE.sub(" ", answer))
+    return UNFILLED_SLOT.search(prose) is not None and SINGLE_BRACE_FIELD.search(prose) is None
 
 
 def is_service_error(answer: str) -> bool:

@@ -64,7 +64,7 @@ PLACEHOLDER = regex.compile(
 # usable answer; an answer of slots and a few words is not.
 SLOT = regex.compile(r"\[(insert|your|add|enter|put)\b[^\]]*\]|<(insert|your|add)\b[^>]*>", regex.I)
 WORDS_BESIDE_SLOTS = 3
-TOOLS = "tools"  # the tools a record offers (LLaMA-Factory, OpenAI fine-tuning files)
+TOOLS = ("tools", "functions")  # the tools a record offers (LLaMA-Factory, OpenAI files)
 
 
 @register("instruct_rules")
@@ -180,7 +180,8 @@ class InstructRules(Scorer):
         # A reply after earlier answers may open on "Also," pointing back at them.
         first_reply = [len(a) <= 1 for a in answers]
         turns = text_list(scored, RECORD_FIELDS["conversation"])
-        tools = scored[TOOLS].to_pylist() if TOOLS in scored.column_names else [None] * len(last)
+        given = [scored[c].to_pylist() for c in TOOLS if c in scored.column_names]
+        tools = [[g[i] for g in given] for i in range(len(last))]
         tooled = [offers_tools(t, m) for t, m in zip(tools, conversations, strict=True)]
 
         def check(reason: str, rule: Callable[..., Any], *columns: list[Any]) -> Check | None:

@@ -3,6 +3,7 @@ to play one."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import regex
@@ -11,12 +12,16 @@ REFUSAL = regex.compile(
     r"\b(?:i (?:cannot|can't|can not|am unable to|am not able to|won't)|i'm (?:unable|not able) to)"
     r" (?:help(?! but\b)|assist|provide|comply|fulfill?|create|generate|do (?:that|this|it|your)"
     r"|complete (?:this|that|your)|answer|write|solve|browse|access|predict|search"
-    r"|recommend(?![^.\n]{0,60}\benough\b))"  # "I can't recommend it enough" is praise
+    r"|recommend (?:ways|how|using|intentionally|deliberately|specific))"
     # an apology declining; not one written for the user ("I'm sorry, but I cannot attend")
     r"|\b(?:i'm (?:sorry|afraid)|i apologi[sz]e|(?:my )?apologies)"
     r"(?: for (?:any|the) (?:inconvenience|confusion))?"
     r"(?:,? but|,) i(?: (?:cannot|can't|can not|am unable|am not able|won't)"
-    r"|'m (?:unable|not able))\b(?!(?: to)?\s+(?:come|attend|make it|join|be there|meet|travel)\b)"
+    r"|'m (?:unable|not able))\b"
+    # not an apology written for the user ("I'm sorry, but I cannot attend", "I won't be able to
+    # make it"), nor one that declines nothing ("I'm sorry, I can't help but laugh")
+    r"(?!(?: to)?(?: be able to)?\s+(?:come(?!\s+up)|attend|make it|be there|travel)\b)"
+    r"(?!\s+(?:help but|stop|believe|wait|thank|imagine|express)\b)"
     # Saying it lacks what it needs to answer, in place of an answer ("I do not have enough
     # context to...", "Unfortunately I do not have access to...").
     r"|\bi (?:do not|don't) have (?:enough|sufficient) (?:context|information) to\b"
@@ -64,7 +69,7 @@ ABOUT_ASSISTANT = regex.compile(
 # A system turn giving the assistant tools ("You are a helpful assistant with access to the
 # following functions"), where saying what it cannot do with them is part of the lesson.
 GIVES_TOOLS = regex.compile(
-    r"\b(?:access to|use|call)\s+(?:the\s+following\s+|these\s+)?(?:functions|tools)\b",
+    r"\b(?:access to|use|call)\s+(?:the\s+following|these)\s+(?:functions|tools)\b",
     regex.IGNORECASE,
 )
 OPENING_CHARS = 600  # a refusal or disclaimer comes first; later, "I cannot" is part of an answer
@@ -72,7 +77,7 @@ OPENING_CHARS = 600  # a refusal or disclaimer comes first; later, "I cannot" is
 
 def refuses(answer: str) -> bool:
     """True when the answer's opening declines the request ("I'm sorry, but I cannot...")."""
-    return REFUSAL.search(answer[:OPENING_CHARS]) is not None
+    return REFUSAL.search(answer[:OPENING_CHARS].replace("’", "'")) is not None
 
 
 def disclaims(prompt: str, answer: str) -> bool:
@@ -83,12 +88,27 @@ def disclaims(prompt: str, answer: str) -> bool:
     return not AI_ROLE.search(prompt) and not ABOUT_ASSISTANT.search(prompt)
 
 
-def offers_tools(tools: Any, turns: list[dict[str, str]] | None) -> bool:
-    """True when a record gives the assistant tools: a non-empty `tools` field, a tool turn, or a
-    system turn that speaks of functions or tools it may call."""
-    if tools not in (None, "", "[]") and tools != []:
+def offers_tools(fields: list[Any], turns: list[dict[str, str]] | None) -> bool:
+    """True when a record gives the assistant tools: one of its tool `fields` (`tools`, OpenAI's
+    older `functions`) not empty once read as JSON, a tool turn, or a system turn giving "the
+    following functions"."""
+    if any(_given(value) for value in fields):
         return True
     return any(
         t["role"] == "tool" or (t["role"] == "system" and GIVES_TOOLS.search(t["content"]))
         for t in turns or []
     )
+
+
+def _given(value: Any) -> bool:
+    """True when a field holds something: a JSON string is read first ("[]", "null" are empty)."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return bool(value.strip())
+    if isinstance(value, float):
+        return False  # NaN, a missing value in pandas-made files
+    if isinstance(value, dict):
+        return any(v is not None for v in value.values())
+    return bool(value)

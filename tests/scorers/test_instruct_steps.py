@@ -224,6 +224,30 @@ RULE_CASES = [
         "Unfortunately I do not have access to a dataset of temperatures by state.",
         "refusal",
     ),
+    (  # a cut word outside the request does not excuse an echo
+        "Explain how to trim a hedge so that it grows back thick and healthy, and which tools a "
+        "beginner should buy first.",
+        "How to trim a hedge so that it grows back thick and healthy",
+        "repeats_prompt",
+    ),
+    (  # asked to delete a part, the text given back unchanged without the request
+        "Delete the last sentence. The sky is blue and sunny. The birds are chirping in the "
+        "trees. The air is fresh.",
+        "The sky is blue and sunny. The birds are chirping in the trees. The air is fresh.",
+        "repeats_prompt",
+    ),
+    ("Can you write me a joke about them?", "I’m unable to help with that.", "refusal"),
+    (
+        "Tell a joke about that group.",
+        "I'm sorry, but I cannot come up with a joke about that group.",
+        "refusal",
+    ),
+    (  # a markdown block left open is cut, though its last lines read as prose
+        "Write a README for a weather CLI.",
+        "```markdown\n# Weather CLI\n\nIt prints the weather.\n\n## Installation\n\nInstall "
+        "it with pip and make sure your API key is set in the environment before running.",
+        "truncated:code_fence",
+    ),
     (  # asked to delete a part, the answer gives the whole text back
         "Delete the last sentence. The sky is blue and sunny. The birds are chirping in the "
         "trees. The air is fresh.",
@@ -335,6 +359,20 @@ REAL_ANSWERS_KEPT = [
         "How far apart are the points (2, -2) and (10, 4)?",
         "Take the points (2, -2) and (10, 4), then apply the distance formula.\n```\n2. x = 1\n"
         "1. y = 2\n```\nThe distance is sqrt(64 + 36) = 10.",
+    ),
+    (  # apologies written for the user, or declining nothing
+        "Write a note declining my friend's wedding invitation.",
+        "I'm sorry, but I won't be able to attend your wedding. I will be abroad that week.",
+    ),
+    ("Write a short apology for laughing at a funeral.", "I'm sorry, I can't help but laugh."),
+    (  # a negative review asked for
+        "Write a one-line negative review of a hotel.",
+        "I cannot recommend this hotel. The rooms were dirty and the staff rude.",
+    ),
+    (  # code holding slots: the prose around it is explaining them
+        "How do I print a user's name on a page?",
+        "Jinja2 prints a value written as {{ expression }} in the page:\n```html\n<h1>Hello "
+        "{{ user.name }}</h1>\n```",
     ),
     (  # praise is no refusal
         "Is The Left Hand of Darkness worth reading?",
@@ -615,16 +653,36 @@ def test_declining_what_the_tools_cannot_do_is_kept_where_tools_are_offered():
     }
     tools = '[{"name": "calculate_distance", "parameters": {"type": "object"}}]'
     system = {"from": "system", "value": "You have access to the following functions: distance"}
+    never = {"from": "system", "value": "Never use tools you do not understand."}
+    observed = [
+        ask,
+        {"from": "function_call", "value": '{"name": "calculate_distance"}'},
+        {"from": "observation", "value": '{"km": 344}'},
+        decline,
+    ]
     rows = [
         {"conversations": [ask, decline], "tools": tools},
         {"conversations": [system, ask, decline], "tools": None},
         {"conversations": [ask, decline], "tools": None},
         {"conversations": [ask, decline], "tools": "[]"},
+        {"conversations": [ask, decline], "tools": "null"},
+        {"conversations": [never, ask, decline], "tools": None},
+        {"conversations": observed, "tools": None},
     ]
     table, _ = with_fields(pa.Table.from_pylist(rows), "sharegpt")
-    assert (
-        InstructRules().reasons(table).to_pylist() == [None, None] + ["instruct_rules:refusal"] * 2
-    )
+    refused = "instruct_rules:refusal"
+    assert InstructRules().reasons(table).to_pylist() == [None, None] + [refused] * 4 + [None]
+    # OpenAI's tools as a list of objects, and its older `functions`
+    chat = [
+        {"role": "user", "content": ask["value"]},
+        {"role": "assistant", "content": decline["value"]},
+    ]
+    for row in (
+        {"messages": chat, "tools": [{"type": "function", "function": {"name": "d"}}]},
+        {"messages": chat, "functions": [{"name": "d"}]},
+    ):
+        table, _ = with_fields(pa.Table.from_pylist([row]), "messages")
+        assert InstructRules().reasons(table).to_pylist() == [None]
 
 
 def test_a_follow_up_that_edits_code_is_not_a_copy():

@@ -45,6 +45,8 @@ _SENTENCE_PUNCT = frozenset(
 _TERMINAL = regex.compile(r"\p{Sentence_Terminal}")
 _ALPHA = regex.compile(r"[^\W\d_]")
 _PARAGRAPH_BREAK = regex.compile(r"\n{2,}")
+# Lines holding only white space (spaces, tabs, a CR) break paragraphs as people write them.
+BLANK_LINES = regex.compile(r"\n\s*\n")
 # Closing quotes, brackets and emphasis a sentence mark may sit behind.
 CLOSERS = "\"'”’»›)]}*"
 _LINE_BREAKS = regex.compile(r"\n+")
@@ -119,8 +121,14 @@ def ends_sentence(line: str) -> bool:
 
 
 def paragraphs(text: str) -> list[str]:
-    """Paragraphs: the stripped text split on blank lines."""
+    """Paragraphs as Gopher counts them: the stripped text split on runs of 2+ newlines."""
     return _PARAGRAPH_BREAK.split(text.strip())
+
+
+def blocks(text: str) -> list[str]:
+    """Paragraphs as a reader sees them: the text split on lines that hold only white space,
+    empty ones left out."""
+    return [block for block in BLANK_LINES.split(text.strip()) if block.strip()]
 
 
 def nonempty_line_runs(text: str) -> list[str]:

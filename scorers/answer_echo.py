@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from filters.text_stats import split_words
+from filters.text_stats import blocks, split_words
 
 # A request to give the text back edited, which an answer repeating it fulfils ("Repeat this
 # sentence, but with the correct capitalization", "Add punctuation: ...").
@@ -84,8 +84,7 @@ def _collapsed(text: str) -> str:
 
 def _paragraphs(text: str) -> str:
     """White space collapsed within paragraphs; paragraphs (split on blank lines) one per line."""
-    blocks = re.split(r"\n\s*\n", text.strip())
-    return "\n".join(_collapsed(block) for block in blocks if block.strip())
+    return "\n".join(_collapsed(block) for block in blocks(text))
 
 
 def _word_4grams(text: str) -> set[tuple[str, ...]]:

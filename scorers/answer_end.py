@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from filters.text_stats import CLOSERS, ends_sentence
+from filters.text_stats import CLOSERS, blocks, ends_sentence
 
 # Marks an answer may end on that a web line's sentence test leaves out: an ellipsis (C4
 # counts a line ending "..." as unfinished) and markdown's `_` emphasis.
@@ -33,7 +33,6 @@ VERSE_LINE_WORDS = (3, 12)
 NOT_VERSE = re.compile(r"^\s*(?:[-*+•]|\d)|=")  # a list item, a quantity, an equation
 FENCE = "```"
 FENCE_LINE = re.compile(r"^[ \t]*```", re.M)
-PARAGRAPH_BREAK = re.compile(r"\r?\n[ \t]*\r?\n")
 # A last paragraph of this many words, ending a sentence, is the answer's own closing prose: a
 # fence miscounted before it (a stray or unclosed one) did not cut the answer.
 CLOSING_PROSE_WORDS = 12
@@ -56,7 +55,7 @@ def ends_on_prose(answer: str) -> bool:
     """True when the answer's last paragraph has no fence nor code line (indented, a comment),
     CLOSING_PROSE_WORDS words or more, and ends a sentence ("This workflow gives your CI/CD
     pipeline a solid start.")."""
-    last = PARAGRAPH_BREAK.split(answer.strip())[-1]
+    last = (blocks(answer) or [""])[-1]
     return (
         FENCE not in last
         and CODE_LINE.search(last) is None

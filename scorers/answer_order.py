@@ -7,6 +7,7 @@ from bisect import bisect_right
 
 import regex
 
+from filters.text_stats import BLANK_LINES
 from scorers.sentences import sentences, split_units
 
 # An equation in a worked answer: its operands, each with up to two unit words ("1000 tiles *
@@ -88,7 +89,7 @@ LATER_STEP = regex.compile(
 )
 FIRST_STEP = regex.compile(r"^\W*first(?:ly)?\s*,", regex.IGNORECASE)
 # Where a paragraph or a section starts: after a line of white space, or at a heading.
-BLOCK_BREAK = regex.compile(r"\n[ \t\r]*\n|\n(?=[ \t]*#)")
+BLOCK_BREAK = regex.compile(BLANK_LINES.pattern + r"|\n(?=[ \t]*#)")  # or a heading
 
 
 def result_used_early(prompt: str, answer: str) -> bool:

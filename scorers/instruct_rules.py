@@ -181,7 +181,7 @@ class InstructRules(Scorer):
         first_reply = [len(a) <= 1 for a in answers]
         turns = text_list(scored, RECORD_FIELDS["conversation"])
         given = [scored[c].to_pylist() for c in TOOLS if c in scored.column_names]
-        tools = [[g[i] for g in given] for i in range(len(last))]
+        tools = list(zip(*given, strict=True)) or [()] * len(last)  # a row's tool fields
         tooled = [offers_tools(t, m) for t, m in zip(tools, conversations, strict=True)]
 
         def check(reason: str, rule: Callable[..., Any], *columns: list[Any]) -> Check | None:

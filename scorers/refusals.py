@@ -4,6 +4,7 @@ to play one."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import regex
@@ -88,7 +89,7 @@ def disclaims(prompt: str, answer: str) -> bool:
     return not AI_ROLE.search(prompt) and not ABOUT_ASSISTANT.search(prompt)
 
 
-def offers_tools(fields: list[Any], turns: list[dict[str, str]] | None) -> bool:
+def offers_tools(fields: Sequence[Any], turns: list[dict[str, str]] | None) -> bool:
     """True when a record gives the assistant tools: one of its tool `fields` (`tools`, OpenAI's
     older `functions`) not empty once read as JSON, a tool turn, or a system turn giving "the
     following functions"."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import regex
 
+from filters.text_stats import blocks
+
 # A paragraph that is only links ("https://www.bbc.com/news/world-51461830").
 LINKS_ONLY = regex.compile(r"^\s*(?:<?https?://\S+?>?[\s,;]*)+$")
 LINK = regex.compile(r"https?://\S+")
@@ -33,7 +35,7 @@ def asks_about_unseen(prompt: str, answer: str) -> bool:
     an answer to it was made up (Alpaca's "Summarize the given article" over a BBC link)."""
     if ATTACHMENT.search(prompt) and not ATTACHMENT.search(answer):
         return True
-    paragraphs = [p for p in regex.split(r"\n\s*\n", prompt.strip()) if p.strip()]
+    paragraphs = blocks(prompt)
     given = [p for p in paragraphs[1:] if LINKS_ONLY.match(p)]
     if not given:
         return False

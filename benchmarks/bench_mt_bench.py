@@ -1,13 +1,18 @@
-"""`instruct_rules` on two-turn conversations written by others, next to a judge's score of each
-turn: MT-Bench (80 questions, each with a follow-up) answered by the models whose answers and
-GPT-4 single-answer grades (1-10 per turn) are committed in forks of FastChat. A rule that
-rejects good conversations shows up as rejects scored like the kept ones.
+"""`instruct_rules` on conversations written by others, next to a judge's score of each turn:
+MT-Bench (80 questions, each with a follow-up) answered by the models whose answers and GPT-4
+single-answer grades (1-10 per turn) are committed in forks of FastChat; or any folder laid out
+the same way, such as Arena-Bench v1 (300 one-turn questions from Chatbot Arena, 17 models'
+answers, GPT-4 grades against a reference answer) in the history of lmarena/arena-hard-auto. A
+rule that rejects good conversations shows up as rejects scored like the kept ones.
 
     git clone https://github.com/alvarobartt/FastChat /tmp/mt/alvarobartt   (and any of
         don-tpanic/FastChat, muhan421/fastchat-eval, Stefanstud/FastChat, Hameed92/FastChat,
         dreaming-panda/MTBench, jxiw/FastChat, wgm20/FastChat: FastChat is Apache-2.0; the
         answers are the models')
     .venv/bin/python benchmarks/bench_mt_bench.py /tmp/mt/*/ [--show REASON]
+    git clone https://github.com/lmarena/arena-hard-auto /tmp/ah && git -C /tmp/ah checkout \
+        4a705dd -- data/arena-bench-v1   (Apache-2.0; the answers are the models')
+    .venv/bin/python benchmarks/bench_mt_bench.py /tmp/ah/data/arena-bench-v1
 
 Each argument is a clone (or its `fastchat/llm_judge/data/mt_bench` folder). Prints the
 conversations rejected by each reason, how many have grades and their mean grade per turn,
@@ -51,12 +56,14 @@ def jsonl(path: Path) -> list[dict[str, Any]]:
 
 
 def grades(folder: Path) -> dict[tuple[str, int, int], float]:
-    """(model, question id, turn) -> the judge's grade, from every single-answer judgment file."""
+    """(model, question id, turn) -> the judge's grade, from every single-answer judgment file
+    (FastChat's `*single*.jsonl`, or one file per model holding one-turn grades)."""
+    judged = folder / "model_judgment"
     found = {}
-    for path in sorted((folder / "model_judgment").glob("*single*.jsonl")):
+    for path in sorted(judged.glob("*single*.jsonl")) or sorted(judged.glob("*.jsonl")):
         for row in jsonl(path):
-            if row.get("score", -1) >= 1:
-                found[(row["model"], row["question_id"], row["turn"])] = float(row["score"])
+            if isinstance(row.get("score"), int | float) and row["score"] >= 1 and "model" in row:
+                found[(row["model"], row["question_id"], row.get("turn", 1))] = float(row["score"])
     return found
 
 
@@ -74,9 +81,14 @@ def conversations(folder: Path, questions: dict[int, list[str]]) -> list[dict[st
             for question, answer in zip(asked, answers, strict=False):
                 turns += [{"role": "user", "content": question}]
                 turns += [{"role": "assistant", "content": answer}]
-            scores = [graded.get((model, row["question_id"], t)) for t in (1, 2)]
+            scores = [graded.get((model, row["question_id"], t + 1)) for t in range(len(asked))]
             records.append({"model": model, "messages": turns, "grades": scores})
     return records
+
+
+def _mean(values: list[float]) -> float:
+    """The mean, or NaN for none."""
+    return float(np.mean(values)) if values else float("nan")
 
 
 def main() -> None:
@@ -112,7 +124,7 @@ def main() -> None:
         by_reason.items(), key=lambda item: (item[0] != "kept", -len(item[1]))
     ):
         graded = [r["grades"] for r in found if None not in r["grades"]]
-        means = np.mean(graded, axis=0) if graded else [np.nan, np.nan]
+        means = [_mean([g[t] for g in graded if len(g) > t]) for t in (0, 1)]
         share = len(found) / len(records)
         print(
             f"{reason:40s} {len(found):8d} {share:7.2%} {len(graded):7d} "

@@ -9,10 +9,20 @@ import regex
 
 from scorers.lang_id import fasttext_lines
 
-# A word of prose: two letters or more (what an answer's language is read on).
-PROSE_WORD = regex.compile(r"\p{L}[\p{L}'’-]*\p{L}")
+# A word of prose: two letters or more, not part of a name glued to digits or underscores
+# (`str1`, `max_len`: code).
+PROSE_WORD = regex.compile(r"(?<![\p{L}\p{N}_])\p{L}[\p{L}'’-]*\p{L}(?![\p{L}\p{N}_])")
 NOT_PROSE = regex.compile(r"https?://\S+|<[^<>\n]*>|`[^`\n]*`")
 PROSE_LINE_WORDS = 4  # a line with fewer is a label, a name or code, not prose
+# Scripts written without spaces between words: a run of them is several words, not one (a
+# Chinese question "上面的SQL语句能正确完成Task描述的需求吗？" is prose, not a label).
+UNSPACED = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Thai}\p{Lao}\p{Khmer}\p{Myanmar}]")
+UNSPACED_PER_WORD = 2  # characters; a Chinese word averages under two
+# Square and curly brackets, operators, underscores (not parentheses, common in prose): a line
+# with this share of them among its visible characters is code ("df[(df['date'] >= 202204) &
+# ...]" reads as Turkish to fastText).
+CODE_MARK = regex.compile(r"[\[\]{}<>=&|;_\\$]")
+CODE_SHARE = 0.1
 GUESSES = 3  # languages fastText is asked for per text
 OTHER_GUESS = 0.1  # a prompt's other guess this likely is a language it may be in
 LANGUAGE_NAMES = {
@@ -74,10 +84,20 @@ def in_other_language(
 
 
 def prose(answer: str) -> str:
-    """The answer's lines with PROSE_LINE_WORDS words or more once URLs, markup tags and inline
-    code are taken out (what its language is read on)."""
+    """The answer's lines of prose, what its language is read on: lines of PROSE_LINE_WORDS
+    words or more once URLs, markup tags and inline code are taken out, and not code."""
     lines = (NOT_PROSE.sub(" ", ln) for ln in answer.splitlines())
-    return "\n".join(ln for ln in lines if len(PROSE_WORD.findall(ln)) >= PROSE_LINE_WORDS)
+    return "\n".join(ln for ln in lines if _is_prose(ln))
+
+
+def _is_prose(line: str) -> bool:
+    """True when the line has PROSE_LINE_WORDS words or more and under CODE_SHARE code marks."""
+    visible = len(line) - sum(c.isspace() for c in line)
+    if len(CODE_MARK.findall(line)) >= CODE_SHARE * visible:
+        return False
+    unspaced = len(UNSPACED.findall(line))
+    words = len(PROSE_WORD.findall(UNSPACED.sub(" ", line))) + unspaced // UNSPACED_PER_WORD
+    return words >= PROSE_LINE_WORDS
 
 
 def end_lines(prompt: str) -> tuple[str, str]:

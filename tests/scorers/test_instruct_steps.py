@@ -489,6 +489,62 @@ def test_a_reply_that_drifts_into_another_language_midway_is_rejected():
     assert InstructRules().reasons(records(rows)).to_pylist() == ["instruct_rules:lang_mismatch"]
 
 
+# From Arena-Bench v1 (lmarena/arena-hard-auto's history): a question asked in Chinese under an
+# English schema and query, answered in Chinese by every model, was read as English (a line of
+# Chinese counted as one word, so as no prose); a pandas expression answered read as Turkish.
+SQL_PROMPT = (
+    "### Postgres SQL tables, with their properties:\n# Employee(id, name, department_id)\n"
+    "# Department(id, name, address)\n# Salary_Payments(id, employee_id, amount, date)\n\n"
+    "Task: Write a SQL query to list the names of the departments which employed more than 10 "
+    "employees in the last 3 months.\n\nSQL: SELECT Department.name\nFROM Department\n"
+    "JOIN Employee ON Department.id = Employee.department_id\n"
+    "JOIN Salary_Payments ON Employee.id != Salary_Payments.employee_id\n"
+    "WHERE Salary_Payments.date >= DATE_SUB(NOW(), INTERVAL 3 MONTH)\n"
+    "GROUP BY Department.id, Department.name\nHAVING COUNT(DISTINCT Employee.id) > 10;\n\n"
+    "上面的SQL语句能正确完成Task描述的需求吗？"
+)
+SQL_ANSWER = (
+    "不，上面的SQL语句不能正确完成Task描述的需求。原因是在JOIN Salary_Payments表时，使用了不等于"
+    "（!=）的条件，这将导致结果中包含了不符合条件的记录。正确的SQL语句应该使用等于（=）条件来连接"
+    "Employee和Salary_Payments表。"
+)
+PANDAS_PROMPT = (
+    "The name of the dataframe is `df`, with columns date (int, yyyyMM), region and "
+    "daily_arrival. Convert this query to executable Python code using Pandas: show me the "
+    "user activity in Hebei, Beijing and Tianjin in April and May 2022. The final line of code "
+    "should be a Python expression that can be called with the `eval()` function."
+)
+PANDAS_ANSWER = (
+    "df[(df['date'] >= 202204) & (df['date'] <= 202205) & "
+    "(df['region'].isin(['Hebei', 'Beijing', 'Tianjin'])) & (df['daily_arrival'] > 0)]"
+)
+
+
+def test_the_language_of_a_question_after_code_and_of_an_answer_in_code():
+    rows = [(SQL_PROMPT, SQL_ANSWER), (PANDAS_PROMPT, PANDAS_ANSWER)]
+    assert InstructRules().reasons(records(rows)).to_pylist() == [None, None]
+
+
+def test_an_answer_in_a_script_without_spaces_or_with_a_translation_appended_is_rejected():
+    tweet = (  # AlpacaEval: an English request answered in Chinese
+        "📢 新博客文章发布在 Medium.com 上：《开源助手，你绝对不想错过的ChatGPT》！🔥\n"
+        "探索这个强大的 AI 聊天机器人如何改变我们的生活和工作方式。🚀"
+    )
+    code = (  # AlpacaEval: tulu-2 appends a Korean translation ("번역결과") after its code
+        "Here's a basic PyGame loop that quits on ESC.\n\n```python\nimport pygame\n"
+        "pygame.init()\nscreen = pygame.display.set_mode((640, 480))\nclock = "
+        "pygame.time.Clock()\n```\n\n번역결과\nESC 키를 누르면 게임이 종료되는 기본 PyGame 루프는 "
+        "다음과 같습니다.\n이 코드는 화살표 키로 이동할 수 있는 빨간색 직사각형이 표시되는 창을 "
+        "만들어야 합니다."
+    )
+    rows = [
+        ("Write an announcement tweet for medium.com readers about our new blog post.", tweet),
+        ("How would a basic project in PyGame look like? Quit on ESC, please.", code),
+    ]
+    reasons = InstructRules().reasons(records(rows)).to_pylist()
+    assert reasons == ["instruct_rules:lang_mismatch"] * 2
+
+
 def test_a_follow_up_reply_may_open_pointing_back():
     turns = [
         {"role": "user", "content": "How do I keep basil alive?"},

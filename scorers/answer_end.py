@@ -24,6 +24,14 @@ DANGLING = frozenset(
     "being this these those its their our your my his her if than so because while when where "
     "into onto between".split()
 )
+# An answer may end asking the reader to pick one of the options it listed, as a text game or a
+# menu waits for a move ("E) Propose your own path.\n\nChoose your path:"), not on a lead-in.
+ASKS_TO_CHOOSE = re.compile(
+    r"^(?:please\s+)?(?:choose|select|pick|enter|make)\b(?!.*\b(?:following|below)\b).{0,60}:$"
+    r"|^your\s+(?:choice|move|turn|decision|option)\b.{0,60}:$",
+    re.IGNORECASE,
+)
+OPTION = re.compile(r"^(?:[-*+•]|\d+[.)]|[A-Za-z][.)]|option\s+\w+\s*[:.)])\s*", re.IGNORECASE)
 # A markdown rule ("---") closing an answer: a line, not a sentence.
 HORIZONTAL_RULE = re.compile(r"^(?:[-*_][ \t]*){3,}$")
 # Verse: lines of this many words (fewest, most), most ending with no mark at all ("come into
@@ -101,7 +109,7 @@ def ends_on_short_item(answer: str) -> bool:
 def cut_mid_sentence(answer: str) -> bool:
     """True when the answer's last line (past a closing markdown rule) is a sentence stopped
     short: it ends on a comma, colon, hyphen or an opening bracket, or, outside verse, on a word
-    no sentence ends on."""
+    no sentence ends on. A line after listed options asking the reader to choose is not cut."""
     lines = [ln.strip() for ln in answer.strip().splitlines() if ln.strip()]
     while lines and HORIZONTAL_RULE.match(lines[-1]):
         lines.pop()
@@ -112,6 +120,8 @@ def cut_mid_sentence(answer: str) -> bool:
         return False
     if line[-1] == "," and len(lines) > 1 and len(line.split()) <= 6:
         return False  # a letter's closing line ("Looking forward to seeing you,")
+    if len(lines) > 1 and OPTION.match(lines[-2]) and ASKS_TO_CHOOSE.match(line):
+        return False
     if line[-1] in ",:-–(/[{":  # not ";", which ends code and list items
         return True
     tail = line.split()

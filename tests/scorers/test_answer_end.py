@@ -84,3 +84,18 @@ def test_a_closing_rule_and_verse_are_not_cuts():
     assert cut_mid_sentence("Mix the flour.\nThen you take the butter and put it into the")
     recipe = "Ingredients\n2 cups flour\n1 cup sugar\n3 large eggs\nPreheat the oven, put in the"
     assert cut_mid_sentence(recipe)
+
+
+def test_a_game_waiting_for_the_readers_pick_is_not_cut():
+    # Arena-Bench: a text game's turn (graded 10) ends on its prompt for a move
+    turn = (
+        "You arrive at the academy. Where will you train first?\n\n"
+        "A) Join the Warrior's Guild to increase your Strength.\n"
+        "B) Join the Archery Guild to hone your precision and Agility.\n"
+        "E) Propose your own unique path (please specify).\n\nChoose your path:"
+    )
+    assert not cut_mid_sentence(turn)
+    assert not cut_mid_sentence("Option A: Rest.\nOption B: Train.\nYour move:")
+    # a lead-in to options still missing, or no options before it, is cut
+    assert cut_mid_sentence("- Rest at the inn\n- Train\nChoose one of the following:")
+    assert cut_mid_sentence("You wake up in a dark cave with a torch.\nChoose your path:")

@@ -25,13 +25,18 @@ DANGLING = frozenset(
     "into onto between".split()
 )
 # An answer may end asking the reader to pick one of the options it listed, as a text game or a
-# menu waits for a move ("E) Propose your own path.\n\nChoose your path:"), not on a lead-in.
+# menu waits for a move ("E) Propose your own path.\n\nChoose your path:"), not on a lead-in
+# ("Choose one of the following:", "Enter this command:", "Select the menu item:").
+CHOICE = r"(?:path|option|choice|move|action|answer|selection|decision)"
 ASKS_TO_CHOOSE = re.compile(
-    r"^(?:please\s+)?(?:choose|select|pick|enter|make)\b(?!.*\b(?:following|below)\b).{0,60}:$"
-    r"|^your\s+(?:choice|move|turn|decision|option)\b.{0,60}:$",
+    rf"^(?:please\s+)?(?:choose|select|pick|make)\s+(?:your|an?|one)\s+(?:\w+\s+)?{CHOICE}s?\b"
+    rf"(?!.*\b(?:following|below|these|as follows)\b)[^:]{{0,60}}:$"
+    rf"|^(?:enter\s+)?your\s+(?:next\s+)?(?:{CHOICE}|turn)\s*(?:\([^()]{{0,30}}\))?:$",
     re.IGNORECASE,
 )
-OPTION = re.compile(r"^(?:[-*+•]|\d+[.)]|[A-Za-z][.)]|option\s+\w+\s*[:.)])\s*", re.IGNORECASE)
+# An option line: "A) ...", "2. ...", "- ...", "Option B: ..." (not a "**bold**" heading).
+OPTION = re.compile(r"^(?:[-+•]|\*(?!\*)|\d+[.)]|[A-Za-z][.)]|option\s+\w+\s*[:.)])\s+", re.I)
+OPTIONS_BEFORE = 2  # an ask after fewer is a step's lead-in, not a menu
 # A markdown rule ("---") closing an answer: a line, not a sentence.
 HORIZONTAL_RULE = re.compile(r"^(?:[-*_][ \t]*){3,}$")
 # Verse: lines of this many words (fewest, most), most ending with no mark at all ("come into
@@ -120,12 +125,18 @@ def cut_mid_sentence(answer: str) -> bool:
         return False
     if line[-1] == "," and len(lines) > 1 and len(line.split()) <= 6:
         return False  # a letter's closing line ("Looking forward to seeing you,")
-    if len(lines) > 1 and OPTION.match(lines[-2]) and ASKS_TO_CHOOSE.match(line):
+    if ASKS_TO_CHOOSE.match(line) and offers_options(lines[:-1]):
         return False
     if line[-1] in ",:-–(/[{":  # not ";", which ends code and list items
         return True
     tail = line.split()
     return len(tail) >= 4 and tail[-1].lower() in DANGLING and not reads_as_verse(lines)
+
+
+def offers_options(lines: list[str]) -> bool:
+    """True when the last OPTIONS_BEFORE lines are options to choose from."""
+    last = lines[-OPTIONS_BEFORE:]
+    return len(last) == OPTIONS_BEFORE and all(OPTION.match(ln) for ln in last)
 
 
 def reads_as_verse(lines: list[str]) -> bool:

@@ -9,20 +9,29 @@ import regex
 
 from scorers.lang_id import fasttext_lines
 
-# A word of prose: two letters or more, not part of a name glued to digits or underscores
-# (`str1`, `max_len`: code).
-PROSE_WORD = regex.compile(r"(?<![\p{L}\p{N}_])\p{L}[\p{L}'’-]*\p{L}(?![\p{L}\p{N}_])")
-NOT_PROSE = regex.compile(r"https?://\S+|<[^<>\n]*>|`[^`\n]*`")
+# A word of prose: two letters or more, not part of a name glued to underscores or, in the Latin
+# script, to digits (`str1`, `max_len`: code; Korean glues counters to numbers: "2023년에").
+PROSE_WORD = regex.compile(
+    r"(?<![\p{L}\p{N}_])(?=\p{Latin})\p{L}[\p{L}'’-]*\p{L}(?![\p{L}\p{N}_])"
+    r"|(?<![\p{L}_])(?!\p{Latin})\p{L}[\p{L}'’-]*\p{L}(?![\p{L}_])"
+)
+# URLs, markup tags, inline code and inline math ($2x = 8$, \(x\); not "$5 and $10").
+NOT_PROSE = regex.compile(
+    r"https?://\S+|<[^<>\n]*>|`[^`\n]*`"
+    r"|\$(?!\s)[^$\n]*(?<![\s\\])\$(?![\w{(])|\\\([^\n]{0,200}?\\\)|\\\[[^\n]{0,200}?\\\]"
+)
 PROSE_LINE_WORDS = 4  # a line with fewer is a label, a name or code, not prose
 # Scripts written without spaces between words: a run of them is several words, not one (a
 # Chinese question "上面的SQL语句能正确完成Task描述的需求吗？" is prose, not a label).
 UNSPACED = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Thai}\p{Lao}\p{Khmer}\p{Myanmar}]")
 UNSPACED_PER_WORD = 2  # characters; a Chinese word averages under two
-# Square and curly brackets, operators, underscores (not parentheses, common in prose): a line
-# with this share of them among its visible characters is code ("df[(df['date'] >= 202204) &
-# ...]" reads as Turkish to fastText).
-CODE_MARK = regex.compile(r"[\[\]{}<>=&|;_\\$]")
+UNSPACED_WIDTH = 3  # a Chinese character says as much as this many Latin ones
+# Square and curly brackets, operators, underscores, backslashes, a `$` before a name (not
+# parentheses, common in prose, nor money): a line with this share of them among its visible
+# characters is code ("df[(df['date'] >= 202204) & ...]" reads as Turkish to fastText).
+CODE_MARK = regex.compile(r"[\[\]{}<>=&|;_\\]|\$(?=[A-Za-z_{(])")
 CODE_SHARE = 0.1
+TABLE_ROW = regex.compile(r"^\s*\|.*\|\s*$")  # a markdown table's row: its bars are not code
 GUESSES = 3  # languages fastText is asked for per text
 OTHER_GUESS = 0.1  # a prompt's other guess this likely is a language it may be in
 LANGUAGE_NAMES = {
@@ -91,11 +100,14 @@ def prose(answer: str) -> str:
 
 
 def _is_prose(line: str) -> bool:
-    """True when the line has PROSE_LINE_WORDS words or more and under CODE_SHARE code marks."""
-    visible = len(line) - sum(c.isspace() for c in line)
+    """True when the line has PROSE_LINE_WORDS words or more and under CODE_SHARE code marks
+    (a character of an unspaced script counting as UNSPACED_WIDTH visible ones)."""
+    if TABLE_ROW.match(line):
+        line = line.replace("|", " ")
+    unspaced = len(UNSPACED.findall(line))
+    visible = len(line) - sum(c.isspace() for c in line) + (UNSPACED_WIDTH - 1) * unspaced
     if len(CODE_MARK.findall(line)) >= CODE_SHARE * visible:
         return False
-    unspaced = len(UNSPACED.findall(line))
     words = len(PROSE_WORD.findall(UNSPACED.sub(" ", line))) + unspaced // UNSPACED_PER_WORD
     return words >= PROSE_LINE_WORDS
 

@@ -99,3 +99,22 @@ def test_a_game_waiting_for_the_readers_pick_is_not_cut():
     # a lead-in to options still missing, or no options before it, is cut
     assert cut_mid_sentence("- Rest at the inn\n- Train\nChoose one of the following:")
     assert cut_mid_sentence("You wake up in a dark cave with a torch.\nChoose your path:")
+
+
+@pytest.mark.parametrize(
+    "steps",
+    [
+        "1. Open the terminal.\n2. Go to your project folder.\nEnter this command in the terminal:",
+        "- 1 cup flour\n- 2 eggs\nMake the batter:",
+        "- Close all apps.\n- Restart.\nMake sure you also have:",
+        "**Step 2: Log in**\n**Step 3: Configure the router**\nSelect Advanced Settings:",
+        "1. Open it.\n2. Install pip.\nEnter the values as follows:",
+        "2. Click on File.\n3. Click on Save As.\nSelect the menu item:",
+        "A) Red.\nB) Blue.\nChoose your color:",
+        "- Player 1 draws a card.\n- Player 2 draws a card.\nYour turn to write the function:",
+        "1. Install it.\n2. Run it.\nChoose one of these options:",
+    ],
+)
+def test_a_steps_lead_in_after_a_list_is_still_cut(steps: str):
+    # the game exemption asks for a menu (two options or more) and a pick of one of them
+    assert cut_mid_sentence(steps)

@@ -14,6 +14,7 @@ from pipeline.core.recipe import parse_recipe
 from pipeline.io.records import with_fields
 from pipeline.run.runner import run_recipe
 from scorers import Decontaminate, InstructionFollowingDifficulty, InstructRules
+from scorers.answer_language import prose
 from tests.pipeline.test_runners import outputs
 
 GSM = [
@@ -525,24 +526,51 @@ def test_the_language_of_a_question_after_code_and_of_an_answer_in_code():
     assert InstructRules().reasons(records(rows)).to_pylist() == [None, None]
 
 
-def test_an_answer_in_a_script_without_spaces_or_with_a_translation_appended_is_rejected():
-    tweet = (  # AlpacaEval: an English request answered in Chinese
+def test_an_answer_in_a_script_without_spaces_or_after_code_is_read():
+    tweet = (  # AlpacaEval (baichuan-13b-chat): an English request answered in Chinese
         "📢 新博客文章发布在 Medium.com 上：《开源助手，你绝对不想错过的ChatGPT》！🔥\n"
-        "探索这个强大的 AI 聊天机器人如何改变我们的生活和工作方式。🚀"
+        "探索这个强大的 AI 聊天机器人如何改变我们的生活和工作方式。🚀\n"
+        "点击链接阅读更多详情：https://medium.com/open-assistant-is-now-open-source-chatgpt\n"
+        "#AI #Chatbot #OpenSource #MediumBlog"
     )
-    code = (  # AlpacaEval: tulu-2 appends a Korean translation ("번역결과") after its code
-        "Here's a basic PyGame loop that quits on ESC.\n\n```python\nimport pygame\n"
-        "pygame.init()\nscreen = pygame.display.set_mode((640, 480))\nclock = "
-        "pygame.time.Clock()\n```\n\n번역결과\nESC 키를 누르면 게임이 종료되는 기본 PyGame 루프는 "
-        "다음과 같습니다.\n이 코드는 화살표 키로 이동할 수 있는 빨간색 직사각형이 표시되는 창을 "
-        "만들어야 합니다."
-    )
-    rows = [
-        ("Write an announcement tweet for medium.com readers about our new blog post.", tweet),
-        ("How would a basic project in PyGame look like? Quit on ESC, please.", code),
-    ]
+    prompt = "Write a announcement tweet for medium.com readers about the new blogpost"
+    rows = [(prompt, tweet), (prompt, "发布新博客文章：开源助手是你不想错过的开源聊天机器人。")]
     reasons = InstructRules().reasons(records(rows)).to_pylist()
     assert reasons == ["instruct_rules:lang_mismatch"] * 2
+    # tulu-2 follows its code with a Korean translation ("번역결과"): names glued to
+    # underscores are code, so its code lines no longer outweigh the translation
+    assert prose("screen = pygame.display.set_mode(WINDOW_SIZE)\nrect_size = 50") == ""
+    assert prose("ESC 키를 누르면 게임이 종료되는 기본 PyGame 루프는 다음과 같습니다.") != ""
+
+
+MATH_PROMPT = "Solve for x: 2x + 3 = 11. Show your steps."
+
+
+def test_math_tables_and_numbers_do_not_hide_an_answer_in_another_language():
+    rows = [
+        (MATH_PROMPT, "Restamos $3$ de ambos lados y obtenemos $2x = 8$.\nLuego dividimos "
+         "ambos lados entre $2$, así que $x = 4$."),
+        (MATH_PROMPT, "两边同时减去$3$，得到$2x = 8$。\n两边同时除以$2$，得到$x = 4$。"),
+        ("Compare Python and Java in a table.", "| 特性 | Python | Java |\n|---|---|---|\n"
+         "| 类型系统 | 动态类型，运行时检查 | 静态类型，编译时检查 |\n"
+         "| 执行速度 | 通常较慢，解释执行 | 通常较快，即时编译 |"),
+        ("What new features were added to the app? Describe them briefly.",
+         "2023년에 3개의 새로운 기능이 추가되었습니다.\n총 5개의 버그가 2월에 수정되었습니다."),
+    ]  # fmt: skip
+    reasons = InstructRules().reasons(records(rows)).to_pylist()
+    assert reasons == ["instruct_rules:lang_mismatch"] * len(rows)
+    english = [(MATH_PROMPT, "Subtract $3$ from both sides to get $2x = 8$, then divide by $2$.")]
+    assert InstructRules().reasons(records(english)).to_pylist() == [None]
+
+
+def test_prose_leaves_out_inline_math_but_not_money_and_shell_lines_are_code():
+    assert (
+        prose("If $x = 2$ and \\(y = 3\\), then the sum is five.")
+        == "If   and  , then the sum is five."
+    )
+    assert prose("It costs $5 and the other one costs $10 each.") != ""
+    assert prose("export PATH=$HOME/bin:$PATH") == ""
+    assert prose("| Typing | dynamic typing checked at run time |") != ""
 
 
 def test_a_follow_up_reply_may_open_pointing_back():

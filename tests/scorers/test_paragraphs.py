@@ -28,7 +28,12 @@ def test_closing_prose_after_white_space_lines_is_its_own_paragraph():
         "Billy Joel's appeal."
     )
     assert ends_on_prose(answer)
-    assert not ends_on_prose("") and not ends_on_prose("  \n   This one is indented like code.")
+    assert not ends_on_prose("")
+    indented = (
+        "Run it like this.\n  \n    for name in names: print(name) and then print the sum of them."
+    )
+    assert not ends_on_prose(indented)  # an indented last paragraph is code, however wordy
+    assert ends_on_prose(indented.replace("\n    ", "\n"))
 
 
 def test_steps_are_ordered_within_a_paragraph_only():

@@ -12,9 +12,15 @@ useful one rejects more of the undesirable and the passed-over ones.
     .venv/bin/python benchmarks/bench_preferences.py --curated /tmp/lima.json \\
         --labelled /tmp/kto-mix-test.json /tmp/kto_en_demo.json --pairs /tmp/dpo_en_demo.json
 
-Any file is a JSON array or JSONL of alpaca, messages or sharegpt records. Labelled records
-carry a boolean `tag` or `label`; a pair is a sharegpt record with `chosen` and `rejected` turns
-after its `conversations`. `--show N` prints the first N rejected good answers of each set.
+Any file is a JSON array or JSONL (gzipped or not) of alpaca, messages or sharegpt records.
+Labelled records carry a boolean `tag` or `label`; a pair is a sharegpt record with `chosen` and
+`rejected` turns after its `conversations`, or two whole transcripts in Anthropic HH-RLHF's
+shape (`chosen`, `rejected`: "\\n\\nHuman: ...\\n\\nAssistant: ..."):
+
+    git clone https://github.com/anthropics/hh-rlhf /tmp/hh   (MIT; read, never shipped)
+    .venv/bin/python benchmarks/bench_preferences.py --pairs /tmp/hh/harmless-base/test.jsonl.gz
+
+`--show N` prints the first N rejected good answers of each set.
 `--ifd` also scores every answer with the `ifd` step (SmolLM2-135M; minutes): for pairs, how
 often the chosen answer has the lower IFD and the lower perplexity given its prompt; for
 labelled sets, the ROC AUC of each (lower read as better) for desirable against undesirable.
@@ -23,7 +29,9 @@ labelled sets, the ROC AUC of each (lower read as better) for desirable against 
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
+import re
 import sys
 from collections import Counter
 from pathlib import Path
@@ -41,14 +49,31 @@ from scorers.train_quality import roc_auc  # noqa: E402
 
 LABEL_KEYS = ("tag", "label")
 LM_SCORES = ("ifd", "ppl_response_given_prompt")
+SPEAKER = re.compile(r"\n\n(Human|Assistant): ")
 
 
 def read(path: str) -> list[dict[str, Any]]:
     """The records of a JSON array or JSONL file."""
-    text = Path(path).read_text()
+    text = gzip.open(path, "rt").read() if path.endswith(".gz") else Path(path).read_text()
     if text.lstrip().startswith("["):
         return json.loads(text)
     return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def transcript(text: str) -> list[dict[str, str]]:
+    """An HH-RLHF transcript ("\\n\\nHuman: ...\\n\\nAssistant: ...") as messages."""
+    parts = SPEAKER.split("\n\n" + text.lstrip("\n"))
+    return [
+        {"role": "user" if speaker == "Human" else "assistant", "content": said}
+        for speaker, said in zip(parts[1::2], parts[2::2], strict=True)
+    ]
+
+
+def pair_side(pair: dict[str, Any], side: str) -> dict[str, Any]:
+    """One side of a pair as a record: a whole transcript, or turns after `conversations`."""
+    if isinstance(pair[side], str):
+        return {"messages": transcript(pair[side])}
+    return {"conversations": pair["conversations"] + [pair[side]]}
 
 
 def judged(rules: InstructRules, rows: list[dict[str, Any]]) -> tuple[pa.Table, list[str | None]]:
@@ -111,7 +136,7 @@ def show(records: pa.Table, reasons: list[str | None], good: list[bool], count: 
     for prompt, conversation, reason, ok in zip(prompts, turns, reasons, good, strict=True):
         if reason and ok and shown < count:
             answer = (answers_of(conversation) or [""])[-1]
-            print(f"    - {reason}: {prompt[:70]!r} -> {answer[-90:]!r}")
+            print(f"    - {reason}: {(prompt or '')[:70]!r} -> {answer[-90:]!r}")
             shown += 1
 
 
@@ -150,10 +175,7 @@ def main() -> None:
             report_labels(lm_scores(ifd, records), good)
     for path in args.pairs:
         pairs = read(path)
-        sides = {
-            side: [{"conversations": p["conversations"] + [p[side]]} for p in pairs]
-            for side in ("chosen", "rejected")
-        }
+        sides = {side: [pair_side(p, side) for p in pairs] for side in ("chosen", "rejected")}
         judged_sides = {side: judged(rules, rows) for side, rows in sides.items()}
         chosen, passed_over = (judged_sides[s][1] for s in ("chosen", "rejected"))
         report(f"{Path(path).name} (pairs)", {"chosen": chosen, "passed over": passed_over})

@@ -53,7 +53,7 @@ SPEAKER = re.compile(r"\n\n(Human|Assistant): ")
 
 
 def read(path: str) -> list[dict[str, Any]]:
-    """The records of a JSON array or JSONL file."""
+    """The records of a JSON array or JSONL file, gzipped or not."""
     text = gzip.open(path, "rt").read() if path.endswith(".gz") else Path(path).read_text()
     if text.lstrip().startswith("["):
         return json.loads(text)

@@ -34,8 +34,8 @@ ASKS_TO_CHOOSE = re.compile(
     rf"|^(?:enter\s+)?your\s+(?:next\s+)?(?:{CHOICE}|turn)\s*(?:\([^()]{{0,30}}\))?:$",
     re.IGNORECASE,
 )
-# An option line: "A) ...", "2. ...", "- ...", "Option B: ..." (not a "**bold**" heading).
-OPTION = re.compile(r"^(?:[-+•]|\*(?!\*)|\d+[.)]|[A-Za-z][.)]|option\s+\w+\s*[:.)])\s+", re.I)
+# An option line: a bullet, or "A) ...", "Option B: ..." (not a "**bold**" heading).
+OPTION = re.compile(rf"{BULLET.pattern}|^(?:[A-Za-z][.)]|option\s+\w+\s*[:.)])\s+", re.I)
 OPTIONS_BEFORE = 2  # an ask after fewer is a step's lead-in, not a menu
 # A markdown rule ("---") closing an answer: a line, not a sentence.
 HORIZONTAL_RULE = re.compile(r"^(?:[-*_][ \t]*){3,}$")

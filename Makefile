@@ -101,6 +101,19 @@ bench-shards: setup  ## driver and task cost per shard: 1k, 10k, 30k tiny shards
 bench-dedup: setup $(BENCH_STAMP)  ## dedup: planted-set quality, MinHash vs datasketch/datatrove, memory
 	$(PY) benchmarks/bench_dedup.py
 
+DJ_VENV := .dj-venv
+DJ_STAMP := $(DJ_VENV)/.installed
+
+# Data-Juicer imports ray and aiohttp and installs fasttext-predict on first use: pin them here.
+$(DJ_STAMP): Makefile
+	test -x $(DJ_VENV)/bin/python || $(PYTHON) -m venv $(DJ_VENV)
+	$(DJ_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
+		'py-data-juicer==1.6.1' 'ray==2.60.0' 'aiohttp==3.14.5' 'fasttext-predict==0.9.2.4'
+	touch $(DJ_STAMP)
+
+bench-instruct-peer: setup $(DJ_STAMP)  ## instruct_rules vs Data-Juicer's instruction filters, same records
+	$(PY) benchmarks/bench_instruct_peer.py
+
 bench-instruct: setup  ## instruction steps: corruption catch rates, IFD pairs, decontamination, speed
 	$(PY) benchmarks/bench_instruct.py
 

@@ -95,4 +95,4 @@ def _word_4grams(text: str) -> set[tuple[str, ...]]:
 
 def _words(text: str) -> list[str]:
     """The lower-cased words of `text` that have a letter or digit."""
-    return [w.lower() for w in split_words(text) if any(c.isalnum() for c in w)]
+    return [w.lower() for w in split_words(text) if w.isalnum() or any(c.isalnum() for c in w)]

@@ -105,7 +105,7 @@ def _is_prose(line: str) -> bool:
     if TABLE_ROW.match(line):
         line = line.replace("|", " ")
     unspaced = len(UNSPACED.findall(line))
-    visible = len(line) - sum(c.isspace() for c in line) + (UNSPACED_WIDTH - 1) * unspaced
+    visible = sum(map(len, line.split())) + (UNSPACED_WIDTH - 1) * unspaced
     if len(CODE_MARK.findall(line)) >= CODE_SHARE * visible:
         return False
     words = len(PROSE_WORD.findall(UNSPACED.sub(" ", line))) + unspaced // UNSPACED_PER_WORD

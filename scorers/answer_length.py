@@ -27,11 +27,17 @@ OPTION_LABEL = regex.compile(rf"^(?:\(?{LABEL}\)?[.):]+|[-*•])\s+")
 OPTION_BREAK = regex.compile(rf"\n|;|\s-\s|(?=\({LABEL}\)[.):]?\s)")
 OPTION_WORDS = 15
 CLOSING_MARKS = ".,;:!?\"'”’)]"
+SYMBOL = regex.compile(r"\p{So}")
 
 
 def too_few_words(answer: str, fewest: int) -> bool:
     """True when the answer has fewer than `fewest` words that say something."""
-    return sum(is_word(t) for t in split_words(answer)) < fewest
+    found = 0
+    for token in split_words(answer):
+        found += is_word(token)
+        if found >= fewest:
+            return False
+    return True
 
 
 def too_short(prompt: str, answer: str, ratio: float, min_prompt_chars: int) -> bool:
@@ -45,7 +51,7 @@ def too_short(prompt: str, answer: str, ratio: float, min_prompt_chars: int) -> 
 
 def is_word(token: str) -> bool:
     """A token that says something: letters or digits, or an emoji."""
-    return any(c.isalnum() for c in token) or regex.search(r"\p{So}", token) is not None
+    return any(c.isalnum() for c in token) or SYMBOL.search(token) is not None
 
 
 def is_choice(prompt: str, answer: str) -> bool:

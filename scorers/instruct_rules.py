@@ -273,6 +273,8 @@ def _placeholder(answer: str) -> bool:
 def _looped(answer: str, most: float) -> bool:
     """True when more than `most` of the answer's words (letters or digits: no punctuation,
     grid bars or URLs) are in word 5-grams that repeat an earlier one."""
-    words = [w for w in split_words(LINK.sub(" ", answer)) if any(c.isalnum() for c in w)]
+    words = [
+        w for w in split_words(LINK.sub(" ", answer)) if w.isalnum() or any(map(str.isalnum, w))
+    ]
     chars = sum(map(len, words)) + len(words)
     return len(words) >= 30 and repeated_ngram_chars(words, 5) / max(chars, 1) > most

@@ -1,6 +1,7 @@
 """instruct_rules next to Data-Juicer's instruction-data filters on the same records.
 Run: make bench-instruct-peer, or .venv/bin/python benchmarks/bench_instruct_peer.py
-[--records N] [--alpaca-eval ALPACA_EVAL_CLONE [--annotator NAME]]
+[--records N] [--alpaca-eval ALPACA_EVAL_CLONE [--annotator NAME]] [--curated FILE...]
+[--labelled FILE...]
 
 The peer is the per-record filters of Data-Juicer's published instruction recipe
 (alpaca-cot-en-refine) with its English language-ID and word-repetition filters, run in their
@@ -17,7 +18,9 @@ Data-Juicer judges a record's text; it gets the answer alone, and the whole reco
 English, and English or Spanish on the Stack Exchange set (59 of its 67 answers are Spanish):
 what a user who knows the data would set.
 With --alpaca-eval, the judged answers of AlpacaEval (not shipped; CC BY-NC): the judge's
-win rate of the answers each tool keeps and rejects.
+win rate of the answers each tool keeps and rejects. With --curated and --labelled, records
+people chose or labelled (LIMA; KTO sets with a `tag` or `label`, as bench_preferences.py
+reads them): the share of each group each tool rejects, Data-Juicer on the last answer.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from bench_alpaca_eval import outputs, wins  # noqa: E402
 from bench_instruct import corrupt, load, table  # noqa: E402
+from bench_preferences import LABEL_KEYS, judged, read  # noqa: E402
 from bench_rules_real import self_instruct, stack_exchange  # noqa: E402
 
 from scorers import InstructRules  # noqa: E402
@@ -172,11 +176,32 @@ def compare_judged(root: Path, annotator: str, rules: InstructRules, scratch: Pa
     print(f"rejected by both: {both.mean():.1%}; Data-Juicer's reasons: {top(answer, 6)}")
 
 
+def compare_labelled(path: str, rules: InstructRules, scratch: Path, lid: Path) -> None:
+    """Each tool's rejected share of a file's records, by label (one group when unlabelled)."""
+    rows = read(path)
+    key = next((k for k in LABEL_KEYS if k in rows[0]), None)
+    records, reasons = judged(rules, rows)
+    answer, _ = theirs(records["_response"].to_pylist(), scratch, lid)
+    groups = {"all": [True] * len(rows)}
+    if key:
+        good = [bool(r[key]) for r in rows]
+        groups = {"desirable": good, "undesirable": [not g for g in good]}
+    print(f"\n## {Path(path).name}: {len(rows)} records")
+    print("| group | records | instruct_rules | Data-Juicer (answer) |")
+    print("|---|---|---|---|")
+    for group, members in groups.items():
+        mine = [r for r, m in zip(reasons, members, strict=True) if m]
+        theirs_ = [r for r, m in zip(answer, members, strict=True) if m]
+        print(f"| {group} | {len(mine)} | {share(mine):.1%} | {share(theirs_):.1%} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=200, help="GSM8K and roleplay records")
     parser.add_argument("--alpaca-eval", type=Path, help="a clone of tatsu-lab/alpaca_eval")
     parser.add_argument("--annotator", default="weighted_alpaca_eval_gpt4_turbo")
+    parser.add_argument("--curated", nargs="*", default=[], help="records all meant to be kept")
+    parser.add_argument("--labelled", nargs="*", default=[], help="records with tag or label")
     args = parser.parse_args()
     if not DJ_PY.exists():
         sys.exit("peer venv missing: run `make bench-instruct-peer` (it creates .dj-venv)")
@@ -188,6 +213,8 @@ def main() -> None:
         compare_sets(args.records, rules, scratch, lid_dir)
         if args.alpaca_eval:
             compare_judged(args.alpaca_eval, args.annotator, rules, scratch, lid_dir)
+        for path in args.curated + args.labelled:
+            compare_labelled(path, rules, scratch, lid_dir)
 
 
 if __name__ == "__main__":

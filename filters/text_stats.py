@@ -85,6 +85,11 @@ def split_words(text: str) -> list[str]:
     return [m.group() for m in _WORD.finditer(text)]
 
 
+def has_alnum(token: str) -> bool:
+    """True when the token has a letter or a digit (a word, not punctuation)."""
+    return token.isalnum() or any(c.isalnum() for c in token)
+
+
 def sentence_count(words: list[str]) -> int:
     """Sentences in a tokenised text, as spaCy's sentencizer counts them: a new one starts at the
     first non-punctuation word after a sentence-final mark (a title's period, "Mr.", is none)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from filters.text_stats import blocks, split_words
+from filters.text_stats import blocks, has_alnum, split_words
 
 # A request to give the text back edited, which an answer repeating it fulfils ("Repeat this
 # sentence, but with the correct capitalization", "Add punctuation: ...").
@@ -95,4 +95,4 @@ def _word_4grams(text: str) -> set[tuple[str, ...]]:
 
 def _words(text: str) -> list[str]:
     """The lower-cased words of `text` that have a letter or digit."""
-    return [w.lower() for w in split_words(text) if w.isalnum() or any(c.isalnum() for c in w)]
+    return [w.lower() for w in split_words(text) if has_alnum(w)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import regex
 
-from filters.text_stats import split_words
+from filters.text_stats import has_alnum, split_words
 from scorers.answer_language import prose
 
 # A request for an explanation, which no title or name alone answers.
@@ -51,7 +51,7 @@ def too_short(prompt: str, answer: str, ratio: float, min_prompt_chars: int) -> 
 
 def is_word(token: str) -> bool:
     """A token that says something: letters or digits, or an emoji."""
-    return any(c.isalnum() for c in token) or SYMBOL.search(token) is not None
+    return has_alnum(token) or SYMBOL.search(token) is not None
 
 
 def is_choice(prompt: str, answer: str) -> bool:
@@ -72,7 +72,7 @@ def is_choice(prompt: str, answer: str) -> bool:
     if OPEN_REQUEST.search(prompt.strip().split("\n")[0]):
         return False
     words = [w.strip(CLOSING_MARKS) for w in split_words(answer.lower())]
-    words = [w for w in words if any(c.isalnum() for c in w)]
+    words = [w for w in words if has_alnum(w)]
     if not 0 < len(words) <= 4:
         return False
     named = set(split_words(prompt.lower())) | {"yes", "no", "true", "false"}

@@ -12,7 +12,7 @@ import pyarrow as pa
 import regex
 from pydantic import Field
 
-from filters.text_stats import repeated_ngram_chars, split_words
+from filters.text_stats import has_alnum, repeated_ngram_chars, split_words
 from pipeline.core.columns import MESSAGES, RECORD_FIELDS, set_column, text_list
 from pipeline.core.registry import register
 from pipeline.core.rows import Check
@@ -273,8 +273,6 @@ def _placeholder(answer: str) -> bool:
 def _looped(answer: str, most: float) -> bool:
     """True when more than `most` of the answer's words (letters or digits: no punctuation,
     grid bars or URLs) are in word 5-grams that repeat an earlier one."""
-    words = [
-        w for w in split_words(LINK.sub(" ", answer)) if w.isalnum() or any(map(str.isalnum, w))
-    ]
+    words = [w for w in split_words(LINK.sub(" ", answer)) if has_alnum(w)]
     chars = sum(map(len, words)) + len(words)
     return len(words) >= 30 and repeated_ngram_chars(words, 5) / max(chars, 1) > most

@@ -13,8 +13,8 @@ their own beyond fastText LID:
   language, shuffled, swapped), which each should reject. Shuffled and swapped answers are
   for our model steps (`coherence`, `ifd`; bench_instruct.py), not for rules: the rows show
   what rules alone see.
-Data-Juicer judges a record's text; it gets the answer alone, and the whole record
-(instruction, input and answer on their own lines), as two columns. Its language filter keeps
+Data-Juicer judges a record's text; it gets the answer alone, and the whole record as the
+pipeline renders it for `field: conversation`, as two columns. Its language filter keeps
 English, and English or Spanish on the Stack Exchange set (59 of its 67 answers are Spanish):
 what a user who knows the data would set.
 With --alpaca-eval, the judged answers of AlpacaEval (not shipped; CC BY-NC): the judge's
@@ -36,6 +36,7 @@ from importlib.util import find_spec
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -69,26 +70,21 @@ def record_sets(n: int) -> dict[str, tuple[str, list[dict[str, str]]]]:
     return found
 
 
-def whole(row: dict[str, str]) -> str:
-    """A record as one text: instruction, input and answer on their own lines."""
-    return "\n".join(part for part in (row["instruction"], row["input"], row["output"]) if part)
-
-
-def ours(rows: list[dict[str, str]], rules: InstructRules) -> tuple[Verdicts, float]:
+def ours(records: pa.Table, rules: InstructRules) -> tuple[Verdicts, float]:
     """instruct_rules' reasons (None = kept) and the seconds it took."""
     start = time.perf_counter()
-    reasons = rules.reasons(table(rows)).to_pylist()
+    reasons = rules.reasons(records).to_pylist()
     return [r.split(":")[1] if r else None for r in reasons], time.perf_counter() - start
 
 
 def theirs(
-    texts: list[str], scratch: Path, lid_dir: Path, langs: str = "en"
+    texts: list[str | None], scratch: Path, lid_dir: Path, langs: str = "en"
 ) -> tuple[Verdicts, float]:
     """Data-Juicer's first failing filter per text (None = kept) and the seconds it took."""
     source, target = scratch / "dj_in.jsonl", scratch / "dj_out.jsonl"
     with source.open("w", encoding="utf-8") as out:
         for i, text in enumerate(texts):
-            out.write(json.dumps({"id": i, "text": text}) + "\n")
+            out.write(json.dumps({"id": i, "text": text or ""}) + "\n")
     done = subprocess.run(
         [str(DJ_PY), str(REPO / "benchmarks" / "datajuicer_instruct.py"), str(source)]
         + [str(target), str(lid_dir), langs],
@@ -129,12 +125,13 @@ def compare_sets(n: int, rules: InstructRules, scratch: Path, lid_dir: Path) -> 
     print("|---|---|---|---|---|---|")
     notes, took = [], {"ours": 0.0, "dj": 0.0}
     for name, (should, rows) in sets.items():
-        mine, seconds = ours(rows, rules)
+        records = table(rows)
+        mine, seconds = ours(records, rules)
         took["ours"] += seconds
         langs = "en,es" if "Stack Exchange" in name else "en"  # its answers are mostly Spanish
-        answer, seconds = theirs([r["output"] for r in rows], scratch, lid_dir, langs)
+        answer, seconds = theirs(records["_response"].to_pylist(), scratch, lid_dir, langs)
         took["dj"] += seconds
-        record, _ = theirs([whole(r) for r in rows], scratch, lid_dir, langs)
+        record, _ = theirs(records["_conversation"].to_pylist(), scratch, lid_dir, langs)
         cells = [f"{share(v):.1%} rejected" for v in (mine, answer, record)]
         print(f"| {name} | {len(rows)} | {should} | " + " | ".join(cells) + " |")
         if should == GOOD:
@@ -143,7 +140,8 @@ def compare_sets(n: int, rules: InstructRules, scratch: Path, lid_dir: Path) -> 
     print("\n".join(notes))
     records = sum(len(rows) for _, rows in sets.values())
     print(
-        f"\nSpeed on the {records} answers, one process each, model loads left out: instruct_rules "
+        f"\nSpeed on the {records} answers, one process each, model loads and reading left out: "
+        f"instruct_rules "
         f"{records / took['ours']:,.0f} records/s, Data-Juicer {records / took['dj']:,.0f} "
         f"records/s (ratio {took['dj'] / took['ours']:.2f}; 2-core machine, noisy)"
     )
@@ -152,16 +150,17 @@ def compare_sets(n: int, rules: InstructRules, scratch: Path, lid_dir: Path) -> 
 def compare_judged(root: Path, annotator: str, rules: InstructRules, scratch: Path, lid: Path):
     """The judge's win rate of the answers each tool keeps and rejects, over AlpacaEval."""
     mine: Verdicts = []
-    answer: Verdicts = []
+    answers: list[str] = []
     won: list[float] = []
     for folder in sorted((root / "results").iterdir()):
         judged = wins(folder, annotator)
         if not judged or not (folder / "model_outputs.json").exists():
             continue
-        rows = [r for r in outputs(folder) if r["instruction"] in judged]
-        mine += ours(rows, rules)[0]
-        answer += theirs([r["output"] for r in rows], scratch, lid)[0]
-        won += [judged[r["instruction"]] for r in rows]
+        records = table([r for r in outputs(folder) if r["instruction"] in judged])
+        mine += ours(records, rules)[0]
+        answers += records["_response"].to_pylist()
+        won += [judged[prompt] for prompt in records["instruction"].to_pylist()]
+    answer = theirs(answers, scratch, lid)[0]  # one peer process for all: its start-up is slow
     print(f"\n## AlpacaEval, {annotator}: {len(won)} judged answers")
     print("| tool | rejected | judge win rate, kept | judge win rate, rejected |")
     print("|---|---|---|---|")

@@ -44,7 +44,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from bench_alpaca_eval import outputs, wins  # noqa: E402
 from bench_instruct import corrupt, load, table  # noqa: E402
-from bench_preferences import LABEL_KEYS, judged, read  # noqa: E402
+from bench_preferences import by_label, judged, labels, read  # noqa: E402
 from bench_rules_real import self_instruct, stack_exchange  # noqa: E402
 
 from scorers import InstructRules  # noqa: E402
@@ -175,23 +175,20 @@ def compare_judged(root: Path, annotator: str, rules: InstructRules, scratch: Pa
     print(f"rejected by both: {both.mean():.1%}; Data-Juicer's reasons: {top(answer, 6)}")
 
 
-def compare_labelled(path: str, rules: InstructRules, scratch: Path, lid: Path) -> None:
-    """Each tool's rejected share of a file's records, by label (one group when unlabelled)."""
+def compare_labelled(path: str, labelled: bool, rules: InstructRules, scratch: Path, lid: Path):
+    """Each tool's rejected share of a file's records: by label, or all of a curated set."""
     rows = read(path)
-    key = next((k for k in LABEL_KEYS if k in rows[0]), None)
     records, reasons = judged(rules, rows)
     answer, _ = theirs(records["_response"].to_pylist(), scratch, lid)
-    groups = {"all": [True] * len(rows)}
-    if key:
-        good = [bool(r[key]) for r in rows]
-        groups = {"desirable": good, "undesirable": [not g for g in good]}
+    mine, peer = {"all": reasons}, {"all": answer}
+    if labelled:
+        good = labels(path, rows)[1]
+        mine, peer = by_label(reasons, good), by_label(answer, good)
     print(f"\n## {Path(path).name}: {len(rows)} records")
     print("| group | records | instruct_rules | Data-Juicer (answer) |")
     print("|---|---|---|---|")
-    for group, members in groups.items():
-        mine = [r for r, m in zip(reasons, members, strict=True) if m]
-        theirs_ = [r for r, m in zip(answer, members, strict=True) if m]
-        print(f"| {group} | {len(mine)} | {share(mine):.1%} | {share(theirs_):.1%} |")
+    for group, found in mine.items():
+        print(f"| {group} | {len(found)} | {share(found):.1%} | {share(peer[group]):.1%} |")
 
 
 def main() -> None:
@@ -212,8 +209,10 @@ def main() -> None:
         compare_sets(args.records, rules, scratch, lid_dir)
         if args.alpaca_eval:
             compare_judged(args.alpaca_eval, args.annotator, rules, scratch, lid_dir)
-        for path in args.curated + args.labelled:
-            compare_labelled(path, rules, scratch, lid_dir)
+        for path in args.curated:
+            compare_labelled(path, False, rules, scratch, lid_dir)
+        for path in args.labelled:
+            compare_labelled(path, True, rules, scratch, lid_dir)
 
 
 if __name__ == "__main__":

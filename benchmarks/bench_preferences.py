@@ -60,6 +60,22 @@ def read(path: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
+def labels(path: str, rows: list[dict[str, Any]]) -> tuple[str, list[bool]]:
+    """The field a labelled set is labelled by, and each record's label (True: desirable)."""
+    key = next((k for k in LABEL_KEYS if rows and k in rows[0]), None)
+    if key is None:
+        sys.exit(f"{path}: no {' or '.join(LABEL_KEYS)} field in its first record")
+    return key, [bool(r[key]) for r in rows]
+
+
+def by_label(values: list[Any], good: list[bool]) -> dict[str, list[Any]]:
+    """`values` split into the desirable records' and the undesirable ones'."""
+    return {
+        "desirable": [v for v, ok in zip(values, good, strict=True) if ok],
+        "undesirable": [v for v, ok in zip(values, good, strict=True) if not ok],
+    }
+
+
 def transcript(text: str) -> list[dict[str, str]]:
     """An HH-RLHF transcript ("\\n\\nHuman: ...\\n\\nAssistant: ...") as messages."""
     parts = SPEAKER.split("\n\n" + text.lstrip("\n"))
@@ -160,16 +176,9 @@ def main() -> None:
         show(records, reasons, [True] * len(rows), args.show)
     for path in args.labelled:
         rows = read(path)
-        key = next(k for k in LABEL_KEYS if k in rows[0])
+        key, good = labels(path, rows)
         records, reasons = judged(rules, rows)
-        good = [bool(r[key]) for r in rows]
-        report(
-            f"{Path(path).name} (labelled by `{key}`)",
-            {
-                "desirable": [r for r, ok in zip(reasons, good, strict=True) if ok],
-                "undesirable": [r for r, ok in zip(reasons, good, strict=True) if not ok],
-            },
-        )
+        report(f"{Path(path).name} (labelled by `{key}`)", by_label(reasons, good))
         show(records, reasons, good, args.show)
         if ifd is not None:
             report_labels(lm_scores(ifd, records), good)

@@ -25,7 +25,8 @@ END_TOKENS = (
 
 def strip_end_tokens(answer: str) -> str:
     """`answer` without the end-of-turn tokens it ends on, with white space between them
-    (unchanged when it ends on none; `</s>` closing HTML's `<s>` on its line is not one)."""
+    (unchanged when it ends on none, or is nothing else; `</s>` closing HTML's `<s>` on its
+    line is not one)."""
     text = answer.rstrip()
     while True:
         token = next((t for t in END_TOKENS if text.endswith(t)), None)
@@ -35,7 +36,7 @@ def strip_end_tokens(answer: str) -> str:
         if token == "</s>" and "<s>" in rest[rest.rfind("\n") + 1 :]:
             break
         text = rest.rstrip()
-    return text if text != answer.rstrip() else answer
+    return text if text and text != answer.rstrip() else answer
 
 
 @register("strip_end_tokens")
@@ -44,7 +45,8 @@ class StripEndTokens(Filter):
     `<end_of_turn>`, `</s>`) that a generator left at the very end of an answer, in every
     assistant turn, so that an otherwise whole answer is kept rather than rejected as
     `instruct_rules:template_residue`. Put it before `instruct_rules`. A token with text after
-    it (a next turn run on) is left for `instruct_rules` to reject. Rejects nothing.
+    it (a next turn run on), or an answer that is only tokens, is left for `instruct_rules` to
+    reject. Rejects nothing.
 
     Reads and rewrites the records' own fields and `_messages`; adds `end_tokens_stripped`,
     the number of answers changed in each kept record.

@@ -165,8 +165,12 @@ def _list(args: argparse.Namespace) -> int:
         doc = " ".join((step.__doc__ or "").strip().split("\n\n")[0].split())
         print(f"{name} (v{step.version}, {step.kind}, from {origin(name)}): {doc}")
         for field, info in step.Params.model_fields.items():
-            default = info.get_default(call_default_factory=True)
-            print(f"    {field} = {default!r}  {info.description or ''}")
+            default = (
+                "(required)"
+                if info.is_required()
+                else repr(info.get_default(call_default_factory=True))
+            )
+            print(f"    {field} = {default}  {info.description or ''}")
     return 0
 
 
@@ -230,6 +234,17 @@ def _train_lm(args: argparse.Namespace) -> int:
     return 0
 
 
+def positive_int(text: str) -> int:
+    """An argument that must be a whole number of 1 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of 1 or more, got {text!r}")
+    return value
+
+
 def parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     from pipeline.run.executors import runner_names
@@ -246,7 +261,9 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--runner", choices=runner_names(), default="ray", help="default: ray (in-process)"
     )
-    run.add_argument("--limit", type=int, help="read at most N rows in total, for a quick look")
+    run.add_argument(
+        "--limit", type=positive_int, help="read at most N rows in total, for a quick look"
+    )
     run.add_argument(
         "--overwrite", action="store_true", help="replace an earlier run in the output folder"
     )
@@ -270,7 +287,7 @@ def parser() -> argparse.ArgumentParser:
     job.add_argument(
         "--env", nargs="*", default=[], metavar="KEY=VALUE", help="environment variables"
     )
-    job.add_argument("--limit", type=int, help="read at most N rows in total")
+    job.add_argument("--limit", type=positive_int, help="read at most N rows in total")
     job.add_argument(
         "--overwrite", action="store_true", help="replace an earlier run in the output"
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from scorers.base import Requirement, Resources, Scorer, ScorerParams
 from scorers.causal_lm import load_causal_lm, pick_device, pick_dtype
@@ -33,6 +33,20 @@ class AnswerLMParams(ScorerParams):
         description="auto: bfloat16 on CUDA and on CPUs with bf16 matrix units, else "
         "float32 (scores within ~3% of float32's).",
     )
+
+    @model_validator(mode="after")
+    def _room_for_prompt(self) -> AnswerLMParams:
+        # an answer filling max_tokens would leave no room for its prompt: scored as null
+        limit, answer = (
+            getattr(self, "max_tokens", None),
+            getattr(self, "max_response_tokens", None),
+        )
+        if limit is not None and answer is not None and answer > limit - 2:
+            raise ValueError(
+                f"max_response_tokens ({answer}) must be below max_tokens ({limit}) by 2 or "
+                "more: the prompt and the end of turn need room"
+            )
+        return self
 
 
 class AnswerLMScorer(Scorer):

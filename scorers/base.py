@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from typing import Any, ClassVar
@@ -131,11 +132,7 @@ class Scorer(RowStep):
         columns = list(self.output_columns())
         if not columns or not all(c in batch.column_names for c in columns):
             return self._score_in_batches(batch)
-        missing = (
-            pc.or_kleene(*[pc.is_null(batch[c]) for c in columns])
-            if len(columns) > 1
-            else pc.is_null(batch[columns[0]])
-        )
+        missing = functools.reduce(pc.or_kleene, [pc.is_null(batch[c]) for c in columns])
         missing = pc.fill_null(missing, True)
         if not pc.any(missing).as_py():
             return batch

@@ -62,7 +62,9 @@ class SentenceOrder(AnswerLMScorer):
         unit: Literal["sentences", "lines"] = Field(
             "sentences", description="What is reordered: sentences (within lines) or lines."
         )
-        min_units: int = Field(3, ge=2, description="Answers with fewer units are not tested.")
+        min_units: int = Field(
+            3, ge=3, description="Answers with fewer units are not tested (two have no spread)."
+        )
         permutations: int = Field(
             8, ge=2, description="Reorderings scored per answer (their spread needs two)."
         )

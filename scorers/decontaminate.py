@@ -3,29 +3,41 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.core.columns import set_column
+from pipeline.core.errors import RecipeError, SchemaError
 from pipeline.core.registry import register
 from pipeline.core.rows import Check
-from pipeline.dedup.minhash import shingle_hashes
-from pipeline.io.readers import discover, json_items, open_input
+from pipeline.dedup.minhash import shingle_hashes, word_counts
+from pipeline.io.readers import discover, json_items, table_records
+from pipeline.io.records import SHAREGPT_ROLES, turn_text
 from pipeline.io.storage import Location
 from scorers.base import Resources, Scorer, ScorerParams
 from scorers.models import model_digest
 
 # Fields tried, in order, in a benchmark record that names none.
-PROMPT_FIELDS = ("prompt", "instruction", "Instruction", "question", "text", "conversations")
+PROMPT_FIELDS = (
+    "prompt",
+    "instruction",
+    "Instruction",
+    "question",
+    "text",
+    "turns",
+    "messages",
+    "conversations",
+)
 
 
 class Benchmark(BaseModel):
-    """One benchmark: its file (JSONL, JSON array or Parquet) and the fields holding prompts."""
+    """One benchmark: its files (JSONL, JSON array, Parquet or an HF dataset folder) and the
+    fields holding prompts."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -33,7 +45,8 @@ class Benchmark(BaseModel):
     name: str | None = Field(None, description="Name in reasons (default: the file's stem).")
     fields: list[str] | None = Field(
         None,
-        description=f"Fields of prompt text (default: the first of {', '.join(PROMPT_FIELDS)}).",
+        description="Fields of prompt text: a string, a list of strings, or a conversation's "
+        f"turns (its user turns are read); default: the first of {', '.join(PROMPT_FIELDS)}.",
     )
 
     @property
@@ -106,9 +119,7 @@ class Decontaminate(Scorer):
 
     def model_digest(self) -> str | None:
         """The benchmarks' files: a changed benchmark is not reused."""
-        digests = [
-            model_digest(shard.path) for b in self.params.benchmarks for shard in discover(b.path)
-        ]
+        digests = [model_digest(shard.path) for b in self.params.benchmarks for shard in _shards(b)]
         return "+".join(d or "?" for d in digests)
 
 
@@ -118,7 +129,7 @@ def benchmark_index(params: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     hashes, owners, short = [], [], set()
     for number, benchmark in enumerate(params.benchmarks):
         texts = pa.array(benchmark_texts(benchmark), pa.string())
-        words = np.array([len(t.split()) for t in texts.to_pylist()])
+        words = word_counts(texts)  # as shingles count them: "+" or "?" alone are no words
         texts = texts.filter(pa.array(words >= params.min_words))
         short |= {int(n) for n in words[(words >= params.min_words) & (words < params.ngram)]}
         found, _ = shingle_hashes(texts, params.ngram)
@@ -133,15 +144,54 @@ def benchmark_index(params: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def benchmark_texts(benchmark: Benchmark) -> list[str]:
-    """Every prompt text in a benchmark's files."""
+    """Every prompt text in a benchmark's files; none found is an error naming the files."""
     texts: list[str] = []
-    for shard in discover(benchmark.path):
-        if shard.format == "parquet":
-            with open_input(shard.path) as source:
-                records = pq.read_table(source).to_pylist()
+    shards = _shards(benchmark)
+    for shard in shards:
+        if shard.format in ("parquet", "hf"):
+            records: Iterable[Any] = table_records(shard)
         else:
-            records = [i.value for i in json_items(shard) if isinstance(i.value, dict)]
+            records = (item.value for item in json_items(shard))
         for record in records:
-            fields = benchmark.fields or next(([f] for f in PROMPT_FIELDS if f in record), [])
-            texts += [record[f] for f in fields if isinstance(record.get(f), str)]
+            if isinstance(record, dict):
+                texts += record_prompts(record, benchmark.fields)
+    if not texts:
+        tried = ", ".join(benchmark.fields or PROMPT_FIELDS)
+        raise RecipeError(
+            f"decontaminate: no prompt text in benchmark {benchmark.path} ({len(shards)} "
+            f"file(s); fields tried: {tried}): set its `fields`"
+        )
     return texts
+
+
+def _shards(benchmark: Benchmark) -> list[Any]:
+    """A benchmark's files; none found is an error saying it is the benchmark that is missing."""
+    try:
+        return discover(benchmark.path)
+    except SchemaError as err:
+        raise RecipeError(f"decontaminate: benchmark {benchmark.label}: {err}") from None
+
+
+def record_prompts(record: dict[str, Any], fields: list[str] | None) -> list[str]:
+    """A benchmark record's prompts: its `fields`, else the first of PROMPT_FIELDS it has; a
+    field may hold a string, a list of strings (MT-Bench's turns) or a conversation's turns
+    (messages or sharegpt: the user's)."""
+    names = fields or [next((f for f in PROMPT_FIELDS if record.get(f)), "")]
+    return [text for name in names for text in _texts(record.get(name))]
+
+
+def _texts(value: Any) -> list[str]:
+    """The prompt texts a field's value holds."""
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, list):
+        return []
+    found = []
+    for item in value:
+        if isinstance(item, str):
+            found.append(item)
+        elif isinstance(item, dict):
+            role = str(item.get("role", item.get("from", ""))).lower()
+            if SHAREGPT_ROLES.get(role) == "user":
+                found.append(turn_text(item))
+    return [text for text in found if text]

@@ -29,6 +29,7 @@ def test_list_shows_steps_and_parameters(capsys):
         version = get_step(name).version
         assert f"\n{name} (v{version}, {kind}, from tamis)" in f"\n{out}"
     assert "min_words = 50" in out
+    assert "benchmarks = (required)" in out and "PydanticUndefined" not in out
 
 
 def test_bad_recipe_is_one_line_and_exit_2(tmp_path, capsys):
@@ -40,6 +41,13 @@ def test_bad_recipe_is_one_line_and_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0
     assert "step 1 (c4): unknown key 'min_sentence'" in err
+
+
+def test_a_limit_under_one_is_refused(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["run", str(REPO / "configs/instruct.yaml"), "--limit", "0"])
+    assert exit_.value.code == 2
+    assert "--limit: expected a whole number of 1 or more, got '0'" in capsys.readouterr().err
 
 
 def test_missing_input_is_one_line(tmp_path, capsys):
@@ -250,6 +258,7 @@ def test_the_step_reference_in_docs_is_current():
     written = (REPO / "docs" / "steps.md").read_text()
     assert written == steps_markdown("tamis"), "docs/steps.md is stale: run `make docs`"
     assert "### gopher_quality" in written and "| `min_words` | `50` |" in written
+    assert "| `benchmarks` | required |" in written and "PydanticUndefined" not in written
 
 
 def test_list_markdown_writes_the_reference(tmp_path, capsys):

@@ -362,6 +362,20 @@ def test_repeated_ids_stop_the_run_unless_ids_are_made(tmp_path):
     assert len(set(both["id"].to_pylist())) == 51 and both["source_id"].to_pylist().count("x") == 50
 
 
+def test_files_of_one_name_in_two_folders_give_distinct_ids(tmp_path):
+    for folder in ("a", "b"):
+        write_parquet(tmp_path / "in" / folder / "out.parquet", text=["One.", "Two."])
+    run_recipe(recipe(tmp_path / "in", tmp_path / "o"), "local", progress=False)
+    kept, rejected = outputs(tmp_path / "o")
+    ids = kept["id"].to_pylist() + rejected["id"].to_pylist()
+    assert sorted(ids) == [
+        "a/out.parquet:0",
+        "a/out.parquet:1",
+        "b/out.parquet:0",
+        "b/out.parquet:1",
+    ]
+
+
 # 6. The output inside the input.
 
 

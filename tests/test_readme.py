@@ -3,6 +3,7 @@ recipe imports that module, and both runners give the same output."""
 
 from __future__ import annotations
 
+import ast
 import re
 
 import pyarrow.compute as pc
@@ -42,6 +43,19 @@ def readme_recipe(tmp_path, small_samples):
         return parse_recipe({**recipe, "output": {"path": str(out)}}, "README", folder)
 
     return at
+
+
+def test_one_step_in_your_own_code_runs_as_written(monkeypatch):
+    text = (REPO / "README.md").read_text()
+    start = text.index("## One step in your own code")
+    (code,) = re.findall(r"```python\n(.*?)```", text[start : text.index("\n## ", start + 1)], re.S)
+    monkeypatch.chdir(REPO)
+    names: dict = {}
+    exec(code, names)
+    shown = re.findall(r"^(\S.*?)\s+# (\[.*\])$", code, re.M)  # `expr  # [result]` lines
+    assert len(shown) >= 2
+    for expression, result in shown:
+        assert eval(expression, names) == ast.literal_eval(result), expression
 
 
 def test_the_section_has_a_filter_a_scorer_and_a_dedup_method():

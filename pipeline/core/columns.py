@@ -18,6 +18,7 @@ SIMILAR_TO = "similar_to"  # the record a selection found a rejected record too 
 INVALID_RECORD = "invalid_record"  # an instruction record Arrow could not hold, as JSON text
 INVALID_BYTES = "invalid_bytes"  # the original bytes of a row that was not UTF-8
 ERROR = "error"  # what a step raised on a row it failed on (reason `error:<step>`)
+READ_REASON = "_read_reason"  # why a reader could not use a row; becomes its reject reason
 # Columns only rejected rows carry.
 REJECT_ONLY = (
     REJECT_REASON,
@@ -95,6 +96,13 @@ def text_reasons(values: list[Any]) -> tuple[list[str | None], list[str | None]]
 def text_table(data: Any, text_column: str) -> tuple[pa.Table, pa.Array]:
     """`data` as a table whose text column is a string column, and per row the reason its
     text is invalid (null when usable): a list may hold anything, a table any type."""
+    if text_column in RECORD_FIELDS.values() and (
+        isinstance(data, list | tuple) or text_column not in as_table(data).column_names
+    ):
+        from pipeline.io.records import records_table  # instruction records given in code
+
+        table, invalid = records_table(data)
+        return table, pa.array(invalid, pa.string())
     if isinstance(data, (list, tuple)):
         texts, reasons = text_reasons(list(data))
         return pa.table({text_column: pa.array(texts, pa.string())}), pa.array(reasons, pa.string())

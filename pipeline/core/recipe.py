@@ -97,6 +97,12 @@ class Recipe(_Strict):
             raise ValueError("steps: give at least one step")
         return self
 
+    @field_validator("input", "output", mode="before")
+    @classmethod
+    def _path_alone(cls, value: Any) -> Any:
+        """`input: shards/` is short for `input: {path: shards/}`."""
+        return {"path": value} if isinstance(value, str) else value
+
     @field_validator("steps", mode="before")
     @classmethod
     def _steps_from_mappings(cls, value: Any) -> Any:
@@ -125,11 +131,14 @@ def _describe(err: ValidationError, where: str) -> str:
     """One line per problem: the key and what was expected."""
     parts = []
     for e in err.errors():
-        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        key = ".".join(str(p) for p in e["loc"])
+        message = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
             parts.append(f"{where}unknown key {key!r}")
+        elif not key:  # a rule over several keys: its message names them
+            parts.append(f"{where}{message}")
         else:
-            parts.append(f"{where}key {key!r}: {e['msg']} (got {e.get('input')!r})")
+            parts.append(f"{where}key {key!r}: {message} (got {e.get('input')!r})")
     return "; ".join(parts)
 
 
@@ -186,10 +195,10 @@ def load_recipe(
     except yaml.YAMLError as err:
         raise RecipeError(f"{path}: not valid YAML: {err}") from None
     if isinstance(data, dict):
-        if input_path:
-            data["input"] = {**(data.get("input") or {}), "path": input_path}
-        if output_path:
-            data["output"] = {**(data.get("output") or {}), "path": output_path}
+        for key, given in (("input", input_path), ("output", output_path)):
+            if given:
+                spec = data.get(key) or {}
+                data[key] = {**(spec if isinstance(spec, dict) else {}), "path": given}
     return parse_recipe(data, str(path), path.resolve().parent)
 
 

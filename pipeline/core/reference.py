@@ -84,7 +84,11 @@ def _table(params: type[BaseModel], fields: list[str]) -> str:
     rows = ["| parameter | default | description |", "|---|---|---|"]
     for field in fields:
         info = params.model_fields[field]
-        default = info.get_default(call_default_factory=True)
+        default = (
+            "required"
+            if info.is_required()
+            else f"`{info.get_default(call_default_factory=True)!r}`"
+        )
         text = " ".join((info.description or "").split()).replace("|", "\\|")
-        rows.append(f"| `{field}` | `{default!r}` | {text} |")
+        rows.append(f"| `{field}` | {default} | {text} |")
     return "\n".join(rows)

@@ -32,19 +32,7 @@ def shingle_hashes(texts: pa.Array | pa.ChunkedArray, ngram: int) -> tuple[np.nd
 
     A text with fewer than `ngram` words has one shingle, all its words.
     """
-    words = pc.utf8_split_whitespace(pc.fill_null(texts, ""))
-    if isinstance(words, pa.ChunkedArray):
-        words = words.combine_chunks()
-    flat = pc.list_flatten(words)
-    doc_of_word = pc.list_parent_indices(words).to_numpy()
-    # Normalise each distinct word once (lowercase, no punctuation or symbols), not the text.
-    encoded = pc.dictionary_encode(flat)
-    vocab = normalise(encoded.dictionary).to_pylist()
-    vocab_hash = np.array([xxhash.xxh3_64_intdigest(w.encode()) for w in vocab], np.uint64)
-    word_index = encoded.indices.to_numpy(zero_copy_only=False)
-    real = np.array([bool(w) for w in vocab], bool)[word_index]  # words left empty are dropped
-    word_hash = vocab_hash[word_index[real]] if len(vocab) else np.zeros(0, np.uint64)
-    lengths = np.bincount(doc_of_word[real], minlength=len(words)).astype(np.int64)
+    word_hash, lengths = _word_hashes(texts)
     ends = np.cumsum(lengths)
     starts = ends - lengths
     # One shingle per position where a full n-gram fits, or one at the start of a short text.
@@ -62,6 +50,29 @@ def shingle_hashes(texts: pa.Array | pa.ChunkedArray, ngram: int) -> tuple[np.nd
             following = np.where(position + k < end, following, np.uint64(0))
         shingles += following
     return mix64(shingles), offsets
+
+
+def word_counts(texts: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """The words of each text that shingles are made of (those left after normalising)."""
+    return _word_hashes(texts)[1]
+
+
+def _word_hashes(texts: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """(hash of every normalised word of every text, in order; the words of each text)."""
+    words = pc.utf8_split_whitespace(pc.fill_null(texts, ""))
+    if isinstance(words, pa.ChunkedArray):
+        words = words.combine_chunks()
+    flat = pc.list_flatten(words)
+    doc_of_word = pc.list_parent_indices(words).to_numpy()
+    # Normalise each distinct word once (lowercase, no punctuation or symbols), not the text.
+    encoded = pc.dictionary_encode(flat)
+    vocab = normalise(encoded.dictionary).to_pylist()
+    vocab_hash = np.array([xxhash.xxh3_64_intdigest(w.encode()) for w in vocab], np.uint64)
+    word_index = encoded.indices.to_numpy(zero_copy_only=False)
+    real = np.array([bool(w) for w in vocab], bool)[word_index]  # words left empty are dropped
+    word_hash = vocab_hash[word_index[real]] if len(vocab) else np.zeros(0, np.uint64)
+    lengths = np.bincount(doc_of_word[real], minlength=len(words)).astype(np.int64)
+    return word_hash, lengths
 
 
 @lru_cache(maxsize=8)

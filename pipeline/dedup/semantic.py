@@ -11,8 +11,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
 
-from pipeline.core.columns import DUPLICATE_OF, ROW, SHARD, embedding_matrix
-from pipeline.core.errors import TamisError
+from pipeline.core.columns import DUPLICATE_OF, RECORD_FIELDS, ROW, SHARD, embedding_matrix
+from pipeline.core.errors import RecipeError, TamisError
 from pipeline.core.executor import Executor
 from pipeline.core.registry import get_step, register
 from pipeline.dedup.base import (
@@ -186,6 +186,30 @@ def _resolve_anchored(bucket: pa.Table, threshold: float, keep: str) -> pa.Table
     return merged.sort_by([(SHARD, "ascending"), (ROW, "ascending")])
 
 
+def embedder_unless_earlier(step: Any, earlier: list[Any]) -> list[Any]:
+    """[] when an earlier step fills `step`'s embedding column from the text `step` reads, its
+    `_embedder()` when none fills it; an error when one fills it from other text (a prompt's
+    embeddings are no answer's)."""
+    column, reads = step.params.embedding_column, step.params.text_column
+    writers = [s for s in earlier if column in s.output_columns()]
+    if not writers:
+        return [step._embedder()]
+    embedded = getattr(writers[-1].params, "text_column", reads)
+    if embedded != reads:
+        raise RecipeError(
+            f"step {step.name} reads {_text_named(reads)}, but the embeddings in column "
+            f"{column!r} are of {_text_named(embedded)} (step {writers[-1].name}): set the same "
+            f"`field` on both, or give {step.name} its own `embedding_column`"
+        )
+    return []
+
+
+def _text_named(column: str) -> str:
+    """A text column in a recipe's words: `the prompt (field: prompt)`, or `column 'text'`."""
+    field = next((f for f, c in RECORD_FIELDS.items() if c == column), None)
+    return f"the {field} (field: {field})" if field else f"column {column!r}"
+
+
 @register("semantic_dedup")
 class SemanticDedup(Deduplicator):
     """SemDeDup: k-means (seeded, fitted on a sample) over sentence embeddings, then in each
@@ -220,10 +244,7 @@ class SemanticDedup(Deduplicator):
 
     def prerequisites(self, earlier: list[Any]) -> list[Any]:
         """An `embed` step, unless an earlier step already adds the embedding column."""
-        column = self.params.embedding_column
-        if any(column in s.output_columns() for s in earlier):
-            return []
-        return [self._embedder()]
+        return embedder_unless_earlier(self, earlier)
 
     def _embedder(self) -> Any:
         """The registered `embed` step, set to write this step's embedding column."""

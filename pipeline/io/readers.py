@@ -16,12 +16,14 @@ import gzip
 import io
 import json
 import lzma
+import posixpath
 import re
 import zlib
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit, urlunsplit
@@ -30,7 +32,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from pipeline.core.columns import INVALID_BYTES, REJECT_REASON
+from pipeline.core.columns import INVALID_BYTES, READ_REASON, REJECT_REASON
 from pipeline.core.errors import SchemaError, first_line
 from pipeline.io.records import (
     FORMAT_COLUMNS,
@@ -60,6 +62,7 @@ SCAN_BLOCK = 1 << 22  # bytes read at a time when looking for parts
 SCAN_OVERLAP = 4096  # bytes of a block kept for the next: '"content": [ {' with its white space
 PARTS_CONTENT = re.compile(rb'"(?:content|value)"\s*:\s*\[\s*\{')
 FORMATS = ("parquet", "jsonl", "hf", "warc")
+BOM = b"\xef\xbb\xbf"  # UTF-8's byte order mark, which some editors write first
 # What reading a truncated or corrupt file raises: stopped as one error naming the file.
 UNREADABLE = (OSError, EOFError, zlib.error, lzma.LZMAError, pa.ArrowException, ValueError)
 COMPRESSIONS = (".gz", ".bz2", ".xz", ".zst")  # of JSON Lines and JSON files
@@ -126,15 +129,24 @@ def discover(path: str, fmt: str = "auto", skipped: list[str] | None = None) -> 
             f"(plain or {', '.join(COMPRESSIONS)}), WARC (plain or .gz) or a saved HF dataset"
         )
     shards = []
-    for i, f in enumerate(files):
+    for i, (f, name) in enumerate(zip(files, _names_below_shared_folder(files), strict=True)):
         found = _format_of(f) if fmt == "auto" else fmt
         if found is None:
             raise SchemaError(
-                f"{f}: cannot tell the format from the name; "
-                f"set input.format ({', '.join(FORMATS)})"
+                f"{f}: cannot tell the format from the name; tamis reads Parquet, JSONL or "
+                f"JSON, WARC and saved HF datasets: set input.format ({', '.join(FORMATS)}) if "
+                "it is one of them, else convert it"
             )
-        shards.append(InputShard(i, f, found))
+        shards.append(InputShard(i, f, found, name=name))
     return shards
+
+
+def _names_below_shared_folder(files: list[str]) -> list[str]:
+    """Each file's path below the folder all `files` share, so that files of one name in two
+    folders (`a/out.json`, `b/out.json`) give distinct ids."""
+    paths = [posixpath.abspath(urlsplit(f).path if is_uri(f) else f) for f in files]
+    shared = posixpath.commonpath([posixpath.dirname(p) for p in paths])
+    return [posixpath.relpath(p, shared) for p in paths]
 
 
 def _hidden(path: Path, root: Path) -> bool:
@@ -261,9 +273,9 @@ def record_mode(shard: InputShard, records: str, text_column: str) -> str:
     )
 
 
-def peek_columns(shard: InputShard) -> list[str]:
+def peek_columns(shard: InputShard, objects: int = 1) -> list[str]:
     """The column names of a shard: its schema, a WARC row's fields, or the keys of its first
-    JSON object."""
+    JSON `objects`."""
     if shard.format == "warc":
         return list(WARC_FIELDS)
     try:
@@ -277,9 +289,10 @@ def peek_columns(shard: InputShard) -> list[str]:
                 except pa.ArrowInvalid:
                     source.seek(0)
                     return pa.ipc.open_file(source).schema.names
-        for item in json_items(shard):
-            if isinstance(item.value, dict):
-                return list(item.value)
+        keys: dict[str, None] = {}
+        for item in islice((i for i in json_items(shard) if isinstance(i.value, dict)), objects):
+            keys |= dict.fromkeys(item.value)
+        return list(keys)
     except UNREADABLE as err:
         raise SchemaError(
             f"{shard.path}: cannot read {shard.format} file: {first_line(err)}"
@@ -321,6 +334,12 @@ def read_shard(
     bad = sum(invalid.values())
     if row and bad / row > opts.max_invalid_fraction:
         ((top, count),) = invalid.most_common(1)
+        if {"chosen", "rejected"} <= set(peek_columns(shard)):
+            raise SchemaError(
+                f"{shard.path}: {bad} of {row} rows are invalid ({top} {count}): its records are "
+                "preference pairs (chosen/rejected), which a run does not read as pairs; write "
+                "each side as a record of its own (the prompt's turns, then that answer)"
+            )
         raise SchemaError(
             f"{shard.path}: {bad} of {row} rows are invalid ({top} {count}); check "
             "input.text_column, input.records and input.format, or raise "
@@ -352,18 +371,34 @@ def _parquet_batches(shard: InputShard, opts: ReadOptions) -> Iterator[pa.Table]
 def _arrow_batches(shard: InputShard, opts: ReadOptions) -> Iterator[pa.Table]:
     """Chunks of an Arrow file (the stream format `datasets.save_to_disk` writes, or IPC file)."""
     with _arrow_source(shard.path) as source:
-        try:
-            stream = pa.ipc.open_stream(source)
-            schema, batches = stream.schema, iter(stream)
-        except pa.ArrowInvalid:
-            source.seek(0)
-            random_access = pa.ipc.open_file(source)
-            schema = random_access.schema
-            batches = (random_access.get_batch(i) for i in range(random_access.num_record_batches))
+        schema, batches = _open_arrow(source)
         _require_text_column(shard, schema, opts)
         for batch in batches:
             for start in range(0, batch.num_rows, opts.chunk_rows):
                 yield pa.Table.from_batches([batch.slice(start, opts.chunk_rows)])
+
+
+def table_records(shard: InputShard) -> Iterator[dict[str, Any]]:
+    """Each row of a Parquet or Arrow (HF dataset) shard as a dict, a batch at a time."""
+    if shard.format == "parquet":
+        with open_input(shard.path) as source:
+            for batch in pq.ParquetFile(source).iter_batches():
+                yield from batch.to_pylist()
+        return
+    with _arrow_source(shard.path) as source:
+        for batch in _open_arrow(source)[1]:
+            yield from batch.to_pylist()
+
+
+def _open_arrow(source: pa.NativeFile) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+    """The schema and record batches of an Arrow stream, or else of an Arrow IPC file."""
+    try:
+        stream = pa.ipc.open_stream(source)
+        return stream.schema, iter(stream)
+    except pa.ArrowInvalid:
+        source.seek(0)
+        whole = pa.ipc.open_file(source)
+        return whole.schema, (whole.get_batch(i) for i in range(whole.num_record_batches))
 
 
 def _arrow_source(path: str) -> pa.NativeFile:
@@ -389,8 +424,8 @@ def _warc_batches(shard: InputShard, opts: ReadOptions) -> Iterator[pa.Table]:
 
 def _warc_table(rows: list[dict[str, Any]]) -> pa.Table:
     columns = {name: pa.array([r[name] for r in rows], pa.string()) for name in WARC_FIELDS}
-    reasons = pa.array([r.get(REJECT_REASON) for r in rows], pa.string())
-    return pa.table(columns | {REJECT_REASON: reasons})
+    reasons = pa.array([r.get(READ_REASON) for r in rows], pa.string())
+    return pa.table(columns | {READ_REASON: reasons})
 
 
 def _jsonl_batches(shard: InputShard, opts: ReadOptions) -> Iterator[pa.Table]:
@@ -401,6 +436,7 @@ def _jsonl_batches(shard: InputShard, opts: ReadOptions) -> Iterator[pa.Table]:
     kind = opts.records if opts.records in KINDS else None
     usable, objects = False, 0
     parts = opts.records != "text" and _writes_parts(shard)
+    seen: dict[str, tuple[pa.Field, int]] = {}  # each field's type, and the line it was seen
     for item in json_items(shard):
         objects += isinstance(item.value, dict)
         if opts.records == "text":
@@ -413,10 +449,40 @@ def _jsonl_batches(shard: InputShard, opts: ReadOptions) -> Iterator[pa.Table]:
             usable = usable or kind is not None
         lines.append(item.line)
         if len(rows) == opts.chunk_rows:
-            yield _rows_to_table(rows, lines, shard, opts, usable or not objects)
+            yield _same_types(
+                _rows_to_table(rows, lines, shard, opts, usable or not objects), lines, seen, shard
+            )
             rows, lines = [], []
     if rows:
-        yield _rows_to_table(rows, lines, shard, opts, usable or not objects)
+        yield _same_types(
+            _rows_to_table(rows, lines, shard, opts, usable or not objects), lines, seen, shard
+        )
+
+
+def _same_types(
+    table: pa.Table, lines: list[int], seen: dict[str, tuple[pa.Field, int]], shard: InputShard
+) -> pa.Table:
+    """`table`, a chunk of a JSON file, when each field has the type it had in earlier chunks
+    (recorded in `seen`); else a clear error naming the file and the two lines."""
+    for field in table.schema:
+        if pa.types.is_null(field.type):
+            continue
+        line = lines[table[field.name].is_valid().to_numpy(zero_copy_only=False).argmax()]
+        if field.name not in seen:
+            seen[field.name] = (field, line)
+            continue
+        before, first = seen[field.name]
+        try:
+            (merged,) = pa.unify_schemas(
+                [pa.schema([before]), pa.schema([field])], promote_options="permissive"
+            )
+            seen[field.name] = (merged, first)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            raise SchemaError(
+                f"{shard.path}: field {field.name!r} holds a {before.type} on line {first} and "
+                f"a {field.type} on line {line}; give it one type in every record"
+            ) from None
+    return table
 
 
 @dataclass(frozen=True)
@@ -436,15 +502,17 @@ def json_items(shard: InputShard) -> Iterator[JsonItem]:
     JSONL streams, arrays do not)."""
     with _open_stream(shard.path) as fh:
         head = fh.peek(64)[:64] if hasattr(fh, "peek") else b""
-        if head.lstrip()[:1] == b"[":
+        if head.removeprefix(BOM).lstrip()[:1] == b"[":
             try:
-                values = json.loads(fh.read().decode("utf-8"))
+                values = json.loads(fh.read().decode("utf-8-sig"))
             except (UnicodeDecodeError, json.JSONDecodeError) as err:
                 raise SchemaError(f"{shard.path}: not a valid JSON array: {err}") from None
             for number, value in enumerate(values, 1):
                 yield _checked(value, number, json.dumps(value))
             return
         for number, line in enumerate(fh, 1):
+            if number == 1:
+                line = line.removeprefix(BOM)  # written by some Windows editors
             if not line.strip():
                 continue
             try:
@@ -481,14 +549,14 @@ def _text_row(item: JsonItem, text_column: str) -> dict[str, Any]:
     """One JSON record for a text column; a bad one keeps its raw text and is marked."""
     value = item.value
     if item.reason is not None:
-        return {text_column: item.raw, REJECT_REASON: item.reason, INVALID_BYTES: item.raw_bytes}
+        return {text_column: item.raw, READ_REASON: item.reason, INVALID_BYTES: item.raw_bytes}
     if not isinstance(value, dict):
-        return {text_column: json.dumps(value), REJECT_REASON: "invalid:not_an_object"}
+        return {text_column: json.dumps(value), READ_REASON: "invalid:not_an_object"}
     if text_column not in value:
-        return {**value, text_column: None, REJECT_REASON: "invalid:missing_text"}
+        return {**value, text_column: None, READ_REASON: "invalid:missing_text"}
     text = value[text_column]
     if text is not None and not isinstance(text, str):
-        return {**value, text_column: json.dumps(text), REJECT_REASON: "invalid:not_a_string"}
+        return {**value, text_column: json.dumps(text), READ_REASON: "invalid:not_a_string"}
     return value
 
 
@@ -510,16 +578,16 @@ def _record_row(item: JsonItem, kind: str | None, parts: bool = False) -> dict[s
     bad one keeps its raw text in `invalid_record`."""
     value = item.value
     if item.reason is not None:
-        return {INVALID_RECORD: item.raw, REJECT_REASON: item.reason, INVALID_BYTES: item.raw_bytes}
+        return {INVALID_RECORD: item.raw, READ_REASON: item.reason, INVALID_BYTES: item.raw_bytes}
     if not isinstance(value, dict):
-        return {INVALID_RECORD: json.dumps(value), REJECT_REASON: "invalid:not_an_object"}
+        return {INVALID_RECORD: json.dumps(value), READ_REASON: "invalid:not_an_object"}
     if kind is None:
-        return {INVALID_RECORD: json.dumps(value), REJECT_REASON: "invalid:unknown_record_format"}
+        return {INVALID_RECORD: json.dumps(value), READ_REASON: "invalid:unknown_record_format"}
     safe, problem = json_safe(value, kind)
     if parts and problem is None and kind in TURN_KEYS:
         column, _, key = TURN_KEYS[kind]
         safe = {**safe, column: as_parts(safe[column], key)}
-    return safe | ({REJECT_REASON: problem} if problem else {})
+    return safe | ({READ_REASON: problem} if problem else {})
 
 
 def _rows_to_table(
@@ -528,7 +596,7 @@ def _rows_to_table(
     """An Arrow table from JSON records (every key of every row); a file with no usable record,
     or a field of mixed types, is a clear error naming the file and the line."""
     if not usable:
-        keys = sorted({k for r in rows for k in r if k not in (REJECT_REASON, INVALID_BYTES)})
+        keys = sorted({k for r in rows for k in r if k not in (READ_REASON, INVALID_BYTES)})
         raise SchemaError(f"{shard.path}: {_expected(opts, keys[:20])}")
     keys = list(dict.fromkeys(k for row in rows for k in row))
     columns = {}

@@ -82,9 +82,14 @@ class InvalidRecord(ValueError):
         self.reason = reason
 
 
-def detect(columns: Iterable[str]) -> str | None:
-    """The record kind a set of column names (or JSON keys) implies, or None."""
-    names = set(columns)
+def detect(columns: Iterable[str] | dict[str, Any]) -> str | None:
+    """The record kind a set of column names (or a JSON record's keys that have a value)
+    implies, or None."""
+    names = (
+        {k for k, v in columns.items() if v is not None}
+        if isinstance(columns, dict)
+        else set(columns)
+    )
     if "messages" in names:
         return "messages"
     if "conversations" in names:
@@ -92,6 +97,13 @@ def detect(columns: Iterable[str]) -> str | None:
     if {"instruction", "output"} <= names:
         return "alpaca"
     return None
+
+
+def detect_table(table: pa.Table) -> str | None:
+    """The record kind of a table's columns; a column with no value (a key a record carried as
+    null) decides it last."""
+    valued = [c for c in table.column_names if table[c].null_count < table.num_rows]
+    return detect(valued) or detect(table.column_names)
 
 
 def turns_of(record: dict[str, Any], kind: str) -> Turns:
@@ -108,6 +120,9 @@ def turns_of(record: dict[str, Any], kind: str) -> Turns:
 def record_columns(kind: str) -> tuple[str, ...]:
     """The columns a record of `kind` may be written in."""
     return FORMAT_COLUMNS[kind] + (ALPACA_CONTEXT if kind == "alpaca" else ())
+
+
+ALL_RECORD_COLUMNS = frozenset(c for kind in KINDS for c in record_columns(kind))
 
 
 def _alpaca_turns(record: dict[str, Any]) -> Turns:
@@ -227,7 +242,8 @@ def turn_text(turn: dict[str, Any]) -> str:
 
 def check_order(turns: Turns) -> None:
     """A system turn may open; then a user turn; assistant or tool turns (a call, or its
-    result) answer user and tool turns; the last turn is a non-empty assistant turn."""
+    result) answer user and tool turns; the last turn is an assistant turn; no answer is
+    empty."""
     body = turns[1:] if turns and turns[0][0] == "system" else turns
     if not any(role == "user" for role, _ in body):
         raise InvalidRecord("no_user_turn")
@@ -238,19 +254,22 @@ def check_order(turns: Turns) -> None:
     for (before, _), (role, _) in zip(body, body[1:]):
         if role == before and role != "tool":
             raise InvalidRecord("turns_out_of_order")
-    if not body[-1][1].strip():
-        raise InvalidRecord("empty_response")
+    if any(role == "assistant" and not content.strip() for role, content in body):
+        raise InvalidRecord("empty_response")  # the last answer, or an earlier one
     if not any(content.strip() for role, content in body if role == "user"):
         raise InvalidRecord("no_user_turn")
 
 
 def json_safe(record: dict[str, Any], kind: str) -> tuple[dict[str, Any], str | None]:
     """A JSON record Arrow can hold whatever its shape: an invalid one keeps its other fields,
-    its format fields become null and the whole record is kept as JSON in `invalid_record`."""
+    its format fields (of any kind) become null and the whole record is kept as JSON in
+    `invalid_record`."""
     try:
         turns_of(record, kind)
     except InvalidRecord as err:
-        kept = {k: v for k, v in record.items() if k not in record_columns(kind)}
+        # every kind's fields go, so that a stray record of another kind does not change the
+        # kind its chunk is read as
+        kept = {k: v for k, v in record.items() if k not in ALL_RECORD_COLUMNS}
         kept[INVALID_RECORD] = json.dumps(record, ensure_ascii=False)
         return kept, f"invalid:{err.reason}"
     return record, None
@@ -446,3 +465,32 @@ def _input_offsets(table: pa.Table, source: str | None) -> list[int | None]:
     if ALPACA_INPUT_AT in table.column_names:
         return table[ALPACA_INPUT_AT].to_pylist()
     return [None] * table.num_rows
+
+
+def records_table(data: Any) -> tuple[pa.Table, list[str | None]]:
+    """Instruction records given to a step in code (a list of alpaca, messages or sharegpt
+    dicts, or a Table or DataFrame of them) with their text fields, and an `invalid:<why>`
+    reason per record that is not a usable conversation."""
+    from pipeline.core.columns import as_table
+
+    if isinstance(data, list | tuple):
+        if not all(isinstance(r, dict) for r in data):
+            raise TypeError(
+                "this step reads instruction records: give dicts (alpaca, messages or "
+                "sharegpt) or a table of them, not strings"
+            )
+        kind = next((k for r in data if (k := detect(r))), None if data else "messages")
+        safe = [json_safe(r, kind) if kind else (r, None) for r in data]
+        keys = list(dict.fromkeys(k for r, _ in safe for k in r))
+        table = pa.table({k: pa.array([r.get(k) for r, _ in safe]) for k in keys})
+        given = [problem for _, problem in safe]
+    else:
+        table = as_table(data)
+        kind, given = detect_table(table), [None] * table.num_rows
+    if kind is None:
+        raise KeyError(
+            f"no instruction records (columns: {', '.join(table.column_names)}): expected "
+            + ", ".join("+".join(FORMAT_COLUMNS[k]) for k in KINDS)
+        )
+    table, reasons = with_fields(table, kind)
+    return table, [g or r for g, r in zip(given, reasons, strict=True)]

@@ -11,6 +11,7 @@ import pyarrow.compute as pc
 
 from pipeline.core.columns import (
     INVALID_BYTES,
+    READ_REASON,
     REJECT_REASON,
     REJECTED_BY,
     ROW,
@@ -18,7 +19,7 @@ from pipeline.core.columns import (
     set_column,
     text_reasons,
 )
-from pipeline.io.records import CONVERSATION, KINDS, detect, with_fields
+from pipeline.io.records import CONVERSATION, KINDS, detect_table, record_columns, with_fields
 from pipeline.io.shards import InputShard, ReadOptions
 
 INVALID_BY = "input"
@@ -27,9 +28,13 @@ INVALID_BY = "input"
 def prepare(raw: pa.Table, shard: InputShard, opts: ReadOptions, first_row: int) -> pa.Table:
     """Add bookkeeping columns and an id; validate text (or records), rejecting bad rows."""
     n = raw.num_rows
-    given = raw[REJECT_REASON].to_pylist() if REJECT_REASON in raw.column_names else [None] * n
-    if REJECT_REASON in raw.column_names:
-        raw = raw.drop_columns([REJECT_REASON])
+    given = raw[READ_REASON].to_pylist() if READ_REASON in raw.column_names else [None] * n
+    if READ_REASON in raw.column_names:
+        raw = raw.drop_columns([READ_REASON])
+    # an earlier run's verdicts in the input (its rejected rows read back) are kept as data
+    raw = raw.rename_columns(
+        [f"source_{c}" if c in (REJECT_REASON, REJECTED_BY) else c for c in raw.column_names]
+    )
     if opts.records == "text":
         column = "html" if shard.format == "warc" else opts.text_column  # a WARC holds pages
         texts, reasons, undecodable = validate_text(raw[column], opts.max_text_chars)
@@ -37,8 +42,14 @@ def prepare(raw: pa.Table, shard: InputShard, opts: ReadOptions, first_row: int)
         if any(b is not None for b in undecodable):
             table = set_column(table, INVALID_BYTES, pa.array(undecodable, pa.binary()))
     else:
-        kind = opts.records if opts.records in KINDS else detect(raw.column_names)
+        kind = opts.records if opts.records in KINDS else detect_table(raw)
+        raw, undecodable = decoded(raw, record_columns(kind or "messages"))
         table, reasons = with_fields(raw, kind or "messages")
+        reasons = [
+            "invalid:invalid_utf8" if b is not None else r for r, b in zip(reasons, undecodable)
+        ]
+        if any(b is not None for b in undecodable):
+            table = set_column(table, INVALID_BYTES, pa.array(undecodable, pa.binary()))
         _, too_long, _ = validate_text(table[CONVERSATION], opts.max_text_chars)
         reasons = [
             r or (t if t == "invalid:text_too_long" else None) for r, t in zip(reasons, too_long)
@@ -91,3 +102,55 @@ def validate_text(
     ]
     raw = [v if r == "invalid:invalid_utf8" else None for v, r in zip(values, reasons, strict=True)]
     return pa.array(texts, pa.string()), reasons, raw
+
+
+def decoded(table: pa.Table, names: tuple[str, ...]) -> tuple[pa.Table, list[bytes | None]]:
+    """`table` with each string of its `names` columns (nested ones too) that is not UTF-8
+    decoded with U+FFFD in place of bad bytes, and each row's first such string as it was."""
+    undecodable: list[bytes | None] = [None] * table.num_rows
+    for name in (n for n in names if n in table.column_names):
+        column = table[name]
+        try:
+            column.validate(full=True)
+            continue
+        except pa.ArrowInvalid:
+            pass
+        values = []
+        for row, value in enumerate(column.cast(_as_binary(column.type)).to_pylist()):
+            bad: list[bytes] = []
+            values.append(_decode(value, bad))
+            if bad and undecodable[row] is None:
+                undecodable[row] = bad[0]
+        at = table.column_names.index(name)
+        table = table.set_column(at, name, pa.array(values, column.type))
+    return table, undecodable
+
+
+def _as_binary(kind: pa.DataType) -> pa.DataType:
+    """`kind` with every string in it (at any depth) read as bytes."""
+    if pa.types.is_string(kind):
+        return pa.binary()
+    if pa.types.is_large_string(kind):
+        return pa.large_binary()
+    if pa.types.is_list(kind):
+        return pa.list_(_as_binary(kind.value_type))
+    if pa.types.is_large_list(kind):
+        return pa.large_list(_as_binary(kind.value_type))
+    if pa.types.is_struct(kind):
+        return pa.struct([pa.field(f.name, _as_binary(f.type)) for f in kind])
+    return kind
+
+
+def _decode(value: Any, bad: list[bytes]) -> Any:
+    """`value` (from an `_as_binary` column) with its bytes decoded; undecodable ones in `bad`."""
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            bad.append(value)
+            return value.decode("utf-8", "replace")
+    if isinstance(value, list):
+        return [_decode(v, bad) for v in value]
+    if isinstance(value, dict):
+        return {k: _decode(v, bad) for k, v in value.items()}
+    return value

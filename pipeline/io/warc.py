@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
-from pipeline.core.columns import REJECT_REASON
+from pipeline.core.columns import READ_REASON
 from pipeline.core.errors import MissingDependencyError
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
@@ -42,17 +42,17 @@ def warc_rows(stream: BinaryIO) -> Iterator[dict[str, Any]]:
             "html": None,
         }
         if kind != "response":
-            yield row | {REJECT_REASON: f"warc:{kind}"}
+            yield row | {READ_REASON: f"warc:{kind}"}
             continue
         mime = (record.http_content_type or "").split(";")[0].strip().lower()
         row["content_type"] = mime or None
         if mime not in HTML_TYPES:
-            yield row | {REJECT_REASON: "warc:not_html"}
+            yield row | {READ_REASON: "warc:not_html"}
             continue
         try:
             body = record.reader.read()
         except Exception:  # a body cut short or garbled: one rejected row, not a stopped run
-            yield row | {REJECT_REASON: "invalid:bad_record"}
+            yield row | {READ_REASON: "invalid:bad_record"}
             continue
         charset = record.http_charset or detect_encoding(body)
         yield row | {"html": bytes_to_str(body, charset)}

@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.core.columns import INTERNAL, MESSAGES, RECORD_FIELDS
+from pipeline.core.columns import INTERNAL, INVALID_RECORD, MESSAGES, RECORD_FIELDS
 from pipeline.core.errors import ManifestError, RecipeError, SchemaError
 from pipeline.core.recipe import Recipe, build_steps
 from pipeline.core.step import Step
@@ -25,10 +25,12 @@ from pipeline.io.readers import (
     read_shard,
     record_mode,
 )
+from pipeline.io.records import RECORD_COLUMNS
 from pipeline.io.storage import Location, redacted
 from pipeline.run.reuse import ScoreReuse, plan_reuse
 from pipeline.run.stages import Stage, build_stages
 
+PEEK_OBJECTS = 1000  # JSON records whose keys stand for a file's columns
 log = logging.getLogger(__name__)
 
 
@@ -64,6 +66,8 @@ def plan_run(
     """The plan of a run of `recipe`, checked before anything is written: every step's Python
     dependencies and models, the input files, the columns the steps read, and that the output
     is neither inside the input nor holding it."""
+    if limit is not None and limit < 1:
+        raise RecipeError(f"limit: expected 1 row or more, got {limit}")
     for step in build_steps(recipe):
         step.check_requirements()
     _check_places(recipe.input.path, recipe.output.path)
@@ -137,18 +141,21 @@ def _folder_of(path: str) -> str:
 
 def _check_columns(steps: list[Step], first: InputShard, records: str, id_column: str) -> None:
     """Each step's input columns are columns of the input (or ones an earlier step adds): checked
-    on the first file's schema, for the formats that have one."""
-    if first.format not in ("parquet", "hf", "warc") or records != "text":
+    on the first file's schema, or the keys of its first PEEK_OBJECTS JSON records."""
+    if first.format == "warc" and records != "text":
         return
-    available = {*peek_columns(first), id_column}
+    available = {*peek_columns(first, PEEK_OBJECTS), id_column}
+    if records != "text":
+        available |= {*RECORD_COLUMNS, INVALID_RECORD}
+    where = f"the first {PEEK_OBJECTS} records of" if first.format == "jsonl" else "the input"
     for step in steps:
         for wanted in step.input_columns():
             if wanted not in available:
                 setting = "text_column" if wanted == step.text_input() else "settings"
+                shown = sorted(c for c in available if c not in RECORD_COLUMNS)
                 raise RecipeError(
-                    f"step {step.name}: no column {wanted!r} in the input {first.label} "
-                    f"(columns: {', '.join(sorted(available))}) nor added by an earlier step; "
-                    f"set its {setting}"
+                    f"step {step.name}: no column {wanted!r} in {where} {first.label} nor "
+                    f"added by an earlier step (columns: {', '.join(shown)}); set its {setting}"
                 )
         available |= set(step.output_columns())
 

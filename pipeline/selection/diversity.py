@@ -20,10 +20,16 @@ import pyarrow.compute as pc
 from pydantic import Field, model_validator
 
 from pipeline.core.columns import ROW, SHARD, SIMILAR_TO, embedding_matrix, set_column
+from pipeline.core.errors import RecipeError
 from pipeline.core.executor import Executor
 from pipeline.core.registry import get_step, register
 from pipeline.dedup.base import bucket_count
-from pipeline.dedup.semantic import assign_clusters, fit_centroids, greedy_keep
+from pipeline.dedup.semantic import (
+    assign_clusters,
+    embedder_unless_earlier,
+    fit_centroids,
+    greedy_keep,
+)
 from pipeline.global_steps.base import GlobalParams, GlobalStep, reject_where
 from pipeline.global_steps.by_shard import index_by_shard, index_parts, load_shard, scan_shard
 from pipeline.global_steps.checkpoint import work_dir
@@ -80,9 +86,7 @@ class Select(GlobalStep):
 
     def prerequisites(self, earlier: list[Any]) -> list[Any]:
         """An `embed` step, unless an earlier step already adds the embedding column."""
-        if any(self.params.embedding_column in s.output_columns() for s in earlier):
-            return []
-        return [self._embedder()]
+        return embedder_unless_earlier(self, earlier)
 
     def _embedder(self) -> Any:
         p = self.params
@@ -177,6 +181,12 @@ def _why(eligible: bool, within: bool) -> str:
 def _scored(table: pa.Table, params: Any, centroids: np.ndarray) -> pa.Table:
     """Rows with a score and an embedding, assigned to their nearest centroid, with an
     ascending ranking key (the best score first)."""
+    kind = table.schema.field(params.score_column).type
+    if not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind)):
+        raise RecipeError(
+            f"step select: score_column {params.score_column!r} holds {kind} values, not "
+            "numbers; rank by a score column (ifd, quality, ...)"
+        )
     usable = pc.and_(
         pc.is_valid(table[params.score_column]), pc.is_valid(table[params.embedding_column])
     )

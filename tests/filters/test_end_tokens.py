@@ -30,6 +30,7 @@ def test_only_tokens_at_the_very_end_go():
     struck = "Use <s>old</s>"  # HTML's strike-through, not an end of sequence
     assert strip_end_tokens(struck) == struck
     assert strip_end_tokens(ANSWER) == ANSWER
+    assert strip_end_tokens("<|im_end|>\n") == "<|im_end|>\n"  # no answer left: residue stays
 
 
 def test_each_record_kind_is_rewritten_in_its_own_fields():

@@ -43,8 +43,16 @@ def test_unknown_top_level_key():
 
 
 def test_no_steps():
-    with pytest.raises(RecipeError, match="steps"):
+    with pytest.raises(RecipeError) as err:
         parse_recipe({**BASE, "steps": []})
+    assert str(err.value).endswith(": steps: give at least one step")  # not the whole recipe
+
+
+def test_a_path_alone_stands_for_input_and_output(tmp_path):
+    recipe = parse_recipe({"name": "t", "input": "in", "output": "out", "steps": [{"c4": {}}]})
+    assert (recipe.input.path, recipe.output.path) == ("in", "out")
+    (tmp_path / "r.yaml").write_text("name: t\ninput: in\noutput: out\nsteps: [c4: {}]\n")
+    assert load_recipe(tmp_path / "r.yaml", output_path="other").output.path == "other"
 
 
 @pytest.mark.parametrize("path", sorted(Path("configs").glob("*.yaml")), ids=str)

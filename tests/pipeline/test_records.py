@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.core.errors import RecipeError
-from pipeline.core.recipe import parse_recipe
+from pipeline.core.recipe import build_steps, parse_recipe
 from pipeline.io.readers import ReadOptions, discover, read_shard
 from pipeline.io.records import with_fields
 from pipeline.run.runner import run_recipe
@@ -73,6 +73,17 @@ BAD_MESSAGES = [
         "invalid:not_a_string",
     ),
     ({"messages": "Hi there"}, "invalid:turns_not_a_list"),
+    (  # an earlier answer left empty
+        {
+            "messages": [
+                {"role": "user", "content": "Capital of France?"},
+                {"role": "assistant", "content": ""},
+                {"role": "user", "content": "And of Spain?"},
+                {"role": "assistant", "content": "Madrid."},
+            ]
+        },
+        "invalid:empty_response",
+    ),
 ]
 
 
@@ -472,3 +483,137 @@ def test_a_field_needs_records(small_samples, tmp_path):
             "local",
             progress=False,
         )
+
+
+def test_a_column_no_record_has_stops_a_record_run_before_it_reads(tmp_path):
+    from pipeline.run.plan import plan_run
+
+    rows = [dict(r) for r in ALPACA]
+    rows[1]["quality"] = 0.5  # a column the first record lacks still counts
+    write_jsonl(tmp_path / "a.jsonl", rows)
+
+    def recipe(score_column: str) -> dict:
+        return {
+            "name": "x",
+            "input": {"path": str(tmp_path / "a.jsonl")},
+            "output": {"path": str(tmp_path / "out")},
+            "steps": [{"select": {"score_column": score_column, "count": 2}}],
+        }
+
+    assert plan_run(parse_recipe(recipe("quality")))
+    with pytest.raises(RecipeError, match="no column 'qualty' in the first 1000 records of a"):
+        run_recipe(parse_recipe(recipe("qualty")), "local", progress=False)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_stray_record_of_another_kind_is_the_only_one_rejected(tmp_path):
+    stray = SHAREGPT[0] | {"conversations": [{"from": "human", "value": "Hi"}]}  # no answer
+    carrying_null = ALPACA[2] | {"messages": None}  # a key of another kind, with no value
+    write_jsonl(tmp_path / "a.jsonl", [ALPACA[0], stray, ALPACA[1], carrying_null])
+    for records in ("detect", "alpaca"):
+        reasons = read(tmp_path / "a.jsonl", records)["reject_reason"].to_pylist()
+        assert reasons == [None, "invalid:no_user_turn", None, None], records
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_record(tmp_path):
+    bom = b"\xef\xbb\xbf"
+    (tmp_path / "a.jsonl").write_bytes(bom + "".join(json.dumps(r) + "\n" for r in ALPACA).encode())
+    (tmp_path / "b.json").write_bytes(bom + json.dumps(ALPACA, indent=2).encode())
+    for name in ("a.jsonl", "b.json"):
+        assert read(tmp_path / name)["reject_reason"].null_count == len(ALPACA), name
+
+
+def test_record_strings_that_are_not_utf8_reject_their_row_only(tmp_path):
+    bad = pa.array([b"Say hi", b"Bad \xff"]).view(pa.string())
+    pq.write_table(pa.table({"instruction": bad, "output": ["Hi.", "Ok."]}), tmp_path / "a.parquet")
+    content = pa.array([b"Hello", b"Bad \xfe", b"Hi", b"Fine"]).view(pa.string())
+    turns = pa.StructArray.from_arrays(
+        [pa.array(["user", "assistant"] * 2), content], ["role", "content"]
+    )
+    messages = pa.ListArray.from_arrays(pa.array([0, 2, 4], pa.int32()), turns)
+    pq.write_table(pa.table({"messages": messages}), tmp_path / "b.parquet")
+    alpaca, chat = read(tmp_path / "a.parquet"), read(tmp_path / "b.parquet")
+    assert alpaca["reject_reason"].to_pylist() == [None, "invalid:invalid_utf8"]
+    assert alpaca["invalid_bytes"].to_pylist() == [None, b"Bad \xff"]  # the bytes, kept
+    assert alpaca["instruction"].to_pylist() == ["Say hi", "Bad \ufffd"]
+    assert chat["reject_reason"].to_pylist() == ["invalid:invalid_utf8", None]
+    assert chat["invalid_bytes"].to_pylist() == [b"Bad \xfe", None]
+
+
+def test_a_field_changing_type_between_chunks_names_the_file_and_lines(tmp_path):
+    from pipeline.core.errors import SchemaError
+
+    rows = [ALPACA[0] | {"meta": m} for m in ("x", "x", 5, 5)]
+    write_jsonl(tmp_path / "a.jsonl", rows)
+    (shard,) = discover(str(tmp_path / "a.jsonl"))
+    with pytest.raises(
+        SchemaError, match=r"a.jsonl: field 'meta' holds a string on line 1 and a int64 on line 3"
+    ):
+        list(read_shard(shard, ReadOptions(records="detect", chunk_rows=2)))
+
+
+def test_an_earlier_runs_verdict_columns_in_the_input_are_data(tmp_path):
+    rows = [
+        {"text": "A kept page.", "reject_reason": None, "rejected_by": None},
+        {"text": "A page.", "reject_reason": "c4:curly_bracket", "rejected_by": "c4"},
+    ]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "a.parquet")
+    (shard,) = discover(str(tmp_path / "a.parquet"))
+    table = pa.concat_tables(read_shard(shard, ReadOptions()))
+    assert table["reject_reason"].to_pylist() == [None, None]  # not rejected again on entry
+    assert table["source_reject_reason"].to_pylist() == [None, "c4:curly_bracket"]
+    assert table["source_rejected_by"].to_pylist() == [None, "c4"]
+
+
+def test_preference_pairs_are_named_as_such(tmp_path):
+    from pipeline.core.errors import SchemaError
+
+    pair = {  # LLaMA-Factory's DPO layout: the prompt's turns, then two answers
+        "conversations": [{"from": "human", "value": "Name a prime."}],
+        "chosen": {"from": "gpt", "value": "Seven."},
+        "rejected": {"from": "gpt", "value": "Nine."},
+    }
+    write_jsonl(tmp_path / "dpo.jsonl", [pair, pair])
+    (shard,) = discover(str(tmp_path / "dpo.jsonl"))
+    opts = ReadOptions(records="detect", max_invalid_fraction=0.5)  # a run's default
+    with pytest.raises(SchemaError, match=r"dpo.jsonl: 2 of 2 rows .* preference pairs"):
+        list(read_shard(shard, opts))
+
+
+def test_embeddings_of_one_field_are_not_reused_for_another(tmp_path):
+    def steps(*chosen):
+        return parse_recipe(
+            {
+                "name": "x",
+                "input": {"path": "in", "records": "alpaca"},
+                "output": {"path": "out"},
+                "steps": list(chosen),
+            }
+        )
+
+    with pytest.raises(RecipeError, match=r"step semantic_dedup reads the response \(field: resp"):
+        build_steps(
+            steps({"embed": {"field": "prompt"}}, {"semantic_dedup": {"field": "response"}})
+        )
+    with pytest.raises(RecipeError, match=r"embeddings in column 'embedding' are of the prompt"):
+        build_steps(
+            steps(
+                {"semantic_dedup": {"field": "prompt"}},
+                {"select": {"score_column": "q", "count": 2}},  # whole conversations
+            ),
+            "_conversation",
+        )
+    same = build_steps(
+        steps(
+            {"semantic_dedup": {"field": "prompt"}},
+            {"select": {"field": "prompt", "score_column": "q", "count": 2}},
+        )
+    )
+    assert [s.name for s in same] == ["embed", "semantic_dedup", "select"]  # one embedding
+    own = build_steps(
+        steps(
+            {"semantic_dedup": {"field": "prompt"}},
+            {"select": {"score_column": "q", "count": 2, "embedding_column": "e2"}},
+        )
+    )
+    assert [s.name for s in own] == ["embed", "semantic_dedup", "embed", "select"]

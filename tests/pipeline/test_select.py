@@ -128,3 +128,9 @@ def test_a_score_column_no_step_adds_stops_the_run_before_it_starts(tmp_path):
     with pytest.raises(RecipeError, match="step select: no column 'quality'.*set its settings"):
         run(tmp_path / "in", tmp_path / "out", score_column="quality", count=10)
     assert not (tmp_path / "out").exists()  # nothing was read or written
+
+
+def test_a_score_column_of_text_is_a_one_line_error(tmp_path):
+    planted(tmp_path / "in")
+    with pytest.raises(RecipeError, match="score_column 'text' holds string values, not numbers"):
+        run(tmp_path / "in", tmp_path / "out", score_column="text", count=10)

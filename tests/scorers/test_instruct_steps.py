@@ -266,6 +266,30 @@ def test_each_instruction_rule(prompt, answer, reason):
     ]
 
 
+def test_rules_read_their_own_columns_back():
+    table = records([GSM[0], (GSM[1][0], "As an AI language model, I cannot help.")])
+    scored = InstructRules()(table)
+    assert InstructRules()(scored).equals(scored)  # reused, as with --reuse-scores
+    assert InstructRules().reasons(scored).to_pylist()[0] is None
+
+
+def test_rules_take_records_as_dicts_or_a_dataframe_in_code():
+    import pandas as pd
+
+    rows = [
+        {"instruction": GSM[0][0], "input": "", "output": GSM[0][1]},
+        {"instruction": GSM[1][0], "input": "", "output": "As an AI language model, I cannot."},
+        {"instruction": "", "input": "", "output": "An answer to nothing."},
+    ]
+    want = [None, "instruct_rules:ai_disclaimer", "invalid:no_user_turn"]
+    assert InstructRules().reasons(rows).to_pylist() == want
+    assert InstructRules().reasons(pd.DataFrame(rows)).to_pylist() == want
+    kept, rejected = InstructRules().split(rows)
+    assert kept.num_rows == 1 and rejected["reject_reason"].to_pylist() == want[1:]
+    with pytest.raises(TypeError, match="reads instruction records: give dicts"):
+        InstructRules().reasons(["An answer with no prompt."])
+
+
 def test_rules_can_be_skipped_by_reason():
     pairs = [
         (
@@ -994,6 +1018,9 @@ def test_ifd_prefers_the_matching_answer_and_spots_a_cut(ifd):
     ratio = ppl["ppl_response_given_prompt"].to_numpy() / ppl["ppl_response"].to_numpy()
     assert ratio == pytest.approx(good, rel=1e-5)
     assert ifd.reasons(records(cut)).to_pylist() == ["ifd:end_prob<0.02"] * 3
+    # Scores already there (--reuse-scores) are kept, every output column of them.
+    again = ifd(scored["cut"])
+    assert again.select(list(ifd.outputs)).equals(scored["cut"].select(list(ifd.outputs)))
 
 
 def test_ifd_judges_an_answer_end_only_where_it_can(ifd):
@@ -1040,6 +1067,20 @@ def test_ifd_needs_instruction_records(small_samples, tmp_path):
         run_recipe(parse_recipe(recipe), "local", progress=False)
 
 
+def test_answer_lm_token_limits_that_leave_no_room_for_the_prompt_are_refused():
+    from pydantic import ValidationError
+
+    from scorers import SentenceOrder
+
+    with pytest.raises(ValidationError, match=r"max_response_tokens \(512\) must be below"):
+        InstructionFollowingDifficulty(max_tokens=256)
+    with pytest.raises(ValidationError, match="max_response_tokens"):
+        SentenceOrder(max_tokens=300, max_response_tokens=299)
+    with pytest.raises(ValidationError, match="greater than or equal to 3"):
+        SentenceOrder(min_units=2)  # one other order of two sentences: no spread to divide by
+    assert InstructionFollowingDifficulty(max_tokens=256, max_response_tokens=200)
+
+
 def benchmark_file(tmp_path) -> str:
     path = tmp_path / "bench.jsonl"
     rows = [{"question": q} for q, _ in GSM] + [
@@ -1069,6 +1110,41 @@ def test_decontaminate_finds_verbatim_edited_and_short_prompts(tmp_path):
         None,
     ]
     assert step.reasons(texts).to_pylist()[:2] == ["decontaminate:mini-gsm"] * 2
+
+
+def test_decontaminate_reads_benchmarks_of_every_shape(tmp_path):
+    import datasets
+
+    from pipeline.core.errors import RecipeError
+
+    question = GSM[0][0]
+    datasets.Dataset.from_list([{"question": question}]).save_to_disk(str(tmp_path / "hf"))
+    shapes = {
+        "sharegpt.jsonl": {"conversations": [{"from": "human", "value": question}]},
+        "messages.jsonl": {"messages": [{"role": "user", "content": question}]},
+        "mt-bench.jsonl": {"question_id": 1, "turns": ["Say hi.", question]},
+    }
+    for name, record in shapes.items():
+        (tmp_path / name).write_text(json.dumps(record) + "\n")
+    for name in ["hf", *shapes]:
+        step = Decontaminate(benchmarks=[{"path": str(tmp_path / name), "name": "b"}])
+        assert step(["Please: " + question])["contaminated_by"].to_pylist() == ["b"], name
+    misnamed = Decontaminate(
+        benchmarks=[{"path": str(tmp_path / "sharegpt.jsonl"), "fields": ["questoin"]}]
+    )
+    with pytest.raises(RecipeError, match=r"no prompt text in benchmark .*sharegpt.jsonl"):
+        misnamed(["anything"])  # no prompt read: an error, not decontamination turned off
+    missing = Decontaminate(benchmarks=[{"path": str(tmp_path / "none.jsonl")}])
+    with pytest.raises(RecipeError, match="decontaminate: benchmark none: no input files found"):
+        missing(["anything"])
+
+
+def test_a_short_benchmark_prompt_with_lone_symbols_is_found_inside_a_record(tmp_path):
+    short = "Solve for x : x + 3 = 5 , then report x"  # 13 tokens, 9 words
+    (tmp_path / "b.jsonl").write_text(json.dumps({"question": short}) + "\n")
+    step = Decontaminate(benchmarks=[{"path": str(tmp_path / "b.jsonl"), "name": "b"}])
+    texts = ["Please help. " + short + " and explain.", "Solve for y : y + 3 = 5 first"]
+    assert step(texts)["contaminated_by"].to_pylist() == ["b", None]
 
 
 def test_decontaminate_in_a_recipe_builds_its_index_once(tmp_path, small_samples):

@@ -207,7 +207,9 @@ def embedder_unless_earlier(step: Any, earlier: list[Any]) -> list[Any]:
 def _text_named(column: str) -> str:
     """A text column in a recipe's words: `the prompt (field: prompt)`, or `column 'text'`."""
     field = next((f for f, c in RECORD_FIELDS.items() if c == column), None)
-    return f"the {field} (field: {field})" if field else f"column {column!r}"
+    if field:
+        return f"the {field} (field: {field})"
+    return f"column {column!r} (no field: of records, the whole conversation)"
 
 
 @register("semantic_dedup")

@@ -126,7 +126,7 @@ class Scorer(RowStep):
         Rows that already carry every output column (scores reused from an earlier run) are
         not scored again; the model loads only if some row needs it.
         """
-        batch, invalid = text_table(data, self.text_input())
+        batch, invalid = text_table(data, self.text_input(), self.requires_records)
         if invalid.null_count != len(invalid):  # no model call for rows without usable text
             return self._score_usable(batch, pc.is_null(invalid))
         columns = list(self.output_columns())

@@ -93,11 +93,14 @@ def text_reasons(values: list[Any]) -> tuple[list[str | None], list[str | None]]
     return texts, reasons
 
 
-def text_table(data: Any, text_column: str) -> tuple[pa.Table, pa.Array]:
+def text_table(data: Any, text_column: str, records: bool = False) -> tuple[pa.Table, pa.Array]:
     """`data` as a table whose text column is a string column, and per row the reason its
-    text is invalid (null when usable): a list may hold anything, a table any type."""
+    text is invalid (null when usable): a list may hold anything, a table any type. A step
+    that reads instruction `records` (or a field of them) takes records as dicts or a table."""
     if text_column in RECORD_FIELDS.values() and (
-        isinstance(data, list | tuple) or text_column not in as_table(data).column_names
+        records or any(isinstance(r, dict) for r in data)
+        if isinstance(data, list | tuple)
+        else text_column not in as_table(data).column_names
     ):
         from pipeline.io.records import records_table  # instruction records given in code
 

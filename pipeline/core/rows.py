@@ -52,7 +52,7 @@ class RowStep(Step):
     def reasons(self, data: Any) -> pa.Array:
         """Reject reason per row (`<step>:<rule>`, or `invalid:<why>` for a row without usable
         text: null, empty, not a string), null for rows the step keeps."""
-        batch, invalid = text_table(data, self.text_input())
+        batch, invalid = text_table(data, self.text_input(), self.requires_records)
         usable = pc.is_null(invalid)
         good = self.transform(batch.filter(usable))
         found = first_failures(self.name, good.num_rows, self.checks(good))
@@ -66,7 +66,7 @@ class RowStep(Step):
         """(kept rows after `rewrite`, rejected rows with `reject_reason` and `rejected_by`);
         both carry the columns `transform` added. A row without usable text is rejected as
         `invalid:<why>`, as a reader would."""
-        batch, invalid = text_table(data, self.text_input())
+        batch, invalid = text_table(data, self.text_input(), self.requires_records)
         if invalid.null_count != len(invalid):
             usable = pc.is_null(invalid)
             kept, rejected = self.split(batch.filter(usable))

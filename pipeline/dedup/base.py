@@ -116,7 +116,7 @@ class Deduplicator(GlobalStep):
         reasons). Runs the same passes as a pipeline run, on a temporary folder."""
         from pipeline.run.local_executor import LocalExecutor
 
-        table, invalid = text_table(data, self.text_input())
+        table, invalid = text_table(data, self.text_input(), self.requires_records)
         if invalid.null_count != len(invalid):  # no text, no duplicate: rejected as invalid
             usable = pc.is_null(invalid)
             kept, rejected = self.split(table.filter(usable))

@@ -195,13 +195,22 @@ def embedder_unless_earlier(step: Any, earlier: list[Any]) -> list[Any]:
     if not writers:
         return [step._embedder()]
     embedded = getattr(writers[-1].params, "text_column", reads)
-    if embedded != reads:
+    if not _same_text(embedded, reads):
         raise RecipeError(
             f"step {step.name} reads {_text_named(reads)}, but the embeddings in column "
             f"{column!r} are of {_text_named(embedded)} (step {writers[-1].name}): set the same "
             f"`field` on both, or give {step.name} its own `embedding_column`"
         )
     return []
+
+
+def _same_text(one: str, other: str) -> bool:
+    """True when two steps' text columns hold the same text. A step with no `field` reads the
+    recipe's text column, which for records is the conversation (steps are first built before
+    the input is looked at, so it may still read `text` here)."""
+    fields = {RECORD_FIELDS["prompt"], RECORD_FIELDS["response"]}
+    whole = {one, other} - {RECORD_FIELDS["conversation"]}
+    return one == other or (len(whole) == 1 and not whole & fields)
 
 
 def _text_named(column: str) -> str:

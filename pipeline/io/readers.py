@@ -141,10 +141,13 @@ def discover(path: str, fmt: str = "auto", skipped: list[str] | None = None) -> 
     return shards
 
 
-def _names_below_shared_folder(files: list[str]) -> list[str]:
-    """Each file's path below the folder all `files` share, so that files of one name in two
-    folders (`a/out.json`, `b/out.json`) give distinct ids."""
+def _names_below_shared_folder(files: list[str]) -> list[str | None]:
+    """Where two files share a name (`a/out.json`, `b/out.json`), each file's path below the
+    folder all `files` share, so that their ids differ; else None (ids from the file name,
+    which stay the same whichever part of a folder a run reads: --reuse-scores matches them)."""
     paths = [posixpath.abspath(urlsplit(f).path if is_uri(f) else f) for f in files]
+    if len({posixpath.basename(p) for p in paths}) == len(paths):
+        return [None] * len(paths)
     shared = posixpath.commonpath([posixpath.dirname(p) for p in paths])
     return [posixpath.relpath(p, shared) for p in paths]
 
@@ -273,9 +276,9 @@ def record_mode(shard: InputShard, records: str, text_column: str) -> str:
     )
 
 
-def peek_columns(shard: InputShard, objects: int = 1) -> list[str]:
+def peek_columns(shard: InputShard, objects: int | None = 1) -> list[str]:
     """The column names of a shard: its schema, a WARC row's fields, or the keys of its first
-    JSON `objects`."""
+    JSON `objects` (None: of all of them)."""
     if shard.format == "warc":
         return list(WARC_FIELDS)
     try:

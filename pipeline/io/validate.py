@@ -39,21 +39,19 @@ def prepare(raw: pa.Table, shard: InputShard, opts: ReadOptions, first_row: int)
         column = "html" if shard.format == "warc" else opts.text_column  # a WARC holds pages
         texts, reasons, undecodable = validate_text(raw[column], opts.max_text_chars)
         table = raw.set_column(raw.column_names.index(column), column, texts)
-        if any(b is not None for b in undecodable):
-            table = set_column(table, INVALID_BYTES, pa.array(undecodable, pa.binary()))
     else:
-        kind = opts.records if opts.records in KINDS else detect_table(raw)
-        raw, undecodable = decoded(raw, record_columns(kind or "messages"))
-        table, reasons = with_fields(raw, kind or "messages")
+        kind = (opts.records if opts.records in KINDS else detect_table(raw)) or "messages"
+        raw, undecodable = decoded(raw, record_columns(kind))
+        table, reasons = with_fields(raw, kind)
         reasons = [
             "invalid:invalid_utf8" if b is not None else r for r, b in zip(reasons, undecodable)
         ]
-        if any(b is not None for b in undecodable):
-            table = set_column(table, INVALID_BYTES, pa.array(undecodable, pa.binary()))
         _, too_long, _ = validate_text(table[CONVERSATION], opts.max_text_chars)
         reasons = [
             r or (t if t == "invalid:text_too_long" else None) for r, t in zip(reasons, too_long)
         ]
+    if any(b is not None for b in undecodable):
+        table = set_column(table, INVALID_BYTES, pa.array(undecodable, pa.binary()))
     reasons = [g or r for g, r in zip(given, reasons)]
     rows = pa.array(range(first_row, first_row + n), pa.int64())
     ids = [f"{shard.label}:{r}" for r in range(first_row, first_row + n)]

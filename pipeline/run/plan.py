@@ -148,10 +148,12 @@ def _check_columns(steps: list[Step], first: InputShard, records: str, id_column
     available = {*peek_columns(first, PEEK_OBJECTS), id_column}
     if records != "text":
         available |= {*RECORD_COLUMNS, INVALID_RECORD}
+    every_key = first.format != "jsonl"  # the file's schema, or each key of its records
     for step in steps:
         for wanted in step.input_columns():
-            if wanted not in available and first.format == "jsonl":
+            if wanted not in available and not every_key:
                 available |= set(peek_columns(first, objects=None))  # a key of later records
+                every_key = True
             if wanted not in available:
                 setting = "text_column" if wanted == step.text_input() else "settings"
                 shown = sorted(c for c in available if c not in RECORD_COLUMNS)

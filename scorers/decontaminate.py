@@ -15,7 +15,7 @@ from pipeline.core.columns import set_column
 from pipeline.core.errors import RecipeError, SchemaError
 from pipeline.core.registry import register
 from pipeline.core.rows import Check
-from pipeline.dedup.minhash import shingle_hashes, word_counts
+from pipeline.dedup.minhash import shingle_hashes, word_counts, word_hashes, word_shingles
 from pipeline.io.readers import discover, json_items, table_records
 from pipeline.io.records import SHAREGPT_ROLES, turn_text
 from pipeline.io.storage import Location
@@ -100,8 +100,9 @@ class Decontaminate(Scorer):
         hashes, owners, lengths = self._index
         texts = batch[self.params.text_column]
         first = np.full(batch.num_rows, len(self._names), np.int64)
+        words = word_hashes(texts)  # once: each n-gram length below reuses them
         for n in [self.params.ngram, *(int(x) for x in lengths)]:
-            grams, offsets = shingle_hashes(texts, n)
+            grams, offsets = word_shingles(*words, n)
             at = np.searchsorted(hashes, grams).clip(max=max(len(hashes) - 1, 0))
             hit = hashes[at] == grams if len(hashes) else np.zeros(len(grams), bool)
             owner = np.where(hit, owners[at] if len(hashes) else 0, len(self._names))

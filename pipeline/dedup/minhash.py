@@ -32,7 +32,13 @@ def shingle_hashes(texts: pa.Array | pa.ChunkedArray, ngram: int) -> tuple[np.nd
 
     A text with fewer than `ngram` words has one shingle, all its words.
     """
-    word_hash, lengths = _word_hashes(texts)
+    return word_shingles(*word_hashes(texts), ngram)
+
+
+def word_shingles(
+    word_hash: np.ndarray, lengths: np.ndarray, ngram: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """`shingle_hashes` from the texts' `word_hashes`: several n-gram lengths share them."""
     ends = np.cumsum(lengths)
     starts = ends - lengths
     # One shingle per position where a full n-gram fits, or one at the start of a short text.
@@ -54,10 +60,10 @@ def shingle_hashes(texts: pa.Array | pa.ChunkedArray, ngram: int) -> tuple[np.nd
 
 def word_counts(texts: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """The words of each text that shingles are made of (those left after normalising)."""
-    return _word_hashes(texts)[1]
+    return word_hashes(texts)[1]
 
 
-def _word_hashes(texts: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+def word_hashes(texts: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
     """(hash of every normalised word of every text, in order; the words of each text)."""
     words = pc.utf8_split_whitespace(pc.fill_null(texts, ""))
     if isinstance(words, pa.ChunkedArray):

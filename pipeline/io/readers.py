@@ -38,10 +38,9 @@ from pipeline.io.records import (
     FORMAT_COLUMNS,
     INVALID_RECORD,
     KINDS,
-    TURN_KEYS,
-    as_parts,
     detect,
-    json_safe,
+    record_row,
+    rows_table,
 )
 from pipeline.io.shards import InputShard, ReadOptions
 from pipeline.io.validate import INVALID_BY, prepare
@@ -586,11 +585,7 @@ def _record_row(item: JsonItem, kind: str | None, parts: bool = False) -> dict[s
         return {INVALID_RECORD: json.dumps(value), READ_REASON: "invalid:not_an_object"}
     if kind is None:
         return {INVALID_RECORD: json.dumps(value), READ_REASON: "invalid:unknown_record_format"}
-    safe, problem = json_safe(value, kind)
-    if parts and problem is None and kind in TURN_KEYS:
-        column, _, key = TURN_KEYS[kind]
-        safe = {**safe, column: as_parts(safe[column], key)}
-    return safe | ({READ_REASON: problem} if problem else {})
+    return record_row(value, kind, parts)
 
 
 def _rows_to_table(
@@ -601,34 +596,10 @@ def _rows_to_table(
     if not usable:
         keys = sorted({k for r in rows for k in r if k not in (READ_REASON, INVALID_BYTES)})
         raise SchemaError(f"{shard.path}: {_expected(opts, keys[:20])}")
-    keys = list(dict.fromkeys(k for row in rows for k in row))
-    columns = {}
-    for key in keys:
-        values = [row.get(key) for row in rows]
-        try:
-            columns[key] = pa.array(values, pa.binary() if key == INVALID_BYTES else None)
-        except (pa.ArrowInvalid, pa.ArrowTypeError):
-            raise SchemaError(f"{shard.path}: {_mixed(key, values, lines)}") from None
-    return pa.table(columns)
-
-
-def _mixed(key: str, values: list[Any], lines: list[int]) -> str:
-    """Where a field changes type, in words."""
-    kinds = [(_shape(v), n) for v, n in zip(values, lines, strict=True) if v is not None]
-    first = kinds[0]
-    other = next(((k, n) for k, n in kinds if k != first[0]), first)
-    return (
-        f"field {key!r} holds {first[0]} on line {first[1]} and {other[0]} on line "
-        f"{other[1]}; give it one type in every record"
-    )
-
-
-def _shape(value: Any) -> str:
-    """A JSON value's type in words: Arrow's (`list<item: struct<...>>`), else Python's."""
     try:
-        return f"a {pa.array([value]).type}"
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return f"a {type(value).__name__} of mixed types"
+        return rows_table(rows, [f"line {n}" for n in lines])
+    except SchemaError as err:
+        raise SchemaError(f"{shard.path}: {err}") from None
 
 
 def _expected(opts: ReadOptions, columns: list[str] | None = None) -> str:

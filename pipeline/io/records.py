@@ -24,7 +24,14 @@ from typing import Any
 
 import pyarrow as pa
 
-from pipeline.core.columns import INVALID_RECORD, MESSAGES, RECORD_FIELDS
+from pipeline.core.columns import (
+    INVALID_BYTES,
+    INVALID_RECORD,
+    MESSAGES,
+    READ_REASON,
+    RECORD_FIELDS,
+)
+from pipeline.core.errors import SchemaError
 
 KINDS = ("alpaca", "messages", "sharegpt")
 PROMPT, RESPONSE, CONVERSATION = (RECORD_FIELDS[k] for k in ("prompt", "response", "conversation"))
@@ -467,6 +474,61 @@ def _input_offsets(table: pa.Table, source: str | None) -> list[int | None]:
     return [None] * table.num_rows
 
 
+def record_row(value: dict[str, Any], kind: str, parts: bool = False) -> dict[str, Any]:
+    """One parsed record as a table row: Arrow-safe whatever its shape, string contents as
+    text parts where its source writes parts, and `_read_reason` when it is not usable."""
+    safe, problem = json_safe(value, kind)
+    if parts and problem is None and kind in TURN_KEYS:
+        column, _, key = TURN_KEYS[kind]
+        safe = {**safe, column: as_parts(safe[column], key)}
+    return safe | ({READ_REASON: problem} if problem else {})
+
+
+def rows_table(rows: list[dict[str, Any]], places: list[str]) -> pa.Table:
+    """An Arrow table from record rows (every key of every row); a field of mixed types is a
+    clear error naming where (`places`, one per row: "line 3", "record 3") it changes."""
+    columns = {}
+    for key in dict.fromkeys(k for row in rows for k in row):
+        values = [row.get(key) for row in rows]
+        try:
+            columns[key] = pa.array(values, pa.binary() if key == INVALID_BYTES else None)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            raise SchemaError(mixed_types(key, values, places)) from None
+    return pa.table(columns)
+
+
+def mixed_types(key: str, values: list[Any], places: list[str]) -> str:
+    """Where a field changes type, in words."""
+    kinds = [(_shape(v), at) for v, at in zip(values, places, strict=True) if v is not None]
+    first = kinds[0]
+    other = next(((k, at) for k, at in kinds if k != first[0]), first)
+    return (
+        f"field {key!r} holds {first[0]} on {first[1]} and {other[0]} on {other[1]}; "
+        "give it one type in every record"
+    )
+
+
+def _shape(value: Any) -> str:
+    """A JSON value's type in words: Arrow's (`list<item: struct<...>>`), else Python's."""
+    try:
+        return f"a {pa.array([value]).type}"
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return f"a {type(value).__name__} of mixed types"
+
+
+def _writes_parts(records: list[dict[str, Any]], kind: str | None) -> bool:
+    """True when some record of a listed kind gives a turn's content as a list of parts."""
+    if kind not in TURN_KEYS:
+        return False
+    column, _, key = TURN_KEYS[kind]
+    return any(
+        isinstance(t, dict) and isinstance(t.get(key), list)
+        for r in records
+        if isinstance(r.get(column), list)
+        for t in r[column]
+    )
+
+
 def records_table(data: Any) -> tuple[pa.Table, list[str | None]]:
     """Instruction records given to a step in code (a list of alpaca, messages or sharegpt
     dicts, or a Table or DataFrame of them) with their text fields, and an `invalid:<why>`
@@ -480,28 +542,24 @@ def records_table(data: Any) -> tuple[pa.Table, list[str | None]]:
                 "sharegpt) or a table of them, not strings"
             )
         kind = next((k for r in data if (k := detect(r))), None if data else "messages")
-        safe = [json_safe(r, kind) if kind else (r, None) for r in data]
-        if kind in TURN_KEYS:  # string contents and lists of parts, mixed: all as parts
-            column, _, key = TURN_KEYS[kind]
-            if any(
-                isinstance(t, dict) and isinstance(t.get(key), list)
-                for r, p in safe
-                if p is None
-                for t in r[column]
-            ):
-                safe = [
-                    (r | {column: as_parts(r[column], key)} if p is None else r, p) for r, p in safe
-                ]
-        keys = list(dict.fromkeys(k for r, _ in safe for k in r))
-        table = pa.table({k: pa.array([r.get(k) for r, _ in safe]) for k in keys})
-        given = [problem for _, problem in safe]
+        if kind is None:
+            keys = list(dict.fromkeys(k for r in data for k in r))
+            raise KeyError(_no_records(keys))
+        parts = _writes_parts(list(data), kind)
+        rows = [record_row(r, kind, parts) for r in data]
+        given = [row.pop(READ_REASON, None) for row in rows]
+        table = rows_table(rows, [f"data[{n}]" for n in range(len(rows))])
     else:
         table = as_table(data)
         kind, given = detect_table(table), [None] * table.num_rows
-    if kind is None:
-        raise KeyError(
-            f"no instruction records (columns: {', '.join(table.column_names)}): expected "
-            + ", ".join("+".join(FORMAT_COLUMNS[k]) for k in KINDS)
-        )
+        if kind is None:
+            raise KeyError(_no_records(table.column_names))
     table, reasons = with_fields(table, kind)
     return table, [g or r for g, r in zip(given, reasons, strict=True)]
+
+
+def _no_records(columns: list[str]) -> str:
+    """Why given data holds no instruction records, in words."""
+    return f"no instruction records (columns: {', '.join(columns)}): expected " + ", ".join(
+        "+".join(FORMAT_COLUMNS[k]) for k in KINDS
+    )

@@ -10,6 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from pipeline.core.errors import SchemaError
 from pipeline.core.recipe import parse_recipe
 from pipeline.io.records import with_fields
 from pipeline.run.runner import run_recipe
@@ -303,6 +304,11 @@ def test_rules_take_records_as_dicts_or_a_dataframe_in_code():
     assert InstructRules().reasons(chat).to_pylist() == want[:2]
     with pytest.raises(TypeError, match="reads instruction records: give dicts"):
         InstructRules().reasons(["An answer with no prompt."])
+    mixed = [rows[0] | {"source": "gsm8k"}, rows[1] | {"source": 7}]
+    with pytest.raises(SchemaError, match=r"'source' holds a string on data\[0\] and a int64 on"):
+        InstructRules().reasons(mixed)
+    with pytest.raises(KeyError, match="no instruction records \\(columns: text\\)"):
+        InstructRules().reasons([{"text": "no record here"}])
     from filters import GopherQuality  # a text step set on a field still takes plain strings
 
     assert GopherQuality(field="response").reasons(["too short"]).to_pylist() == [

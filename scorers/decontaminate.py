@@ -60,9 +60,9 @@ class Decontaminate(Scorer):
     with a benchmark prompt, naming the benchmark. A benchmark prompt shorter than the n-gram
     counts whole when it has at least `min_words` words. Words are compared lowercased without
     punctuation, so light edits elsewhere in a prompt do not hide it. The benchmarks' n-grams
-    are hashed once, on the driver, into a sorted index every worker loads: 10 bytes per
-    n-gram (80 MB for 100k prompts of ~100 words). Works on any text: prompts, whole
-    conversations, pre-training documents.
+    are hashed once, on the driver, into a sorted index every worker loads, with a filter
+    that most n-grams of clean text stop at: 12-14 bytes per n-gram (96 MB for 100k prompts
+    of ~100 words). Works on any text: prompts, whole conversations, pre-training documents.
 
     Reads the text column; adds `contaminated_by` (the first benchmark matched, or null).
     Reasons: the benchmark's name.
@@ -94,6 +94,7 @@ class Decontaminate(Scorer):
                 self._index = (found["hashes"], found["owners"], found["lengths"])
         else:  # used as a library: build it here
             self._index = benchmark_index(self.params)
+        self._filter = HashFilter(self._index[0])
         self._names = [b.label for b in self.params.benchmarks]
 
     def score(self, batch: pa.Table) -> pa.Table:
@@ -103,11 +104,11 @@ class Decontaminate(Scorer):
         words = word_hashes(texts)  # once: each n-gram length below reuses them
         for n in [self.params.ngram, *(int(x) for x in lengths)]:
             grams, offsets = word_shingles(*words, n)
-            at = np.searchsorted(hashes, grams).clip(max=max(len(hashes) - 1, 0))
-            hit = hashes[at] == grams if len(hashes) else np.zeros(len(grams), bool)
-            owner = np.where(hit, owners[at] if len(hashes) else 0, len(self._names))
-            row = np.repeat(np.arange(batch.num_rows), np.diff(offsets))
-            np.minimum.at(first, row, owner)
+            maybe = np.flatnonzero(self._filter.may_hold(grams))  # most n-grams stop here
+            at = np.searchsorted(hashes, grams[maybe]).clip(max=max(len(hashes) - 1, 0))
+            hit = hashes[at] == grams[maybe]
+            row = np.repeat(np.arange(batch.num_rows), np.diff(offsets))[maybe[hit]]
+            np.minimum.at(first, row, owners[at[hit]])
         names = [self._names[i] if i < len(self._names) else None for i in first]
         return set_column(batch, "contaminated_by", pa.array(names, pa.string()))
 
@@ -122,6 +123,27 @@ class Decontaminate(Scorer):
         """The benchmarks' files: a changed benchmark is not reused."""
         digests = [model_digest(shard.path) for b in self.params.benchmarks for shard in _shards(b)]
         return "+".join(d or "?" for d in digests)
+
+
+class HashFilter:
+    """A one-hash Bloom filter over well-mixed uint64 hashes: 16 bits per hash, so about 6% of
+    hashes not in the set pass and need the exact (binary) search; a table lookup per n-gram
+    instead of ~20 cache misses."""
+
+    def __init__(self, hashes: np.ndarray, bits_per_hash: int = 16):
+        self.bits = max(16, int(np.ceil(np.log2(max(len(hashes), 1) * bits_per_hash))))
+        self.table = np.zeros(1 << (self.bits - 3), np.uint8)
+        byte, bit = self._places(hashes)
+        np.bitwise_or.at(self.table, byte, np.left_shift(np.uint8(1), bit))
+
+    def may_hold(self, hashes: np.ndarray) -> np.ndarray:
+        """False where a hash is surely not in the set."""
+        byte, bit = self._places(hashes)
+        return (np.right_shift(self.table[byte], bit) & 1).astype(bool)
+
+    def _places(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        top = hashes >> np.uint64(64 - self.bits)  # the top bits: mix64 spreads them evenly
+        return (top >> np.uint64(3)).astype(np.intp), (top & np.uint64(7)).astype(np.uint8)
 
 
 def benchmark_index(params: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

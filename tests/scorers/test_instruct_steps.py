@@ -1138,6 +1138,18 @@ def test_decontaminate_finds_verbatim_edited_and_short_prompts(tmp_path):
     assert step.reasons(texts).to_pylist()[:2] == ["decontaminate:mini-gsm"] * 2
 
 
+def test_decontaminate_filter_passes_every_benchmark_ngram_and_few_others():
+    from pipeline.global_steps.shuffle import mix64
+    from scorers.decontaminate import HashFilter
+
+    held = np.sort(mix64(np.arange(50_000, dtype=np.uint64)))
+    others = mix64(np.arange(10**9, 10**9 + 50_000, dtype=np.uint64))
+    fence = HashFilter(held)
+    assert fence.may_hold(held).all()
+    assert 0.0 < fence.may_hold(others).mean() < 0.1  # 16+ bits a hash: ~6% pass, rest stop
+    assert not HashFilter(held[:0]).may_hold(others).any()
+
+
 def test_decontaminate_reads_benchmarks_of_every_shape(tmp_path):
     import datasets
 

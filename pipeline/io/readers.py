@@ -10,6 +10,7 @@ listed and read through `pyarrow.fs.FileSystem.from_uri`, on whichever worker re
 from __future__ import annotations
 
 import bz2
+import codecs
 import fnmatch
 import glob
 import gzip
@@ -57,6 +58,7 @@ __all__ = [
 ]
 
 # A turn whose content is a list of parts (`"content": [{"type": ...`), in a JSON file's bytes.
+ARRAY_BLOCK = 1 << 20  # bytes of a JSON array read at a time (more for a longer element)
 SCAN_BLOCK = 1 << 22  # bytes read at a time when looking for parts
 SCAN_OVERLAP = 4096  # bytes of a block kept for the next: '"content": [ {' with its white space
 PARTS_CONTENT = re.compile(rb'"(?:content|value)"\s*:\s*\[\s*\{')
@@ -500,17 +502,24 @@ class JsonItem:
 
 
 def json_items(shard: InputShard) -> Iterator[JsonItem]:
-    """Each record of a JSON Lines file, or of a file holding one JSON array (read whole:
-    JSONL streams, arrays do not)."""
+    """Each record of a JSON Lines file, or of a file holding one JSON array (both streamed)."""
     with _open_stream(shard.path) as fh:
         head = fh.peek(64)[:64] if hasattr(fh, "peek") else b""
         if head.removeprefix(BOM).lstrip()[:1] == b"[":
+            number = 0
             try:
-                values = json.loads(fh.read().decode("utf-8-sig"))
-            except (UnicodeDecodeError, json.JSONDecodeError) as err:
-                raise SchemaError(f"{shard.path}: not a valid JSON array: {err}") from None
-            for number, value in enumerate(values, 1):
-                yield _checked(value, number, json.dumps(value))
+                for number, (value, raw) in enumerate(array_elements(fh), 1):
+                    yield _checked(value, number, raw) if "\\u" in raw else JsonItem(value, number)
+            except json.JSONDecodeError as err:
+                where = f"after element {number}" if number else "before its first element"
+                raise SchemaError(
+                    f"{shard.path}: not a valid JSON array: {err.msg} {where}"
+                ) from None
+            except UnicodeDecodeError as err:
+                bad = err.object[err.start : err.end].hex(" ")
+                raise SchemaError(
+                    f"{shard.path}: not a valid JSON array: not UTF-8 text ({err.reason}: {bad})"
+                ) from None
             return
         for number, line in enumerate(fh, 1):
             if number == 1:
@@ -533,6 +542,68 @@ def json_items(shard: InputShard) -> Iterator[JsonItem]:
                 if "\\u" in text
                 else JsonItem(value, number)
             )
+
+
+def array_elements(fh: BinaryIO, block: int = ARRAY_BLOCK) -> Iterator[tuple[Any, str]]:
+    """(value, source text) of each element of the JSON array `fh` holds, parsed as the bytes
+    stream in: memory follows the largest element, not the file."""
+    decode = codecs.getincrementaldecoder("utf-8-sig")().decode
+    parse = json.JSONDecoder().raw_decode
+    text, at, ended, expect = "", 0, False, "["
+    while True:
+        at = _skip_space(text, at)
+        if at == len(text) or expect == "value":
+            if expect == "value" and at < len(text):
+                try:
+                    value, end = parse(text, at)
+                except json.JSONDecodeError:
+                    if ended:
+                        raise
+                    end = len(text)  # cut by the block's end: read on
+                after = _skip_space(text, end)
+                # a number ("4444." then "5") may go on into the next block: done at , or ]
+                if ended or after < len(text) and text[after] in ",]":
+                    yield value, text[at:end]
+                    at, expect = end, ",]"
+                    continue
+            if ended:
+                raise json.JSONDecodeError(f"ends before {expect!r}", text, at)
+            chunk = fh.read(max(block, len(text) - at))  # at least doubles an unfinished element
+            ended = not chunk
+            text, at = text[at:] + decode(chunk, final=ended), 0
+            continue
+        char = text[at]
+        if expect == "[" and char == "[":
+            expect = "value or ]"
+        elif expect in ("value or ]", ",]") and char == "]":
+            expect = "end"
+        elif expect == ",]" and char == ",":
+            expect = "value"
+        elif expect == "value or ]":
+            expect = "value"
+            continue
+        else:
+            raise json.JSONDecodeError(f"expected {expect!r}", text, at)
+        at += 1
+        if expect == "end":
+            if _skip_space(text, at) < len(text) or _trailing(fh, decode):
+                raise json.JSONDecodeError("extra data after the array", text, at)
+            return
+
+
+def _skip_space(text: str, at: int) -> int:
+    """The first position from `at` that is not JSON white space."""
+    while at < len(text) and text[at] in " \t\r\n":
+        at += 1
+    return at
+
+
+def _trailing(fh: BinaryIO, decode: Any) -> bool:
+    """True when anything but white space follows the array's end."""
+    while chunk := fh.read(ARRAY_BLOCK):
+        if decode(chunk).strip(" \t\r\n"):
+            return True
+    return bool(decode(b"", final=True).strip())
 
 
 def _checked(value: Any, number: int, raw: str) -> JsonItem:

@@ -101,6 +101,46 @@ def test_a_field_changing_shape_names_both_shapes_and_lines(tmp_path):
         read_all(path)
 
 
+VALUES = [1, 22, 4444.5, -1e10, True, None, "x\u00e9\u20acy", {"a": [1, {"b": "]"}]}, "e" * 300]
+
+
+@pytest.mark.parametrize("block", [1, 3, 7, 1 << 20])
+def test_a_json_array_streams_whatever_the_block(block):
+    import io
+
+    from pipeline.io.readers import array_elements
+
+    for indent in (None, 2):  # numbers, words and multi-byte characters cut by a block's end
+        data = b"\xef\xbb\xbf" + json.dumps(VALUES, indent=indent, ensure_ascii=False).encode()
+        found = list(array_elements(io.BufferedReader(io.BytesIO(data + b"\n\n")), block))
+        assert [value for value, _ in found] == VALUES
+        assert [json.loads(raw) for _, raw in found] == VALUES  # the source text of each
+    empty = io.BufferedReader(io.BytesIO(b" [ ] "))
+    assert list(array_elements(empty, block)) == []
+
+
+@pytest.mark.parametrize(
+    ("data", "why"),
+    [
+        (b'[{"text": "a"},]', "Expecting value after element 1"),
+        (b'[{"text": "a"} {"text": "b"}]', "expected ',]' after element 1"),
+        (b'[{"text": "a"}, {"text": "b"', "Expecting ',' delimiter after element 1"),
+        (b'[{"text": "a"}] {"text": "b"}', "extra data after the array after element 1"),
+        (b'[{"text": "a"}, {"text": "\xff"}]', r"not UTF-8 text \(invalid start byte: ff\)"),
+        (b"[1,", "ends before 'value' after element 1"),
+        (b"[", "ends before 'value or ]' before its first element"),
+    ],
+)
+def test_a_broken_json_array_names_the_file_and_where(tmp_path, data, why):
+    from pipeline.io.readers import peek_columns
+
+    (tmp_path / "a.json").write_bytes(data)
+    if data.startswith(b'[{"text": "a"}') and b"\xff" not in data:
+        assert peek_columns(discover(str(tmp_path / "a.json"))[0]) == ["text"]  # one element read
+    with pytest.raises(SchemaError, match=rf"a\.json: not a valid JSON array: {why}"):
+        read_all(tmp_path / "a.json")
+
+
 def test_missing_text_column_names_the_file(tmp_path):
     path = write_parquet(tmp_path / "a.parquet", body=["x"])
     with pytest.raises(SchemaError, match=r"a\.parquet: no text column 'text' \(columns: body\)"):

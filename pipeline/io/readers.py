@@ -63,6 +63,7 @@ SCAN_BLOCK = 1 << 22  # bytes read at a time when looking for parts
 SCAN_OVERLAP = 4096  # bytes of a block kept for the next: '"content": [ {' with its white space
 PARTS_CONTENT = re.compile(rb'"(?:content|value)"\s*:\s*\[\s*\{')
 FORMATS = ("parquet", "jsonl", "hf", "warc")
+JSON_SPACE = re.compile(r"[ \t\r\n]*")
 BOM = b"\xef\xbb\xbf"  # UTF-8's byte order mark, which some editors write first
 # What reading a truncated or corrupt file raises: stopped as one error naming the file.
 UNREADABLE = (OSError, EOFError, zlib.error, lzma.LZMAError, pa.ArrowException, ValueError)
@@ -593,9 +594,7 @@ def array_elements(fh: BinaryIO, block: int = ARRAY_BLOCK) -> Iterator[tuple[Any
 
 def _skip_space(text: str, at: int) -> int:
     """The first position from `at` that is not JSON white space."""
-    while at < len(text) and text[at] in " \t\r\n":
-        at += 1
-    return at
+    return JSON_SPACE.match(text, at).end()  # type: ignore[union-attr]  # matches empty too
 
 
 def _trailing(fh: BinaryIO, decode: Any) -> bool:

@@ -492,16 +492,18 @@ def rows_table(rows: list[dict[str, Any]], places: list[str]) -> pa.Table:
         values = [row.get(key) for row in rows]
         try:
             columns[key] = pa.array(values, pa.binary() if key == INVALID_BYTES else None)
-        except (pa.ArrowInvalid, pa.ArrowTypeError):
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
             raise SchemaError(mixed_types(key, values, places)) from None
     return pa.table(columns)
 
 
 def mixed_types(key: str, values: list[Any], places: list[str]) -> str:
-    """Where a field changes type, in words."""
+    """Where a field changes type, or the value no column type holds, in words."""
     kinds = [(_shape(v), at) for v, at in zip(values, places, strict=True) if v is not None]
     first = kinds[0]
-    other = next(((k, at) for k, at in kinds if k != first[0]), first)
+    other = next(((k, at) for k, at in kinds if k != first[0]), None)
+    if other is None:  # a value no column holds: a list of mixed types, a 65-bit integer
+        return f"field {key!r} holds {first[0]} on {first[1]}; give it values of one type"
     return (
         f"field {key!r} holds {first[0]} on {first[1]} and {other[0]} on {other[1]}; "
         "give it one type in every record"
@@ -514,6 +516,9 @@ def _shape(value: Any) -> str:
         return f"a {pa.array([value]).type}"
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return f"a {type(value).__name__} of mixed types"
+    except OverflowError:
+        held = "" if isinstance(value, int) else f"a {type(value).__name__} holding "
+        return f"{held}an integer too large for 64 bits (write it as a string)"
 
 
 def _writes_parts(records: list[dict[str, Any]], kind: str | None) -> bool:
@@ -521,8 +526,8 @@ def _writes_parts(records: list[dict[str, Any]], kind: str | None) -> bool:
     if kind not in TURN_KEYS:
         return False
     column, _, key = TURN_KEYS[kind]
-    return any(
-        isinstance(t, dict) and isinstance(t.get(key), list)
+    return any(  # as the reader looks for `"content": [{`: a list opening on a part
+        isinstance(t, dict) and isinstance(c := t.get(key), list) and c and isinstance(c[0], dict)
         for r in records
         if isinstance(r.get(column), list)
         for t in r[column]

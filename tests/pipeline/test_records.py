@@ -552,6 +552,42 @@ def test_a_field_changing_type_between_chunks_names_the_file_and_lines(tmp_path)
         list(read_shard(shard, ReadOptions(records="detect", chunk_rows=2)))
 
 
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ((-1, 2**63), r"'n' holds a int64 on {0} and an integer too large for 64 bits \(write"),
+        ((2**64,), r"'n' holds an integer too large for 64 bits \(write it as a string\) on {0};"),
+        (([1, "a"],), r"'n' holds a list of mixed types on {0}; give it values of one type"),
+    ],
+)
+def test_a_value_no_column_holds_is_one_line_in_a_file_and_in_code(tmp_path, values, message):
+    from pipeline.core.errors import SchemaError
+    from pipeline.io.records import records_table
+
+    rows = [ALPACA[0] | {"n": v} for v in values]
+    write_jsonl(tmp_path / "a.jsonl", rows)
+    with pytest.raises(SchemaError, match=r"a\.jsonl: field " + message.format("line 1")):
+        read(tmp_path / "a.jsonl")
+    with pytest.raises(SchemaError, match=r"^field " + message.format(r"data\[0\]")):
+        records_table(rows)
+
+
+def test_records_in_code_write_parts_only_where_a_file_would(tmp_path):
+    from pipeline.io.records import records_table
+
+    def chat(content):
+        return {"messages": [{"role": "user", "content": content}, MESSAGES[0]["messages"][-1]]}
+
+    for odd in ([], ["a", "b"], [{"type": "text", "text": "hi"}]):  # only the last is parts
+        rows = [chat("hi"), chat(odd)]
+        write_jsonl(tmp_path / "a.jsonl", rows)
+        in_code, _ = records_table(rows)
+        from_file = read(tmp_path / "a.jsonl")
+        assert in_code["messages"].type == from_file["messages"].type
+        parts = isinstance(in_code["messages"][0][0]["content"].as_py(), list)
+        assert parts == bool(odd and isinstance(odd[0], dict))
+
+
 def test_an_earlier_runs_verdict_columns_in_the_input_are_data(tmp_path):
     rows = [
         {"text": "A kept page.", "reject_reason": None, "rejected_by": None},

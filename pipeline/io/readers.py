@@ -63,6 +63,7 @@ SCAN_BLOCK = 1 << 22  # bytes read at a time when looking for parts
 SCAN_OVERLAP = 4096  # bytes of a block kept for the next: '"content": [ {' with its white space
 PARTS_CONTENT = re.compile(rb'"(?:content|value)"\s*:\s*\[\s*\{')
 FORMATS = ("parquet", "jsonl", "hf", "warc")
+CUT_SHORT = "ends inside an element"
 JSON_SPACE = re.compile(r"[ \t\r\n]*")
 BOM = b"\xef\xbb\xbf"  # UTF-8's byte order mark, which some editors write first
 # What reading a truncated or corrupt file raises: stopped as one error naming the file.
@@ -513,9 +514,10 @@ def json_items(shard: InputShard) -> Iterator[JsonItem]:
                     yield _checked(value, number, raw) if "\\u" in raw else JsonItem(value, number)
             except json.JSONDecodeError as err:
                 where = f"after element {number}" if number else "before its first element"
-                raise SchemaError(
-                    f"{shard.path}: not a valid JSON array: {err.msg} {where}"
-                ) from None
+                why = f"{err.msg} {where}"
+                if err.msg == CUT_SHORT:
+                    why = f"the file ends inside element {number + 1} (cut short?)"
+                raise SchemaError(f"{shard.path}: not a valid JSON array: {why}") from None
             except UnicodeDecodeError as err:
                 bad = err.object[err.start : err.end].hex(" ")
                 raise SchemaError(
@@ -557,10 +559,13 @@ def array_elements(fh: BinaryIO, block: int = ARRAY_BLOCK) -> Iterator[tuple[Any
             if expect == "value" and at < len(text):
                 try:
                     value, end = parse(text, at)
-                except json.JSONDecodeError:
-                    if ended:
+                except json.JSONDecodeError as err:
+                    if not ended:
+                        end = len(text)  # cut by the block's end: read on
+                    elif err.pos >= len(text.rstrip()) or err.msg.startswith("Unterminated"):
+                        raise json.JSONDecodeError(CUT_SHORT, text, at) from None
+                    else:
                         raise
-                    end = len(text)  # cut by the block's end: read on
                 after = _skip_space(text, end)
                 # a number ("4444." then "5") may go on into the next block: done at , or ]
                 if ended or after < len(text) and text[after] in ",]":

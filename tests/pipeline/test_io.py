@@ -124,7 +124,9 @@ def test_a_json_array_streams_whatever_the_block(block):
     [
         (b'[{"text": "a"},]', "Expecting value after element 1"),
         (b'[{"text": "a"} {"text": "b"}]', "expected ',]' after element 1"),
-        (b'[{"text": "a"}, {"text": "b"', "Expecting ',' delimiter after element 1"),
+        (b'[{"text": "a"}, {"text": "b"', r"the file ends inside element 2 \(cut short\?\)"),
+        (b'[{"text": "a"}, {"text": "b', r"the file ends inside element 2 \(cut short\?\)"),
+        (b'[{"text": "a"}, {"text" "b"}]', "Expecting ':' delimiter after element 1"),
         (b'[{"text": "a"}] {"text": "b"}', "extra data after the array after element 1"),
         (b'[{"text": "a"}, {"text": "\xff"}]', r"not UTF-8 text \(invalid start byte: ff\)"),
         (b"[1,", "ends before 'value' after element 1"),

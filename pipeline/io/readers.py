@@ -63,7 +63,9 @@ SCAN_BLOCK = 1 << 22  # bytes read at a time when looking for parts
 SCAN_OVERLAP = 4096  # bytes of a block kept for the next: '"content": [ {' with its white space
 PARTS_CONTENT = re.compile(rb'"(?:content|value)"\s*:\s*\[\s*\{')
 FORMATS = ("parquet", "jsonl", "hf", "warc")
-CUT_SHORT = "ends inside an element"
+CUT_SHORT = "ends inside an element"  # JSON arrays' errors where the file was cut short
+ENDS_EARLY = "ends before the array closes"
+_PARSE = json.JSONDecoder().raw_decode
 JSON_SPACE = re.compile(r"[ \t\r\n]*")
 BOM = b"\xef\xbb\xbf"  # UTF-8's byte order mark, which some editors write first
 # What reading a truncated or corrupt file raises: stopped as one error naming the file.
@@ -517,6 +519,8 @@ def json_items(shard: InputShard) -> Iterator[JsonItem]:
                 why = f"{err.msg} {where}"
                 if err.msg == CUT_SHORT:
                     why = f"the file ends inside element {number + 1} (cut short?)"
+                elif err.msg == ENDS_EARLY:
+                    why = f"the file ends {where}, before the array closes (cut short?)"
                 raise SchemaError(f"{shard.path}: not a valid JSON array: {why}") from None
             except UnicodeDecodeError as err:
                 bad = err.object[err.start : err.end].hex(" ")
@@ -550,64 +554,72 @@ def json_items(shard: InputShard) -> Iterator[JsonItem]:
 def array_elements(fh: BinaryIO, block: int = ARRAY_BLOCK) -> Iterator[tuple[Any, str]]:
     """(value, source text) of each element of the JSON array `fh` holds, parsed as the bytes
     stream in: memory follows the largest element, not the file."""
-    decode = codecs.getincrementaldecoder("utf-8-sig")().decode
-    parse = json.JSONDecoder().raw_decode
-    text, at, ended, expect = "", 0, False, "["
-    while True:
-        at = _skip_space(text, at)
-        if at == len(text) or expect == "value":
-            if expect == "value" and at < len(text):
-                try:
-                    value, end = parse(text, at)
-                except json.JSONDecodeError as err:
-                    if not ended:
-                        end = len(text)  # cut by the block's end: read on
-                    elif err.pos >= len(text.rstrip()) or err.msg.startswith("Unterminated"):
-                        raise json.JSONDecodeError(CUT_SHORT, text, at) from None
-                    else:
-                        raise
-                after = _skip_space(text, end)
-                # a number ("4444." then "5") may go on into the next block: done at , or ]
-                if ended or after < len(text) and text[after] in ",]":
-                    yield value, text[at:end]
-                    at, expect = end, ",]"
+    text = _JsonText(fh, block)
+    text.take("[")
+    if text.next_char() == "]":
+        text.take("]")
+    else:
+        while True:
+            yield text.value()
+            if text.take(",]") == "]":
+                break
+    if text.next_char():
+        raise json.JSONDecodeError("extra data after the array", text.text, text.at)
+
+
+class _JsonText:
+    """A JSON file's text, decoded a block at a time, and a position in it."""
+
+    def __init__(self, fh: BinaryIO, block: int):
+        self._fh, self._block = fh, block
+        self._decode = codecs.getincrementaldecoder("utf-8-sig")().decode
+        self.text, self.at, self.ended = "", 0, False
+
+    def next_char(self) -> str:
+        """The next character that is not white space, not taken ("" at the file's end)."""
+        while True:
+            self.at = JSON_SPACE.match(self.text, self.at).end()  # type: ignore[union-attr]
+            if self.at < len(self.text) or not self._read_on():
+                return self.text[self.at : self.at + 1]
+
+    def take(self, wanted: str) -> str:
+        """The next character, which must be one of `wanted`."""
+        char = self.next_char()
+        if char == "":
+            raise json.JSONDecodeError(ENDS_EARLY, self.text, self.at)
+        if char not in wanted:
+            expected = " or ".join(map(repr, wanted))
+            raise json.JSONDecodeError(f"expected {expected}", self.text, self.at)
+        self.at += 1
+        return char
+
+    def value(self) -> tuple[Any, str]:
+        """The next JSON value and its source text, read on until the block holds all of it."""
+        self.next_char()
+        while True:
+            try:
+                value, end = _PARSE(self.text, self.at)
+            except json.JSONDecodeError as err:
+                if self._read_on():
                     continue
-            if ended:
-                raise json.JSONDecodeError(f"ends before {expect!r}", text, at)
-            chunk = fh.read(max(block, len(text) - at))  # at least doubles an unfinished element
-            ended = not chunk
-            text, at = text[at:] + decode(chunk, final=ended), 0
-            continue
-        char = text[at]
-        if expect == "[" and char == "[":
-            expect = "value or ]"
-        elif expect in ("value or ]", ",]") and char == "]":
-            expect = "end"
-        elif expect == ",]" and char == ",":
-            expect = "value"
-        elif expect == "value or ]":
-            expect = "value"
-            continue
-        else:
-            raise json.JSONDecodeError(f"expected {expect!r}", text, at)
-        at += 1
-        if expect == "end":
-            if _skip_space(text, at) < len(text) or _trailing(fh, decode):
-                raise json.JSONDecodeError("extra data after the array", text, at)
-            return
+                if err.pos >= len(self.text.rstrip()) or err.msg.startswith("Unterminated"):
+                    raise json.JSONDecodeError(CUT_SHORT, self.text, self.at) from None
+                raise
+            after = JSON_SPACE.match(self.text, end).end()  # type: ignore[union-attr]
+            # A number ("4444." then "5") may go on into the next block: it ends at , or ].
+            if after < len(self.text) and self.text[after] in ",]" or not self._read_on():
+                start, self.at = self.at, end
+                return value, self.text[start:end]
 
-
-def _skip_space(text: str, at: int) -> int:
-    """The first position from `at` that is not JSON white space."""
-    return JSON_SPACE.match(text, at).end()  # type: ignore[union-attr]  # matches empty too
-
-
-def _trailing(fh: BinaryIO, decode: Any) -> bool:
-    """True when anything but white space follows the array's end."""
-    while chunk := fh.read(ARRAY_BLOCK):
-        if decode(chunk).strip(" \t\r\n"):
-            return True
-    return bool(decode(b"", final=True).strip())
+    def _read_on(self) -> bool:
+        """Read another block (at least as much as is left unparsed, so that a long element's
+        retries cost linear time) and drop what was parsed; False at the file's end."""
+        if self.ended:
+            return False
+        chunk = self._fh.read(max(self._block, len(self.text) - self.at))
+        self.ended = not chunk
+        self.text, self.at = self.text[self.at :] + self._decode(chunk, final=self.ended), 0
+        return True
 
 
 def _checked(value: Any, number: int, raw: str) -> JsonItem:

@@ -67,4 +67,24 @@ def _difference(previous: dict[str, Any], state: dict[str, Any]) -> str:
         return f"holds a run made by other versions of its steps ({changed}); {fix}"
     if same_recipe and previous.get("stages") != state["stages"]:
         return f"holds a run made by a tamis that cut the recipe into other stages; {fix}"
-    return f"holds a run of another recipe, input or --limit; {fix}"
+    if not same_recipe:
+        return f"holds a run of another recipe; {fix}"
+    if previous.get("limit") != state["limit"]:  # an old claim has every key but versions
+        limits = (previous["limit"], state["limit"])
+        was, now = (f"--limit {n}" if n else "no --limit" for n in limits)
+        return f"holds a run with {was} (this one has {now}); {fix}"
+    if previous.get("inputs") != state["inputs"]:
+        return f"holds a run over other input ({_input_change(previous, state)}); {fix}"
+    return f"holds a run that reused other scores (--reuse-scores); {fix}"
+
+
+def _input_change(previous: dict[str, Any], state: dict[str, Any]) -> str:
+    """The input files that differ between two claims, in words: the first few named."""
+    old, new = (dict(map(tuple, c.get("inputs") or [])) for c in (previous, state))
+    changes = [
+        f"{path} is new" if path not in old else f"{path} went from {old[path]:,} to {size:,} bytes"
+        for path, size in new.items()
+        if old.get(path) != size
+    ] + [f"{path} is gone" for path in old if path not in new]
+    more = f", and {len(changes) - 2} more" if len(changes) > 2 else ""
+    return "; ".join(changes[:2]) + more

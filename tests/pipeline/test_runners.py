@@ -103,11 +103,24 @@ def test_rerun_skips_finished_work_and_refuses_other_recipes(small_samples, tmp_
     recipe = load_recipe(RECIPE, str(small_samples), str(tmp_path / "out")).model_copy(
         update={"name": "other"}
     )
-    with pytest.raises(ManifestError, match="--overwrite"):
+    with pytest.raises(ManifestError, match="holds a run of another recipe; pass --overwrite"):
         run_recipe(recipe, runner="local", progress=False)
     assert (
         run_recipe(recipe, runner="local", progress=False, overwrite=True)["rows"] == again["rows"]
     )
+    run(small_samples, tmp_path / "limited", limit=50)
+    with pytest.raises(ManifestError, match=r"--limit 50 \(this one has no --limit\)"):
+        run(small_samples, tmp_path / "limited")
+    first, *others = sorted(small_samples.glob("*.parquet"))
+    size = first.stat().st_size
+    pq.write_table(pq.read_table(first).slice(0, 10), first)  # an input file changed, one gone
+    others[0].unlink()
+    with pytest.raises(
+        ManifestError,
+        match=rf"other input \(.*{first.name} went from {size:,} to {first.stat().st_size:,} "
+        rf"bytes; .*{others[0].name} is gone\); pass --overwrite",
+    ):
+        run_recipe(recipe, runner="local", progress=False)
 
 
 def test_limit_reads_at_most_n_rows(small_samples, tmp_path):

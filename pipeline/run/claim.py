@@ -69,8 +69,8 @@ def _difference(previous: dict[str, Any], state: dict[str, Any]) -> str:
         return f"holds a run made by a tamis that cut the recipe into other stages; {fix}"
     if not same_recipe:
         return f"holds a run of another recipe; {fix}"
-    if previous.get("limit") != state["limit"]:  # an old claim has every key but versions
-        limits = (previous["limit"], state["limit"])
+    if previous.get("limit") != state["limit"]:
+        limits = (previous.get("limit"), state["limit"])
         was, now = (f"--limit {n}" if n else "no --limit" for n in limits)
         return f"holds a run with {was} (this one has {now}); {fix}"
     if previous.get("inputs") != state["inputs"]:
@@ -87,4 +87,4 @@ def _input_change(previous: dict[str, Any], state: dict[str, Any]) -> str:
         if old.get(path) != size
     ] + [f"{path} is gone" for path in old if path not in new]
     more = f", and {len(changes) - 2} more" if len(changes) > 2 else ""
-    return "; ".join(changes[:2]) + more
+    return "; ".join(changes[:2]) + more if changes else "the same files, in another order"

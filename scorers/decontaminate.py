@@ -107,7 +107,7 @@ class Decontaminate(Scorer):
             maybe = np.flatnonzero(self._filter.may_hold(grams))  # most n-grams stop here
             at = np.searchsorted(hashes, grams[maybe]).clip(max=max(len(hashes) - 1, 0))
             hit = hashes[at] == grams[maybe]
-            row = np.repeat(np.arange(batch.num_rows), np.diff(offsets))[maybe[hit]]
+            row = np.searchsorted(offsets, maybe[hit], side="right") - 1  # the hits' records
             np.minimum.at(first, row, owners[at[hit]])
         names = [self._names[i] if i < len(self._names) else None for i in first]
         return set_column(batch, "contaminated_by", pa.array(names, pa.string()))

@@ -19,7 +19,7 @@ restores both fields exactly.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -486,7 +486,7 @@ def record_row(value: dict[str, Any], kind: str, parts: bool = False) -> dict[st
 
 def rows_table(rows: list[dict[str, Any]], places: list[str]) -> pa.Table:
     """An Arrow table from record rows (every key of every row); a field of mixed types is a
-    clear error naming where (`places`, one per row: "line 3", "record 3") it changes."""
+    clear error naming where (`places`, one per row: "line 3", "data[3]") it changes."""
     columns = {}
     for key in dict.fromkeys(k for row in rows for k in row):
         values = [row.get(key) for row in rows]
@@ -521,7 +521,7 @@ def _shape(value: Any) -> str:
         return f"{held}an integer too large for 64 bits (write it as a string)"
 
 
-def _writes_parts(records: list[dict[str, Any]], kind: str | None) -> bool:
+def _gives_parts(records: Sequence[dict[str, Any]], kind: str | None) -> bool:
     """True when some record of a listed kind gives a turn's content as a list of parts."""
     if kind not in TURN_KEYS:
         return False
@@ -550,7 +550,7 @@ def records_table(data: Any) -> tuple[pa.Table, list[str | None]]:
         if kind is None:
             keys = list(dict.fromkeys(k for r in data for k in r))
             raise KeyError(_no_records(keys))
-        parts = _writes_parts(list(data), kind)
+        parts = _gives_parts(data, kind)
         rows = [record_row(r, kind, parts) for r in data]
         given = [row.pop(READ_REASON, None) for row in rows]
         table = rows_table(rows, [f"data[{n}]" for n in range(len(rows))])

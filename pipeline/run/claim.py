@@ -54,21 +54,20 @@ def claim_output(plan: RunPlan, overwrite: bool) -> None:
 def _difference(previous: dict[str, Any], state: dict[str, Any]) -> str:
     """Why an earlier run in the folder cannot be resumed, and what to do."""
     fix = "pass --overwrite to replace it, or choose another --output"
+    if previous.get("recipe_hash") != state["recipe_hash"]:
+        return f"holds a run of another recipe; {fix}"
     old, new = previous.get("step_versions"), state["step_versions"]
-    same_recipe = previous.get("recipe_hash") == state["recipe_hash"]
-    if same_recipe and old is None:
+    if old is None:
         return f"holds a run made by an earlier tamis that did not record step versions; {fix}"
-    if same_recipe and old != new:
+    if old != new:
         changed = ", ".join(
             f"{name} v{old.get(name)} -> v{version}"
             for name, version in new.items()
             if old.get(name) != version
         )
         return f"holds a run made by other versions of its steps ({changed}); {fix}"
-    if same_recipe and previous.get("stages") != state["stages"]:
+    if previous.get("stages") != state["stages"]:
         return f"holds a run made by a tamis that cut the recipe into other stages; {fix}"
-    if not same_recipe:
-        return f"holds a run of another recipe; {fix}"
     if previous.get("limit") != state["limit"]:
         limits = (previous.get("limit"), state["limit"])
         was, now = (f"--limit {n}" if n else "no --limit" for n in limits)

@@ -196,7 +196,7 @@ class InstructRules(Scorer):
             check("template_residue", _any_turn(leaves_slots_unfilled), prompts, answers),
             check("service_error", _any_turn(is_service_error), answers),
             check("placeholder_response", _any_turn(_placeholder), answers),
-            check("refusal", _untooled(_any_turn(refuses)), tooled, answers),
+            check("refusal", _untooled(_any_turn(refuses)), tooled, prompts, answers),
             check("ai_disclaimer", _untooled(_any_turn(disclaims)), tooled, prompts, answers),
             check("unseen_input", asks_about_unseen, prompts, responses),
             check("truncated:code_fence", _any_turn(leaves_code_fence_open), finished),

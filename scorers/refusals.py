@@ -64,7 +64,21 @@ ABOUT_ASSISTANT = regex.compile(
     r"|\b(?:have|did) you (?:made?|assumed?|used?) in your (?:response|answer|reply)\b"
     r"|\b(?:chatgpt|gpt-?[34]\w*|openai|language models?|chat ?bots?|artificial intelligence"
     r"|an ai)\b"
-    r"|\b(?:current|today'?s) (?:date|time|year)\b|\bwhat time is it\b",
+    r"|\b(?:current|today'?s) (?:date|time|year)\b|\bwhat time is it\b"
+    # a bare greeting ("Hello, nice to meet you!"), where an assistant may say what it is
+    r"|^\W*(?:(?:hi|hello|hey|there|greetings|good (?:morning|afternoon|evening|day)"
+    r"|(?:it's )?nice to meet you|how are you(?: doing)?(?: today)?)\W*)+$",
+    regex.IGNORECASE,
+)
+# A prompt asking what the assistant cannot or will not do ("What kind of questions can't you
+# answer?", "What are your limitations?"): listing what it declines is then the answer.
+ASKS_LIMITS = regex.compile(
+    r"\b(?:what|which|any|things|questions|tasks|requests|topics)\b[^.?!\n]{0,30}"
+    r"\b(?:you (?:can't|cannot|can not|won't|will not|are (?:not able|unable|not allowed)"
+    r"|refuse|decline)|(?:can't|cannot|can not|won't|will not) you|are you (?:not able|unable"
+    r"|not allowed))\b"
+    r"|\byour (?:own )?(?:limitations?|limits|restrictions|capabilit\w*)\b"
+    r"|\bwhat can you (?:do|help)\b",
     regex.IGNORECASE,
 )
 # A system turn giving the assistant tools ("You are a helpful assistant with access to the
@@ -76,17 +90,22 @@ GIVES_TOOLS = regex.compile(
 OPENING_CHARS = 600  # a refusal or disclaimer comes first; later, "I cannot" is part of an answer
 
 
-def refuses(answer: str) -> bool:
-    """True when the answer's opening declines the request ("I'm sorry, but I cannot...")."""
-    return REFUSAL.search(answer[:OPENING_CHARS].replace("’", "'")) is not None
+def refuses(prompt: str, answer: str) -> bool:
+    """True when the answer's opening declines the request ("I'm sorry, but I cannot...")
+    though the prompt did not ask what the assistant cannot do."""
+    if REFUSAL.search(answer[:OPENING_CHARS].replace("’", "'")) is None:
+        return False
+    return not ASKS_LIMITS.search(prompt.replace("’", "'"))
 
 
 def disclaims(prompt: str, answer: str) -> bool:
     """True when the answer's opening speaks as an AI ("As an AI language model, ...") though
-    the prompt neither cast it as one nor asked about it or the date."""
+    the prompt neither cast it as one nor asked about it, what it cannot do, or the date."""
     if AI_DISCLAIMER.search(answer[:OPENING_CHARS]) is None:
         return False
-    return not AI_ROLE.search(prompt) and not ABOUT_ASSISTANT.search(prompt)
+    if AI_ROLE.search(prompt) or ABOUT_ASSISTANT.search(prompt):
+        return False
+    return not ASKS_LIMITS.search(prompt.replace("’", "'"))
 
 
 def offers_tools(fields: Sequence[Any], turns: list[dict[str, str]] | None) -> bool:

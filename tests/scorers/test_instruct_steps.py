@@ -930,6 +930,29 @@ def test_human_written_answers_pass_and_real_problems_are_still_caught():
     ]
 
 
+def test_asked_what_it_cannot_do_or_greeted_an_assistant_may_say_what_it_is():
+    # LIMA (github.com/hiyouga/LLaMA-Factory's data/lima.json) answers both this way.
+    kept = [
+        (
+            "What kind of questions can't you answer?",
+            "As an AI assistant, I can help with many daily tasks but there are certain "
+            "categories of questions that I cannot answer, such as illegal or unethical ones. I "
+            "cannot help with requests related to personally identifiable information.",
+        ),
+        ("Hello, nice to meet you!", "Nice to meet you! I am an AI assistant, how can I help?"),
+        ("What are your limitations?", "I'm unable to browse the web or recall past chats."),
+    ]
+    assert InstructRules().reasons(records(kept)).to_pylist() == [None] * len(kept)
+    still = [  # a greeting before a request, a limit asked about in another sentence
+        ("Hello, write me a haiku about rain.", "As an AI language model, I have no senses."),
+        ("What is the capital of France? Can't you tell me?", "I'm sorry, but I cannot answer."),
+    ]
+    assert InstructRules().reasons(records(still)).to_pylist() == [
+        "instruct_rules:ai_disclaimer",
+        "instruct_rules:refusal",
+    ]
+
+
 # Problems the AlpacaDataCleaned maintainers found in the original Alpaca data, as their README
 # quotes them (github.com/gururise/AlpacaDataCleaned): made-up answers to a link or a picture
 # the model never saw, a next task run on into the answer, placeholder outputs.

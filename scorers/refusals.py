@@ -95,7 +95,7 @@ def refuses(prompt: str, answer: str) -> bool:
     though the prompt did not ask what the assistant cannot do."""
     if REFUSAL.search(answer[:OPENING_CHARS].replace("’", "'")) is None:
         return False
-    return not ASKS_LIMITS.search(prompt.replace("’", "'"))
+    return not _asks_limits(prompt)
 
 
 def disclaims(prompt: str, answer: str) -> bool:
@@ -105,7 +105,12 @@ def disclaims(prompt: str, answer: str) -> bool:
         return False
     if AI_ROLE.search(prompt) or ABOUT_ASSISTANT.search(prompt):
         return False
-    return not ASKS_LIMITS.search(prompt.replace("’", "'"))
+    return not _asks_limits(prompt)
+
+
+def _asks_limits(prompt: str) -> bool:
+    """True when the prompt asks what the assistant cannot do (curly apostrophes read straight)."""
+    return ASKS_LIMITS.search(prompt.replace("’", "'")) is not None
 
 
 def offers_tools(fields: Sequence[Any], turns: list[dict[str, str]] | None) -> bool:

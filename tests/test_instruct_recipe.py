@@ -26,9 +26,10 @@ CAUGHT_BY = {
     "truncated": ("instruct_rules:truncated", "ifd:end_prob", "ifd:end_turn_prob"),
 }
 ALPACA_EXTRA = (25, 49)  # a cut answer and a benchmark prompt, past the first rows
+SLICE_ROWS = 13  # records from the start of each shard: with ALPACA_EXTRA, every planted kind
 
 
-def sample_slice(folder, rows: int = 13):
+def sample_slice(folder, rows: int = SLICE_ROWS):
     """The first `rows` records of each sample shard (and two more alpaca records, so that
     every kind of planted problem is there), and the malformed records at the end of the
     messages shard."""
@@ -69,7 +70,7 @@ def test_instruct_recipe_on_both_runners(tmp_path, monkeypatch, ray_session):
     assert rejected.select(decided) == ray_rejected.select(decided)
     assert manifests["local"]["rows"] == manifests["ray"]["rows"]
     rows = manifests["local"]["rows"]
-    assert rows["in"] == rows["kept"] + rows["rejected"] == 3 * 13 + len(ALPACA_EXTRA) + 6
+    assert rows["in"] == rows["kept"] + rows["rejected"] == 3 * SLICE_ROWS + len(ALPACA_EXTRA) + 6
     assert {"messages", "alpaca_input_at", "planted", "ifd"} <= set(kept.column_names)
     assert not {"instruction", "conversations", "_messages", "_prompt"} & set(kept.column_names)
     why = dict(zip(rejected["id"].to_pylist(), rejected["reject_reason"].to_pylist()))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import regex
+
 from filters.text_stats import blocks, has_alnum, split_words
 
 # A request to give the text back edited, which an answer repeating it fulfils ("Repeat this
@@ -19,6 +21,14 @@ ASKS_FOR_AN_EDIT = re.compile(
 ASKS_TO_CUT = re.compile(r"\b(delete|remove|omit|shorten|trim)\b", re.IGNORECASE)
 REQUEST_END = re.compile(r"[.?!:\n]")
 KEPT_WHOLE = 0.8  # an answer with this share of the text's 4-grams gave the text back whole
+# A Han or kana character: Chinese and Japanese write words unspaced, so each is a word of its
+# own, worth half of one (else '"I want to go for a walk"这句话中包含7个单词' is 8 words, 7 of
+# them the prompt's quote).
+CJK_CHAR = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}]")
+CJK_WORD_SHARE = 0.5
+CJK_OR_OTHER = regex.compile(
+    r"[\p{Han}\p{Hiragana}\p{Katakana}]|[^\p{Han}\p{Hiragana}\p{Katakana}]+"
+)
 
 
 def echoes_prompt(prompt: str, response: str) -> bool:
@@ -60,15 +70,16 @@ def repeats_earlier_answer(answers: list[str], most: float, min_words: int = 30)
     earlier: set[tuple[str, ...]] = set()
     for answer in answers:
         words = _words(answer)
-        grams = list(zip(*(words[i:] for i in range(5))))
-        if earlier and len(words) >= min_words:
+        weights = _weights(words)
+        grams = _grams(words, 5)
+        if earlier and sum(weights) >= min_words:
             covered = [False] * len(words)
-            for at, gram in enumerate(grams):
+            for at, gram in grams:
                 if gram in earlier:
-                    covered[at : at + 5] = [True] * 5
-            if sum(covered) > most * len(words):
+                    covered[at : at + len(gram)] = [True] * len(gram)
+            if sum(w for w, c in zip(weights, covered, strict=True) if c) > most * sum(weights):
                 return True
-        earlier.update(grams)
+        earlier.update(gram for _, gram in grams)
     return False
 
 
@@ -89,10 +100,36 @@ def _paragraphs(text: str) -> str:
 
 def _word_4grams(text: str) -> set[tuple[str, ...]]:
     """The lower-cased word 4-grams of `text` (words with a letter or digit)."""
-    words = _words(text)
-    return set(zip(*(words[i:] for i in range(4))))
+    return {gram for _, gram in _grams(_words(text), 4)}
 
 
 def _words(text: str) -> list[str]:
-    """The lower-cased words of `text` that have a letter or digit."""
-    return [w.lower() for w in split_words(text) if has_alnum(w)]
+    """The lower-cased words of `text` that have a letter or digit, each Han or kana character
+    on its own."""
+    words = [w.lower() for w in split_words(text) if has_alnum(w)]
+    if text.isascii() or not CJK_CHAR.search(text):
+        return words
+    return [part for w in words for part in CJK_OR_OTHER.findall(w) if has_alnum(part)]
+
+
+def _weights(words: list[str]) -> list[float]:
+    """How much of a word each is: a Han or kana character half of one (a Chinese word
+    averages two characters)."""
+    return [CJK_WORD_SHARE if len(w) == 1 and CJK_CHAR.match(w) else 1.0 for w in words]
+
+
+def _grams(words: list[str], n: int) -> list[tuple[int, tuple[str, ...]]]:
+    """The word n-grams of `words` with where each starts; in a text with Han or kana
+    characters, a gram spans words worth n (2n characters of Chinese)."""
+    if not any(len(w) == 1 and CJK_CHAR.match(w) for w in words):
+        return list(enumerate(zip(*(words[i:] for i in range(n)))))
+    weights = _weights(words)
+    grams = []
+    for start in range(len(words)):
+        total = 0.0
+        for end in range(start, len(words)):
+            total += weights[end]
+            if total >= n:
+                grams.append((start, tuple(words[start : end + 1])))
+                break
+    return grams

@@ -33,6 +33,29 @@ CODE_MARK = regex.compile(r"[\[\]{}<>=&|;_\\]|\$(?=[A-Za-z_{(])")
 CODE_SHARE = 0.1
 TABLE_ROW = regex.compile(r"^\s*\|.*\|\s*$")  # a markdown table's row: its bars are not code
 GUESSES = 3  # languages fastText is asked for per text
+HAN = regex.compile(r"\p{Han}")
+KANA = regex.compile(r"[\p{Hiragana}\p{Katakana}]")
+HANGUL = regex.compile(r"\p{Hangul}")
+LETTER = regex.compile(r"\p{L}")
+HAN_LANGS = ("zh", "ja", "wuu", "yue")  # what a text in Han characters alone may be
+CHINESE = {"zh", "wuu", "yue"}  # Mandarin, Wu, Cantonese: fastText tells them apart poorly
+LONG_HAN_TEXT = 20  # characters: Han text this long without kana is not Japanese
+SCRIPTS = {
+    "latin": regex.compile(r"\p{Latin}"),
+    "cjk": regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}]"),
+    "hangul": HANGUL,
+    "cyrillic": regex.compile(r"\p{Cyrillic}"),
+    "greek": regex.compile(r"\p{Greek}"),
+    "arabic": regex.compile(r"\p{Arabic}"),
+    "hebrew": regex.compile(r"\p{Hebrew}"),
+    "devanagari": regex.compile(r"\p{Devanagari}"),
+    "thai": regex.compile(r"\p{Thai}"),
+}
+# Quoted words ("…", “…”, ‘…’, 「…」, 『…』, «…»), and the words after a prompt's last colon.
+QUOTED = regex.compile(
+    r'"([^"\n]{1,80})"|“([^”\n]{1,80})”|‘([^’\n]{1,80})’|「([^」\n]{1,80})」|『([^』\n]{1,80})』'
+    r"|«([^»\n]{1,80})»|[:：]\s*([^\n:：]{1,40}?)\s*$"
+)
 OTHER_GUESS = 0.1  # a prompt's other guess this likely is a language it may be in
 LANGUAGE_NAMES = {
     "de": "german", "es": "spanish", "fr": "french", "it": "italian", "pt": "portuguese",
@@ -60,12 +83,16 @@ def read_languages(
     model: Any, prompts: list[str], responses: list[str], sure: float
 ) -> tuple[list[str | None], list[str | None], list[list[str]]]:
     """Each prompt's and answer's language (None unless fastText gives it `sure` or more), and
-    the other languages each prompt may be in: its first and last prose lines', and its other
-    guesses of OTHER_GUESS or more."""
-    texts = prompts + [prose(r) for r in responses] + [ln for p in prompts for ln in end_lines(p)]
+    the other languages each prompt may be in: its first and last prose lines', its other
+    guesses of OTHER_GUESS or more, all the Han languages for a prompt in Han characters alone,
+    and the answer's when the prompt quotes words in the answer's script."""
+    answers = [prose(r) for r in responses]
+    texts = prompts + answers + [ln for p in prompts for ln in end_lines(p)]
     labels, probs = model.predict(fasttext_lines(texts), k=GUESSES)
     guesses = [
-        [(g.removeprefix("__label__"), float(q)) for g, q in zip(label, p, strict=True)]
+        _in_script(
+            text, [(g.removeprefix("__label__"), float(q)) for g, q in zip(label, p, strict=True)]
+        )
         if text.strip()
         else []
         for label, p, text in zip(labels, probs, texts, strict=True)
@@ -75,10 +102,15 @@ def read_languages(
     firsts, lasts = langs[2 * n :: 2], langs[2 * n + 1 :: 2]
     # A short prompt reads as two languages ("How to walk a slackline?": nl 0.76, en 0.19).
     maybe = [{lang for lang, q in g[1:] if q >= OTHER_GUESS} for g in guesses[:n]]
-    alt_langs = [
-        sorted(({first, last} | others) - {None})
-        for first, last, others in zip(firsts, lasts, maybe, strict=True)
-    ]
+    alt_langs = []
+    for i, prompt in enumerate(prompts):
+        alts = {firsts[i], lasts[i]} | maybe[i]
+        if han_only(prompt):  # "寿司": a Chinese word, and a Japanese one
+            alts |= set(HAN_LANGS)
+        quoted = quoted_scripts(prompt) if langs[n + i] is not None else set()
+        if quoted and main_script(answers[i]) in quoted:
+            alts.add(langs[n + i])
+        alt_langs.append(sorted(alts - {None}))
     return langs[:n], langs[n : 2 * n], alt_langs
 
 
@@ -87,9 +119,58 @@ def in_other_language(
 ) -> bool:
     """True when the answer's language is sure, differs from the prompt's and from the others
     the prompt may be in, and the prompt does not ask for it."""
-    if prompt_lang is None or answer_lang is None or answer_lang == prompt_lang:
+    if prompt_lang is None or answer_lang is None or _same(answer_lang, prompt_lang):
         return False
-    return answer_lang not in alt_langs and not asks_for(prompt, answer_lang)
+    others = not any(_same(answer_lang, alt) for alt in alt_langs)
+    return others and not asks_for(prompt, answer_lang)
+
+
+def _same(lang: str, other: str) -> bool:
+    """True for one language, counting Chinese varieties as one (their writing is shared)."""
+    return lang == other or (lang in CHINESE and other in CHINESE)
+
+
+def han_only(text: str) -> bool:
+    """True when the text is mostly Han characters, with no kana and no Hangul: Chinese, or a
+    Japanese name or noun phrase (Japanese prose has kana between its kanji)."""
+    if text.isascii():
+        return False
+    han = len(HAN.findall(text))
+    if not han or KANA.search(text) or HANGUL.search(text):
+        return False
+    return UNSPACED_WIDTH * han >= len(LETTER.findall(text)) - han
+
+
+def _in_script(text: str, guesses: list[tuple[str, float]]) -> list[tuple[str, float]]:
+    """fastText's guesses, less those the text's script rules out: Han characters alone are
+    not Korean, Vietnamese or Armenian ("友谊" reads as German 0.81), and more than
+    LONG_HAN_TEXT of them without kana are Chinese, not Japanese."""
+    if not han_only(text):
+        return guesses
+    kept = [(lang, q) for lang, q in guesses if lang in HAN_LANGS]
+    if len(text) > LONG_HAN_TEXT:
+        kept = [("zh" if lang == "ja" else lang, q) for lang, q in kept]
+    return kept
+
+
+def main_script(text: str) -> str | None:
+    """The script most of the text's letters are in (a Han or kana character counting as
+    UNSPACED_WIDTH letters), or None without letters."""
+    counts = {name: len(pattern.findall(text)) for name, pattern in SCRIPTS.items()}
+    counts["cjk"] *= UNSPACED_WIDTH
+    best = max(counts, key=counts.__getitem__)
+    return best if counts[best] else None
+
+
+def quoted_scripts(prompt: str) -> set[str]:
+    """The scripts of the words a prompt quotes, or ends on after a colon, other than the
+    prompt's own: a Chinese prompt asking for a sentence with “opulent” may be answered in
+    English."""
+    spans = [m.group(m.lastindex) for m in QUOTED.finditer(prompt)]
+    if not spans:
+        return set()
+    own = main_script(prompt)
+    return {s for span in spans if (s := main_script(span)) is not None and s != own}
 
 
 def prose(answer: str) -> str:

@@ -22,6 +22,8 @@ CONSTANTS = frozenset({60.0, 100.0, 1000.0})
 MULTIPLY = regex.compile(r"[*×÷]|\bx\b|/(?![A-Za-z])")
 SMALL = 3  # an operand up to this may count things the prompt names (three houses)
 NUMBER = regex.compile(r"-?\d[\d,]*(?:\.\d+)?")
+# A one-letter variable set to a number ("when a = 4 and b = 6, c = ..."), not a result.
+SET_VALUE = regex.compile(r"(?<![\w.])[A-Za-z]\s*=\s*(-?\d[\d,]*(?:\.\d+)?)(?![\d.]*\s*[-+*/x×÷])")
 # Numbers a prompt may give in words ("five friends", "half as many", "a dozen eggs").
 NUMBER_WORDS = dict(
     zip(
@@ -103,15 +105,18 @@ def result_used_early(prompt: str, answer: str) -> bool:
         if w in NUMBER_WORDS
     }
     steps = sentences(answer)
-    equations = [EQUATION.findall(step) for step in steps]
+    equations = [list(EQUATION.finditer(step)) for step in steps]
     last_computed = {  # each result, by the last step that computes it
-        _number(result): i for i, found in enumerate(equations) for _, result in found
+        _number(m.group(2)): i for i, found in enumerate(equations) for m in found
     }
     for i, (step, found) in enumerate(zip(steps, equations, strict=True)):
-        for operands, _ in found:
+        for m in found:
+            operands = m.group(1)
             factors = _factors(operands)
+            # a value the step sets before its equation ("when b = 6, c = 12 - 6") is given
+            given = known | {_number(x) for x in SET_VALUE.findall(step[: m.start()])}
             for x in map(_number, NUMBER.findall(operands)):
-                if x in known or abs(x) <= SMALL or (x in CONSTANTS and x in factors):
+                if x in given or abs(x) <= SMALL or (x in CONSTANTS and x in factors):
                     continue
                 if last_computed.get(x, -1) > i:
                     return True

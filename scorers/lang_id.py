@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import regex
 from pydantic import Field
 
 from pipeline.core.columns import set_column, text_list
@@ -15,10 +16,20 @@ from pipeline.core.rows import Check
 from scorers.base import Requirement, Resources, Scorer, ScorerParams
 from scorers.models import load_fasttext
 
+# Chinese and Japanese write words without spaces between them. lid.176 reads such a run as one
+# word it has never seen and is then often wrong on short text ("把垃圾拿出去。": ko 0.97); with
+# each character a word of its own it is right (zh 0.96). On lingua's real test sentences (see
+# docs/scorers.md) this lifts Chinese from 95.9% to 99.9% and Japanese from 99.0% to 100%.
+CJK_CHAR = regex.compile(r"([\p{Han}\p{Hiragana}\p{Katakana}])")
 
-def fasttext_lines(texts: list[str]) -> list[str]:
-    """Texts as single lines, which fastText's predict requires."""
-    return [t.replace("\n", " ").replace("\r", " ") for t in texts]
+
+def fasttext_lines(texts: list[str], space_cjk: bool = True) -> list[str]:
+    """Texts as single lines, which fastText's predict requires; with `space_cjk`, every Han
+    or kana character spaced off as a word of its own (what lid.176 reads best)."""
+    lines = [t.replace("\n", " ").replace("\r", " ") for t in texts]
+    if not space_cjk:
+        return lines
+    return [t if t.isascii() else CJK_CHAR.sub(r" \1 ", t) for t in lines]
 
 
 @register("lang_id")
@@ -35,7 +46,7 @@ class FastTextLangId(Scorer):
     batch_size = 2048
     outputs = {"lang": pa.string(), "lang_score": pa.float32()}
     score_column = "lang_score"
-    version = 2  # min_score 0.65 by default
+    version = 3  # Han and kana characters spaced off before predicting
     decision_params = Scorer.decision_params | {"languages", "min_score"}
 
     class Params(ScorerParams):
@@ -48,6 +59,11 @@ class FastTextLangId(Scorer):
             description="Fewest lang_score to keep (FineWeb's 0.65: below it the top language "
             "is a guess, e.g. Spanish questions full of code read as English at 0.3).",
         )
+        space_cjk: bool = Field(
+            True,
+            description="Space off each Han and kana character before predicting (lid.176 "
+            "misreads unspaced short Chinese); off for a model trained on unspaced text.",
+        )
 
     params: Params
 
@@ -56,7 +72,7 @@ class FastTextLangId(Scorer):
 
     def score(self, batch: pa.Table) -> pa.Table:
         labels, probs = self._model.predict(
-            fasttext_lines(text_list(batch, self.params.text_column)), k=1
+            fasttext_lines(text_list(batch, self.params.text_column), self.params.space_cjk), k=1
         )
         lang = pa.array([label[0].removeprefix("__label__") for label in labels], pa.string())
         prob = pa.array(np.array([p[0] for p in probs], dtype=np.float32))

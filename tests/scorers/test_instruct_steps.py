@@ -593,6 +593,53 @@ def test_an_answer_in_a_script_without_spaces_or_after_code_is_read():
     assert prose("ESC 키를 누르면 게임이 종료되는 기본 PyGame 루프는 다음과 같습니다.") != ""
 
 
+CHINESE_KEPT = [
+    # prompts in Han characters alone, which fastText read as Korean, German, Armenian, Japanese
+    ("把垃圾拿出去。", "好的，我这就把垃圾拿出去，顺便把可回收的垃圾分类放好。"),
+    ("友谊", "友谊是人与人之间建立在相互理解和信任基础上的一种亲密关系。"),
+    ("确定三种提高学习的策略", "一是制定明确的学习目标；二是合理安排时间；三是及时复习和巩固。"),
+    ("用数字3和5生成数字6。", "可以先算三除以三等于一，再用五加一，就得到了六。"),
+    # English words quoted, and the answer in English, as asked
+    (
+        "写一个包含“do away with”短语的句子。",
+        "Many people believe we should do away with plastic bags.",
+    ),
+    ("生成一个正确使用“opulent”一词的例句。", "The wedding was held in an opulent ballroom."),
+    ("改变以下名词为复数形式：watch", "The plural form of watch is watches."),
+    # the question restated, then answered; a quoted sentence restated
+    ("20和45的最大公因数是多少？", "20 和 45 的最大公因数是 5。"),
+    (
+        '计算句子"I want to go for a walk"中的单词数。',
+        '"I want to go for a walk"这句话中包含7个单词。',
+    ),
+    (  # each example sets b before using it (not a result used before it is computed)
+        "给下面方程中的变量a、b和c赋值：a + b + c = 12",
+        "这个方程有无穷多组解。例如：\n\n当 a = 1， b = 2 时， c = 12 - 1 - 2 = 9\n\n"
+        "当 a = 4， b = 6 时， c = 12 - 4 - 6 = 2\n\n当 a = 3， b = 3 时， c = 12 - 3 - 3 = 6",
+    ),
+]
+CHINESE_REJECTED = [
+    (
+        "生成一个介于0和1之间的唯一随机数。",
+        "Here is a unique random number between 0 and 1: 0.7628. Ask again for another one.",
+        "lang_mismatch",
+    ),
+    (
+        "日本の首都はどこですか？教えてください。",
+        "日本的首都是东京，它是日本的政治、经济和文化中心，也是世界上最大的城市之一。",
+        "lang_mismatch",
+    ),
+    ("请解释量子计算的基本原理。", "请解释量子计算的基本原理。", "repeats_prompt"),
+]
+
+
+def test_chinese_records_are_read_as_chinese():
+    rows = CHINESE_KEPT + [(q, a) for q, a, _ in CHINESE_REJECTED]
+    reasons = InstructRules().reasons(records(rows)).to_pylist()
+    wanted = [None] * len(CHINESE_KEPT) + [f"instruct_rules:{r}" for _, _, r in CHINESE_REJECTED]
+    assert reasons == wanted
+
+
 MATH_PROMPT = "Solve for x: 2x + 3 = 11. Show your steps."
 
 

@@ -44,6 +44,20 @@ def test_lang_id_separates_english_from_other_languages(sample_docs):
     assert 1 - foreign.null_count / len(foreign) >= 0.98
 
 
+def test_lang_id_reads_short_chinese_and_japanese():
+    # lid.176 reads a run of unspaced Han characters as one word it does not know: these read
+    # as ko 0.97, vi 0.74, hy 0.70 and wuu before each character was spaced off
+    chinese = [
+        "把垃圾拿出去。",
+        "腐败往往源自人类内心的贪婪欲望。",
+        "确定三种提高学习的策略",
+        "记忆单词的策略。",
+    ]
+    japanese = ["日本の首都はどこですか？", "今日は良い天気ですね。"]
+    assert FastTextLangId()(chinese + japanese)["lang"].to_pylist() == ["zh"] * 4 + ["ja"] * 2
+    assert FastTextLangId(space_cjk=False)(chinese[:1])["lang"].to_pylist() == ["ko"]
+
+
 def test_scorers_pickle_without_their_model():
     step = FastTextLangId()
     step([ENGLISH])  # loads the model

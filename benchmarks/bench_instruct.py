@@ -1,6 +1,7 @@
 """Instruction curation, measured: does each step catch the corruption it is meant for, and at
 what speed? Run: .venv/bin/python benchmarks/bench_instruct.py [--records N] [--quick]
 [--only gsm8k|roleplay] [--kinds truncated|shuffled|swapped|refusal|other_language ...]
+[--order-model PATH_OR_NAME]
 
 Quality. Good records are corrupted in five ways, and the step meant for each is run on the
 originals and on the corrupted copies: the share of corrupted records rejected and of
@@ -397,6 +398,9 @@ def main() -> None:
         choices=["gsm8k", "roleplay"],
         help="only the quality figures on this source (two runs can share a machine's cores)",
     )
+    parser.add_argument(
+        "--order-model", help="the coherence step's causal LM (default: the step's own)"
+    )
     args = parser.parse_args()
     n = 40 if args.quick else args.records
     machine = platform.processor() or platform.machine()
@@ -409,7 +413,7 @@ def main() -> None:
     if args.speed:
         ifd_speed(gsm, ifd)
         return
-    order = SentenceOrder()
+    order = SentenceOrder(**({"model": args.order_model} if args.order_model else {}))
     order.ready()
     if args.only != "roleplay":
         quality("GSM8K", gsm[:n], ifd, order, args.kinds)

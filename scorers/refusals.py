@@ -89,10 +89,41 @@ GIVES_TOOLS = regex.compile(
 )
 OPENING_CHARS = 600  # a refusal or disclaimer comes first; later, "I cannot" is part of an answer
 
+# The same in Chinese ("作为一个人工智能语言模型，我无法…", "很抱歉，我是个文本机器人，我无法…").
+AI_NOUN_ZH = r"(?:AI|人工智能|(?:大型)?语言模型|语言\s*AI|(?:文本|文字|聊天)\s*机器人|虚拟助手)"
+# What the writer is ends there ("作为人工智能，我", "我是一个语言模型不能"), not a field or a trade
+# ("作为人工智能领域的专家", "我是AI研究员").
+AI_NOUN_END_ZH = r"\s*(?:助手|程序|系统|机器人|模型){0,2}(?=[，,。\s]|我|无法|不能|没有|并|不)"
+AI_DISCLAIMER_ZH = regex.compile(
+    rf"作为(?:一[个名位款])?\s*[^，,。！？\n]{{0,6}}?{AI_NOUN_ZH}{AI_NOUN_END_ZH}"
+    rf"|我(?:只)?是(?:一)?[个名款]?\s*[^，,。！？\n]{{0,4}}?{AI_NOUN_ZH}{AI_NOUN_END_ZH}",
+    regex.IGNORECASE,
+)
+REFUSAL_ZH = regex.compile(
+    r"^\W{0,3}(?:我?(?:很|非常)?(?:抱歉|对不起)|不好意思)[，,、\s]*(?:但是?|不过)?[，,\s]*"
+    r"[^。！？\n]{0,30}?我(?:暂时)?(?:无法|不能|没有办法|没法)"
+    # not a letter written for the user ("非常抱歉，我无法参加明天的会议")
+    r"(?!按时|准时|参加|出席|到场|赴约|前往|过来|回来)"
+    r"|^\W{0,3}我(?:无法|不能|没有办法)(?:回答|提供|完成|帮助|协助|满足|执行|生成|创建|访问|获取)",
+)
+# A prompt about the assistant, or about AI, or asking what it cannot do ("你是谁？", "介绍一下你
+# 自己", "你有感情吗", "扮演一个机器人", "你不能做什么", the date).
+ABOUT_ASSISTANT_ZH = regex.compile(
+    r"你是谁|你叫什么|你的(?:名字|能力|局限|限制|缺点|创造者|开发者|感受|看法|观点|想法)"
+    r"|(?:介绍|描述)一?下?你自己|谁(?:创造|开发|训练|制造|设计)了你|^\W*你(?:都)?做(?:了|过)什么\W*$"
+    r"|你(?:是|有|会|能)(?:不是|没有)?(?:人工智能|AI|机器人|感情|情感|意识|感觉|思想|梦)"
+    r"|你(?:能|可以|不能|无法)(?:做|帮)(?:什么|哪些)|你(?:不能|无法)(?:回答|做)"
+    r"|人工智能|(?<![A-Za-z])AI(?![A-Za-z])|机器人|语言模型|ChatGPT"
+    r"|(?:今天|现在)(?:是)?(?:几月几[号日]|几点|的日期|星期几)",
+)
+ZH_OPENING_CHARS = OPENING_CHARS // 3  # a Chinese character says as much as ~3 Latin ones
+
 
 def refuses(prompt: str, answer: str) -> bool:
     """True when the answer's opening declines the request ("I'm sorry, but I cannot...")
     though the prompt did not ask what the assistant cannot do."""
+    if REFUSAL_ZH.search(answer[:ZH_OPENING_CHARS]):
+        return not ABOUT_ASSISTANT_ZH.search(prompt)
     if REFUSAL.search(answer[:OPENING_CHARS].replace("’", "'")) is None:
         return False
     return not _asks_limits(prompt)
@@ -101,6 +132,8 @@ def refuses(prompt: str, answer: str) -> bool:
 def disclaims(prompt: str, answer: str) -> bool:
     """True when the answer's opening speaks as an AI ("As an AI language model, ...") though
     the prompt neither cast it as one nor asked about it, what it cannot do, or the date."""
+    if AI_DISCLAIMER_ZH.search(answer[:ZH_OPENING_CHARS]):
+        return not ABOUT_ASSISTANT_ZH.search(prompt)
     if AI_DISCLAIMER.search(answer[:OPENING_CHARS]) is None:
         return False
     if AI_ROLE.search(prompt) or ABOUT_ASSISTANT.search(prompt):

@@ -612,6 +612,12 @@ CHINESE_KEPT = [
         '计算句子"I want to go for a walk"中的单词数。',
         '"I want to go for a walk"这句话中包含7个单词。',
     ),
+    # an apology in a letter the prompt asked for, sympathy, a prompt about the assistant, and
+    # an AI field named as a topic
+    ("写一封邮件告诉经理你明天不能开会。", "非常抱歉，我无法参加明天的会议，因为我要去医院复查。"),
+    ("我的车今天早上被撞了。", "很抱歉听到这个消息。你受伤了吗？需要我帮你联系保险公司吗？"),
+    ("你是谁？", "我是一个人工智能助手，可以回答问题，也可以帮你完成各种任务。"),
+    ("介绍一位著名的计算机科学家。", "作为人工智能领域的专家，李飞飞推动了计算机视觉的发展。"),
     (  # each example sets b before using it (not a result used before it is computed)
         "给下面方程中的变量a、b和c赋值：a + b + c = 12",
         "这个方程有无穷多组解。例如：\n\n当 a = 1， b = 2 时， c = 12 - 1 - 2 = 9\n\n"
@@ -630,6 +636,15 @@ CHINESE_REJECTED = [
         "lang_mismatch",
     ),
     ("请解释量子计算的基本原理。", "请解释量子计算的基本原理。", "repeats_prompt"),
+    # refusals and AI disclaimers in Chinese (LLaMA-Factory's alpaca_zh_demo has 43)
+    (
+        "把垃圾拿出去。",
+        "作为一个人工智能，我无法执行实际的物理活动，因此无法拿垃圾。",
+        "ai_disclaimer",
+    ),
+    ("2018年的通货膨胀率是多少？", "我是一个语言模型不能回答有关具体年份的问题。", "ai_disclaimer"),
+    ("创建一个图表，比较两种航天器。", "很抱歉，我是个文本机器人，我无法直接创建图表。", "refusal"),
+    ("总结这家餐厅的评论。", "抱歉，由于您并未提供评论信息，我无法对此进行总结。", "refusal"),
 ]
 
 

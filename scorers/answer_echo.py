@@ -65,8 +65,9 @@ def _cuts_as_asked(prompt: str, said: set[tuple[str, ...]]) -> bool:
 
 def repeats_earlier_answer(answers: list[str], most: float, min_words: int = 30) -> bool:
     """True when an answer after the first, of `min_words` words or more, has more than `most`
-    of its words in word 5-grams of the answers before it: the follow-up ("now make it rhyme")
-    answered by the earlier answer again. Looping inside one answer is `_looped`'s."""
+    of its words in word 5-grams of the answers before it (a Han or kana character half a
+    word): the follow-up ("now make it rhyme") answered by the earlier answer again. Looping
+    inside one answer is `_looped`'s."""
     earlier: set[tuple[str, ...]] = set()
     for answer in answers:
         words = _words(answer)

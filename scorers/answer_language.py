@@ -39,7 +39,7 @@ HANGUL = regex.compile(r"\p{Hangul}")
 LETTER = regex.compile(r"\p{L}")
 HAN_LANGS = ("zh", "ja", "wuu", "yue")  # what a text in Han characters alone may be
 CHINESE = {"zh", "wuu", "yue"}  # Mandarin, Wu, Cantonese: fastText tells them apart poorly
-LONG_HAN_TEXT = 20  # characters: Han text this long without kana is not Japanese
+LONG_HAN_TEXT = 20  # characters: a Han-only text longer than this is not Japanese
 SCRIPTS = {
     "latin": regex.compile(r"\p{Latin}"),
     "cjk": regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}]"),
@@ -54,8 +54,9 @@ SCRIPTS = {
 # Quoted words ("…", “…”, ‘…’, 「…」, 『…』, «…»), and the words after a prompt's last colon.
 QUOTED = regex.compile(
     r'"([^"\n]{1,80})"|“([^”\n]{1,80})”|‘([^’\n]{1,80})’|「([^」\n]{1,80})」|『([^』\n]{1,80})』'
-    r"|«([^»\n]{1,80})»|[:：]\s*([^\n:：]{1,40}?)\s*$"
+    r"|«([^»\n]{1,80})»"
 )
+COLON_TAIL = regex.compile(r"[:：][^\S\n]*+([^\n:：]{1,40}+)$")
 OTHER_GUESS = 0.1  # a prompt's other guess this likely is a language it may be in
 LANGUAGE_NAMES = {
     "de": "german", "es": "spanish", "fr": "french", "it": "italian", "pt": "portuguese",
@@ -131,20 +132,20 @@ def _same(lang: str, other: str) -> bool:
 
 
 def han_only(text: str) -> bool:
-    """True when the text is mostly Han characters, with no kana and no Hangul: Chinese, or a
-    Japanese name or noun phrase (Japanese prose has kana between its kanji)."""
+    """True when at least half the text's letters are Han characters, with no kana and no
+    Hangul: Chinese, or a Japanese name or noun phrase (Japanese prose has kana)."""
     if text.isascii():
         return False
     han = len(HAN.findall(text))
     if not han or KANA.search(text) or HANGUL.search(text):
         return False
-    return UNSPACED_WIDTH * han >= len(LETTER.findall(text)) - han
+    return han >= len(LETTER.findall(text)) - han
 
 
 def _in_script(text: str, guesses: list[tuple[str, float]]) -> list[tuple[str, float]]:
     """fastText's guesses, less those the text's script rules out: Han characters alone are
-    not Korean, Vietnamese or Armenian ("友谊" reads as German 0.81), and more than
-    LONG_HAN_TEXT of them without kana are Chinese, not Japanese."""
+    not Korean, Vietnamese or Armenian ("友谊" reads as German 0.81), and such a text longer
+    than LONG_HAN_TEXT characters is Chinese, not Japanese."""
     if not han_only(text):
         return guesses
     kept = [(lang, q) for lang, q in guesses if lang in HAN_LANGS]
@@ -167,6 +168,7 @@ def quoted_scripts(prompt: str) -> set[str]:
     prompt's own: a Chinese prompt asking for a sentence with “opulent” may be answered in
     English."""
     spans = [m.group(m.lastindex) for m in QUOTED.finditer(prompt)]
+    spans += COLON_TAIL.findall(prompt.rstrip())
     if not spans:
         return set()
     own = main_script(prompt)

@@ -23,7 +23,9 @@ MULTIPLY = regex.compile(r"[*×÷]|\bx\b|/(?![A-Za-z])")
 SMALL = 3  # an operand up to this may count things the prompt names (three houses)
 NUMBER = regex.compile(r"-?\d[\d,]*(?:\.\d+)?")
 # A one-letter variable set to a number ("when a = 4 and b = 6, c = ..."), not a result.
-SET_VALUE = regex.compile(r"(?<![\w.])[A-Za-z]\s*=\s*(-?\d[\d,]*(?:\.\d+)?)(?![\d.]*\s*[-+*/x×÷])")
+SET_VALUE = regex.compile(
+    r"(?<![A-Za-z0-9_.])[A-Za-z]\s*=\s*(-?\d[\d,]*+(?:\.\d+)?+)(?!\s*[-+*/x×÷])"
+)
 # Numbers a prompt may give in words ("five friends", "half as many", "a dozen eggs").
 NUMBER_WORDS = dict(
     zip(

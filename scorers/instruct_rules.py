@@ -96,7 +96,8 @@ class InstructRules(Scorer):
     (an answer a tool turn follows is a call, not judged for a cut); a later answer is compared
     with the earlier ones on its prose outside code blocks.
     Reads `_messages`; adds `prompt_lang`, `response_lang`, `prompt_alt_langs` (the first and
-    last prose lines' languages, and the prompt's other guesses of 0.1 or more).
+    last prose lines' languages, the prompt's other guesses of 0.1 or more, the Han languages
+    for a prompt in Han characters alone, and the answer's where the prompt quotes its script).
     Reasons: template_residue, service_error, placeholder_response, refusal, ai_disclaimer,
     unseen_input, truncated:code_fence, truncated:mid_sentence, response_words<N,
     response_ratio<R, repeats_prompt, response_repetition>R, repeats_earlier_answer,
@@ -107,6 +108,7 @@ class InstructRules(Scorer):
     resources = Resources(cpus=1, memory_gb=0.5)
     batch_size = 1024
     requires_records: ClassVar[bool] = True
+    version = 2  # Han and kana spaced off for fastText; Han-only text read as a Han language
     outputs = {
         "prompt_lang": pa.string(),
         "response_lang": pa.string(),

@@ -90,60 +90,75 @@ GIVES_TOOLS = regex.compile(
 OPENING_CHARS = 600  # a refusal or disclaimer comes first; later, "I cannot" is part of an answer
 
 # The same in Chinese ("作为一个人工智能语言模型，我无法…", "很抱歉，我是个文本机器人，我无法…").
-AI_NOUN_ZH = r"(?:AI|人工智能|(?:大型)?语言模型|语言\s*AI|(?:文本|文字|聊天)\s*机器人|虚拟助手)"
-# What the writer is ends there ("作为人工智能，我", "我是一个语言模型不能"), not a field or a trade
-# ("作为人工智能领域的专家", "我是AI研究员").
-AI_NOUN_END_ZH = r"\s*(?:助手|程序|系统|机器人|模型){0,2}(?=[，,。\s]|我|无法|不能|没有|并|不)"
+AI_NOUN_ZH = (
+    r"(?:(?<![A-Za-z])AI(?![A-Za-z])|人工智能|(?:大型)?语言模型|语言\s*AI|(?:文本|文字|聊天)\s*机器人"
+    r"|虚拟助手)"
+)
+# What the writer is ends there ("作为人工智能，我", "我是一个语言模型不能"), not a field, a trade
+# or a part ("作为 AI 领域的专家", "我是AI研究员", "作为语言模型不可或缺的一部分").
+AI_NOUN_END_ZH = (
+    r"\s*(?:助手|程序|系统|机器人|模型){0,2}(?=\p{P}|$|\s*(?:我|无法|不能|没有|并不|并没有))"
+)
 AI_DISCLAIMER_ZH = regex.compile(
     rf"作为(?:一[个名位款])?\s*[^，,。！？\n]{{0,6}}?{AI_NOUN_ZH}{AI_NOUN_END_ZH}"
-    rf"|我(?:只)?是(?:一)?[个名款]?\s*[^，,。！？\n]{{0,4}}?{AI_NOUN_ZH}{AI_NOUN_END_ZH}",
-    regex.IGNORECASE,
+    rf"|我(?:只)?是(?:一)?[个名款]?\s*[^，,。！？\n]{{0,4}}?{AI_NOUN_ZH}{AI_NOUN_END_ZH}"
 )
 REFUSAL_ZH = regex.compile(
-    r"^\W{0,3}(?:我?(?:很|非常)?(?:抱歉|对不起)|不好意思)[，,、\s]*(?:但是?|不过)?[，,\s]*"
+    r"^\W{0,3}(?:我?(?:很|非常)?(?:抱歉|对不起)|不好意思)"
+    # not sympathy or a courtesy ("很抱歉听到这个消息", "抱歉让您久等了")
+    r"(?!听到|听说|让您|让你|打扰|给您|给你)[，,、\s]*(?:但是?|不过)?[，,\s]*"
     r"[^。！？\n]{0,30}?我(?:暂时)?(?:无法|不能|没有办法|没法)"
-    # not a letter written for the user ("非常抱歉，我无法参加明天的会议")
-    r"(?!按时|准时|参加|出席|到场|赴约|前往|过来|回来)"
+    # not a letter written for the user ("非常抱歉，我无法参加明天的会议"), nor an opinion
+    r"(?!按时|准时|参加|出席|到场|赴约|前往|过来|回来|来|去|想象|同意|相信|及时)"
     r"|^\W{0,3}我(?:无法|不能|没有办法)(?:回答|提供|完成|帮助|协助|满足|执行|生成|创建|访问|获取)",
 )
-# A prompt about the assistant, or about AI, or asking what it cannot do ("你是谁？", "介绍一下你
-# 自己", "你有感情吗", "扮演一个机器人", "你不能做什么", the date).
+# A Chinese prompt about the assistant or about AI ("你是谁？", "介绍一下你自己", "你有感情吗",
+# "什么是人工智能", the date, a greeting), where saying what it is is the answer.
 ABOUT_ASSISTANT_ZH = regex.compile(
-    r"你是谁|你叫什么|你的(?:名字|能力|局限|限制|缺点|创造者|开发者|感受|看法|观点|想法)"
+    r"你是谁|你叫什么|你的(?:名字|创造者|开发者|感受|看法|观点|想法)"
     r"|(?:介绍|描述)一?下?你自己|谁(?:创造|开发|训练|制造|设计)了你|^\W*你(?:都)?做(?:了|过)什么\W*$"
     r"|你(?:是|有|会|能)(?:不是|没有)?(?:人工智能|AI|机器人|感情|情感|意识|感觉|思想|梦)"
-    r"|你(?:能|可以|不能|无法)(?:做|帮)(?:什么|哪些)|你(?:不能|无法)(?:回答|做)"
-    r"|人工智能|(?<![A-Za-z])AI(?![A-Za-z])|机器人|语言模型|ChatGPT"
-    r"|(?:今天|现在)(?:是)?(?:几月几[号日]|几点|的日期|星期几)",
+    r"|人工智能|(?<=\p{Han}\s?)AI|AI(?=\s?\p{Han})|机器人|语言模型"
+    r"|(?:今天|现在)(?:是)?(?:几月几[号日]|几点|的日期|星期几)"
+    # a bare greeting ("你好！", "很高兴认识你")
+    r"|^\W*(?:(?:你|您)好(?:吗|呀|啊)?|嗨|哈喽|(?:早上|上午|下午|晚上)好|很高兴(?:认识|见到)(?:你|您))+\W*$",
 )
-ZH_OPENING_CHARS = OPENING_CHARS // 3  # a Chinese character says as much as ~3 Latin ones
+# A Chinese prompt asking what the assistant can or cannot do ("你不能做什么", "你的局限是什么").
+ASKS_LIMITS_ZH = regex.compile(
+    r"你的(?:能力|局限|限制|缺点)|你(?:能|可以|不能|无法)(?:做|帮)(?:什么|哪些)"
+    r"|你(?:不能|无法)(?:回答|做)"
+)
+ZH_OPENING_CHARS = 200  # OPENING_CHARS in Chinese: a character says as much as ~3 Latin ones
 
 
 def refuses(prompt: str, answer: str) -> bool:
-    """True when the answer's opening declines the request ("I'm sorry, but I cannot...")
-    though the prompt did not ask what the assistant cannot do."""
-    if REFUSAL_ZH.search(answer[:ZH_OPENING_CHARS]):
-        return not ABOUT_ASSISTANT_ZH.search(prompt)
-    if REFUSAL.search(answer[:OPENING_CHARS].replace("’", "'")) is None:
+    """True when the answer's opening declines the request ("I'm sorry, but I cannot...",
+    "很抱歉，我无法…") though the prompt did not ask what the assistant cannot do."""
+    declines = REFUSAL.search(answer[:OPENING_CHARS].replace("’", "'"))
+    if declines is None and REFUSAL_ZH.search(answer[:ZH_OPENING_CHARS]) is None:
         return False
     return not _asks_limits(prompt)
 
 
 def disclaims(prompt: str, answer: str) -> bool:
-    """True when the answer's opening speaks as an AI ("As an AI language model, ...") though
-    the prompt neither cast it as one nor asked about it, what it cannot do, or the date."""
-    if AI_DISCLAIMER_ZH.search(answer[:ZH_OPENING_CHARS]):
-        return not ABOUT_ASSISTANT_ZH.search(prompt)
-    if AI_DISCLAIMER.search(answer[:OPENING_CHARS]) is None:
+    """True when the answer's opening speaks as an AI ("As an AI language model, ...",
+    "作为一个人工智能，…") though the prompt neither cast it as one nor asked about it, what it
+    cannot do, or the date."""
+    speaks = AI_DISCLAIMER.search(answer[:OPENING_CHARS])
+    if speaks is None and AI_DISCLAIMER_ZH.search(answer[:ZH_OPENING_CHARS]) is None:
         return False
-    if AI_ROLE.search(prompt) or ABOUT_ASSISTANT.search(prompt):
+    if (
+        AI_ROLE.search(prompt)
+        or ABOUT_ASSISTANT.search(prompt)
+        or ABOUT_ASSISTANT_ZH.search(prompt)
+    ):
         return False
     return not _asks_limits(prompt)
 
 
 def _asks_limits(prompt: str) -> bool:
     """True when the prompt asks what the assistant cannot do (curly apostrophes read straight)."""
-    return ASKS_LIMITS.search(prompt.replace("’", "'")) is not None
+    return bool(ASKS_LIMITS.search(prompt.replace("’", "'")) or ASKS_LIMITS_ZH.search(prompt))
 
 
 def offers_tools(fields: Sequence[Any], turns: list[dict[str, str]] | None) -> bool:

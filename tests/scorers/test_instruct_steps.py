@@ -618,6 +618,13 @@ CHINESE_KEPT = [
     ("我的车今天早上被撞了。", "很抱歉听到这个消息。你受伤了吗？需要我帮你联系保险公司吗？"),
     ("你是谁？", "我是一个人工智能助手，可以回答问题，也可以帮你完成各种任务。"),
     ("介绍一位著名的计算机科学家。", "作为人工智能领域的专家，李飞飞推动了计算机视觉的发展。"),
+    ("我今天很难过。", "很抱歉听到这个消息，我无法想象你现在的感受，愿意和我聊聊吗？"),
+    ("你好！", "你好！我是一个AI助手，有什么可以帮你的吗？"),
+    ("Who created you? Please answer in Chinese.", "我是一个人工智能助手，由一家科技公司开发。"),
+    (  # b set before each equation, written without spaces
+        "给变量a、b和c赋值，使a + b + c = 12。",
+        "有很多组解。\n\n当a=6，b=5时，c = 12 - 6 - 5 = 1。\n\n当a=4，b=2时，c = 12 - 4 - 2 = 6。",
+    ),
     (  # each example sets b before using it (not a result used before it is computed)
         "给下面方程中的变量a、b和c赋值：a + b + c = 12",
         "这个方程有无穷多组解。例如：\n\n当 a = 1， b = 2 时， c = 12 - 1 - 2 = 9\n\n"

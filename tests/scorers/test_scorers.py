@@ -56,6 +56,9 @@ def test_lang_id_reads_short_chinese_and_japanese():
     japanese = ["日本の首都はどこですか？", "今日は良い天気ですね。"]
     assert FastTextLangId()(chinese + japanese)["lang"].to_pylist() == ["zh"] * 4 + ["ja"] * 2
     assert FastTextLangId(space_cjk=False)(chinese[:1])["lang"].to_pylist() == ["ko"]
+    # English that names a few Chinese words is left as it is, and stays English
+    english = ["Ma Yuan (马远) painted 踏歌图 around 1200.", "What does “你好” mean?"]
+    assert FastTextLangId()(english)["lang"].to_pylist() == ["en", "en"]
 
 
 def test_scorers_pickle_without_their_model():

@@ -7,6 +7,7 @@ import re
 import regex
 
 from filters.text_stats import blocks, has_alnum, split_words
+from scorers.lang_id import CJK_CHAR, CJK_CLASS
 
 # A request to give the text back edited, which an answer repeating it fulfils ("Repeat this
 # sentence, but with the correct capitalization", "Add punctuation: ...").
@@ -21,14 +22,11 @@ ASKS_FOR_AN_EDIT = re.compile(
 ASKS_TO_CUT = re.compile(r"\b(delete|remove|omit|shorten|trim)\b", re.IGNORECASE)
 REQUEST_END = re.compile(r"[.?!:\n]")
 KEPT_WHOLE = 0.8  # an answer with this share of the text's 4-grams gave the text back whole
-# A Han or kana character: Chinese and Japanese write words unspaced, so each is a word of its
-# own, worth half of one (else '"I want to go for a walk"这句话中包含7个单词' is 8 words, 7 of
-# them the prompt's quote).
-CJK_CHAR = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}]")
+# Chinese and Japanese write words unspaced, so each Han or kana character is a word of its own,
+# worth half of one (else '"I want to go for a walk"这句话中包含7个单词' is 8 words, 7 of them the
+# prompt's quote).
 CJK_WORD_SHARE = 0.5
-CJK_OR_OTHER = regex.compile(
-    r"[\p{Han}\p{Hiragana}\p{Katakana}]|[^\p{Han}\p{Hiragana}\p{Katakana}]+"
-)
+CJK_OR_OTHER = regex.compile(rf"[{CJK_CLASS}]|[^{CJK_CLASS}]+")
 
 
 def echoes_prompt(prompt: str, response: str) -> bool:
@@ -72,7 +70,7 @@ def repeats_earlier_answer(answers: list[str], most: float, min_words: int = 30)
     for answer in answers:
         words = _words(answer)
         weights = _weights(words)
-        grams = _grams(words, 5)
+        grams = _grams(words, weights, 5)
         if earlier and sum(weights) >= min_words:
             covered = [False] * len(words)
             for at, gram in grams:
@@ -101,7 +99,8 @@ def _paragraphs(text: str) -> str:
 
 def _word_4grams(text: str) -> set[tuple[str, ...]]:
     """The lower-cased word 4-grams of `text` (words with a letter or digit)."""
-    return {gram for _, gram in _grams(_words(text), 4)}
+    words = _words(text)
+    return {gram for _, gram in _grams(words, _weights(words), 4)}
 
 
 def _words(text: str) -> list[str]:
@@ -119,12 +118,11 @@ def _weights(words: list[str]) -> list[float]:
     return [CJK_WORD_SHARE if len(w) == 1 and CJK_CHAR.match(w) else 1.0 for w in words]
 
 
-def _grams(words: list[str], n: int) -> list[tuple[int, tuple[str, ...]]]:
+def _grams(words: list[str], weights: list[float], n: int) -> list[tuple[int, tuple[str, ...]]]:
     """The word n-grams of `words` with where each starts; in a text with Han or kana
-    characters, a gram spans words worth n (2n characters of Chinese)."""
-    if not any(len(w) == 1 and CJK_CHAR.match(w) for w in words):
+    characters, a gram spans words worth n by their `weights` (2n characters of Chinese)."""
+    if CJK_WORD_SHARE not in weights:
         return list(enumerate(zip(*(words[i:] for i in range(n)))))
-    weights = _weights(words)
     grams = []
     for start in range(len(words)):
         total = 0.0

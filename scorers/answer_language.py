@@ -7,7 +7,7 @@ from typing import Any
 
 import regex
 
-from scorers.lang_id import fasttext_lines
+from scorers.lang_id import CJK_CHAR, LETTER, fasttext_lines
 
 # A word of prose: two letters or more, not part of a name glued to underscores or, in the Latin
 # script, to digits (`str1`, `max_len`: code; Korean glues counters to numbers: "2023년에").
@@ -36,13 +36,12 @@ GUESSES = 3  # languages fastText is asked for per text
 HAN = regex.compile(r"\p{Han}")
 KANA = regex.compile(r"[\p{Hiragana}\p{Katakana}]")
 HANGUL = regex.compile(r"\p{Hangul}")
-LETTER = regex.compile(r"\p{L}")
 HAN_LANGS = ("zh", "ja", "wuu", "yue")  # what a text in Han characters alone may be
 CHINESE = {"zh", "wuu", "yue"}  # Mandarin, Wu, Cantonese: fastText tells them apart poorly
 LONG_HAN_TEXT = 20  # characters: a Han-only text longer than this is not Japanese
 SCRIPTS = {
     "latin": regex.compile(r"\p{Latin}"),
-    "cjk": regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}]"),
+    "cjk": CJK_CHAR,
     "hangul": HANGUL,
     "cyrillic": regex.compile(r"\p{Cyrillic}"),
     "greek": regex.compile(r"\p{Greek}"),
